@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""RecBole 1.2.1 SASRec on MovieLens-100K: the peer benchmark recdistill is compared with.
+
+Run with the venv described in bench/peers/README.md (Debian's python3-torch + recbole==1.2.1).
+
+Modes
+  --mode epochs --epochs N   train N epochs without evaluation; report seconds per epoch
+                             (only the training loop of each epoch is timed).
+  --mode converge --seed S   full RecBole run: train, validate every epoch on NDCG@10,
+                             early stopping (stopping_step from the config, 10), up to 200
+                             epochs, then test HR/NDCG/MRR@5/10/20 with the best-validation
+                             weights.
+
+The result JSON goes to --out (and is printed on stdout).
+
+Compatibility monkeypatches (applied below, site-packages is not edited):
+  1. numpy>=1.24 removed the alias np.float, which recbole/evaluator/metrics.py uses
+     (MRR, GAUC): we set np.float = float (and np.int / np.bool likewise).
+  2. recbole/utils/utils.py imports torch.utils.tensorboard at import time, which needs the
+     `tensorboard` package (not installed, Debian's torch does not ship it): we insert a stub
+     module whose SummaryWriter does nothing. RecBole only writes scalars/hparams to it.
+  3. torch.load: with torch>=2.6 the default weights_only=True breaks loading RecBole's
+     checkpoints (they pickle the config); if torch.load accepts weights_only we default it
+     to False. (A no-op on Debian's torch 1.13.)
+  We also never import recbole.quick_start (it imports `ray`, which is not installed); the
+  runner drives Config / create_dataset / data_preparation / Trainer itself, which is what
+  recbole.quick_start.run_recbole does.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=["epochs", "converge"], required=True)
+    p.add_argument("--epochs", type=int, default=3, help="epochs for --mode epochs")
+    p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--config", default=os.path.join(HERE, "recbole_sasrec.yaml"))
+    p.add_argument("--data-path", default=os.path.join(REPO, "data"),
+                   help="folder holding ml-100k/ml-100k.{inter,item,user}")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="override the config's epochs (200) in converge mode")
+    p.add_argument("--workdir", default=os.path.join(REPO, "bench", "results", "tmp", "recbole"),
+                   help="cwd for RecBole's log/ and checkpoint files (git-ignored)")
+    p.add_argument("--out", default=None, help="path of the JSON result")
+    return p.parse_args()
+
+
+args = parse_args()
+
+# Threads must be fixed before torch / numpy are imported.
+for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[var] = str(args.threads)
+
+import types  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(args.threads)
+try:
+    torch.set_num_interop_threads(1)
+except RuntimeError:
+    pass
+
+# --- monkeypatch 1: numpy aliases removed in numpy 1.24 ---------------------------------
+for _name, _typ in (("float", float), ("int", int), ("bool", bool)):
+    if _name not in np.__dict__:
+        setattr(np, _name, _typ)
+
+# --- monkeypatch 2: stub torch.utils.tensorboard (no tensorboard package) ----------------
+try:
+    import torch.utils.tensorboard  # noqa: F401
+except Exception:
+    _tb = types.ModuleType("torch.utils.tensorboard")
+
+    class _NullSummaryWriter:
+        def __init__(self, *a, **k):
+            pass
+
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    _tb.SummaryWriter = _NullSummaryWriter
+    sys.modules["torch.utils.tensorboard"] = _tb
+    torch.utils.tensorboard = _tb
+
+# --- monkeypatch 3: torch.load weights_only default (torch>=2.6) -------------------------
+import inspect  # noqa: E402
+
+if "weights_only" in inspect.signature(torch.load).parameters:
+    _orig_load = torch.load
+
+    def _load(*a, **k):
+        k.setdefault("weights_only", False)
+        return _orig_load(*a, **k)
+
+    torch.load = _load
+
+from recbole.config import Config  # noqa: E402
+from recbole.data import create_dataset, data_preparation  # noqa: E402
+from recbole.utils import get_model, get_trainer, init_logger, init_seed  # noqa: E402
+from logging import getLogger  # noqa: E402
+
+
+def emit(result):
+    text = json.dumps(result, indent=2)
+    print(text, flush=True)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+def main():
+    os.makedirs(args.workdir, exist_ok=True)
+    os.chdir(args.workdir)
+
+    config_dict = {
+        "data_path": os.path.abspath(args.data_path),
+        "seed": args.seed,
+        "checkpoint_dir": os.path.join(args.workdir, "saved"),
+        "show_progress": False,
+    }
+    if args.mode == "converge" and args.max_epochs is not None:
+        config_dict["epochs"] = args.max_epochs
+    config = Config(model="SASRec", dataset="ml-100k",
+                    config_file_list=[args.config], config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print(f"parameter count: {n_params} (spec: 211008)", flush=True)
+
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+
+    train_rows = len(train_data.dataset)
+    steps_per_epoch = len(train_data)
+    common = {
+        "peer": "RecBole 1.2.1",
+        "model": "SASRec",
+        "dataset": "ml-100k",
+        "mode": args.mode,
+        "seed": args.seed,
+        "threads": torch.get_num_threads(),
+        "parameter_count": n_params,
+        "n_users": dataset.user_num - 1,
+        "n_items": dataset.item_num - 1,
+        "n_interactions": dataset.inter_num,
+        "train_rows_per_epoch": train_rows,
+        "train_steps_per_epoch": steps_per_epoch,
+        "train_batch_size": config["train_batch_size"],
+        "versions": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "recbole": __import__("recbole").__version__,
+        },
+        "loadavg_at_start": list(os.getloadavg()),
+    }
+    print(f"train rows per epoch: {train_rows}, steps per epoch: {steps_per_epoch}", flush=True)
+
+    if args.mode == "epochs":
+        secs, losses = [], []
+        for epoch_idx in range(args.epochs):
+            t0 = time.perf_counter()
+            loss = trainer._train_epoch(train_data, epoch_idx, show_progress=False)
+            dt = time.perf_counter() - t0
+            secs.append(dt)
+            losses.append(float(loss))
+            print(f"epoch {epoch_idx + 1}: train {dt:.3f}s loss {float(loss):.4f}", flush=True)
+        common.update({
+            "epochs": args.epochs,
+            "seconds_per_epoch": secs,
+            "mean_seconds_per_epoch": sum(secs) / len(secs),
+            "train_loss_per_epoch": losses,
+            "loadavg_at_end": list(os.getloadavg()),
+        })
+        emit(common)
+        return
+
+    # converge: RecBole's own Trainer.fit, with per-epoch timing captured by wrappers.
+    epochs_log = []
+    orig_train_epoch = trainer._train_epoch
+    orig_valid_epoch = trainer._valid_epoch
+    orig_save = trainer._save_checkpoint
+    saved_epochs = []
+
+    def train_epoch(train_data, epoch_idx, loss_func=None, show_progress=False):
+        t0 = time.perf_counter()
+        loss = orig_train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        dt = time.perf_counter() - t0
+        epochs_log.append({"epoch": epoch_idx + 1, "train_seconds": dt, "train_loss": float(loss)})
+        return loss
+
+    def valid_epoch(valid_data, show_progress=False):
+        t0 = time.perf_counter()
+        score, result = orig_valid_epoch(valid_data, show_progress=show_progress)
+        dt = time.perf_counter() - t0
+        rec = epochs_log[-1]
+        rec["valid_seconds"] = dt
+        rec["valid"] = {k: float(v) for k, v in result.items()}
+        print(f"epoch {rec['epoch']}: train {rec['train_seconds']:.3f}s loss {rec['train_loss']:.4f} "
+              f"| valid {dt:.3f}s " + " ".join(f"{k}={float(v):.4f}" for k, v in result.items()),
+              flush=True)
+        return score, result
+
+    def save_checkpoint(epoch, verbose=True, **kwargs):
+        saved_epochs.append(epoch + 1)
+        return orig_save(epoch, verbose=verbose, **kwargs)
+
+    trainer._train_epoch = train_epoch
+    trainer._valid_epoch = valid_epoch
+    trainer._save_checkpoint = save_checkpoint
+
+    t_fit = time.perf_counter()
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    fit_seconds = time.perf_counter() - t_fit
+    test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    print("test: " + " ".join(f"{k}={float(v):.4f}" for k, v in test_result.items()), flush=True)
+
+    train_secs = [e["train_seconds"] for e in epochs_log]
+    common.update({
+        "max_epochs": config["epochs"],
+        "stopping_step": config["stopping_step"],
+        "valid_metric": config["valid_metric"],
+        "best_valid_ndcg@10": float(best_valid_score),
+        "best_valid_result": {k: float(v) for k, v in best_valid_result.items()},
+        "best_epoch": saved_epochs[-1] if saved_epochs else None,
+        "epochs_run": len(epochs_log),
+        "test": {k: float(v) for k, v in test_result.items()},
+        "mean_seconds_per_train_epoch": sum(train_secs) / len(train_secs),
+        "fit_seconds_total": fit_seconds,
+        "per_epoch": epochs_log,
+        "loadavg_at_end": list(os.getloadavg()),
+    })
+    emit(common)
+
+
+if __name__ == "__main__":
+    main()

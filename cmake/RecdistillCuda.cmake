@@ -1,0 +1,29 @@
+# CUDA detection for CMake 3.25 (DESIGN.md, Decisions: CUDA). nvcc is looked up on PATH and
+# under the toolkit's default prefix; the architectures are set explicitly (90 = H100/H200).
+# AUTO builds the CUDA targets when nvcc is found and says loudly which way it went.
+set(RECDISTILL_CUDA_ENABLED OFF)
+if(NOT RECDISTILL_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER)
+    find_program(RECDISTILL_NVCC nvcc PATHS /usr/local/cuda/bin /usr/local/cuda-13.0/bin
+                 /opt/cuda/bin NO_CACHE)
+    if(RECDISTILL_NVCC)
+      set(CMAKE_CUDA_COMPILER ${RECDISTILL_NVCC})
+    endif()
+  endif()
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(RECDISTILL_CUDA_ENABLED ON)
+  elseif(RECDISTILL_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "RECDISTILL_CUDA=ON but no nvcc was found (PATH, /usr/local/cuda/bin)")
+  endif()
+endif()
+if(RECDISTILL_CUDA_ENABLED)
+  message(STATUS "recdistill: CUDA backend ENABLED (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
+                 "architectures ${CMAKE_CUDA_ARCHITECTURES})")
+else()
+  message(STATUS "recdistill: CUDA backend DISABLED (RECDISTILL_CUDA=${RECDISTILL_CUDA})")
+endif()
