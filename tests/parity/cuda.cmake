@@ -1,1 +1,35 @@
-# filled by the CUDA backend work
+# CUDA parity tests: cuda::Backend against the CPU reference backend (tests/parity).
+# Built wherever nvcc is found (RECDISTILL_CUDA_ENABLED, cmake/RecdistillCuda.cmake); at run
+# time the GPU tests report SKIPPED when no device or driver is present. Listing the tests
+# (gtest_discover_tests) never touches the GPU, so discovery works on GPU-less machines.
+if(RECDISTILL_CUDA_ENABLED)
+  # recdistill::recdistill requires cxx_std_20, which CMake also applies to CUDA sources, but
+  # CMake 3.25 knows no C++20 flag for nvcc ("requires the language dialect CUDA20" at
+  # generate time). nvcc >= 12 takes -std=c++20 (it has no gnu++20); newer CMake defines these
+  # itself. This is directory-scoped (tests/); other CUDA targets need the same two lines.
+  if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  endif()
+  # The CPU reference (Eigen) is compiled by the host compiler with the project's flags
+  # (-march=native etc. are host-compiler options nvcc would reject), then linked in.
+  add_library(recdistill_cuda_cpu_reference OBJECT ${CMAKE_CURRENT_LIST_DIR}/cpu_reference.cpp)
+  target_link_libraries(recdistill_cuda_cpu_reference PRIVATE recdistill::recdistill
+                        recdistill_build_flags)
+  # GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsics when
+  # inlining Eigen's GEMM; it says nothing about this code.
+  target_compile_options(recdistill_cuda_cpu_reference PRIVATE -Wno-maybe-uninitialized)
+
+  add_executable(recdistill_cuda_tests ${CMAKE_CURRENT_LIST_DIR}/cuda_parity_test.cu
+                 $<TARGET_OBJECTS:recdistill_cuda_cpu_reference>)
+  # Link the shared runtime, the same one CUDA::cudart names (never static and shared both).
+  set_target_properties(recdistill_cuda_tests PROPERTIES CUDA_RUNTIME_LIBRARY Shared)
+  target_compile_options(recdistill_cuda_tests PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter>)
+  # OpenMP comes with the CPU reference's flags when Eigen uses it.
+  target_link_libraries(recdistill_cuda_tests PRIVATE recdistill::recdistill GTest::gtest_main
+                        CUDA::cublas CUDA::cudart
+                        $<$<BOOL:${OpenMP_CXX_FOUND}>:OpenMP::OpenMP_CXX>)
+  # The "cuda." prefix lets `ctest -R cuda` (case-sensitive) select exactly these tests.
+  gtest_discover_tests(recdistill_cuda_tests TEST_PREFIX "cuda." DISCOVERY_TIMEOUT 60)
+endif()

@@ -21,6 +21,7 @@
 
 #include "recdistill/backend/backend.hpp"
 #include "recdistill/core/error.hpp"
+#include "recdistill/core/padding.hpp"
 #include "recdistill/core/params.hpp"
 #include "recdistill/core/random.hpp"
 #include "recdistill/layers/layers.hpp"
@@ -28,7 +29,6 @@
 namespace recdistill {
 
 enum class SASRecVariant { recbole, pmixer };
-enum class PaddingSide { right, left };
 
 struct SASRecConfig {
   SASRecVariant variant = SASRecVariant::recbole;

@@ -1,0 +1,267 @@
+// recdistill/backend/cuda/backend.cuh: the CUDA backend (cuBLAS GEMM + element-wise kernels).
+//
+// Compile with nvcc (this header defines a kernel). Buffers are device pointers in the same
+// row-major layout the CPU backend uses; the CPU backend is the reference and
+// tests/parity/cuda_parity_test.cu checks every operation here against it.
+//
+// Row-major over a column-major library: a row-major (R, C) matrix with row stride ld is, to
+// cuBLAS, a column-major (C, R) matrix with leading dimension ld, i.e. its transpose. So the
+// row-major product C = op(A) op(B) is computed as the column-major product
+// C^T = op(B)^T op(A)^T: swap the operands (and M/N), keep each operand's own transpose flag.
+// No data moves.
+//
+// Precision: fp32 GEMM stays true fp32 (CUBLAS_DEFAULT_MATH, no TF32) so CPU/GPU parity can be
+// tight; a faster mode is a separate, explicit decision, not a silent default.
+//
+// Streams and threads: every operation runs on the legacy default stream, so it is ordered
+// with the copies in DeviceBuffer and with every other operation here; errors from a kernel
+// may surface at the next synchronising call. Each host thread gets its own cuBLAS handle,
+// created lazily on first use for the device current at that moment.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "recdistill/backend/backend.hpp"
+#include "recdistill/core/error.hpp"
+
+namespace recdistill::cuda {
+
+namespace detail {
+
+template <class T>
+inline constexpr bool unsupported_scalar = false;
+
+[[noreturn]] inline void throw_cuda(cudaError_t e, const char* call, const char* file, int line) {
+  fail(file, ":", line, ": CUDA call ", call, " failed: ", cudaGetErrorName(e), " (",
+       cudaGetErrorString(e), ")");
+}
+
+[[noreturn]] inline void throw_cublas(cublasStatus_t s, const char* call, const char* file,
+                                      int line) {
+  fail(file, ":", line, ": cuBLAS call ", call, " failed: ", cublasGetStatusName(s), " (",
+       cublasGetStatusString(s), ")");
+}
+
+}  // namespace detail
+
+// Turns a failed CUDA runtime / cuBLAS call into recdistill::Error naming the call.
+#define RD_CUDA_CHECK(call)                                                          \
+  do {                                                                               \
+    const cudaError_t rd_cuda_err_ = (call);                                         \
+    if (rd_cuda_err_ != cudaSuccess)                                                 \
+      ::recdistill::cuda::detail::throw_cuda(rd_cuda_err_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+#define RD_CUBLAS_CHECK(call)                                                            \
+  do {                                                                                   \
+    const cublasStatus_t rd_cublas_st_ = (call);                                         \
+    if (rd_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                          \
+      ::recdistill::cuda::detail::throw_cublas(rd_cublas_st_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+// True when a CUDA driver and at least one device are present. Never throws or aborts: on a
+// machine without a GPU or driver cudaGetDeviceCount reports an error, which is cleared and
+// read as "no device". The answer is computed once per process.
+inline bool device_available() {
+  static const bool available = [] {
+    int count = 0;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();  // clear it so later calls do not report it
+      return false;
+    }
+    return count > 0;
+  }();
+  return available;
+}
+
+// Waits for all work queued on the device (use before timing, or to surface kernel errors).
+inline void synchronize() { RD_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+// The calling thread's cuBLAS handle: created on first use, fp32 kept as true fp32, bound to
+// the legacy default stream, destroyed when the thread ends.
+inline cublasHandle_t cublas_handle() {
+  struct Owner {
+    cublasHandle_t h = nullptr;
+    Owner() {
+      RD_CUBLAS_CHECK(cublasCreate(&h));
+      const cublasStatus_t s = cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);  // no TF32
+      if (s != CUBLAS_STATUS_SUCCESS) {
+        cublasDestroy(h);
+        detail::throw_cublas(s, "cublasSetMathMode(h, CUBLAS_DEFAULT_MATH)", __FILE__, __LINE__);
+      }
+      RD_CUBLAS_CHECK(cublasSetStream(h, nullptr));
+    }
+    // At process exit the runtime may already be shutting down; a failed destroy is ignored.
+    ~Owner() {
+      if (h) (void)cublasDestroy(h);
+    }
+    Owner(const Owner&) = delete;
+    Owner& operator=(const Owner&) = delete;
+  };
+  thread_local Owner owner;
+  return owner.h;
+}
+
+// Owning device buffer of n elements of T (uninitialised). Move-only.
+template <class T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(std::size_t n) : n_(n) {
+    if (n_ > 0) RD_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), n_ * sizeof(T)));
+  }
+  // Allocates host.size() elements and copies host to the device.
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
+    copy_from_host(host.data(), host.size());
+  }
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      p_ = std::exchange(o.p_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  std::size_t size() const { return n_; }
+
+  // Copies count elements from host memory into the start of the buffer (synchronous).
+  void copy_from_host(const T* src, std::size_t count) {
+    RD_REQUIRE(count <= n_, "copy_from_host: ", count, " elements into a buffer of ", n_);
+    if (count > 0) RD_CUDA_CHECK(cudaMemcpy(p_, src, count * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  // Copies the first count elements of the buffer to host memory (synchronous: waits for
+  // the work queued before it on the default stream).
+  void copy_to_host(T* dst, std::size_t count) const {
+    RD_REQUIRE(count <= n_, "copy_to_host: ", count, " elements from a buffer of ", n_);
+    if (count > 0) RD_CUDA_CHECK(cudaMemcpy(dst, p_, count * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  std::vector<T> to_host() const {
+    std::vector<T> v(n_);
+    copy_to_host(v.data(), n_);
+    return v;
+  }
+
+ private:
+  void reset() noexcept {
+    if (p_) (void)cudaFree(p_);  // never throw from a destructor
+    p_ = nullptr;
+    n_ = 0;
+  }
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+namespace detail {
+
+// GELU, erf form, the same expression as layers::gelu_forward: y = x * 0.5 * (1 + erf(x/sqrt2)).
+// Grid-stride loop so any n fits any grid.
+template <class T>
+__global__ void gelu_forward_kernel(T* y, const T* x, int64_t n) {
+  constexpr T sqrt1_2 = T(0.70710678118654752440);  // M_SQRT1_2
+  const int64_t step = int64_t(blockDim.x) * gridDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+    const T v = x[i];
+    if constexpr (std::is_same_v<T, float>) {
+      y[i] = v * T(0.5) * (T(1) + erff(v * sqrt1_2));
+    } else {
+      y[i] = v * T(0.5) * (T(1) + erf(v * sqrt1_2));
+    }
+  }
+}
+
+// cuBLAS checks ld >= max(1, rows of the stored column-major operand) even when that operand
+// is never read (K == 0); give it the smallest valid value in that case.
+inline int ld_when_unread(int ld, int rows) { return std::max(ld, std::max(1, rows)); }
+
+}  // namespace detail
+
+struct Backend {
+  static constexpr const char* name = "cuda";
+  static constexpr bool host_memory = false;
+
+  // C(M,N) = alpha * op(A) * op(B) + beta * C; op(A) is (M,K), op(B) is (K,N); row-major,
+  // device pointers. Same contract as cpu::Backend::gemm: beta == 0 means C is not read
+  // (NaN in C does not propagate), K == 0 gives C = beta * C.
+  template <class T>
+  static void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
+                   const T* B, int ldb, T beta, T* C, int ldc) {
+    if (M == 0 || N == 0) return;
+    // Column-major: C^T (N,M) = op(B)^T (N,K) * op(A)^T (K,M).
+    const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (K == 0) {
+      ldb = detail::ld_when_unread(ldb, trans_b ? K : N);
+      lda = detail::ld_when_unread(lda, trans_a ? M : K);
+    }
+    cublasHandle_t h = cublas_handle();
+    if constexpr (std::is_same_v<T, float>) {
+      RD_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+    } else if constexpr (std::is_same_v<T, double>) {
+      RD_CUBLAS_CHECK(cublasDgemm(h, op_b, op_a, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+    } else {
+      static_assert(detail::unsupported_scalar<T>, "cuda::Backend::gemm: float or double only");
+    }
+  }
+
+  // `count` independent gemms whose operands start stride_a / stride_b / stride_c elements
+  // apart (attention heads; strides may be smaller than a matrix, e.g. heads interleaved in
+  // one (L, H*dh) row, as long as the C matrices share no element). One cuBLAS call.
+  template <class T>
+  static void gemm_strided_batched(bool trans_a, bool trans_b, int M, int N, int K, T alpha,
+                                   const T* A, int lda, long stride_a, const T* B, int ldb,
+                                   long stride_b, T beta, T* C, int ldc, long stride_c,
+                                   int count) {
+    if (M == 0 || N == 0 || count == 0) return;
+    const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (K == 0) {
+      ldb = detail::ld_when_unread(ldb, trans_b ? K : N);
+      lda = detail::ld_when_unread(lda, trans_a ? M : K);
+    }
+    cublasHandle_t h = cublas_handle();
+    const long long sa = stride_a, sb = stride_b, sc = stride_c;
+    if constexpr (std::is_same_v<T, float>) {
+      RD_CUBLAS_CHECK(cublasSgemmStridedBatched(h, op_b, op_a, N, M, K, &alpha, B, ldb, sb, A,
+                                                lda, sa, &beta, C, ldc, sc, count));
+    } else if constexpr (std::is_same_v<T, double>) {
+      RD_CUBLAS_CHECK(cublasDgemmStridedBatched(h, op_b, op_a, N, M, K, &alpha, B, ldb, sb, A,
+                                                lda, sa, &beta, C, ldc, sc, count));
+    } else {
+      static_assert(detail::unsupported_scalar<T>,
+                    "cuda::Backend::gemm_strided_batched: float or double only");
+    }
+  }
+
+  // y = GELU(x) element-wise (erf form, as layers::gelu_forward), n elements, device
+  // pointers; y == x (in place) is allowed. Asynchronous; launch errors throw here.
+  template <class T>
+  static void gelu_forward(T* y, const T* x, int64_t n) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "cuda::Backend::gelu_forward: float or double only");
+    if (n <= 0) return;
+    constexpr int threads = 256;
+    const int64_t blocks = std::min<int64_t>((n + threads - 1) / threads, 65535);
+    detail::gelu_forward_kernel<T><<<static_cast<unsigned>(blocks), threads>>>(y, x, n);
+    RD_CUDA_CHECK(cudaGetLastError());
+  }
+};
+
+static_assert(recdistill::Backend<Backend>);
+
+}  // namespace recdistill::cuda

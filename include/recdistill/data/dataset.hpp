@@ -1,0 +1,150 @@
+// recdistill/data/dataset.hpp: interactions with id mappings, and per-user sequences.
+//
+// Ids are 1-based inside the library; 0 is padding (DESIGN.md, Decisions: Ids). Raw tokens
+// are mapped in order of first appearance. Sequences are ordered by timestamp with a stable
+// sort, so interactions sharing (user, timestamp) keep file order, as RecBole does
+// (specs/backbones.md §10: 25,211 of ml-100k's rows share such a pair).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "recdistill/core/error.hpp"
+
+namespace recdistill::data {
+
+// Raw token <-> internal id; id 0 is the pad ("[PAD]").
+class IdMap {
+ public:
+  IdMap() : tokens_{"[PAD]"} {}
+  int32_t intern(const std::string& token) {
+    auto [it, inserted] = index_.try_emplace(token, int32_t(tokens_.size()));
+    if (inserted) tokens_.push_back(token);
+    return it->second;
+  }
+  int32_t find(const std::string& token) const {
+    auto it = index_.find(token);
+    return it == index_.end() ? -1 : it->second;
+  }
+  const std::string& token(int32_t id) const { return tokens_.at(size_t(id)); }
+  int32_t size() const { return int32_t(tokens_.size()); }  // including the pad
+
+ private:
+  std::vector<std::string> tokens_;
+  std::unordered_map<std::string, int32_t> index_;
+};
+
+struct Interactions {
+  std::string source;  // file it came from, for messages
+  IdMap users, items;
+  std::vector<int32_t> user, item;  // internal ids, file order
+  std::vector<double> timestamp;
+  size_t size() const { return user.size(); }
+};
+
+// One chronological item sequence per user; index 0 (the pad user) is empty.
+struct UserSequences {
+  std::vector<std::vector<int32_t>> items;
+  int32_t n_items = 0;  // N: item ids including the pad
+  int32_t n_users = 0;  // including the pad
+};
+
+// Groups by user and orders each user's items by timestamp, keeping file order on ties.
+inline UserSequences to_sequences(const Interactions& in) {
+  std::vector<size_t> order(in.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (in.user[a] != in.user[b]) return in.user[a] < in.user[b];
+    return in.timestamp[a] < in.timestamp[b];
+  });
+  UserSequences s;
+  s.n_items = in.items.size();
+  s.n_users = in.users.size();
+  s.items.resize(size_t(s.n_users));
+  for (size_t i : order) s.items[size_t(in.user[i])].push_back(in.item[i]);
+  return s;
+}
+
+// Leave-one-out by time (RecBole `LS: valid_and_test`, order TO): the last item of each user
+// is the test target, the one before the validation target, the rest is training history.
+// A user with n < 3 items gives up validation first, then test (RecBole keeps >= 1 train).
+struct LeaveOneOut {
+  std::vector<std::vector<int32_t>> train;  // per user
+  std::vector<int32_t> valid, test;         // per user target, 0 = none
+  int32_t n_items = 0, n_users = 0;
+};
+
+inline LeaveOneOut split_leave_one_out(const UserSequences& s) {
+  LeaveOneOut out;
+  out.n_items = s.n_items;
+  out.n_users = s.n_users;
+  out.train.resize(s.items.size());
+  out.valid.assign(s.items.size(), 0);
+  out.test.assign(s.items.size(), 0);
+  for (size_t u = 1; u < s.items.size(); ++u) {
+    const auto& seq = s.items[u];
+    const size_t n = seq.size();
+    if (n == 0) continue;
+    const size_t held = std::min<size_t>(2, n - 1);
+    out.train[u].assign(seq.begin(), seq.end() - long(held));
+    if (held == 2) {
+      out.valid[u] = seq[n - 2];
+      out.test[u] = seq[n - 1];
+    } else if (held == 1) {
+      out.test[u] = seq[n - 1];
+    }
+  }
+  return out;
+}
+
+// A training window: up to L consecutive (input -> next item) pairs of one user.
+struct Window {
+  int32_t user;
+  int32_t begin;  // index into the user's training sequence of the first input
+  int32_t pairs;  // number of (input, target) pairs, <= L
+};
+
+// Chunks each user's training pairs (s_t -> s_{t+1}) into windows of at most L pairs, taken
+// from the end (the last window holds the most recent L pairs). Every pair is a target once.
+inline std::vector<Window> make_windows(const std::vector<std::vector<int32_t>>& train, int L) {
+  std::vector<Window> w;
+  for (size_t u = 1; u < train.size(); ++u) {
+    int32_t end = int32_t(train[u].size()) - 1;  // number of pairs
+    while (end > 0) {
+      const int32_t pairs = std::min<int32_t>(L, end);
+      w.push_back({int32_t(u), end - pairs, pairs});
+      end -= pairs;
+    }
+  }
+  return w;
+}
+
+// Lays out one window into seq/target rows of length L on the given side.
+// `first_item_quirk` reproduces the pmixer seed: in a left-padded window that starts at the
+// user's first item, the last pad slot gets that first item as its target (its hidden state
+// is last_LN(0), so the term trains a popularity prior; specs/backbones.md §2.3).
+inline void layout_window(int32_t* seq, int32_t* target, const std::vector<int32_t>& items,
+                          const Window& w, int L, bool left_pad, bool first_item_quirk) {
+  std::fill(seq, seq + L, 0);
+  std::fill(target, target + L, 0);
+  const int off = left_pad ? L - w.pairs : 0;
+  for (int j = 0; j < w.pairs; ++j) {
+    seq[off + j] = items[size_t(w.begin + j)];
+    target[off + j] = items[size_t(w.begin + j + 1)];
+  }
+  if (left_pad && first_item_quirk && w.begin == 0 && off > 0) target[off - 1] = items[0];
+}
+
+// Lays out the last (up to L) items of `history` as one input row.
+inline void layout_history(int32_t* seq, const int32_t* history, size_t n, int L, bool left_pad) {
+  std::fill(seq, seq + L, 0);
+  const int k = int(std::min<size_t>(n, size_t(L)));
+  const int32_t* from = history + (n - size_t(k));
+  const int off = left_pad ? L - k : 0;
+  std::copy(from, from + k, seq + off);
+}
+
+}  // namespace recdistill::data

@@ -1,0 +1,315 @@
+// recdistill/io/config.hpp: the YAML experiment config (seed README layout: model.*,
+// training.*, data.*, plus eval.* and runtime.*; docs/config.md lists every key).
+//
+// Precedence: built-in defaults < YAML file < `--set section.key=value` overrides. Unknown
+// keys and ill-typed or out-of-range values are errors naming the file, line and key.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "recdistill/backbones/sasrec.hpp"
+#include "recdistill/core/error.hpp"
+#include "recdistill/eval/ranking.hpp"
+
+namespace recdistill::io {
+
+struct TrainingConfig {
+  int batch_size = 256;
+  int epochs = 200;
+  double learning_rate = 1e-3;
+  std::string optimizer = "adam";  // adam | adamw
+  double weight_decay = 0.0;
+  double clip_grad_norm = 0.0;  // 0 = off
+  int eval_every = 1;
+  int patience = 10;  // evaluations without improvement
+  std::string valid_metric = "NDCG@10";
+  std::string selection = "best";  // best | last
+  std::string model_dir = "runs";
+};
+
+struct DataConfig {
+  std::string format = "atomic";  // RecBole atomic files
+  std::string path = "data/ml-100k/ml-100k.inter";
+  std::string split = "loo";      // leave-one-out by time
+  std::string user_field = "user_id", item_field = "item_id", time_field = "timestamp";
+};
+
+struct EvalConfig {
+  std::vector<int> ks = {5, 10, 20};
+  eval::Ties ties = eval::Ties::against_model;
+};
+
+struct RuntimeConfig {
+  int threads = 1;
+  std::string backend = "cpu";
+};
+
+struct ExperimentConfig {
+  uint64_t seed = 2020;
+  std::string experiment_name = "experiment";
+  std::string model_name = "SASRec";
+  SASRecConfig sasrec;
+  bool inner_size_set = false, attn_dropout_set = false, ln_eps_set = false;
+  TrainingConfig training;
+  DataConfig data;
+  EvalConfig eval;
+  RuntimeConfig runtime;
+  std::string source;     // file it came from
+  YAML::Node resolved;    // the merged YAML (file + overrides), for saving next to results
+};
+
+namespace detail {
+
+inline std::string where(const std::string& file, const YAML::Node& n) {
+  const auto m = n.Mark();
+  return m.line >= 0 ? cat(file, ":", m.line + 1) : file;
+}
+
+template <class V>
+V scalar(const YAML::Node& n, const std::string& file, const std::string& key, const char* what) {
+  if (!n.IsScalar()) fail(where(file, n), ": key '", key, "': expected ", what, ", found a ",
+                          n.IsSequence() ? "list" : n.IsMap() ? "mapping" : "null value");
+  try {
+    return n.as<V>();
+  } catch (const YAML::Exception&) {
+    fail(where(file, n), ": key '", key, "': expected ", what, ", found '", n.Scalar(), "'");
+  }
+}
+
+inline bool boolean(const YAML::Node& n, const std::string& file, const std::string& key) {
+  return scalar<bool>(n, file, key, "true or false");
+}
+
+}  // namespace detail
+
+// Applies `section.key=value` overrides (value parsed as YAML) to the root node.
+inline void apply_override(YAML::Node& root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    fail("--set '", assignment, "': expected section.key=value");
+  const std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  YAML::Node v;
+  try {
+    v = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    fail("--set '", assignment, "': the value is not valid YAML: ", e.msg);
+  }
+  const auto dot = key.find('.');
+  if (dot == std::string::npos) {
+    root[key] = v;
+  } else {
+    const std::string sec = key.substr(0, dot), k = key.substr(dot + 1);
+    if (root[sec] && !root[sec].IsMap()) fail("--set '", assignment, "': '", sec, "' is not a section");
+    root[sec][k] = v;
+  }
+}
+
+inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& file) {
+  using detail::scalar;
+  ExperimentConfig c;
+  c.source = file;
+  c.resolved = YAML::Clone(root);
+  if (!root || root.IsNull()) fail(file, ": the config is empty");
+  if (!root.IsMap()) fail(detail::where(file, root), ": expected a mapping of sections at the top level");
+
+  using Setter = std::function<void(const YAML::Node&, const std::string&)>;
+  auto Int = [&](int& dst, int lo, int hi) {
+    return Setter([&dst, lo, hi, &file](const YAML::Node& n, const std::string& key) {
+      const long long v = scalar<long long>(n, file, key, "an integer");
+      if (v < lo || v > hi)
+        fail(detail::where(file, n), ": key '", key, "': expected an integer in [", lo, ", ", hi,
+             "], found ", v);
+      dst = int(v);
+    });
+  };
+  auto Real = [&](double& dst, double lo, double hi, bool hi_open = false) {
+    return Setter([&dst, lo, hi, hi_open, &file](const YAML::Node& n, const std::string& key) {
+      const double v = scalar<double>(n, file, key, "a number");
+      if (!(v >= lo && (hi_open ? v < hi : v <= hi)))
+        fail(detail::where(file, n), ": key '", key, "': expected a number in [", lo, ", ", hi,
+             hi_open ? ")" : "]", ", found ", n.Scalar());
+      dst = v;
+    });
+  };
+  auto Str = [&](std::string& dst, std::vector<std::string> allowed = {}) {
+    return Setter([&dst, allowed, &file](const YAML::Node& n, const std::string& key) {
+      const std::string v = scalar<std::string>(n, file, key, "a string");
+      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(detail::where(file, n), ": key '", key, "': expected one of ", list, ", found '", v, "'");
+      }
+      dst = v;
+    });
+  };
+  auto Ignored = [&](const char* why) {
+    return Setter([why, &file](const YAML::Node& n, const std::string& key) {
+      (void)n;
+      (void)key;
+      (void)why;
+    });
+  };
+  auto Unsupported = [&](const char* why) {
+    return Setter([why, &file](const YAML::Node& n, const std::string& key) {
+      fail(detail::where(file, n), ": key '", key, "' is not supported yet: ", why);
+    });
+  };
+  std::string variant = "recbole";
+  std::string ties = "against_model";
+  double dropout = 0.5;
+  bool dropout_set = false;
+  bool add_head = true;
+
+  std::map<std::string, std::map<std::string, Setter>> keys;
+  keys[""]["seed"] = [&](const YAML::Node& n, const std::string& key) {
+    const long long v = scalar<long long>(n, file, key, "a non-negative integer");
+    if (v < 0) fail(detail::where(file, n), ": key 'seed': expected a non-negative integer, found ", v);
+    c.seed = uint64_t(v);
+  };
+  keys[""]["experiment_name"] = Str(c.experiment_name);
+  auto& m = keys["model"];
+  m["model_name"] = Str(c.model_name, {"SASRec"});
+  m["variant"] = Str(variant, {"recbole", "pmixer"});
+  m["item_num"] = Ignored("overwritten from the data");
+  m["user_num"] = Ignored("overwritten from the data");
+  m["maxlen"] = Int(c.sasrec.max_len, 1, 4096);
+  m["hidden_units"] = Int(c.sasrec.hidden, 1, 8192);
+  m["num_blocks"] = Int(c.sasrec.layers, 1, 64);
+  m["num_heads"] = Int(c.sasrec.heads, 1, 256);
+  m["inner_size"] = [&](const YAML::Node& n, const std::string& k) {
+    Int(c.sasrec.inner, 1, 65536)(n, k);
+    c.inner_size_set = true;
+  };
+  m["dropout_rate"] = [&](const YAML::Node& n, const std::string& k) {
+    Real(dropout, 0, 1, true)(n, k);
+    dropout_set = true;
+  };
+  m["attn_dropout_rate"] = [&](const YAML::Node& n, const std::string& k) {
+    Real(c.sasrec.attn_dropout, 0, 1, true)(n, k);
+    c.attn_dropout_set = true;
+  };
+  m["layer_norm_eps"] = [&](const YAML::Node& n, const std::string& k) {
+    Real(c.sasrec.ln_eps, 1e-30, 1)(n, k);
+    c.ln_eps_set = true;
+  };
+  m["initializer_range"] = Real(c.sasrec.init_range, 0, 10);
+  m["add_head"] = [&](const YAML::Node& n, const std::string& k) {
+    add_head = detail::boolean(n, file, k);
+    if (!add_head) fail(detail::where(file, n), ": key 'model.add_head': must be true for training");
+  };
+  for (const char* k : {"reconstruction_layer", "weighting_scheme", "weight_scale", "use_down_scale",
+                        "use_upscale", "multi_profile", "multi_profile_aggr_scheme"})
+    m[k] = Unsupported("profile distillation (SASRecLLM) is not implemented yet");
+  auto& t = keys["training"];
+  t["batch_size"] = Int(c.training.batch_size, 1, 1 << 20);
+  t["epochs"] = Int(c.training.epochs, 0, 1 << 20);
+  t["learning_rate"] = Real(c.training.learning_rate, 0, 10);
+  t["optimizer"] = Str(c.training.optimizer, {"adam", "adamw"});
+  t["weight_decay"] = Real(c.training.weight_decay, 0, 10);
+  t["clip_grad_norm"] = Real(c.training.clip_grad_norm, 0, 1e12);
+  t["grad_clip_norm"] = Real(c.training.clip_grad_norm, 0, 1e12);  // profile-distillation spelling
+  t["eval_every"] = Int(c.training.eval_every, 1, 1 << 20);
+  t["patience"] = Int(c.training.patience, 1, 1 << 20);
+  t["valid_metric"] = Str(c.training.valid_metric);
+  t["selection"] = Str(c.training.selection, {"best", "last"});
+  t["model_dir"] = Str(c.training.model_dir);
+  t["save_checkpoints"] = Ignored("checkpoints come with the plugin/app issue");
+  for (const char* k : {"reconstruct_loss", "alpha", "fine_tune_epoch", "scale_guide_loss"})
+    t[k] = Unsupported("profile distillation (SASRecLLM) is not implemented yet");
+  auto& d = keys["data"];
+  d["format"] = Str(c.data.format, {"atomic"});
+  d["path"] = Str(c.data.path);
+  d["split"] = Str(c.data.split, {"loo"});
+  d["user_field"] = Str(c.data.user_field);
+  d["item_field"] = Str(c.data.item_field);
+  d["time_field"] = Str(c.data.time_field);
+  for (const char* k : {"profile_train_sequences", "finetune_train_sequences", "valid_sequences",
+                        "test_sequences", "mappings", "counts", "user_profile_embeddings_files"})
+    d[k] = Unsupported("the seed's pickle inputs are not read; give data.format and data.path");
+  auto& e = keys["eval"];
+  e["ks"] = [&](const YAML::Node& n, const std::string& key) {
+    if (!n.IsSequence() || n.size() == 0)
+      fail(detail::where(file, n), ": key '", key, "': expected a non-empty list of integers");
+    c.eval.ks.clear();
+    for (const auto& x : n) {
+      const int k = scalar<int>(x, file, key, "a positive integer");
+      if (k < 1) fail(detail::where(file, x), ": key '", key, "': expected positive integers, found ", k);
+      c.eval.ks.push_back(k);
+    }
+  };
+  e["ties"] = Str(ties, {"against_model", "index"});
+  auto& r = keys["runtime"];
+  r["threads"] = Int(c.runtime.threads, 1, 1024);
+  r["backend"] = Str(c.runtime.backend, {"cpu"});
+  r["seed"] = keys[""]["seed"];
+
+  auto known_list = [&](const std::string& sec) {
+    std::string list;
+    for (const auto& [k, _] : keys[sec]) list += (list.empty() ? "" : ", ") + k;
+    return list;
+  };
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string name = it->first.as<std::string>();
+    const YAML::Node& val = it->second;
+    if (keys[""].count(name)) {
+      keys[""][name](val, name);
+      continue;
+    }
+    if (name == "compat") continue;
+    if (!keys.count(name) || name.empty())
+      fail(detail::where(file, it->first), ": unknown top-level key '", name,
+           "' (expected seed, experiment_name, model, training, data, eval, runtime)");
+    if (!val.IsMap())
+      fail(detail::where(file, val), ": section '", name, "' must be a mapping of keys");
+    for (auto kt = val.begin(); kt != val.end(); ++kt) {
+      const std::string k = kt->first.as<std::string>();
+      auto f = keys[name].find(k);
+      if (f == keys[name].end())
+        fail(detail::where(file, kt->first), ": unknown key '", name, ".", k, "' (known keys of '",
+             name, "': ", known_list(name), ")");
+      f->second(kt->second, name + "." + k);
+    }
+  }
+  c.sasrec.variant = variant == "pmixer" ? SASRecVariant::pmixer : SASRecVariant::recbole;
+  c.eval.ties = ties == "index" ? eval::Ties::index : eval::Ties::against_model;
+  if (dropout_set) {
+    c.sasrec.hidden_dropout = dropout;
+    if (!c.attn_dropout_set) c.sasrec.attn_dropout = dropout;
+  }
+  if (c.sasrec.variant == SASRecVariant::pmixer && !c.ln_eps_set) c.sasrec.ln_eps = 1e-8;
+  if (!c.inner_size_set) c.sasrec.inner = 4 * c.sasrec.hidden;
+  if (c.sasrec.hidden % c.sasrec.heads != 0)
+    fail(file, ": model.hidden_units (", c.sasrec.hidden, ") must be divisible by model.num_heads (",
+         c.sasrec.heads, ")");
+  // The validation metric must be one that is computed.
+  bool metric_ok = false;
+  for (int k : c.eval.ks)
+    for (const char* n : {"HR@", "NDCG@", "MRR@"})
+      if (c.training.valid_metric == n + std::to_string(k)) metric_ok = true;
+  if (!metric_ok)
+    fail(file, ": training.valid_metric '", c.training.valid_metric,
+         "' is not computed; expected HR@K, NDCG@K or MRR@K with K in eval.ks");
+  return c;
+}
+
+inline ExperimentConfig load_config(const std::string& path,
+                                    const std::vector<std::string>& overrides = {}) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail(path, ": cannot open config file");
+  } catch (const YAML::ParserException& e) {
+    fail(path, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
+  }
+  for (const auto& o : overrides) apply_override(root, o);
+  return parse_config(root, path);
+}
+
+}  // namespace recdistill::io
