@@ -195,11 +195,15 @@ TYPED_TEST(CudaParity, GemmBetaZeroIgnoresC) {
     for (bool tb : {false, true}) check_gemm<T>(ta, tb, 31, 17, 40, T(0.5), T(0), true, seed += 10);
 }
 
-// K == 0: C = beta * C on both backends.
+// K == 0: C = beta * C on both backends (zeros, NaN not read, when beta == 0).
 TYPED_TEST(CudaParity, GemmEmptyInnerDimension) {
   using T = TypeParam;
   for (bool ta : {false, true})
-    for (bool tb : {false, true}) check_gemm<T>(ta, tb, 9, 11, 0, T(1), T(0.5), false, 300);
+    for (bool tb : {false, true}) {
+      check_gemm<T>(ta, tb, 9, 11, 0, T(1), T(0.5), false, 300);
+      check_gemm<T>(ta, tb, 9, 11, 0, T(1), T(0), true, 310);
+      check_gemm_strided_batched<T>(ta, tb, 5, 7, 0, T(1), T(-2), 3, 320);
+    }
 }
 
 // ---- strided batched GEMM ----------------------------------------------------------------
@@ -214,42 +218,43 @@ TYPED_TEST(CudaParity, GemmStridedBatchedAllTransposes) {
     }
 }
 
-// Attention heads interleaved in one (L, H*dh) row-major buffer: head h of Q/K/V starts at
-// element h*dh, rows are H*dh apart (stride < matrix extent). Forward S_h = scale Q_h K_h^T,
-// O_h = P_h V_h written back interleaved; backward-like dV_h += P_h^T dO_h (beta = 1).
+// Attention heads as layers/attention.hpp lays them out: Q, K, V are column blocks of one
+// packed (L, 3*H*dh) buffer (row stride 3D), head h starts dh elements after head h-1
+// (stride < matrix extent). Forward S_h = scale Q_h K_h^T, O_h = P_h V_h written back
+// interleaved into (L, D); backward-like dV_h += P_h^T dO_h (trans_a, beta = 1).
 TYPED_TEST(CudaParity, GemmStridedBatchedInterleavedHeads) {
   using T = TypeParam;
-  constexpr int L = 41, H = 4, dh = 16, D = H * dh;
+  constexpr int L = 41, H = 4, dh = 16, D = H * dh, ldqkv = 3 * D;
   const T scale = T(0.25);
-  const auto Q = random_vector<T>(std::size_t(L) * D, 501);
-  const auto Kx = random_vector<T>(std::size_t(L) * D, 502);
-  const auto V = random_vector<T>(std::size_t(L) * D, 503);
+  const auto QKV = random_vector<T>(std::size_t(L) * ldqkv, 501);
   const auto P = random_vector<T>(std::size_t(H) * L * L, 504, 0, 1);
   const auto dO = random_vector<T>(std::size_t(L) * D, 505);
   const auto dV0 = random_vector<T>(std::size_t(L) * D, 506);
+  const T *q = QKV.data(), *k = q + D, *v = q + 2 * D;
+  const long LL = long(L) * L;
 
-  std::vector<T> s_cpu(std::size_t(H) * L * L), o_cpu(std::size_t(L) * D), dv_cpu = dV0;
-  ref_gemm_strided_batched(false, true, L, L, dh, scale, Q.data(), D, dh, Kx.data(), D, dh,
-                           T(0), s_cpu.data(), L, long(L) * L, H);
-  ref_gemm_strided_batched(false, false, L, dh, L, T(1), P.data(), L, long(L) * L, V.data(), D,
-                           dh, T(0), o_cpu.data(), D, dh, H);
-  ref_gemm_strided_batched(true, false, L, dh, L, T(1), P.data(), L, long(L) * L, dO.data(), D,
-                           dh, T(1), dv_cpu.data(), D, dh, H);
+  std::vector<T> s_cpu(std::size_t(H) * LL), o_cpu(std::size_t(L) * D), dv_cpu = dV0;
+  ref_gemm_strided_batched(false, true, L, L, dh, scale, q, ldqkv, dh, k, ldqkv, dh, T(0),
+                           s_cpu.data(), L, LL, H);
+  ref_gemm_strided_batched(false, false, L, dh, L, T(1), P.data(), L, LL, v, ldqkv, dh, T(0),
+                           o_cpu.data(), D, dh, H);
+  ref_gemm_strided_batched(true, false, L, dh, L, T(1), P.data(), L, LL, dO.data(), D, dh, T(1),
+                           dv_cpu.data(), D, dh, H);
 
-  cuda::DeviceBuffer<T> dQ(Q), dK(Kx), dV(V), dP(P), ddO(dO), ddV(dV0);
+  cuda::DeviceBuffer<T> dQKV(QKV), dP(P), ddO(dO), ddV(dV0);
   cuda::DeviceBuffer<T> dS(s_cpu.size()), dOut(o_cpu.size());
-  GpuB::gemm_strided_batched<T>(false, true, L, L, dh, scale, dQ.data(), D, dh, dK.data(), D,
-                                dh, T(0), dS.data(), L, long(L) * L, H);
-  GpuB::gemm_strided_batched<T>(false, false, L, dh, L, T(1), dP.data(), L, long(L) * L,
-                                dV.data(), D, dh, T(0), dOut.data(), D, dh, H);
-  GpuB::gemm_strided_batched<T>(true, false, L, dh, L, T(1), dP.data(), L, long(L) * L,
-                                ddO.data(), D, dh, T(1), ddV.data(), D, dh, H);
+  const T *gq = dQKV.data(), *gk = gq + D, *gv = gq + 2 * D;
+  GpuB::gemm_strided_batched<T>(false, true, L, L, dh, scale, gq, ldqkv, dh, gk, ldqkv, dh, T(0),
+                                dS.data(), L, LL, H);
+  GpuB::gemm_strided_batched<T>(false, false, L, dh, L, T(1), dP.data(), L, LL, gv, ldqkv, dh,
+                                T(0), dOut.data(), D, dh, H);
+  GpuB::gemm_strided_batched<T>(true, false, L, dh, L, T(1), dP.data(), L, LL, ddO.data(), D, dh,
+                                T(1), ddV.data(), D, dh, H);
   const auto s_gpu = dS.to_host(), o_gpu = dOut.to_host(), dv_gpu = ddV.to_host();
 
   for (int h = 0; h < H; ++h) {
     SCOPED_TRACE("head " + std::to_string(h));
-    EXPECT_LT(normalised_error(s_gpu, s_cpu, std::size_t(h) * L * L, L, L, L),
-              gemm_tolerance<T>());
+    EXPECT_LT(normalised_error(s_gpu, s_cpu, std::size_t(h) * LL, L, L, L), gemm_tolerance<T>());
     EXPECT_LT(normalised_error(o_gpu, o_cpu, std::size_t(h) * dh, L, dh, D), gemm_tolerance<T>());
     EXPECT_LT(normalised_error(dv_gpu, dv_cpu, std::size_t(h) * dh, L, dh, D),
               gemm_tolerance<T>());

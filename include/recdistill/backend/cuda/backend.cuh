@@ -185,9 +185,33 @@ __global__ void gelu_forward_kernel(T* y, const T* x, int64_t n) {
   }
 }
 
-// cuBLAS checks ld >= max(1, rows of the stored column-major operand) even when that operand
-// is never read (K == 0); give it the smallest valid value in that case.
-inline int ld_when_unread(int ld, int rows) { return std::max(ld, std::max(1, rows)); }
+// C_i = beta * C_i for count row-major (rows, cols) blocks, row stride ld, stride apart;
+// beta == 0 writes zeros without reading C. This is gemm with K == 0, done here rather than
+// trusting every cuBLAS version's handling of k == 0 (and its ld checks on unread operands).
+template <class T>
+__global__ void scale_blocks_kernel(T* C, int rows, int cols, int ld, long stride, int count,
+                                    T beta) {
+  const int64_t per_block = int64_t(rows) * cols, total = per_block * count;
+  const int64_t step = int64_t(blockDim.x) * gridDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+    const int64_t b = i / per_block, rc = i % per_block;
+    T& c = C[b * stride + (rc / cols) * ld + rc % cols];
+    c = beta == T(0) ? T(0) : beta * c;
+  }
+}
+
+inline unsigned grid_for(int64_t n, int threads) {
+  return static_cast<unsigned>(std::min<int64_t>((n + threads - 1) / threads, 65535));
+}
+
+template <class T>
+void scale_blocks(T* C, int rows, int cols, int ld, long stride, int count, T beta) {
+  if (beta == T(1)) return;
+  constexpr int threads = 256;
+  scale_blocks_kernel<T><<<grid_for(int64_t(rows) * cols * count, threads), threads>>>(
+      C, rows, cols, ld, stride, count, beta);
+  RD_CUDA_CHECK(cudaGetLastError());
+}
 
 }  // namespace detail
 
@@ -202,13 +226,10 @@ struct Backend {
   static void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
                    const T* B, int ldb, T beta, T* C, int ldc) {
     if (M == 0 || N == 0) return;
+    if (K == 0) return detail::scale_blocks(C, M, N, ldc, 0L, 1, beta);
     // Column-major: C^T (N,M) = op(B)^T (N,K) * op(A)^T (K,M).
     const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    if (K == 0) {
-      ldb = detail::ld_when_unread(ldb, trans_b ? K : N);
-      lda = detail::ld_when_unread(lda, trans_a ? M : K);
-    }
     cublasHandle_t h = cublas_handle();
     if constexpr (std::is_same_v<T, float>) {
       RD_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
@@ -228,12 +249,9 @@ struct Backend {
                                    long stride_b, T beta, T* C, int ldc, long stride_c,
                                    int count) {
     if (M == 0 || N == 0 || count == 0) return;
+    if (K == 0) return detail::scale_blocks(C, M, N, ldc, stride_c, count, beta);
     const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    if (K == 0) {
-      ldb = detail::ld_when_unread(ldb, trans_b ? K : N);
-      lda = detail::ld_when_unread(lda, trans_a ? M : K);
-    }
     cublasHandle_t h = cublas_handle();
     const long long sa = stride_a, sb = stride_b, sc = stride_c;
     if constexpr (std::is_same_v<T, float>) {
@@ -256,8 +274,7 @@ struct Backend {
                   "cuda::Backend::gelu_forward: float or double only");
     if (n <= 0) return;
     constexpr int threads = 256;
-    const int64_t blocks = std::min<int64_t>((n + threads - 1) / threads, 65535);
-    detail::gelu_forward_kernel<T><<<static_cast<unsigned>(blocks), threads>>>(y, x, n);
+    detail::gelu_forward_kernel<T><<<detail::grid_for(n, threads), threads>>>(y, x, n);
     RD_CUDA_CHECK(cudaGetLastError());
   }
 };

@@ -1,0 +1,34 @@
+// Ranks and metrics against hand-computed examples.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "recdistill/eval/ranking.hpp"
+
+using namespace recdistill::eval;
+
+TEST(Rank, TiesAreRankedAgainstTheModelByDefault) {
+  // Column 0 is the pad and never counts.
+  const std::vector<float> s = {100.f, 0.5f, 0.9f, 0.5f, 0.1f, 0.5f};
+  EXPECT_EQ(rank_of_target(s.data(), 6, 2, Ties::against_model), 1);
+  EXPECT_EQ(rank_of_target(s.data(), 6, 4, Ties::against_model), 5);
+  // Items 1, 3, 5 tie at 0.5: against the model each sees the two others as better.
+  EXPECT_EQ(rank_of_target(s.data(), 6, 3, Ties::against_model), 4);
+  // With index ties, a lower id wins: item 3 is beaten by item 2 and item 1 only.
+  EXPECT_EQ(rank_of_target(s.data(), 6, 3, Ties::index), 3);
+  EXPECT_EQ(rank_of_target(s.data(), 6, 1, Ties::index), 2);
+  const std::vector<float> nan = {0.f, NAN, 1.f};
+  EXPECT_EQ(rank_of_target(nan.data(), 3, 1, Ties::against_model), 3);  // a miss
+}
+
+TEST(Metrics, MatchHandComputedValues) {
+  const std::vector<int64_t> ranks = {1, 3, 10, 11};
+  const auto m = metrics_from_ranks(ranks, {1, 5, 10});
+  EXPECT_DOUBLE_EQ(m.at("HR@1"), 0.25);
+  EXPECT_DOUBLE_EQ(m.at("HR@5"), 0.5);
+  EXPECT_DOUBLE_EQ(m.at("HR@10"), 0.75);
+  EXPECT_NEAR(m.at("NDCG@5"), (1.0 + 1.0 / 2.0) / 4, 1e-15);  // log2(4) = 2
+  EXPECT_NEAR(m.at("NDCG@10"), (1.0 + 0.5 + 1.0 / std::log2(11.0)) / 4, 1e-15);
+  EXPECT_NEAR(m.at("MRR@10"), (1.0 + 1.0 / 3 + 0.1) / 4, 1e-15);
+  EXPECT_DOUBLE_EQ(m.at("MRR@1"), 0.25);
+}
