@@ -55,7 +55,7 @@ std::vector<T> random_vector(std::size_t n, std::uint64_t seed, double lo = -1, 
 }
 
 // ||gpu - cpu|| / ||cpu|| over the logical (rows, cols) region of a row-major matrix with row
-// stride ld, starting at offset.
+// stride ld, starting at offset; ||gpu - cpu|| itself where the reference is all zeros.
 template <class T>
 double normalised_error(const std::vector<T>& gpu, const std::vector<T>& cpu, std::size_t offset,
                         int rows, int cols, int ld) {
@@ -67,7 +67,7 @@ double normalised_error(const std::vector<T>& gpu, const std::vector<T>& cpu, st
       diff += d * d;
       ref += double(cpu[i]) * double(cpu[i]);
     }
-  return std::sqrt(diff) / std::sqrt(ref);
+  return ref > 0 ? std::sqrt(diff) / std::sqrt(ref) : std::sqrt(diff);
 }
 
 // Elements of C outside every written (rows, cols) block must be untouched (bitwise, so NaN
