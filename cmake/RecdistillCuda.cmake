@@ -14,6 +14,13 @@ if(NOT RECDISTILL_CUDA STREQUAL "OFF")
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
       set(CMAKE_CUDA_ARCHITECTURES 90)
     endif()
+    # recdistill::recdistill requires cxx_std_20, which CMake also applies to CUDA sources, but
+    # CMake 3.25 knows no C++20 flag for nvcc ("requires the language dialect CUDA20" at
+    # generate time). nvcc >= 12 takes -std=c++20; newer CMake defines these itself.
+    if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     set(RECDISTILL_CUDA_ENABLED ON)

@@ -22,6 +22,8 @@ Compatibility monkeypatches (applied below, site-packages is not edited):
   3. torch.load: with torch>=2.6 the default weights_only=True breaks loading RecBole's
      checkpoints (they pickle the config); if torch.load accepts weights_only we default it
      to False. (A no-op on Debian's torch 1.13.)
+  4. RecBole's Config maps dataset "ml-100k" to its bundled copy whatever data_path says: we
+     set config["data_path"] = <--data-path>/ml-100k after building the Config.
   We also never import recbole.quick_start (it imports `ray`, which is not installed); the
   runner drives Config / create_dataset / data_preparation / Trainer itself, which is what
   recbole.quick_start.run_recbole does.
@@ -51,6 +53,9 @@ def parse_args():
     p.add_argument("--workdir", default=os.path.join(REPO, "bench", "results", "tmp", "recbole"),
                    help="cwd for RecBole's log/ and checkpoint files (git-ignored)")
     p.add_argument("--out", default=None, help="path of the JSON result")
+    p.add_argument("--anomaly-detection", action="store_true",
+                   help="keep autograd anomaly detection on, as stock RecBole 1.2.1 leaves it "
+                        "(importing recbole.model turns it on; by default we turn it off)")
     p.add_argument("--blas", choices=["openblas", "system"], default="openblas",
                    help="openblas (default): re-exec with LD_LIBRARY_PATH=%s so Debian's torch "
                         "(built against the generic libblas.so.3) uses OpenBLAS instead of the "
@@ -59,6 +64,11 @@ def parse_args():
 
 
 args = parse_args()
+if args.out:
+    args.out = os.path.abspath(args.out)  # main() changes the cwd
+args.config = os.path.abspath(args.config)
+args.data_path = os.path.abspath(args.data_path)
+args.workdir = os.path.abspath(args.workdir)
 
 # Threads must be fixed before torch / numpy are imported.
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
@@ -66,7 +76,7 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEX
 
 # Debian's python3-torch 1.13 is built with BLAS_INFO=generic: its sgemm comes from whatever
 # libblas.so.3 the dynamic loader finds. Debian's default alternative is the netlib reference
-# BLAS, which makes an ml-100k SASRec epoch ~6x slower (~590 s instead of ~100 s, 1 thread).
+# BLAS, which makes an ml-100k SASRec epoch ~3.6x slower (588 s vs 163 s per epoch, 1 thread, busy machine).
 # The loader reads LD_LIBRARY_PATH only at start-up, hence the re-exec.
 if args.blas == "openblas":
     if not os.path.exists(os.path.join(OPENBLAS_DIR, "libblas.so.3")):
@@ -127,6 +137,15 @@ from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.utils import get_model, get_trainer, init_logger, init_seed  # noqa: E402
 from logging import getLogger  # noqa: E402
 
+# --- not a compatibility patch: RecBole 1.2.1's recbole/model/sequential_recommender/sine.py
+# calls torch.autograd.set_detect_anomaly(True) at import time, so every RecBole model trains
+# with autograd anomaly detection (an isnan().any() check on every backward output: a SASRec
+# step takes ~1.6x as long on CPU). It does not change the numbers; we switch it off unless asked not to.
+# (get_model imports that package lazily, so import it first, then set the mode.)
+import recbole.model.sequential_recommender  # noqa: E402,F401
+
+torch.autograd.set_detect_anomaly(bool(args.anomaly_detection))
+
 
 def loaded_blas():
     with open("/proc/self/maps") as f:
@@ -155,8 +174,14 @@ def main():
     }
     if args.mode == "converge" and args.max_epochs is not None:
         config_dict["epochs"] = args.max_epochs
+    argv, sys.argv = sys.argv, sys.argv[:1]  # keep RecBole from parsing our command line
     config = Config(model="SASRec", dataset="ml-100k",
                     config_file_list=[args.config], config_dict=config_dict)
+    sys.argv = argv
+    # monkeypatch 4: Config._set_default_parameters hard-codes dataset "ml-100k" to RecBole's
+    # bundled copy (recbole/dataset_example/ml-100k), ignoring data_path. Point it at ours
+    # (byte-identical ml-100k.inter/.item/.user, but this is the copy the brief names).
+    config["data_path"] = os.path.join(args.data_path, "ml-100k")
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
@@ -173,6 +198,7 @@ def main():
     print(f"parameter count: {n_params} (spec: 211008)", flush=True)
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    torch.autograd.set_detect_anomaly(bool(args.anomaly_detection))
 
     train_rows = len(train_data.dataset)
     steps_per_epoch = len(train_data)
@@ -186,6 +212,7 @@ def main():
         "parameter_count": n_params,
         "n_users": dataset.user_num - 1,
         "n_items": dataset.item_num - 1,
+        "data_path": config["data_path"],
         "raw_interactions": sum(1 for _ in open(os.path.join(os.path.abspath(args.data_path), "ml-100k", "ml-100k.inter"))) - 1,
         "augmented_sequence_rows": dataset.inter_num,
         "train_rows_per_epoch": train_rows,
@@ -198,6 +225,7 @@ def main():
             "recbole": __import__("recbole").__version__,
         },
         "blas": loaded_blas(),
+        "autograd_anomaly_detection": torch.is_anomaly_enabled(),
         "loadavg_at_start": list(os.getloadavg()),
     }
     print(f"train rows per epoch: {train_rows}, steps per epoch: {steps_per_epoch}", flush=True)

@@ -3,14 +3,6 @@
 # time the GPU tests report SKIPPED when no device or driver is present. Listing the tests
 # (gtest_discover_tests) never touches the GPU, so discovery works on GPU-less machines.
 if(RECDISTILL_CUDA_ENABLED)
-  # recdistill::recdistill requires cxx_std_20, which CMake also applies to CUDA sources, but
-  # CMake 3.25 knows no C++20 flag for nvcc ("requires the language dialect CUDA20" at
-  # generate time). nvcc >= 12 takes -std=c++20 (it has no gnu++20); newer CMake defines these
-  # itself. This is directory-scoped (tests/); other CUDA targets need the same two lines.
-  if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
-    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
-    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
-  endif()
   # The CPU reference (Eigen) is compiled by the host compiler with the project's flags
   # (-march=native etc. are host-compiler options nvcc would reject), then linked in.
   add_library(recdistill_cuda_cpu_reference OBJECT ${CMAKE_CURRENT_LIST_DIR}/cpu_reference.cpp)

@@ -6,22 +6,19 @@
 #include <cmath>
 #include <cstdint>
 
+#include "recdistill/core/vecmath.hpp"
+
 namespace recdistill::layers {
 
 template <class T>
 void gelu_forward(T* y, const T* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
+  vec::gelu(y, x, n);
 }
 
 // dx = g * GELU'(x), x the saved pre-activation.
 template <class T>
 void gelu_backward(T* dx, const T* g, const T* x, int64_t n) {
-  constexpr double inv_sqrt_2pi = 0.3989422804014327;
-  for (int64_t i = 0; i < n; ++i) {
-    const T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
-    const T pdf = T(inv_sqrt_2pi) * std::exp(T(-0.5) * x[i] * x[i]);
-    dx[i] = g[i] * (cdf + x[i] * pdf);
-  }
+  vec::gelu_grad(dx, g, x, n);
 }
 
 template <class T>

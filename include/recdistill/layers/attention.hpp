@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "recdistill/core/vecmath.hpp"
 #include "recdistill/layers/dropout.hpp"
 
 namespace recdistill::layers {
@@ -54,12 +55,8 @@ void attention_forward(T* out, T* probs, T* dropped, T* drop_mask, const T* q, i
           }
           mx = row[j] > mx ? row[j] : mx;
         }
-        T sum = 0;
-        for (int j = 0; j < L; ++j) {
-          row[j] = std::exp(row[j] - mx);
-          sum += row[j];
-        }
-        const T inv = T(1) / sum;
+        vec::exp_shifted(row, L, mx);
+        const T inv = T(1) / vec::sum(row, L);
         for (int j = 0; j < L; ++j) row[j] *= inv;
       }
     }

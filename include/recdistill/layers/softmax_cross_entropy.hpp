@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "recdistill/core/vecmath.hpp"
+
 namespace recdistill::layers {
 
 template <class T>
@@ -51,14 +53,14 @@ double softmax_cross_entropy(T* dh, T* dE, const T* hidden, const T* table, cons
     for (int i = 0; i < C; ++i) {
       T* z = ws.z.data() + int64_t(i) * N;
       const int y = targets[ws.rows[start + i]];
-      T mx = z[0];
-      for (int j = 1; j < N; ++j) mx = std::max(mx, z[j]);
-      T sum = 0;
-      for (int j = 0; j < N; ++j) sum += std::exp(z[j] - mx);
-      const T lse = mx + std::log(sum);
-      loss += double(lse - z[y]);
-      // z becomes dz in place.
-      for (int j = 0; j < N; ++j) z[j] = std::exp(z[j] - lse) * inv_count;
+      const T zy = z[y];
+      const T mx = vec::max(z, N);
+      vec::exp_shifted(z, N, mx);  // z = exp(z - max), computed once
+      const T sum = vec::sum(z, N);
+      loss += double(mx + std::log(sum) - zy);
+      // z becomes dz = (softmax - onehot) / count in place.
+      const T scale = inv_count / sum;
+      for (int j = 0; j < N; ++j) z[j] *= scale;
       z[y] -= inv_count;
     }
     if (dh) {

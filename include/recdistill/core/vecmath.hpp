@@ -1,0 +1,112 @@
+// recdistill/core/vecmath.hpp: the CPU's hot element-wise loops (exp, GELU, sums), written
+// so that every element goes through the same code path.
+//
+// Why not plain Eigen array expressions: Eigen peels unaligned heads and tails into scalar
+// code (std::exp) and vectorises the middle (its own exp), and its reductions start at the
+// first aligned element. Results would then depend on where a row happens to sit in memory,
+// which breaks bit-for-bit determinism and batch invariance. Here float data always goes
+// through Eigen's packet functions (unaligned loads, a padded last packet) and reductions
+// use a fixed lane order. double (gradient checks, fixtures) uses plain scalar loops.
+#pragma once
+#include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+namespace recdistill::vec {
+
+namespace detail {
+using PF = Eigen::internal::packet_traits<float>::type;
+constexpr int kW = Eigen::internal::packet_traits<float>::size;
+
+// y[i] = f(x[i], g[i]) for packets of x (and g, when given) over [0, n), including a padded
+// last packet. y may alias x or g.
+template <class F>
+void packet_map(float* y, const float* x, const float* g, int64_t n, F f) {
+  using namespace Eigen::internal;
+  const PF one = pset1<PF>(1.0f);
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) pstoreu(y + i, f(ploadu<PF>(x + i), g ? ploadu<PF>(g + i) : one));
+  if (i < n) {
+    alignas(64) float bx[kW] = {}, bg[kW] = {};
+    for (int64_t k = i; k < n; ++k) bx[k - i] = x[k], bg[k - i] = g ? g[k] : 1.0f;
+    pstore(bx, f(pload<PF>(bx), pload<PF>(bg)));
+    for (int64_t k = i; k < n; ++k) y[k] = bx[k - i];
+  }
+}
+}  // namespace detail
+
+// x = exp(x - shift)
+template <class T>
+void exp_shifted(T* x, int64_t n, T shift) {
+  if constexpr (std::is_same_v<T, float>) {
+    using namespace Eigen::internal;
+    const auto s = pset1<detail::PF>(shift);
+    detail::packet_map(x, x, nullptr, n,
+                        [&](const detail::PF& p, const detail::PF&) { return pexp(psub(p, s)); });
+  } else {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i] - shift);
+  }
+}
+
+template <class T>
+T max(const T* x, int64_t n) {
+  T m = x[0];
+  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+// Sum in 16 interleaved lanes, combined in a fixed order: vectorisable and independent of
+// the data's alignment.
+template <class T>
+T sum(const T* x, int64_t n) {
+  T acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += x[i + k];
+  T s = 0;
+  for (int k = 0; k < 16; ++k) s += acc[k];
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+// y = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2
+template <class T>
+void gelu(T* y, const T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    using namespace Eigen::internal;
+    const auto half = pset1<detail::PF>(0.5f), one = pset1<detail::PF>(1.0f),
+               r2 = pset1<detail::PF>(float(M_SQRT1_2));
+    detail::packet_map(y, x, nullptr, n, [&](const detail::PF& a, const detail::PF&) {
+      return pmul(pmul(a, half), padd(one, perf(pmul(a, r2))));
+    });
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
+  }
+}
+
+// dx = g * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+template <class T>
+void gelu_grad(T* dx, const T* g, const T* x, int64_t n) {
+  constexpr double inv_sqrt_2pi = 0.3989422804014327;
+  if constexpr (std::is_same_v<T, float>) {
+    using namespace Eigen::internal;
+    const auto half = pset1<detail::PF>(0.5f), one = pset1<detail::PF>(1.0f),
+               r2 = pset1<detail::PF>(float(M_SQRT1_2)), mhalf = pset1<detail::PF>(-0.5f),
+               c = pset1<detail::PF>(float(inv_sqrt_2pi));
+    detail::packet_map(dx, x, g, n, [&](const detail::PF& a, const detail::PF& up) {
+      const auto cdf = pmul(half, padd(one, perf(pmul(a, r2))));
+      const auto pdf = pmul(c, pexp(pmul(mhalf, pmul(a, a))));
+      return pmul(up, padd(cdf, pmul(a, pdf)));
+    });
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
+      const T pdf = T(inv_sqrt_2pi) * std::exp(T(-0.5) * x[i] * x[i]);
+      dx[i] = g[i] * (cdf + x[i] * pdf);
+    }
+  }
+}
+
+}  // namespace recdistill::vec
