@@ -131,7 +131,8 @@ int cmd_train(const std::vector<std::string>& args) {
   const auto res = trainer.fit([&](const EpochLog& e) {
     std::cout << "epoch " << std::setw(3) << e.epoch << "  loss " << std::fixed << std::setprecision(4)
               << e.loss << "  " << std::setprecision(2) << e.train_seconds << " s  "
-              << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s";
+              << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s  "
+              << std::setprecision(1) << e.gflop / e.train_seconds << " GFLOP/s";
     if (e.evaluated)
       std::cout << "  valid " << cfg.training.valid_metric << " " << std::setprecision(4)
                 << e.valid.at(cfg.training.valid_metric) << (e.best ? " *" : "");
@@ -139,7 +140,7 @@ int cmd_train(const std::vector<std::string>& args) {
     jsonl << std::setprecision(10) << "{\"event\": \"epoch\", \"epoch\": " << e.epoch
           << ", \"loss\": " << e.loss << ", \"train_seconds\": " << e.train_seconds
           << ", \"targets\": " << e.targets << ", \"steps\": " << e.steps
-          << ", \"grad_norm\": " << e.grad_norm;
+          << ", \"grad_norm\": " << e.grad_norm << ", \"gflop\": " << e.gflop;
     if (e.evaluated) jsonl << ", \"valid\": " << json_metrics(e.valid) << ", \"best\": " << (e.best ? "true" : "false");
     jsonl << "}" << std::endl;
   });

@@ -76,6 +76,16 @@ class SASRec {
   const T* item_table(const T* params) const { return params + off_.item; }
   T* item_table(T* params) const { return params + off_.item; }
 
+  // Matrix-product FLOPs of one forward pass over `rows` sequences (all L slots, pads
+  // included), not counting the output layer: per layer the q, k, v, o projections
+  // (4 x 2 L d^2), scores and weighted values (2 x 2 H L^2 dh) and the feed-forward
+  // (2 x 2 L d inner). The backward pass costs twice this (input and weight gradients).
+  double forward_gemm_flops(int64_t rows) const {
+    const double L = cfg_.max_len, d = cfg_.hidden, I = cfg_.inner;
+    const double per_row = cfg_.layers * (8.0 * L * d * d + 4.0 * L * L * d + 4.0 * L * d * I);
+    return per_row * double(rows);
+  }
+
   // Initialisation as in the reference of each variant (specs/backbones.md §2.1, §2.3 `ecir`).
   void init(T* params, uint64_t seed) const {
     const double sd = cfg_.init_range;

@@ -32,6 +32,7 @@ struct EpochLog {
   int64_t targets = 0;
   int steps = 0;
   double grad_norm = 0;          // mean pre-clip global norm
+  double gflop = 0;              // matrix-product work of the epoch (forward + backward)
   bool evaluated = false;
   eval::Metrics valid;
   double eval_seconds = 0;
@@ -156,6 +157,9 @@ class SequentialTrainer {
       loss_sum += loss;
       norm_sum += norm;
       log.targets += count;
+      // Encoder forward + backward (3x forward) and the tied output layer over the targets
+      // (logits, dh, dE: 3 x 2 T d N).
+      log.gflop += 1e-9 * (3.0 * model_.forward_gemm_flops(n) + 6.0 * double(count) * d * N);
     }
     log.steps = step;
     log.loss = loss_sum / std::max(step, 1);
