@@ -96,6 +96,12 @@ TEST(Training, IsDeterministicForAFixedSeed) {
   a.fit();
   b.fit();
   EXPECT_EQ(a.params(), b.params());
+  // The thread count changes nothing (each output row is computed by one thread).
+  B::set_threads(2);
+  SequentialTrainer<B, float> two(cfg, data);
+  two.fit();
+  B::set_threads(1);
+  EXPECT_EQ(a.params(), two.params());
   cfg.seed = 8;
   SequentialTrainer<B, float> c(cfg, data);
   c.fit();

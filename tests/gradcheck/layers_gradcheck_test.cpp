@@ -134,7 +134,7 @@ TEST_P(AttentionGrad, MatchesFiniteDifferences) {
     return dot(out, Rg);
   };
   loss();
-  std::vector<double> dqkv(R * 3 * d), scratch(H * L * L);
+  std::vector<double> dqkv(R * 3 * d), scratch(s.probs_size());
   layers::attention_backward<B, double>(dqkv.data(), 3 * d, dqkv.data() + d, 3 * d,
                                         dqkv.data() + 2 * d, 3 * d, scratch.data(), Rg.data(),
                                         probs.data(), dropped.data(), dmask.data(), qkv.data(),

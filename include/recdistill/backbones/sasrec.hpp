@@ -186,7 +186,7 @@ class SASRec {
     a.g_tmp.resize(R * d);
     a.g_ffn.resize(R * I);
     a.g_qkv.resize(R * 3 * d);
-    a.g_scratch.resize(int64_t(cfg_.heads) * cfg_.max_len * cfg_.max_len);
+    a.g_scratch.resize(P);
     return a;
   }
 

@@ -36,6 +36,9 @@ void attention_forward(T* out, T* probs, T* dropped, T* drop_mask, const T* q, i
   const int L = s.L, H = s.H, dh = s.dh, d = s.d();
   const T scale = T(1.0 / std::sqrt(double(dh)));
   const int64_t LL = int64_t(L) * L;
+  // Sequences are independent: with OpenMP each thread takes whole sequences (the GEMMs
+  // inside then run single-threaded), so results do not depend on the thread count.
+#pragma omp parallel for schedule(static)
   for (int b = 0; b < s.B; ++b) {
     T* Pb = probs + int64_t(b) * H * LL;
     // S_h = scale * Q_h K_h^T for all heads of this sequence at once (heads are dh apart).
@@ -73,7 +76,7 @@ void attention_forward(T* out, T* probs, T* dropped, T* drop_mask, const T* q, i
   }
 }
 
-// dq, dk, dv written (row strides lddq/lddk/lddv). scratch: (H, L, L).
+// dq, dk, dv written (row strides lddq/lddk/lddv). scratch: (B, H, L, L).
 template <class B, class T>
 void attention_backward(T* dq, int lddq, T* dk, int lddk, T* dv, int lddv, T* scratch,
                         const T* dout, const T* probs, const T* dropped, const T* drop_mask,
@@ -82,7 +85,9 @@ void attention_backward(T* dq, int lddq, T* dk, int lddk, T* dv, int lddv, T* sc
   const int L = s.L, H = s.H, dh = s.dh, d = s.d();
   const T scale = T(1.0 / std::sqrt(double(dh)));
   const int64_t LL = int64_t(L) * L;
+#pragma omp parallel for schedule(static)
   for (int b = 0; b < s.B; ++b) {
+    T* scratch_b = scratch + int64_t(b) * H * LL;
     const T* Pb = probs + int64_t(b) * H * LL;
     const T* Pused = p_drop > 0 ? dropped + int64_t(b) * H * LL : Pb;
     const T* dO = dout + int64_t(b) * L * d;
@@ -91,11 +96,11 @@ void attention_backward(T* dq, int lddq, T* dk, int lddk, T* dv, int lddv, T* sc
                                         T(0), dv + int64_t(b) * L * lddv, lddv, dh, H);
     // dPd_h = dO_h V_h^T  -> scratch
     B::template gemm_strided_batched<T>(false, true, L, L, dh, T(1), dO, d, dh,
-                                        v + int64_t(b) * L * ldv, ldv, dh, T(0), scratch, L, LL,
+                                        v + int64_t(b) * L * ldv, ldv, dh, T(0), scratch_b, L, LL,
                                         H);
     for (int h = 0; h < H; ++h) {
       for (int i = 0; i < L; ++i) {
-        T* g = scratch + h * LL + int64_t(i) * L;
+        T* g = scratch_b + h * LL + int64_t(i) * L;
         const T* p = Pb + h * LL + int64_t(i) * L;
         if (p_drop > 0) {
           const T* m = drop_mask + int64_t(b) * H * LL + h * LL + int64_t(i) * L;
@@ -107,10 +112,10 @@ void attention_backward(T* dq, int lddq, T* dk, int lddk, T* dv, int lddv, T* sc
       }
     }
     // dQ_h = dS_h K_h ; dK_h = dS_h^T Q_h   (scale already folded into dS)
-    B::template gemm_strided_batched<T>(false, false, L, dh, L, T(1), scratch, L, LL,
+    B::template gemm_strided_batched<T>(false, false, L, dh, L, T(1), scratch_b, L, LL,
                                         k + int64_t(b) * L * ldk, ldk, dh, T(0),
                                         dq + int64_t(b) * L * lddq, lddq, dh, H);
-    B::template gemm_strided_batched<T>(true, false, L, dh, L, T(1), scratch, L, LL,
+    B::template gemm_strided_batched<T>(true, false, L, dh, L, T(1), scratch_b, L, LL,
                                         q + int64_t(b) * L * ldq, ldq, dh, T(0),
                                         dk + int64_t(b) * L * lddk, lddk, dh, H);
   }

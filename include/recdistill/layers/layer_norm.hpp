@@ -14,6 +14,7 @@ namespace recdistill::layers {
 template <class T>
 void layer_norm_forward(T* y, T* xhat, T* rstd, const T* x, const T* gamma, const T* beta, int R,
                         int d, double eps) {
+#pragma omp parallel for schedule(static)
   for (int r = 0; r < R; ++r) {
     const T* xr = x + int64_t(r) * d;
     double mean = 0;

@@ -21,12 +21,14 @@ struct CrossEntropyWorkspace {
   int chunk = 0;
   std::vector<int> rows;      // (R) indexes of the non-ignored rows
   std::vector<T> h, z, dh;    // (chunk, d), (chunk, N), (chunk, d)
+  std::vector<double> row_loss;  // (chunk)
   void reserve(int R, int chunk_rows, int d, int N) {
     chunk = chunk_rows;
     rows.resize(R);
     h.resize(size_t(chunk) * d);
     z.resize(size_t(chunk) * N);
     dh.resize(size_t(chunk) * d);
+    row_loss.resize(size_t(chunk));
   }
 };
 
@@ -50,6 +52,9 @@ double softmax_cross_entropy(T* dh, T* dE, const T* hidden, const T* table, cons
       std::copy_n(hidden + int64_t(ws.rows[start + i]) * d, d, ws.h.data() + int64_t(i) * d);
     B::template gemm<T>(false, true, C, N, d, T(1), ws.h.data(), d, table, d, T(0), ws.z.data(),
                         N);
+    // Rows are independent; their losses are summed afterwards in row order, so the result
+    // does not depend on the thread count.
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < C; ++i) {
       T* z = ws.z.data() + int64_t(i) * N;
       const int y = targets[ws.rows[start + i]];
@@ -57,12 +62,13 @@ double softmax_cross_entropy(T* dh, T* dE, const T* hidden, const T* table, cons
       const T mx = vec::max(z, N);
       vec::exp_shifted(z, N, mx);  // z = exp(z - max), computed once
       const T sum = vec::sum(z, N);
-      loss += double(mx + std::log(sum) - zy);
+      ws.row_loss[size_t(i)] = double(mx + std::log(sum) - zy);
       // z becomes dz = (softmax - onehot) / count in place.
       const T scale = inv_count / sum;
       for (int j = 0; j < N; ++j) z[j] *= scale;
       z[y] -= inv_count;
     }
+    for (int i = 0; i < C; ++i) loss += ws.row_loss[size_t(i)];
     if (dh) {
       B::template gemm<T>(false, false, C, d, N, T(1), ws.z.data(), N, table, d, T(0),
                           ws.dh.data(), d);

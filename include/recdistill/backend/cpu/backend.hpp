@@ -1,9 +1,14 @@
 // recdistill/backend/cpu/backend.hpp: the CPU backend (Eigen GEMM over row-major views).
 //
-// Eigen maps the caller's buffers without copying. Threads: Eigen parallelises large GEMMs
-// when built with OpenMP; set_threads() sets that count (measure before assuming it helps).
+// Eigen maps the caller's buffers without copying. Threads (when built with OpenMP): Eigen
+// parallelises large GEMMs and the layers split independent sequences or rows; set_threads()
+// sets both counts. Results do not depend on the thread count (each output row is computed by
+// one thread in a fixed order). Measure before assuming more threads help.
 #pragma once
 #include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "recdistill/backend/backend.hpp"
 
@@ -20,7 +25,12 @@ struct Backend {
   template <class T>
   using Map = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 
-  static void set_threads(int n) { Eigen::setNbThreads(n); }
+  static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    Eigen::setNbThreads(n);
+  }
 
   // C(M,N) = alpha * op(A) * op(B) + beta * C; op(A) is (M,K), op(B) is (K,N); row-major.
   template <class T>
