@@ -103,9 +103,34 @@ TEST(Windows, EveryPairIsATargetExactlyOnceAndTheLastWindowIsMostRecent) {
   EXPECT_EQ(w.back().user, 2);
 }
 
+TEST(Windows, OverlappingStrideGivesEveryTargetContextAndEachPairOnce) {
+  std::vector<std::vector<int32_t>> train(2);
+  for (int i = 1; i <= 12; ++i) train[1].push_back(i);  // 11 pairs, item i -> i + 1
+  const int L = 4, stride = 2;
+  const auto w = make_windows(train, L, stride);
+  std::vector<int> seen(13, 0);
+  std::vector<int32_t> seq(L), tgt(L);
+  for (const auto& x : w) {
+    layout_window(seq.data(), tgt.data(), train[1], x, L, false, false);
+    for (int j = 0; j < L; ++j) {
+      if (!tgt[j]) continue;
+      ++seen[size_t(tgt[j])];
+      EXPECT_EQ(tgt[j], seq[j] + 1);
+      // Context = items in slots 0..j: at least L - stride, or all items since the start.
+      EXPECT_GE(j + 1, std::min(L - stride + 1, int(seq[j]))) << "target " << tgt[j];
+    }
+  }
+  for (int i = 2; i <= 12; ++i) EXPECT_EQ(seen[size_t(i)], 1) << i;
+  // stride 1 is RecBole's prefix objective: every target has min(t, L) items of context.
+  for (const auto& x : make_windows(train, L, 1)) {
+    EXPECT_EQ(x.pairs - x.first_target, 1);
+    EXPECT_EQ(x.pairs, std::min(L, x.begin + x.pairs));
+  }
+}
+
 TEST(Windows, LeftPaddingAndThePmixerFirstItemQuirk) {
   const std::vector<int32_t> items = {5, 6, 7};
-  const Window w{1, 0, 2};
+  const Window w{1, 0, 2, 0};
   std::vector<int32_t> seq(4), tgt(4);
   layout_window(seq.data(), tgt.data(), items, w, 4, true, false);
   EXPECT_EQ(seq, (std::vector<int32_t>{0, 0, 5, 6}));

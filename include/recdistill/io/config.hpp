@@ -21,6 +21,7 @@ namespace recdistill::io {
 
 struct TrainingConfig {
   int batch_size = 256;
+  int window_stride = 0;  // 0 = model.maxlen (non-overlapping windows); docs/training.md
   int epochs = 200;
   double learning_rate = 1e-3;
   std::string optimizer = "adam";  // adam | adamw
@@ -209,6 +210,7 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   auto& t = keys["training"];
   t["batch_size"] = Int(c.training.batch_size, 1, 1 << 20);
   t["epochs"] = Int(c.training.epochs, 0, 1 << 20);
+  t["window_stride"] = Int(c.training.window_stride, 0, 1 << 20);
   t["learning_rate"] = Real(c.training.learning_rate, 0, 10);
   t["optimizer"] = Str(c.training.optimizer, {"adam", "adamw"});
   t["weight_decay"] = Real(c.training.weight_decay, 0, 10);
@@ -284,6 +286,9 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   }
   if (c.sasrec.variant == SASRecVariant::pmixer && !c.ln_eps_set) c.sasrec.ln_eps = 1e-8;
   if (!c.inner_size_set) c.sasrec.inner = 4 * c.sasrec.hidden;
+  if (c.training.window_stride > c.sasrec.max_len)
+    fail(file, ": training.window_stride (", c.training.window_stride,
+         ") must be at most model.maxlen (", c.sasrec.max_len, ")");
   if (c.sasrec.hidden % c.sasrec.heads != 0)
     fail(file, ": model.hidden_units (", c.sasrec.hidden, ") must be divisible by model.num_heads (",
          c.sasrec.heads, ")");

@@ -88,7 +88,7 @@ class SequentialTrainer {
     params_.resize(model_.num_params());
     grads_.resize(model_.num_params());
     model_.init(params_.data(), cfg_.seed);
-    windows_ = data::make_windows(split_.train, model_.config().max_len);
+    windows_ = data::make_windows(split_.train, model_.config().max_len, cfg_.training.window_stride);
     if (windows_.empty()) fail(cfg_.data.path, ": no training pairs (every user has < 2 training items)");
     valid_cases_ = loo_cases(split_, false, valid_storage_);
     test_cases_ = loo_cases(split_, true, test_storage_);
