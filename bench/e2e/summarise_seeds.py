@@ -4,7 +4,10 @@ out, seeds = sys.argv[1], sys.argv[2:]
 rows = []
 for s in seeds:
     r = json.load(open(f"{out}/seed{s}.json"))
-    rss = int(open(f"{out}/seed{s}.maxrss_kb").read().split()[-1])
+    try:
+        rss = int(open(f"{out}/seed{s}.maxrss_kb").read().split()[-1])
+    except FileNotFoundError:  # not recorded for this run
+        rss = float("nan")
     rows.append(dict(seed=int(s), ndcg10=r["test"]["NDCG@10"], hr10=r["test"]["HR@10"],
                      mrr10=r["test"]["MRR@10"], valid_ndcg10=r["valid"]["NDCG@10"],
                      best_epoch=r["best_epoch"], epochs_run=r["epochs_run"],
@@ -16,7 +19,9 @@ for r in rows:
     print(f"| {r['seed']} | {r['ndcg10']:.4f} | {r['hr10']:.4f} | {r['mrr10']:.4f} | {r['valid_ndcg10']:.4f} | "
           f"{r['best_epoch']} | {r['epochs_run']} | {r['train_s_to_best']:.1f} | {r['s_per_epoch']:.2f} | {r['max_rss_mb']:.0f} |")
 def ms(k):
-    v = [r[k] for r in rows]
+    v = [r[k] for r in rows if r[k] == r[k]]  # skip NaN (not recorded)
+    if not v:
+        return float("nan"), float("nan")
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 print()
 for k in ["ndcg10", "hr10", "mrr10", "best_epoch", "train_s_to_best", "s_per_epoch", "max_rss_mb"]:
