@@ -2,6 +2,7 @@
 // evaluation does not depend on how cases are batched.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "recdistill/backend/cpu/backend.hpp"
@@ -96,12 +97,16 @@ TEST(Training, IsDeterministicForAFixedSeed) {
   a.fit();
   b.fit();
   EXPECT_EQ(a.params(), b.params());
-  // The thread count changes nothing (each output row is computed by one thread).
+  // Another thread count draws the same dropout masks and shuffles; only Eigen's
+  // multi-threaded GEMM blocks its sums differently, so weights agree to rounding.
   B::set_threads(2);
   SequentialTrainer<B, float> two(cfg, data);
   two.fit();
   B::set_threads(1);
-  EXPECT_EQ(a.params(), two.params());
+  double worst = 0;
+  for (size_t i = 0; i < a.params().size(); ++i)
+    worst = std::max(worst, double(std::abs(a.params()[i] - two.params()[i])));
+  EXPECT_LT(worst, 1e-5);
   cfg.seed = 8;
   SequentialTrainer<B, float> c(cfg, data);
   c.fit();

@@ -1,7 +1,7 @@
 // recdistill/core/random.hpp: counter-based randomness (Philox4x32-10).
 //
 // Every random draw is a pure function of (seed, stream; epoch, step, row, slot), so
-// results do not depend on thread count, evaluation batching or where a run resumed.
+// the draws do not depend on thread count, evaluation batching or where a run resumed.
 // Philox4x32-10: Salmon et al., "Parallel random numbers: as easy as 1, 2, 3" (SC'11).
 #pragma once
 #include <array>

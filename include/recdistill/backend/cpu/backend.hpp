@@ -2,8 +2,10 @@
 //
 // Eigen maps the caller's buffers without copying. Threads (when built with OpenMP): Eigen
 // parallelises large GEMMs and the layers split independent sequences or rows; set_threads()
-// sets both counts. Results do not depend on the thread count (each output row is computed by
-// one thread in a fixed order). Measure before assuming more threads help.
+// sets both counts. Dropout masks, shuffles and the layers' own loops do not depend on the
+// thread count; Eigen's multi-threaded GEMM blocks its sums by thread count, so weights can
+// differ in the last bits between thread counts (a fixed count is bit-for-bit repeatable).
+// Measure before assuming more threads help.
 #pragma once
 #include <Eigen/Core>
 #ifdef _OPENMP
