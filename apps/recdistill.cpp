@@ -105,7 +105,8 @@ int cmd_train(const std::vector<std::string>& args) {
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   std::cout << "data: " << cfg.data.path << ": " << inter.size() << " interactions, "
             << inter.users.size() - 1 << " users, " << inter.items.size() - 1 << " items ("
-            << std::fixed << std::setprecision(2) << load_s << " s)\n";
+            << std::fixed << std::setprecision(2) << load_s << " s)\n"
+            << std::defaultfloat << std::setprecision(6);
 
   SequentialTrainer<cpu::Backend, float> trainer(cfg, split);
   const auto& mc = trainer.model().config();
