@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -149,11 +150,10 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
       dst = v;
     });
   };
-  auto Ignored = [&](const char* why) {
-    return Setter([why, &file](const YAML::Node& n, const std::string& key) {
-      (void)n;
-      (void)key;
-      (void)why;
+  // Keys of the seed config that are accepted without effect; `warn` says so on stderr.
+  auto Ignored = [&](const char* why, bool warn) {
+    return Setter([why, warn, &file](const YAML::Node& n, const std::string& key) {
+      if (warn) std::cerr << "warning: " << detail::where(file, n) << ": key '" << key << "' has no effect: " << why << "\n";
     });
   };
   auto Unsupported = [&](const char* why) {
@@ -174,11 +174,12 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
     c.seed = uint64_t(v);
   };
   keys[""]["experiment_name"] = Str(c.experiment_name);
+  keys[""]["compat"] = Unsupported("only the recommended (default) behaviour exists");
   auto& m = keys["model"];
   m["model_name"] = Str(c.model_name, {"SASRec"});
   m["variant"] = Str(variant, {"recbole", "pmixer"});
-  m["item_num"] = Ignored("overwritten from the data");
-  m["user_num"] = Ignored("overwritten from the data");
+  m["item_num"] = Ignored("overwritten from the data", false);
+  m["user_num"] = Ignored("overwritten from the data", false);
   m["maxlen"] = Int(c.sasrec.max_len, 1, 4096);
   m["hidden_units"] = Int(c.sasrec.hidden, 1, 8192);
   m["num_blocks"] = Int(c.sasrec.layers, 1, 64);
@@ -221,7 +222,7 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   t["valid_metric"] = Str(c.training.valid_metric);
   t["selection"] = Str(c.training.selection, {"best", "last"});
   t["model_dir"] = Str(c.training.model_dir);
-  t["save_checkpoints"] = Ignored("checkpoints come with the plugin/app issue");
+  t["save_checkpoints"] = Ignored("checkpoints are not implemented yet", true);
   for (const char* k : {"reconstruct_loss", "alpha", "fine_tune_epoch", "scale_guide_loss"})
     t[k] = Unsupported("profile distillation (SASRecLLM) is not implemented yet");
   auto& d = keys["data"];
@@ -263,7 +264,6 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
       keys[""][name](val, name);
       continue;
     }
-    if (name == "compat") continue;
     if (!keys.count(name) || name.empty())
       fail(detail::where(file, it->first), ": unknown top-level key '", name,
            "' (expected seed, experiment_name, model, training, data, eval, runtime)");
