@@ -136,8 +136,8 @@ class SequentialTrainer {
                             split_.train[size_t(w.user)], w, L, left, quirk);
       }
       std::fill(grads_.begin(), grads_.end(), T(0));
-      // Dropout rows are keyed by the window's global index, so masks do not depend on batch
-      // composition (row0 = 0 here because keys also carry the step).
+      // Dropout is keyed by (seed, epoch, step) and the row within the batch; the batch order
+      // is itself a function of (seed, epoch), so any step can be replayed exactly.
       model_.forward(params_.data(), *acts_, seq_.data(), n, true,
                      {cfg_.seed, uint32_t(epoch), uint32_t(step)});
       int64_t count = 0;
