@@ -14,6 +14,13 @@
 #include <cstdint>
 #include <type_traits>
 
+// GCC 12 flags its own AVX-512 intrinsics (_mm512_undefined_ps inside Eigen's packet exp and
+// erf) as "used uninitialized"; the warning is about the compiler's header, not this code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 namespace recdistill::vec {
 
 namespace detail {
@@ -110,3 +117,7 @@ void gelu_grad(T* dx, const T* g, const T* x, int64_t n) {
 }
 
 }  // namespace recdistill::vec
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
