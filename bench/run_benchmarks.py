@@ -56,7 +56,7 @@ def ours(build, threads, batch, epochs):
                          "--set", f"training.eval_every={epochs}", "--set", f"runtime.threads={threads}",
                          "--set", f"training.batch_size={batch}", "--output", out_dir], env=env)
     run = sorted(glob.glob(f"{out_dir}/run-*"))[-1]
-    ep = [json.loads(l) for l in open(f"{run}/metrics.jsonl") if '"epoch"' in l and '"event": "epoch"' in l]
+    ep = [json.loads(l) for l in open(f"{run}/metrics.jsonl") if '"event": "epoch"' in l]
     return dict(system="recdistill", threads=threads, batch=batch,
                 seconds=[e["train_seconds"] for e in ep], targets=[e["targets"] for e in ep],
                 gflop=[e["gflop"] for e in ep], max_rss_mb=rss)

@@ -23,15 +23,23 @@ struct NpyArray {
     for (auto s : shape) n *= s;
     return n;
   }
-  // Converts to T element by element.
+  // Converts to T element by element (the dtype is one of the four parse_npy accepts).
   template <class T>
   std::vector<T> as() const {
+    if (dtype == "<f8") return convert<double, T>();
+    if (dtype == "<f4") return convert<float, T>();
+    if (dtype == "<i8") return convert<int64_t, T>();
+    return convert<int32_t, T>();
+  }
+
+ private:
+  template <class Src, class T>
+  std::vector<T> convert() const {
     std::vector<T> out(static_cast<size_t>(count()));
     for (size_t i = 0; i < out.size(); ++i) {
-      if (dtype == "<f8") { double v; std::memcpy(&v, bytes.data() + 8 * i, 8); out[i] = T(v); }
-      else if (dtype == "<f4") { float v; std::memcpy(&v, bytes.data() + 4 * i, 4); out[i] = T(v); }
-      else if (dtype == "<i8") { int64_t v; std::memcpy(&v, bytes.data() + 8 * i, 8); out[i] = T(v); }
-      else { int32_t v; std::memcpy(&v, bytes.data() + 4 * i, 4); out[i] = T(v); }
+      Src v;
+      std::memcpy(&v, bytes.data() + sizeof(Src) * i, sizeof(Src));
+      out[i] = T(v);
     }
     return out;
   }

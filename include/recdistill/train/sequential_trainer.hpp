@@ -182,10 +182,8 @@ class SequentialTrainer {
     std::vector<T> best = params_;
     double best_score = -1;
     int bad_evals = 0;
-    double train_time = 0;
     for (int epoch = 1; epoch <= cfg_.training.epochs; ++epoch) {
       EpochLog log = train_epoch(epoch, opt);
-      train_time += log.train_seconds;
       res.train_seconds += log.train_seconds;
       res.epochs_run = epoch;
       const bool last = epoch == cfg_.training.epochs;
@@ -201,7 +199,7 @@ class SequentialTrainer {
           best = params_;
           res.best_epoch = epoch;
           res.best_valid = log.valid;
-          res.train_seconds_to_best = train_time;
+          res.train_seconds_to_best = res.train_seconds;
           log.best = true;
           bad_evals = 0;
         } else {
@@ -216,7 +214,7 @@ class SequentialTrainer {
       params_ = best;
     } else {
       res.best_epoch = res.epochs_run;
-      res.train_seconds_to_best = train_time;
+      res.train_seconds_to_best = res.train_seconds;
       if (!res.epochs.empty()) res.best_valid = res.epochs.back().valid;
     }
     const auto t0 = std::chrono::steady_clock::now();
