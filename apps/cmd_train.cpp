@@ -1,4 +1,4 @@
-// recdistill: the reference command-line app.
+// recdistill train: train, validate and test one configured model.
 //
 //   recdistill train --config FILE.yaml [--set section.key=value ...] [--output DIR]
 //
@@ -10,75 +10,22 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
-#include <cstdio>
-#include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
+#include "app_util.hpp"
+#include "commands.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/data/atomic.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace recdistill::app {
+
 namespace po = boost::program_options;
-namespace fs = std::filesystem;
-using namespace recdistill;
-
-namespace {
-
-std::string json_metrics(const eval::Metrics& m) {
-  std::ostringstream os;
-  os << std::setprecision(10) << "{";
-  bool first = true;
-  for (const auto& [k, v] : m) {
-    os << (first ? "" : ", ") << "\"" << k << "\": " << v;
-    first = false;
-  }
-  os << "}";
-  return os.str();
-}
-
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 32) { o += ' '; continue; }
-    o += c;
-  }
-  return o + "\"";
-}
-
-fs::path fresh_run_dir(const io::ExperimentConfig& c, const std::string& output) {
-  fs::path base = output.empty() ? fs::path(c.training.model_dir) / c.experiment_name : fs::path(output);
-  std::time_t now = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
-  const std::string name = std::string("run-") + stamp + "-seed" + std::to_string(c.seed);
-  fs::create_directories(base);
-  for (int i = 0;; ++i) {
-    fs::path p = base / (i == 0 ? name : name + "." + std::to_string(i));
-    std::error_code ec;
-    if (fs::create_directory(p, ec)) return p;
-    if (ec) fail(p.string(), ": cannot create run folder: ", ec.message());
-  }
-}
-
-void print_table(const eval::Metrics& m, const std::vector<int>& ks, std::ostream& os) {
-  os << std::left << std::setw(8) << "metric";
-  for (int k : ks) os << std::right << std::setw(10) << ("@" + std::to_string(k));
-  os << "\n";
-  for (const char* name : {"HR", "NDCG", "MRR"}) {
-    os << std::left << std::setw(8) << name;
-    for (int k : ks)
-      os << std::right << std::setw(10) << std::fixed << std::setprecision(4)
-         << m.at(std::string(name) + "@" + std::to_string(k));
-    os << "\n";
-  }
-}
 
 int cmd_train(const std::vector<std::string>& args) {
   po::options_description opts("recdistill train options");
@@ -172,38 +119,4 @@ int cmd_train(const std::vector<std::string>& args) {
   return 0;
 }
 
-void usage(std::ostream& os) {
-  os << "usage: recdistill <command> [options]\n\ncommands:\n"
-        "  train --config FILE.yaml [--set key=value ...]   train, validate and test a model\n"
-        "\n'recdistill <command> --help' shows a command's options.\n";
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    usage(std::cerr);
-    return 2;
-  }
-  const std::string cmd = argv[1];
-  std::vector<std::string> args(argv + 2, argv + argc);
-  try {
-    if (cmd == "train") return cmd_train(args);
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-      usage(std::cout);
-      return 0;
-    }
-    std::cerr << "recdistill: unknown command '" << cmd << "'\n";
-    usage(std::cerr);
-    return 2;
-  } catch (const recdistill::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  } catch (const po::error& e) {
-    std::cerr << "error: " << e.what() << " (see 'recdistill " << cmd << " --help')\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-}
+}  // namespace recdistill::app
