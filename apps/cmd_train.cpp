@@ -42,22 +42,28 @@ int cmd_train(const std::vector<std::string>& args) {
     return 0;
   }
   po::notify(vm);
+  train_run(io::load_config(config, sets), {output, false});
+  return 0;
+}
 
-  const auto cfg = io::load_config(config, sets);
+TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions& opt) {
+  std::ostringstream sink;
+  std::ostream& out = opt.quiet ? static_cast<std::ostream&>(sink) : out;
+  const std::string& output = opt.output;
   cpu::Backend::set_threads(cfg.runtime.threads);
   const auto t_load = std::chrono::steady_clock::now();
   const auto inter = data::read_atomic_inter(
       cfg.data.path, {cfg.data.user_field, cfg.data.item_field, cfg.data.time_field});
   const auto split = data::split_leave_one_out(data::to_sequences(inter));
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-  std::cout << "data: " << cfg.data.path << ": " << inter.size() << " interactions, "
+  out << "data: " << cfg.data.path << ": " << inter.size() << " interactions, "
             << inter.users.size() - 1 << " users, " << inter.items.size() - 1 << " items ("
             << std::fixed << std::setprecision(2) << load_s << " s)\n"
             << std::defaultfloat << std::setprecision(6);
 
   SequentialTrainer<cpu::Backend, float> trainer(cfg, split);
   const auto& mc = trainer.model().config();
-  std::cout << "model: SASRec variant=" << (mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer")
+  out << "model: SASRec variant=" << (mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer")
             << " d=" << mc.hidden << " layers=" << mc.layers << " heads=" << mc.heads
             << " inner=" << mc.inner << " L=" << mc.max_len << " dropout=" << mc.hidden_dropout
             << "/" << mc.attn_dropout << ", " << trainer.model().num_params() << " parameters\n"
@@ -74,17 +80,17 @@ int cmd_train(const std::vector<std::string>& args) {
     io::write_file_atomic((run / "config.yaml").string(), std::string(em.c_str()) + "\n");
   }
   std::ofstream jsonl(run / "metrics.jsonl");
-  std::cout << "run folder: " << run.string() << "\n";
+  out << "run folder: " << run.string() << "\n";
 
   const auto res = trainer.fit([&](const EpochLog& e) {
-    std::cout << "epoch " << std::setw(3) << e.epoch << "  loss " << std::fixed << std::setprecision(4)
+    out << "epoch " << std::setw(3) << e.epoch << "  loss " << std::fixed << std::setprecision(4)
               << e.loss << "  " << std::setprecision(2) << e.train_seconds << " s  "
               << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s  "
               << std::setprecision(1) << e.gflop / e.train_seconds << " GFLOP/s";
     if (e.evaluated)
-      std::cout << "  valid " << cfg.training.valid_metric << " " << std::setprecision(4)
+      out << "  valid " << cfg.training.valid_metric << " " << std::setprecision(4)
                 << e.valid.at(cfg.training.valid_metric) << (e.best ? " *" : "");
-    std::cout << std::endl;
+    out << std::endl;
     jsonl << std::setprecision(10) << "{\"event\": \"epoch\", \"epoch\": " << e.epoch
           << ", \"loss\": " << e.loss << ", \"train_seconds\": " << e.train_seconds
           << ", \"targets\": " << e.targets << ", \"steps\": " << e.steps
@@ -95,12 +101,12 @@ int cmd_train(const std::vector<std::string>& args) {
   jsonl << "{\"event\": \"test\", \"best_epoch\": " << res.best_epoch
         << ", \"test\": " << json_metrics(res.test) << "}" << std::endl;
 
-  std::cout << "\ntest results (weights of epoch " << res.best_epoch << ", valid "
+  out << "\ntest results (weights of epoch " << res.best_epoch << ", valid "
             << cfg.training.valid_metric << " " << std::setprecision(4)
             << (res.best_valid.count(cfg.training.valid_metric) ? res.best_valid.at(cfg.training.valid_metric) : 0.0)
             << "; full ranking over " << split.n_items - 1 << " items, ties against the model)\n";
-  print_table(res.test, cfg.eval.ks, std::cout);
-  std::cout << "training time " << std::setprecision(1) << res.train_seconds << " s ("
+  print_table(res.test, cfg.eval.ks, out);
+  out << "training time " << std::setprecision(1) << res.train_seconds << " s ("
             << res.train_seconds_to_best << " s to the selected epoch), evaluation "
             << res.eval_seconds << " s\n";
 
@@ -115,8 +121,8 @@ int cmd_train(const std::vector<std::string>& args) {
      << ",\n  \"valid\": " << json_metrics(res.best_valid) << ",\n  \"test\": " << json_metrics(res.test)
      << "\n}\n";
   io::write_file_atomic((run / "results.json").string(), js.str());
-  std::cout << "results: " << (run / "results.json").string() << "\n";
-  return 0;
+  out << "results: " << (run / "results.json").string() << "\n";
+  return {run, res};
 }
 
 }  // namespace recdistill::app

@@ -31,19 +31,35 @@ class IdMap {
   }
   const std::string& token(int32_t id) const { return tokens_.at(size_t(id)); }
   int32_t size() const { return int32_t(tokens_.size()); }  // including the pad
+  const std::vector<std::string>& tokens() const { return tokens_; }
+  bool operator==(const IdMap& o) const { return tokens_ == o.tokens_; }
 
  private:
   std::vector<std::string> tokens_;
   std::unordered_map<std::string, int32_t> index_;
 };
 
+// Optional metadata of users or items (titles, categories, ...): named string columns,
+// one row per internal id (row 0, the pad, is empty).
+struct Metadata {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;  // rows[id][column]
+  bool operator==(const Metadata&) const = default;
+};
+
+// The in-memory dataset every importer produces (docs/data.md): interactions in file order
+// with 1-based internal user/item ids, timestamps, optional ratings and metadata. Session
+// data stores one "user" per session (see data/sessions.hpp).
 struct Interactions {
   std::string source;  // file it came from, for messages
   IdMap users, items;
   std::vector<int32_t> user, item;  // internal ids, file order
   std::vector<double> timestamp;
+  std::vector<float> rating;        // empty when the source has no rating column
+  Metadata user_meta, item_meta;
   size_t size() const { return user.size(); }
 };
+using Dataset = Interactions;
 
 // One chronological item sequence per user; index 0 (the pad user) is empty.
 struct UserSequences {
@@ -95,6 +111,44 @@ inline LeaveOneOut split_leave_one_out(const UserSequences& s) {
       out.test[u] = seq[n - 1];
     } else if (held == 1) {
       out.test[u] = seq[n - 1];
+    }
+  }
+  return out;
+}
+
+// A protocol-independent split (docs/data.md lists the protocols): per-user (or per-session)
+// training sequences, and validation/test cases of (history, held-out target). Models train
+// on `train` and are evaluated on the cases; every importer and split produces this shape.
+struct SplitCase {
+  int32_t user = 0;               // internal user (or session) id
+  std::vector<int32_t> history;   // oldest first, the items the model sees
+  int32_t target = 0;             // held-out item
+  bool operator==(const SplitCase&) const = default;
+};
+
+struct Split {
+  std::string protocol;                     // "loo", "temporal", "session", ...
+  std::vector<std::vector<int32_t>> train;  // indexed by internal user id; [0] is empty
+  std::vector<SplitCase> valid, test;
+  int32_t n_items = 0, n_users = 0;         // including the pad
+  bool operator==(const Split&) const = default;
+};
+
+// The leave-one-out split as a protocol-independent Split: validation histories are the
+// training items, test histories add the validation item.
+inline Split to_split(const LeaveOneOut& s) {
+  Split out;
+  out.protocol = "loo";
+  out.train = s.train;
+  out.n_items = s.n_items;
+  out.n_users = s.n_users;
+  for (size_t u = 1; u < s.train.size(); ++u) {
+    if (s.train[u].empty()) continue;
+    if (s.valid[u] != 0) out.valid.push_back({int32_t(u), s.train[u], s.valid[u]});
+    if (s.test[u] != 0) {
+      SplitCase c{int32_t(u), s.train[u], s.test[u]};
+      if (s.valid[u] != 0) c.history.push_back(s.valid[u]);
+      out.test.push_back(std::move(c));
     }
   }
   return out;
