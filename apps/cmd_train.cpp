@@ -48,7 +48,7 @@ int cmd_train(const std::vector<std::string>& args) {
 
 TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions& opt) {
   std::ostringstream sink;
-  std::ostream& out = opt.quiet ? static_cast<std::ostream&>(sink) : out;
+  std::ostream& out = opt.quiet ? static_cast<std::ostream&>(sink) : std::cout;
   const std::string& output = opt.output;
   cpu::Backend::set_threads(cfg.runtime.threads);
   const auto t_load = std::chrono::steady_clock::now();
