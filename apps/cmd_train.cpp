@@ -54,7 +54,7 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
   const auto t_load = std::chrono::steady_clock::now();
   const auto inter = data::read_atomic_inter(
       cfg.data.path, {cfg.data.user_field, cfg.data.item_field, cfg.data.time_field});
-  const auto split = data::split_leave_one_out(data::to_sequences(inter));
+  const auto split = data::to_split(data::split_leave_one_out(data::to_sequences(inter)));
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   out << "data: " << cfg.data.path << ": " << inter.size() << " interactions, "
             << inter.users.size() - 1 << " users, " << inter.items.size() - 1 << " items ("

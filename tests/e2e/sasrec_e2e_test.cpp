@@ -76,7 +76,7 @@ class Learns : public ::testing::TestWithParam<SASRecVariant> {};
 TEST_P(Learns, BeatsPopularityByAWideMargin) {
   const auto data = synthetic(300, 50, 30, 11);
   const double pop = popularity_hr10(data);
-  SequentialTrainer<B, float> t(small_config(GetParam()), data);
+  SequentialTrainer<B, float> t(small_config(GetParam()), data::to_split(data));
   const auto res = t.fit();
   const double hr = res.test.at("HR@10");
   std::cout << "popularity HR@10 " << pop << ", SASRec HR@10 " << hr << ", MRR@10 "
@@ -93,14 +93,14 @@ TEST(Training, IsDeterministicForAFixedSeed) {
   const auto data = synthetic(60, 30, 15, 3);
   auto cfg = small_config(SASRecVariant::recbole);
   cfg.training.epochs = 2;
-  SequentialTrainer<B, float> a(cfg, data), b(cfg, data);
+  SequentialTrainer<B, float> a(cfg, data::to_split(data)), b(cfg, data::to_split(data));
   a.fit();
   b.fit();
   EXPECT_EQ(a.params(), b.params());
   // Another thread count draws the same dropout masks and shuffles; only Eigen's
   // multi-threaded GEMM blocks its sums differently, so weights agree to rounding.
   B::set_threads(2);
-  SequentialTrainer<B, float> two(cfg, data);
+  SequentialTrainer<B, float> two(cfg, data::to_split(data));
   two.fit();
   B::set_threads(1);
   double worst = 0;
@@ -108,7 +108,7 @@ TEST(Training, IsDeterministicForAFixedSeed) {
     worst = std::max(worst, double(std::abs(a.params()[i] - two.params()[i])));
   EXPECT_LT(worst, 1e-5);
   cfg.seed = 8;
-  SequentialTrainer<B, float> c(cfg, data);
+  SequentialTrainer<B, float> c(cfg, data::to_split(data));
   c.fit();
   EXPECT_NE(a.params(), c.params());
 }
@@ -117,10 +117,10 @@ TEST(Evaluation, RanksDoNotDependOnBatching) {
   const auto data = synthetic(300, 40, 12, 5);
   auto cfg = small_config(SASRecVariant::recbole);
   cfg.training.epochs = 1;
-  SequentialTrainer<B, float> t(cfg, data);
+  SequentialTrainer<B, float> t(cfg, data::to_split(data));
   t.fit();
-  std::vector<std::vector<int32_t>> store;
-  const auto cases = loo_cases(data, true, store);
+  const auto split = data::to_split(data);
+  const auto cases = eval_cases(split.test);
   ASSERT_GT(cases.size(), size_t(eval::kEvalBlock) + 10);
   auto acts = t.model().make_activations(eval::kEvalBlock);
   const auto all = eval::rank_cases<B>(t.model(), t.params().data(), acts, cases);

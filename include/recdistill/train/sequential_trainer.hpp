@@ -38,19 +38,12 @@ inline std::vector<uint32_t> epoch_permutation(size_t n, uint64_t seed, uint32_t
   return p;
 }
 
-// Evaluation cases from a leave-one-out split: validation histories are the training
-// items; test histories add the validation item. `storage` keeps the concatenations alive.
-inline std::vector<eval::Case> loo_cases(const data::LeaveOneOut& s, bool test,
-                                         std::vector<std::vector<int32_t>>& storage) {
+// Evaluation cases viewing the histories of a split's cases (which must outlive them).
+inline std::vector<eval::Case> eval_cases(const std::vector<data::SplitCase>& split_cases) {
   std::vector<eval::Case> cases;
-  storage.assign(s.train.size(), {});
-  for (size_t u = 1; u < s.train.size(); ++u) {
-    const int32_t target = test ? s.test[u] : s.valid[u];
-    if (target == 0 || s.train[u].empty()) continue;
-    storage[u] = s.train[u];
-    if (test && s.valid[u] != 0) storage[u].push_back(s.valid[u]);
-    cases.push_back({storage[u].data(), storage[u].size(), target});
-  }
+  cases.reserve(split_cases.size());
+  for (const auto& c : split_cases)
+    if (c.target != 0 && !c.history.empty()) cases.push_back({c.history.data(), c.history.size(), c.target});
   return cases;
 }
 
@@ -59,15 +52,16 @@ class SequentialTrainer {
  public:
   using Model = SASRec<B, T>;
 
-  SequentialTrainer(const io::ExperimentConfig& cfg, const data::LeaveOneOut& split)
-      : cfg_(cfg), split_(split), model_(model_config(cfg, split)) {
+  // The trainer keeps its own copy of the split (training sequences and evaluation cases).
+  SequentialTrainer(const io::ExperimentConfig& cfg, data::Split split)
+      : cfg_(cfg), split_(std::move(split)), model_(model_config(cfg, split_)) {
     params_.resize(model_.num_params());
     grads_.resize(model_.num_params());
     model_.init(params_.data(), cfg_.seed);
     windows_ = data::make_windows(split_.train, model_.config().max_len, cfg_.training.window_stride);
     if (windows_.empty()) fail(cfg_.data.path, ": no training pairs (every user has < 2 training items)");
-    valid_cases_ = loo_cases(split_, false, valid_storage_);
-    test_cases_ = loo_cases(split_, true, test_storage_);
+    valid_cases_ = eval_cases(split_.valid);
+    test_cases_ = eval_cases(split_.test);
   }
 
   const Model& model() const { return model_; }
@@ -200,19 +194,18 @@ class SequentialTrainer {
   }
 
  private:
-  static SASRecConfig model_config(const io::ExperimentConfig& cfg, const data::LeaveOneOut& s) {
+  static SASRecConfig model_config(const io::ExperimentConfig& cfg, const data::Split& s) {
     SASRecConfig mc = cfg.sasrec;
     mc.n_items = s.n_items;
     return mc;
   }
 
   io::ExperimentConfig cfg_;
-  const data::LeaveOneOut& split_;
+  data::Split split_;
   Model model_;
   std::vector<T> params_, grads_;
   std::vector<data::Window> windows_;
   std::vector<eval::Case> valid_cases_, test_cases_;
-  std::vector<std::vector<int32_t>> valid_storage_, test_storage_;
   std::unique_ptr<typename Model::Activations> acts_, eval_acts_;
   layers::CrossEntropyWorkspace<T> ce_;
   std::vector<int32_t> seq_, tgt_;
