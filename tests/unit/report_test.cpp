@@ -1,0 +1,141 @@
+// Experiment reports: mean ± sample std tables (Markdown, CSV) and gnuplot PNGs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "recdistill/io/report.hpp"
+
+using namespace recdistill;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("recdistill_report_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+io::RunRecord run(const std::string& variant, uint64_t seed, double ndcg, double hr5) {
+  io::RunRecord r;
+  r.variant = variant;
+  r.seed = seed;
+  r.test = {{"NDCG@10", ndcg}, {"HR@10", 2 * ndcg}, {"HR@5", hr5}};
+  r.valid = {{"NDCG@10", ndcg + 0.01}};
+  r.best_epoch = 2;
+  r.epochs_run = 3;
+  r.train_seconds = 1.5;
+  r.run_dir = "runs/" + variant + "/seed" + std::to_string(seed);
+  for (int e = 1; e <= 3; ++e) r.curve.push_back({e, 5.0 - e + 0.01 * double(seed % 7), e == 2 ? NAN : ndcg * e / 3});
+  return r;
+}
+
+std::vector<io::RunRecord> runs() {
+  return {run("base", 2020, 0.1, 0.05), run("base", 2021, 0.3, 0.07), run("wide", 2020, 0.2, 0.06),
+          run("wide", 2021, 0.2, 0.08)};
+}
+
+}  // namespace
+
+TEST(Report, SampleStd) {
+  const auto s = io::summarize({1, 2, 3, 4});
+  EXPECT_EQ(s.n, 4);
+  EXPECT_DOUBLE_EQ(s.mean, 2.5);
+  EXPECT_NEAR(s.std, std::sqrt(5.0 / 3.0), 1e-12);  // n - 1 in the denominator
+  EXPECT_TRUE(std::isnan(io::summarize({0.5}).std));
+  EXPECT_EQ(io::summarize({}).n, 0);
+}
+
+TEST(Report, MetricsInTableOrder) {
+  const std::vector<io::RunRecord> r = {run("a", 1, 0.1, 0.1)};
+  auto rr = r;
+  rr[0].test["MRR@20"] = 0.1;
+  rr[0].test["HR@20"] = 0.1;
+  EXPECT_EQ(io::metrics_of(rr), (std::vector<std::string>{"HR@5", "HR@10", "HR@20", "NDCG@10", "MRR@20"}));
+}
+
+TEST(Report, MarkdownTableMeanStdPerVariant) {
+  const std::string md = io::markdown_table(runs(), false);
+  // base: NDCG@10 over {0.1, 0.3}: mean 0.2, sample std 0.1414; wide: {0.2, 0.2}: std 0.
+  EXPECT_NE(md.find("| base    | 2   | 2020,2021 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("0.2000 ± 0.1414"), std::string::npos) << md;
+  EXPECT_NE(md.find("0.2000 ± 0.0000"), std::string::npos) << md;
+  EXPECT_NE(md.find("0.0600 ± 0.0141"), std::string::npos) << md;  // base HR@5
+  // Header in table order; separator right-aligns the numbers.
+  EXPECT_LT(md.find("HR@5"), md.find("HR@10"));
+  EXPECT_LT(md.find("HR@10"), md.find("NDCG@10"));
+  EXPECT_NE(md.find("-: |"), std::string::npos);
+  // One seed: the mean alone, no "±".
+  const std::string one = io::markdown_table({run("solo", 7, 0.25, 0.1)}, false);
+  EXPECT_NE(one.find("0.2500"), std::string::npos);
+  EXPECT_EQ(one.find("±"), std::string::npos) << one;
+}
+
+TEST(Report, CsvLongFormat) {
+  const std::string csv = io::summary_csv(runs());
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "variant,split,metric,n,mean,std");
+  EXPECT_NE(csv.find("\nbase,test,NDCG@10,2,0.2,0.1414213562\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nwide,valid,NDCG@10,2,0.21,0\n"), std::string::npos) << csv;
+  const std::string per_run = io::runs_csv(runs());
+  EXPECT_EQ(per_run.substr(0, per_run.find('\n')),
+            "variant,seed,best_epoch,epochs_run,train_seconds,test_HR@5,test_HR@10,test_NDCG@10,valid_NDCG@10,run_dir");
+  EXPECT_NE(per_run.find("\nbase,2021,2,3,1.5,0.07,0.6,0.3,0.31,runs/base/seed2021\n"), std::string::npos) << per_run;
+}
+
+TEST(Report, WithoutGnuplotTablesAreWrittenAndPlotsSkipped) {
+  const fs::path d = temp_dir("nognuplot");
+  io::ReportOptions o;
+  o.gnuplot = "/nonexistent/gnuplot";
+  const auto f = io::write_report(d, runs(), o);
+  EXPECT_TRUE(fs::exists(d / "summary.md"));
+  EXPECT_TRUE(fs::exists(d / "summary.csv"));
+  EXPECT_TRUE(fs::exists(d / "runs.csv"));
+  EXPECT_TRUE(f.plots.empty());
+  EXPECT_NE(f.plot_message.find("plots skipped: '/nonexistent/gnuplot' not found"), std::string::npos)
+      << f.plot_message;
+  EXPECT_FALSE(fs::exists(d / "curves.png"));
+  EXPECT_NE(slurp(d / "summary.md").find("0.2000 ± 0.1414"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(Report, GnuplotDrawsPngsAtomically) {
+  if (io::find_program("gnuplot").empty()) GTEST_SKIP() << "gnuplot not installed (apt-get install gnuplot-nox)";
+  const fs::path d = temp_dir("plots");
+  io::ReportOptions o;
+  o.title = "it's a test";  // a quote in a gnuplot string
+  const auto f = io::write_report(d, runs(), o);
+  EXPECT_EQ(f.plot_message, "");
+  ASSERT_EQ(f.plots.size(), 2u);
+  for (const char* name : {"curves.png", "variants.png"}) {
+    const std::string png = slurp(d / name);
+    ASSERT_GT(png.size(), 1000u) << name;
+    EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << name;
+  }
+  EXPECT_TRUE(fs::exists(d / "curves.gp"));  // kept for restyling
+  for (const auto& e : fs::directory_iterator(d))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "temporary left: " << e.path();
+  fs::remove_all(d);
+}
+
+TEST(Report, FailingGnuplotIsReportedNotFatal) {
+  const fs::path d = temp_dir("badgnuplot");
+  io::ReportOptions o;
+  o.gnuplot = "/bin/false";  // exists, exits 1
+  const auto f = io::write_report(d, runs(), o);
+  EXPECT_TRUE(f.plots.empty());
+  EXPECT_NE(f.plot_message.find("/bin/false failed (exit status 1)"), std::string::npos) << f.plot_message;
+  EXPECT_TRUE(fs::exists(d / "summary.md"));
+  for (const auto& e : fs::directory_iterator(d))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "temporary left: " << e.path();
+  fs::remove_all(d);
+}
