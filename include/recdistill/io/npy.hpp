@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -111,9 +112,16 @@ inline NpyArray parse_npy(const std::string& data, const std::string& path) {
 }
 
 inline NpyArray read_npy(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, expected a file");
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) fail(path, ": cannot open file");
-  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // One read of the known size (an istreambuf_iterator copy runs at a few hundred MB/s).
+  const std::streamoff size = f.tellg();
+  if (size < 0) fail(path, ": cannot determine the file size");
+  std::string data(size_t(size), '\0');
+  f.seekg(0);
+  if (!f.read(data.data(), size)) fail(path, ": read error");
   return parse_npy(data, path);
 }
 

@@ -1,0 +1,236 @@
+// Profile embeddings: JSON and .npy readers, multi-profile table, validation messages.
+#include "recdistill/data/profiles.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace recdistill;
+using data::NonFiniteProfile;
+using data::ProfileOptions;
+using data::UnknownProfileUsers;
+
+const std::string kDir = std::string(RECDISTILL_FIXTURE_DIR) + "/profiles/";
+
+// Users u1..u4 (internal ids 1..4); u4 has no profile in any fixture.
+data::IdMap test_users() {
+  data::IdMap m;
+  for (const char* u : {"u1", "u2", "u3", "u4"}) m.intern(u);
+  return m;
+}
+
+ProfileOptions quiet() {
+  ProfileOptions o;
+  o.log = nullptr;
+  return o;
+}
+
+// Runs f, which must throw recdistill::Error whose message contains every fragment.
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& fragments) {
+  try {
+    f();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& frag : fragments)
+      EXPECT_NE(msg.find(frag), std::string::npos) << "message: " << msg << "\nmissing: " << frag;
+    return;
+  }
+  ADD_FAILURE() << "no error thrown; expected one containing " << fragments[0];
+}
+
+void expect_file_error(const std::string& name, const std::vector<std::string>& fragments) {
+  SCOPED_TRACE(name);
+  expect_error([&] { data::read_profile_file(kDir + name); }, fragments);
+}
+
+TEST(ProfilesJson, ReadsKeysAndValuesInFileOrder) {
+  const auto f = data::read_profile_file(kDir + "good.json");
+  EXPECT_EQ(f.dim, 3);
+  ASSERT_EQ(f.keys, (std::vector<std::string>{"u1", "u2", "stranger", "u3"}));
+  ASSERT_EQ(f.values.size(), 12u);
+  EXPECT_EQ(f.values[0], 0.5f);
+  EXPECT_EQ(f.values[1], -1.0f);
+  EXPECT_EQ(f.values[3], 1.0f);   // integer literals are numbers too
+  EXPECT_EQ(f.values[8], 1e-3f);
+  EXPECT_EQ(f.values[11], 1e38f);  // large but finite as float32
+}
+
+TEST(ProfilesJson, InMemoryMatchesFile) {
+  const auto f = data::parse_profile_json(R"({"a": [1.5, 2], "b\"c": [3, -4e-2]})", "mem.json");
+  EXPECT_EQ(f.dim, 2);
+  ASSERT_EQ(f.keys, (std::vector<std::string>{"a", "b\"c"}));  // keys are unescaped
+  EXPECT_EQ(f.values, (std::vector<float>{1.5f, 2.0f, 3.0f, -4e-2f}));
+}
+
+TEST(ProfilesJson, AcceptsBomAndCrlf) {
+  const auto f = data::read_profile_file(kDir + "bom_crlf.json");
+  EXPECT_EQ(f.keys, (std::vector<std::string>{"u1", "u\"q"}));
+  EXPECT_EQ(f.values[5], 6.0f);
+}
+
+TEST(ProfilesJson, WrongDimensionNamesPathExpectedAndFound) {
+  expect_file_error("wrong_dim.json", {"wrong_dim.json", "$[\"A1B2\"]", "expected 3", "found 4"});
+}
+
+TEST(ProfilesJson, NonFiniteValuesAreErrorsNamingKeyAndIndex) {
+  expect_file_error("nan.json", {"nan.json", "$[\"u2\"][1]", "finite", "'NaN'"});
+  expect_file_error("infinity.json", {"infinity.json", "$[\"u1\"][2]", "finite", "'-Infinity'"});
+  expect_file_error("huge.json", {"huge.json", "$[\"u2\"][2]", "finite", "1e400"});
+  expect_file_error("overflow_f32.json", {"overflow_f32.json", "$[\"u1\"][1]", "finite as float32"});
+}
+
+TEST(ProfilesJson, Float32OverflowThresholdIsExact) {
+  // FLT_MAX itself is finite; FLT_MAX + half an ulp rounds to infinity.
+  EXPECT_NO_THROW(data::parse_profile_json(R"({"a": [3.4028234663852886e38]})", "m.json"));
+  EXPECT_NO_THROW(data::parse_profile_json(R"({"a": [3.40282356779733e38]})", "m.json"));
+  expect_error([] { data::parse_profile_json(R"({"a": [3.4028235677973366e38]})", "m.json"); },
+               {"$[\"a\"][0]", "finite"});
+}
+
+TEST(ProfilesJson, DropUserPolicySkipsNonFiniteRows) {
+  const auto f = data::read_profile_file(kDir + "nan.json", NonFiniteProfile::drop_user);
+  EXPECT_EQ(f.keys, (std::vector<std::string>{"u1"}));
+  EXPECT_EQ(f.dropped_nonfinite, 1);
+  const auto g = data::read_profile_file(kDir + "huge.json", NonFiniteProfile::drop_user);
+  EXPECT_EQ(g.keys, (std::vector<std::string>{"u1"}));
+}
+
+TEST(ProfilesJson, StructuralErrors) {
+  expect_file_error("not_object.json", {"not_object.json", "expected a JSON object", "found an array"});
+  expect_file_error("truncated.json", {"truncated.json", "invalid JSON"});
+  expect_file_error("empty.json", {"empty.json", "empty"});
+  expect_file_error("empty_object.json", {"empty_object.json", "object is empty"});
+  expect_file_error("empty_array.json", {"empty_array.json", "$[\"u1\"]", "non-empty array"});
+  expect_file_error("duplicate.json", {"duplicate.json", "duplicate key", "$[\"u1\"]"});
+  expect_file_error("string_value.json", {"string_value.json", "$[\"u1\"][1]", "expected a number", "a string"});
+  expect_file_error("nested.json", {"nested.json", "$[\"u1\"][1]", "expected a number", "an array"});
+  expect_file_error("object_value.json", {"object_value.json", "$[\"u1\"]", "expected an array", "an object"});
+  expect_file_error("trailing.json", {"trailing.json", "after the top-level object"});
+  expect_file_error("does_not_exist.json", {"does_not_exist.json", "cannot read"});
+}
+
+TEST(ProfilesJson, KeysInMessagesAreEscaped) {
+  expect_error([] { data::parse_profile_json("{\"a\\n\\\"b\": [1, NaN]}", "m.json"); },
+               {"$[\"a\\u000a\\\"b\"][1]"});
+}
+
+TEST(ProfilesNpy, ReadsFloat32AndFloat64WithSidecar) {
+  for (const char* name : {"good.npy", "good64.npy"}) {
+    SCOPED_TRACE(name);
+    const auto f = data::read_profile_file(kDir + name);
+    EXPECT_EQ(f.dim, 3);
+    EXPECT_EQ(f.keys, (std::vector<std::string>{"u1", "u2", "stranger"}));
+    EXPECT_EQ(f.values, (std::vector<float>{0.5f, -1, 2, 1, 2, 3, 7, 8, 9}));
+  }
+  EXPECT_EQ(data::profile_ids_path("x/p.npy"), "x/p.npy.ids");
+}
+
+TEST(ProfilesNpy, Errors) {
+  expect_file_error("missing_sidecar.npy", {"missing_sidecar.npy", "sidecar", "missing_sidecar.npy.ids"});
+  expect_file_error("wrong_rows.npy", {"wrong_rows.npy.ids", "has 2 user ids", "3 rows"});
+  expect_file_error("nan.npy", {"nan.npy", "row 1", "'u2'", "index 2", "finite"});
+  expect_file_error("overflow_f32.npy", {"overflow_f32.npy", "row 0", "index 1", "finite as float32"});
+  expect_file_error("three_d.npy", {"three_d.npy", "2-D", "found 3"});
+  expect_file_error("int.npy", {"int.npy", "float32 or float64", "<i4"});
+  expect_file_error("dup_ids.npy", {"dup_ids.npy.ids:3", "duplicate user id 'u1'", "line 1"});
+  expect_error([] { data::parse_profile_npy("garbage", "u1\n", "mem.npy", "mem.npy.ids"); },
+               {"mem.npy", "not a valid .npy"});
+  expect_error([] { data::parse_profile_ids("u1\n\nu2\n", "x.ids"); }, {"x.ids:2", "empty user id"});
+  expect_error([] { data::parse_profile_ids("", "x.ids"); }, {"x.ids", "empty"});
+}
+
+TEST(ProfilesNpy, DropUserPolicy) {
+  const auto f = data::read_profile_file(kDir + "nan.npy", NonFiniteProfile::drop_user);
+  EXPECT_EQ(f.keys, (std::vector<std::string>{"u1", "stranger"}));
+  EXPECT_EQ(f.dropped_nonfinite, 1);
+}
+
+TEST(ProfileTable, SingleFileMapsThroughIdMapAndCountsMissing) {
+  const auto users = test_users();
+  std::ostringstream log;
+  ProfileOptions o;
+  o.log = &log;
+  const auto t = data::load_profiles({kDir + "good.json"}, users, o);
+  EXPECT_EQ(t.n_users, 5);
+  EXPECT_EQ(t.n_profiles, 1);
+  EXPECT_EQ(t.dim, 3);
+  ASSERT_EQ(t.values.size(), 5u * 1 * 3);
+  EXPECT_FALSE(t.has(0, 0));  // the pad
+  EXPECT_TRUE(t.has(1, 0));
+  EXPECT_TRUE(t.has(2, 0));
+  EXPECT_TRUE(t.has(3, 0));
+  EXPECT_FALSE(t.has(4, 0));
+  EXPECT_EQ(t.row(3, 0)[0], -0.25f);  // u3 came after the stranger in the file
+  EXPECT_EQ(t.row(2, 0)[2], 3.0f);
+  EXPECT_EQ(t.row(4, 0)[0], 0.0f);
+  const auto& s = t.summary;
+  EXPECT_EQ(s.dataset_users, 4);
+  EXPECT_EQ(s.users_with_profile, 3);
+  EXPECT_EQ(s.users_without_profile, 1);
+  EXPECT_EQ(s.unknown_keys, 1);
+  ASSERT_EQ(s.files.size(), 1u);
+  EXPECT_EQ(s.files[0].rows, 4);
+  EXPECT_EQ(s.files[0].matched, 3);
+  EXPECT_EQ(s.files[0].first_unknown, "stranger");
+  EXPECT_NE(log.str().find("1 of 4 profiles belong to users that are not in the dataset"), std::string::npos)
+      << log.str();
+}
+
+TEST(ProfileTable, UnknownUsersCanBeAnError) {
+  ProfileOptions o = quiet();
+  o.unknown_users = UnknownProfileUsers::error;
+  expect_error([&] { data::load_profiles({kDir + "good.json"}, test_users(), o); },
+               {"good.json", "1 of 4", "not users of the dataset", "$[\"stranger\"]"});
+  // The pad token is not a user either.
+  data::IdMap m;
+  m.intern("u1");
+  expect_error([&] { data::load_profiles({kDir + "second.json"}, m, o); }, {"second.json", "$[\"u3\"]"});
+}
+
+TEST(ProfileTable, MultiProfileAvailabilityFlags) {
+  const auto t = data::load_profiles({kDir + "good.json", kDir + "second.json", kDir + "good.npy"},
+                                     test_users(), quiet());
+  EXPECT_EQ(t.n_profiles, 3);
+  ASSERT_EQ(t.values.size(), 5u * 3 * 3);
+  // u1 is in all three, u2 in files 0 and 2, u3 in files 0 and 1, u4 in none.
+  EXPECT_TRUE(t.has(1, 0) && t.has(1, 1) && t.has(1, 2));
+  EXPECT_TRUE(t.has(2, 0) && !t.has(2, 1) && t.has(2, 2));
+  EXPECT_TRUE(t.has(3, 0) && t.has(3, 1) && !t.has(3, 2));
+  EXPECT_TRUE(!t.has_any(4));
+  EXPECT_EQ(t.row(3, 1)[2], 3.0f);
+  EXPECT_EQ(t.row(1, 1)[0], 1.0f);
+  EXPECT_EQ(t.row(2, 2)[1], 2.0f);
+  EXPECT_EQ(t.row(2, 1)[0], 0.0f);  // unavailable entries stay zero
+  EXPECT_EQ(t.summary.users_with_profile, 3);
+  EXPECT_EQ(t.summary.users_partial, 2);
+  EXPECT_EQ(t.summary.users_without_profile, 1);
+  EXPECT_EQ(t.summary.unknown_keys, 2);
+}
+
+TEST(ProfileTable, FilesMustShareTheDimension) {
+  expect_error([] { data::load_profiles({kDir + "good.json", kDir + "dim4.json"}, test_users(), quiet()); },
+               {"dim4.json", "$[\"u1\"]", "expected 3", "good.json", "found 4"});
+}
+
+TEST(ProfileTable, WarnsWhenMostUsersHaveNoProfile) {
+  data::IdMap m;
+  for (int i = 0; i < 10; ++i) m.intern("x" + std::to_string(i));
+  m.intern("u1");
+  std::ostringstream log;
+  ProfileOptions o;
+  o.log = &log;
+  const auto t = data::load_profiles({kDir + "second.json"}, m, o);
+  EXPECT_EQ(t.summary.users_without_profile, 10);
+  EXPECT_NE(log.str().find("10 of 11 dataset users have no profile"), std::string::npos) << log.str();
+}
+
+TEST(ProfileTable, EmptyListIsAnError) {
+  expect_error([] { data::load_profiles({}, test_users(), quiet()); }, {"no profile files"});
+}
+
+}  // namespace
