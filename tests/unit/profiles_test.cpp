@@ -1,6 +1,8 @@
 // Profile embeddings: JSON and .npy readers, multi-profile table, validation messages.
 #include "recdistill/data/profiles.hpp"
 
+#include "recdistill/io/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -231,6 +233,29 @@ TEST(ProfileTable, WarnsWhenMostUsersHaveNoProfile) {
 
 TEST(ProfileTable, EmptyListIsAnError) {
   expect_error([] { data::load_profiles({}, test_users(), quiet()); }, {"no profile files"});
+}
+
+TEST(ProfileConfig, OnePathOrAListAndThePolicies) {
+  auto parse = [](const std::string& yaml) { return io::parse_config(YAML::Load(yaml), "c.yaml"); };
+  EXPECT_TRUE(parse("seed: 1").data.user_profile_embeddings_files.empty());
+  EXPECT_EQ(parse("data: {user_profile_embeddings_files: p.json}").data.user_profile_embeddings_files,
+            (std::vector<std::string>{"p.json"}));
+  const auto c = parse(
+      "data:\n  user_profile_embeddings_files: [a.json, b.npy]\n  profile_unknown_users: error\n"
+      "  on_nonfinite: drop_user\n");
+  EXPECT_EQ(c.data.user_profile_embeddings_files, (std::vector<std::string>{"a.json", "b.npy"}));
+  const auto o = data::profile_options(c.data.profile_unknown_users, c.data.on_nonfinite);
+  EXPECT_EQ(o.unknown_users, UnknownProfileUsers::error);
+  EXPECT_EQ(o.on_nonfinite, NonFiniteProfile::drop_user);
+  const auto d = data::profile_options(parse("seed: 1").data.profile_unknown_users,
+                                       parse("seed: 1").data.on_nonfinite);
+  EXPECT_EQ(d.unknown_users, UnknownProfileUsers::warn);
+  EXPECT_EQ(d.on_nonfinite, NonFiniteProfile::error);
+  expect_error([&] { parse("data: {user_profile_embeddings_files: []}"); },
+               {"c.yaml", "user_profile_embeddings_files", "non-empty list"});
+  expect_error([&] { parse("data: {profile_unknown_users: ignore}"); },
+               {"c.yaml", "profile_unknown_users", "warn, error", "ignore"});
+  expect_error([&] { parse("data: {on_nonfinite: zero}"); }, {"c.yaml", "on_nonfinite", "zero"});
 }
 
 }  // namespace

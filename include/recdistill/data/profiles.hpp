@@ -107,6 +107,19 @@ struct ProfileTable {
   }
 };
 
+// Options from the config's strings (data.profile_unknown_users: warn|error,
+// data.on_nonfinite: error|drop_user; io::DataConfig keeps them as validated strings).
+inline ProfileOptions profile_options(const std::string& unknown_users, const std::string& on_nonfinite) {
+  ProfileOptions o;
+  if (unknown_users != "warn" && unknown_users != "error")
+    fail("data.profile_unknown_users: expected warn or error, found '", unknown_users, "'");
+  if (on_nonfinite != "error" && on_nonfinite != "drop_user")
+    fail("data.on_nonfinite: expected error or drop_user, found '", on_nonfinite, "'");
+  o.unknown_users = unknown_users == "error" ? UnknownProfileUsers::error : UnknownProfileUsers::warn;
+  o.on_nonfinite = on_nonfinite == "drop_user" ? NonFiniteProfile::drop_user : NonFiniteProfile::error;
+  return o;
+}
+
 namespace detail {
 
 // `$["key"]` or `$["key"][index]`, the key escaped and shortened for messages.

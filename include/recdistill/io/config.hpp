@@ -40,6 +40,10 @@ struct DataConfig {
   std::string path = "data/ml-100k/ml-100k.inter";
   std::string split = "loo";      // leave-one-out by time
   std::string user_field = "user_id", item_field = "item_id", time_field = "timestamp";
+  // Profile embeddings (docs/data.md, "Profile embeddings"): K files, JSON or .npy + ids.
+  std::vector<std::string> user_profile_embeddings_files;
+  std::string profile_unknown_users = "warn";  // warn | error
+  std::string on_nonfinite = "error";          // error | drop_user
 };
 
 struct EvalConfig {
@@ -233,8 +237,20 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   d["item_field"] = Str(c.data.item_field);
   d["time_field"] = Str(c.data.time_field);
   for (const char* k : {"profile_train_sequences", "finetune_train_sequences", "valid_sequences",
-                        "test_sequences", "mappings", "counts", "user_profile_embeddings_files"})
+                        "test_sequences", "mappings", "counts"})
     d[k] = Unsupported("the seed's pickle inputs are not read; give data.format and data.path");
+  d["user_profile_embeddings_files"] = [&](const YAML::Node& n, const std::string& key) {
+    auto& files = c.data.user_profile_embeddings_files;
+    files.clear();
+    if (!n.IsSequence()) {
+      files.push_back(scalar<std::string>(n, file, key, "a path or a list of paths"));
+      return;
+    }
+    if (n.size() == 0) fail(detail::where(file, n), ": key '", key, "': expected a path or a non-empty list of paths");
+    for (const auto& x : n) files.push_back(scalar<std::string>(x, file, key, "a path"));
+  };
+  d["profile_unknown_users"] = Str(c.data.profile_unknown_users, {"warn", "error"});
+  d["on_nonfinite"] = Str(c.data.on_nonfinite, {"error", "drop_user"});
   auto& e = keys["eval"];
   e["ks"] = [&](const YAML::Node& n, const std::string& key) {
     if (!n.IsSequence() || n.size() == 0)
