@@ -1,5 +1,7 @@
 // recdistill/io/atomic_file.hpp: write a whole file or nothing (temporary file in the same
-// folder, fsync, rename), so a crash never leaves a half-written output.
+// folder, fsync, rename, fsync of the folder), so a crash never leaves a half-written output:
+// the target holds either its previous bytes or the new ones. A crash can leave a stale
+// "<path>.tmp.<pid>" beside it, which nothing ever reads.
 #pragma once
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "recdistill/core/error.hpp"
@@ -38,6 +41,14 @@ inline void write_file_atomic(const std::string& path, const std::string& bytes)
     const int e = errno;
     ::unlink(tmp.c_str());
     fail(path, ": rename from ", tmp, " failed: ", std::strerror(e));
+  }
+  // The rename is durable only once the folder's entry is on disk.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);  // best effort: some file systems refuse fsync on a folder
+    ::close(dfd);
   }
 }
 

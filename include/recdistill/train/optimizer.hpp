@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "recdistill/core/error.hpp"
+
 namespace recdistill {
 
 struct AdamConfig {
@@ -24,6 +26,13 @@ class Adam {
   int64_t steps() const { return t_; }
   std::vector<T>& first_moment() { return m_; }
   std::vector<T>& second_moment() { return v_; }
+  // Continues from saved state (train/checkpoint.hpp): step count and both moments.
+  void restore(int64_t steps, std::vector<T> m, std::vector<T> v) {
+    RD_REQUIRE(m.size() == m_.size() && v.size() == v_.size(), "Adam::restore: moment sizes differ");
+    t_ = steps;
+    m_ = std::move(m);
+    v_ = std::move(v);
+  }
 
   void step(T* p, const T* g) {
     ++t_;

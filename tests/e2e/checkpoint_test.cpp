@@ -1,0 +1,385 @@
+// Tier 4: checkpoints. A run that is interrupted and resumed from latest.ckpt gives the same
+// bits as one that never stopped (CPU, one thread); a write killed half-way leaves the
+// previous checkpoint loadable; damaged checkpoints and checkpoints of other data or settings
+// are refused with a message naming what is wrong.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/train/sequential_trainer.hpp"
+
+using namespace recdistill;
+using B = cpu::Backend;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Users follow a hidden successor permutation (as in sasrec_e2e_test.cpp), small and fast.
+data::Split synthetic(int n_users, int n_items, int length, unsigned seed) {
+  std::mt19937 g(seed);
+  std::vector<int32_t> perm(static_cast<size_t>(n_items));
+  for (int i = 0; i < n_items; ++i) perm[size_t(i)] = i + 1;
+  std::shuffle(perm.begin(), perm.end(), g);
+  std::uniform_int_distribution<int> item(1, n_items);
+  std::uniform_real_distribution<double> u(0, 1);
+  data::UserSequences s;
+  s.n_items = n_items + 1;
+  s.n_users = n_users + 1;
+  s.items.resize(size_t(n_users) + 1);
+  for (int user = 1; user <= n_users; ++user) {
+    int32_t cur = item(g);
+    for (int t = 0; t < length; ++t) {
+      s.items[size_t(user)].push_back(cur);
+      cur = u(g) < 0.8 ? perm[size_t(cur - 1)] : item(g);
+    }
+  }
+  return data::to_split(data::split_leave_one_out(s));
+}
+
+io::ExperimentConfig small_config() {
+  io::ExperimentConfig c;
+  c.seed = 5;
+  c.sasrec.max_len = 10;
+  c.sasrec.hidden = 16;
+  c.sasrec.layers = 1;
+  c.sasrec.heads = 2;
+  c.sasrec.inner = 32;
+  c.sasrec.hidden_dropout = c.sasrec.attn_dropout = 0.2;
+  c.training.batch_size = 16;
+  c.training.epochs = 6;
+  c.training.learning_rate = 3e-3;
+  c.training.eval_every = 2;
+  c.training.patience = 5;
+  c.eval.ks = {10};
+  c.training.valid_metric = "NDCG@10";
+  c.resolved = YAML::Load("model: {hidden_units: 16}\ntraining: {epochs: 6}\n");
+  return c;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("rd_ckpt_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string str(const std::string& name = "") const { return (path / name).string(); }
+};
+
+struct Crash {};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_same_logs(const TrainResult& a, const TrainResult& b) {
+  ASSERT_EQ(a.epochs.size(), b.epochs.size());
+  for (size_t i = 0; i < a.epochs.size(); ++i) {
+    EXPECT_EQ(a.epochs[i].epoch, b.epochs[i].epoch);
+    EXPECT_EQ(a.epochs[i].loss, b.epochs[i].loss) << "epoch " << i + 1;
+    EXPECT_EQ(a.epochs[i].grad_norm, b.epochs[i].grad_norm) << "epoch " << i + 1;
+    EXPECT_EQ(a.epochs[i].valid, b.epochs[i].valid) << "epoch " << i + 1;
+    EXPECT_EQ(a.epochs[i].best, b.epochs[i].best) << "epoch " << i + 1;
+  }
+  EXPECT_EQ(a.best_epoch, b.best_epoch);
+  EXPECT_EQ(a.epochs_run, b.epochs_run);
+  EXPECT_EQ(a.best_valid, b.best_valid);
+  EXPECT_EQ(a.test, b.test);
+}
+
+}  // namespace
+
+TEST(Resume, EqualsAnUninterruptedRunBitForBit) {
+  B::set_threads(1);
+  const auto split = synthetic(80, 40, 14, 3);
+  const auto cfg = small_config();
+  TempDir d;
+
+  SequentialTrainer<B, float> straight(cfg, split);
+  FitOptions so;
+  so.checkpoint_dir = d.str("straight");
+  const auto want = straight.fit(so);
+  ASSERT_EQ(want.epochs_run, 6);
+
+  // The same run "crashes" after epoch 3 (an odd epoch: no evaluation, between two
+  // checkpoints of evaluated epochs), then a fresh trainer resumes from latest.ckpt.
+  {
+    SequentialTrainer<B, float> first(cfg, split);
+    FitOptions o;
+    o.checkpoint_dir = d.str("run");
+    o.on_epoch = [](const EpochLog& e) {
+      if (e.epoch == 3) throw Crash{};
+    };
+    EXPECT_THROW(first.fit(o), Crash);
+  }
+  const auto latest = d.str("run/latest.ckpt");
+  ASSERT_TRUE(fs::exists(latest));
+  EXPECT_EQ(load_checkpoint<float>(latest).epoch, 3);
+  SequentialTrainer<B, float> resumed(cfg, split);
+  FitOptions o;
+  o.checkpoint_dir = d.str("run");
+  o.resume_from = latest;
+  int epochs_seen = 0;
+  o.on_epoch = [&](const EpochLog& e) {
+    EXPECT_GT(e.epoch, 3);
+    ++epochs_seen;
+  };
+  const auto got = resumed.fit(o);
+  EXPECT_EQ(epochs_seen, 3);
+  EXPECT_EQ(got.resumed_from_epoch, 3);
+  EXPECT_EQ(resumed.params(), straight.params());  // the selected weights, bit for bit
+  expect_same_logs(want, got);
+  // The final checkpoints are identical too (weights, moments, step count, early stopping).
+  const auto a = load_checkpoint<float>(d.str("straight/latest.ckpt"));
+  const auto b = load_checkpoint<float>(latest);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.adam_m, b.adam_m);
+  EXPECT_EQ(a.adam_v, b.adam_v);
+  EXPECT_EQ(a.step, b.step);
+  EXPECT_EQ(a.best_params, b.best_params);
+  EXPECT_EQ(a.best_score, b.best_score);
+  EXPECT_EQ(a.bad_evals, b.bad_evals);
+  // best.ckpt holds the selected epoch's weights.
+  const auto best = load_checkpoint<float>(d.str("run/best.ckpt"));
+  EXPECT_EQ(best.epoch, got.best_epoch);
+  EXPECT_EQ(best.params, resumed.params());
+}
+
+TEST(Resume, ScheduleMayChangeOtherSettingsMayNot) {
+  B::set_threads(1);
+  const auto split = synthetic(60, 30, 12, 4);
+  auto cfg = small_config();
+  cfg.training.epochs = 2;
+  TempDir d;
+  {
+    SequentialTrainer<B, float> t(cfg, split);
+    FitOptions o;
+    o.checkpoint_dir = d.str();
+    o.mapping_hash = 0x1234;
+    t.fit(o);
+  }
+  const auto latest = d.str("latest.ckpt");
+  // More epochs and another patience: accepted, and training continues at epoch 3.
+  {
+    auto more = cfg;
+    more.training.epochs = 3;
+    more.training.patience = 9;
+    SequentialTrainer<B, float> t(more, split);
+    FitOptions o;
+    o.resume_from = latest;
+    o.mapping_hash = 0x1234;
+    const auto r = t.fit(o);
+    EXPECT_EQ(r.epochs_run, 3);
+    EXPECT_EQ(r.epochs.size(), 3u);
+  }
+  // Another learning rate and hidden size: refused, naming both keys and both values.
+  {
+    auto other = cfg;
+    other.training.learning_rate = 1e-2;
+    other.sasrec.hidden_dropout = 0.3;
+    SequentialTrainer<B, float> t(other, split);
+    FitOptions o;
+    o.resume_from = latest;
+    const auto e = error_of([&] { t.fit(o); });
+    EXPECT_NE(e.find(latest + ": the checkpoint's model/data/training settings differ"), std::string::npos) << e;
+    EXPECT_NE(e.find("training.learning_rate: checkpoint 0.0030000000000000001, config 0.01"), std::string::npos) << e;
+    EXPECT_NE(e.find("model.dropout_rate: checkpoint 0.20000000000000001, config 0.29999999999999999"),
+              std::string::npos) << e;
+  }
+  // Another dataset id mapping: refused before anything else.
+  {
+    SequentialTrainer<B, float> t(cfg, split);
+    FitOptions o;
+    o.resume_from = latest;
+    o.mapping_hash = 0x9999;
+    const auto e = error_of([&] { t.fit(o); });
+    EXPECT_NE(e.find("another id mapping (mapping hash 0000000000001234, this dataset's is 0000000000009999)"),
+              std::string::npos) << e;
+  }
+  // Same settings, different data (another split): refused.
+  {
+    SequentialTrainer<B, float> t(cfg, synthetic(60, 30, 12, 5));
+    FitOptions o;
+    o.resume_from = latest;
+    const auto e = error_of([&] { t.fit(o); });
+    EXPECT_NE(e.find("trained on another split of the data"), std::string::npos) << e;
+  }
+}
+
+TEST(Resume, MappingHashSeesEveryToken) {
+  data::Dataset a, b;
+  for (const char* u : {"u1", "u2"}) a.users.intern(u), b.users.intern(u);
+  for (const char* i : {"i1", "i2", "i3"}) a.items.intern(i);
+  for (const char* i : {"i1", "i3", "i2"}) b.items.intern(i);
+  EXPECT_NE(data::mapping_hash(a), data::mapping_hash(b));
+  data::Dataset c = a;
+  EXPECT_EQ(data::mapping_hash(a), data::mapping_hash(c));
+  // Token boundaries count: ("ab", "c") is not ("a", "bc").
+  data::Dataset x, y;
+  x.items.intern("ab"), x.items.intern("c");
+  y.items.intern("a"), y.items.intern("bc");
+  EXPECT_NE(data::mapping_hash(x), data::mapping_hash(y));
+}
+
+TEST(Checkpoint, DamagedFilesAreRefused) {
+  B::set_threads(1);
+  const auto split = synthetic(40, 20, 10, 6);
+  auto cfg = small_config();
+  cfg.training.epochs = 1;
+  TempDir d;
+  SequentialTrainer<B, float> t(cfg, split);
+  FitOptions o;
+  o.checkpoint_dir = d.str();
+  t.fit(o);
+  const auto f = d.str("latest.ckpt");
+  const std::string good = io::read_file_bytes(f);
+  ASSERT_NO_THROW(load_checkpoint<float>(f));
+  auto refused = [&](const std::string& bytes, const std::string& what) {
+    std::ofstream(f, std::ios::binary | std::ios::trunc) << bytes;
+    SequentialTrainer<B, float> r(cfg, split);
+    FitOptions ro;
+    ro.resume_from = f;
+    const auto e = error_of([&] { r.fit(ro); });
+    EXPECT_NE(e.find(f), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+  };
+  std::string flipped = good;
+  flipped[good.size() / 2] = char(flipped[good.size() / 2] ^ 1);
+  refused(flipped, "checkpoint is corrupted: payload checksum");
+  refused(good.substr(0, good.size() - 100), "truncated checkpoint");
+  refused("", "the file is empty");
+  // A checkpoint of double weights is not read as floats.
+  {
+    Checkpoint<double> c;
+    save_checkpoint(f, c);
+    const auto e = error_of([&] { load_checkpoint<float>(f); });
+    EXPECT_NE(e.find("holds 64-bit weights, this trainer uses 32-bit ones"), std::string::npos) << e;
+  }
+}
+
+// A write killed half-way: the child process writes a large checkpoint over latest.ckpt and
+// is SIGKILLed while the temporary file is being written or synced. The previous
+// latest.ckpt must still load unchanged, and the stale temporary file is never read.
+TEST(Checkpoint, AWriteKilledMidwayLeavesThePreviousOneIntact) {
+  TempDir d;
+  const auto f = d.str("latest.ckpt");
+  Checkpoint<float> old;
+  old.seed = 1;
+  old.params.assign(1000, 0.5f);
+  old.best_params = old.adam_m = old.adam_v = old.params;
+  save_checkpoint(f, old);
+  const std::string old_bytes = io::read_file_bytes(f);
+
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Checkpoint<float> big;
+    big.seed = 2;
+    big.params.assign(size_t(6) << 20, 1.0f);  // 4 x 24 MiB of weights and moments
+    big.best_params = big.adam_m = big.adam_v = std::vector<float>(big.params.size(), 2.0f);
+    try {
+      save_checkpoint(f, big);
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  // Kill the child as soon as its temporary file exists and has bytes in it.
+  const std::string tmp = f + ".tmp." + std::to_string(child);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool seen = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    if (fs::exists(tmp, ec) && fs::file_size(tmp, ec) > 0) {
+      seen = true;
+      break;
+    }
+    int status = 0;
+    if (::waitpid(child, &status, WNOHANG) == child) break;  // finished before we looked
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (fs::exists(tmp)) {
+    // Killed mid-write: latest.ckpt is the old one, bit for bit, and loads.
+    EXPECT_EQ(io::read_file_bytes(f), old_bytes);
+    EXPECT_EQ(load_checkpoint<float>(f).seed, 1u);
+    // The partial temporary file is detected as such if anyone tries to read it.
+    const auto e = error_of([&] { load_checkpoint<float>(tmp); });
+    EXPECT_TRUE(e.find("truncated") != std::string::npos || e.find("the file is empty") != std::string::npos ||
+                e.find("corrupted") != std::string::npos) << e;
+    std::cout << "killed mid-write: " << fs::file_size(tmp) << " bytes of the temporary file were written\n";
+  } else {
+    // The rename happened before the kill: the file is then the whole new checkpoint.
+    std::cout << "the child finished renaming before the kill (seen=" << seen << ")\n";
+    EXPECT_EQ(load_checkpoint<float>(f).seed, 2u);
+  }
+  // Either way a trainer-style reload succeeds and a leftover temporary file is harmless:
+  // writing again replaces latest.ckpt.
+  save_checkpoint(f, old);
+  EXPECT_EQ(io::read_file_bytes(f), old_bytes);
+
+  // The same damage, simulated deterministically: a stale temporary file beside a good
+  // checkpoint, and a truncated copy of the checkpoint in its place.
+  {
+    std::ofstream(f + ".tmp.999999", std::ios::binary) << old_bytes.substr(0, old_bytes.size() / 2);
+    EXPECT_EQ(load_checkpoint<float>(f).seed, 1u);
+    std::ofstream(f, std::ios::binary | std::ios::trunc) << old_bytes.substr(0, old_bytes.size() / 2);
+    const auto e = error_of([&] { load_checkpoint<float>(f); });
+    EXPECT_NE(e.find("truncated checkpoint"), std::string::npos) << e;
+  }
+}
+
+// NaN/Inf: training stops naming the epoch and step, and the checkpoints written before stay
+// valid; with skip_nonfinite the steps are skipped and counted instead.
+TEST(Checkpoint, DivergenceStopsWithoutDamagingCheckpoints) {
+  B::set_threads(1);
+  const auto split = synthetic(40, 20, 10, 7);
+  auto cfg = small_config();
+  cfg.training.epochs = 4;
+  TempDir d;
+  SequentialTrainer<B, float> t(cfg, split);
+  FitOptions o;
+  o.checkpoint_dir = d.str();
+  // Poison the weights after epoch 2 has been checkpointed.
+  o.on_epoch = [&](const EpochLog& e) {
+    if (e.epoch == 2) std::fill(t.params().begin(), t.params().end(), std::numeric_limits<float>::quiet_NaN());
+  };
+  const auto e = error_of([&] { t.fit(o); });
+  EXPECT_NE(e.find("training diverged: the loss is nan at epoch 3, step 1"), std::string::npos) << e;
+  const auto ck = load_checkpoint<float>(d.str("latest.ckpt"));
+  EXPECT_EQ(ck.epoch, 2);
+  for (float p : ck.params) ASSERT_TRUE(std::isfinite(p));
+
+  // Resuming from that checkpoint with skip_nonfinite and weights poisoned after epoch 3:
+  // every step of epoch 4 is skipped and counted, and the run finishes.
+  SequentialTrainer<B, float> s(cfg, split);
+  FitOptions so;
+  so.resume_from = d.str("latest.ckpt");
+  so.skip_nonfinite = true;
+  int skipped_steps_seen = 0;
+  so.on_step = [&](const StepLog& l) { skipped_steps_seen += l.skipped; };
+  so.on_epoch = [&](const EpochLog& l) {
+    if (l.epoch == 3) std::fill(s.params().begin(), s.params().end(), std::numeric_limits<float>::infinity());
+  };
+  const auto r = s.fit(so);
+  EXPECT_EQ(r.epochs_run, 4);
+  EXPECT_EQ(r.epochs[2].skipped_steps, 0);
+  EXPECT_EQ(r.epochs[3].skipped_steps, r.epochs[3].steps);
+  EXPECT_EQ(skipped_steps_seen, r.epochs[3].steps);
+}
