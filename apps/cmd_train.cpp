@@ -1,15 +1,20 @@
 // recdistill train: train, validate and test one configured model.
 //
-//   recdistill train --config FILE.yaml [--set section.key=value ...] [--output DIR]
+//   recdistill train --config FILE.yaml [--config MORE.yaml ...] [--set section.key=value ...]
+//                    [--output DIR] [--plugin-dir DIR ...] [--no-default-plugins]
+//                    [--resume RUN_OR_CHECKPOINT] [--skip-nonfinite] [--verbose | --debug]
 //
-// Trains the configured model, validating every training.eval_every epochs, prints one line
-// per epoch and a final test table, and writes into a fresh run folder: the resolved config
-// (config.yaml), one JSON line per event (metrics.jsonl) and the final results
-// (results.json). Existing files are never overwritten.
+// The model (config model.model_name) comes from a plugin (docs/plugins.md); this app knows
+// no model. Trains with validation every training.eval_every epochs, prints one line per
+// epoch and a final test table, and writes into a fresh run folder: the resolved config
+// (config.yaml), one JSON line per event (metrics.jsonl), the final results (results.json),
+// the selected weights (model.weights, for `evaluate` and `recommend`) and the checkpoints
+// the model's trainer keeps. Existing files are never overwritten.
 #include <yaml-cpp/yaml.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -17,24 +22,93 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
-#include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/data/atomic.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
-#include "recdistill/train/sequential_trainer.hpp"
+#include "recdistill/plugin/registry.hpp"
 
 namespace recdistill::app {
 
 namespace po = boost::program_options;
 
+namespace {
+
+// Later mappings override earlier ones key by key (sections merge; other values replace).
+void merge_yaml(YAML::Node& into, const YAML::Node& from) {
+  for (auto it = from.begin(); it != from.end(); ++it) {
+    const std::string key = it->first.as<std::string>();
+    YAML::Node dst = into[key];
+    if (dst && dst.IsMap() && it->second.IsMap()) {
+      merge_yaml(dst, it->second);
+    } else {
+      into[key] = YAML::Clone(it->second);
+    }
+  }
+}
+
+std::string yaml_text(const YAML::Node& n) {
+  YAML::Emitter em;
+  em << n;
+  return std::string(em.c_str()) + "\n";
+}
+
+}  // namespace
+
+io::ExperimentConfig load_configs(const std::vector<std::string>& files,
+                                  const std::vector<std::string>& sets) {
+  if (files.empty()) fail("no config file given (--config FILE.yaml)");
+  if (files.size() == 1) return io::load_config(files[0], sets);
+  YAML::Node root(YAML::NodeType::Map);
+  std::string label;
+  for (const auto& f : files) {
+    YAML::Node n;
+    try {
+      n = YAML::LoadFile(f);
+    } catch (const YAML::BadFile&) {
+      fail(f, ": cannot open config file");
+    } catch (const YAML::ParserException& e) {
+      fail(f, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
+    }
+    if (n && !n.IsNull() && !n.IsMap()) fail(f, ": expected a mapping of sections at the top level");
+    if (n && n.IsMap()) merge_yaml(root, n);
+    label += (label.empty() ? "" : " + ") + f;
+  }
+  for (const auto& o : sets) io::apply_override(root, o);
+  // Line numbers in messages refer to the file that set the key.
+  return io::parse_config(root, label);
+}
+
+PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  PreparedData p;
+  p.data = data::read_atomic_inter(cfg.data.path,
+                                   {cfg.data.user_field, cfg.data.item_field, cfg.data.time_field});
+  p.split = data::to_split(data::split_leave_one_out(data::to_sequences(p.data)));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out << "data: " << cfg.data.path << ": " << p.data.size() << " interactions, "
+      << p.data.users.size() - 1 << " users, " << p.data.items.size() - 1 << " items (" << std::fixed
+      << std::setprecision(2) << s << " s)\n"
+      << std::defaultfloat << std::setprecision(6);
+  return p;
+}
+
 int cmd_train(const std::vector<std::string>& args) {
   po::options_description opts("recdistill train options");
-  std::string config, output;
-  std::vector<std::string> sets;
+  std::vector<std::string> configs, sets;
+  TrainRunOptions run;
   opts.add_options()("help,h", "show this help")(
-      "config,c", po::value(&config)->required(), "YAML experiment config")(
+      "config,c", po::value(&configs)->required()->composing(),
+      "YAML experiment config (repeatable: later files override earlier ones)")(
       "set", po::value(&sets)->composing(), "override a key: --set training.epochs=5 (repeatable)")(
-      "output,o", po::value(&output), "run folder parent (default: training.model_dir/experiment_name)");
+      "output,o", po::value(&run.output), "run folder parent (default: training.model_dir/experiment_name)")(
+      "plugin-dir", po::value(&run.plugins.dirs)->composing(), "also look for plugins here (repeatable)")(
+      "no-default-plugins", po::bool_switch(&run.plugins.no_default),
+      "search only --plugin-dir and RECDISTILL_PLUGIN_PATH")(
+      "resume", po::value(&run.resume), "continue a run: its run folder or a checkpoint file")(
+      "skip-nonfinite", po::bool_switch(&run.skip_nonfinite),
+      "skip a step whose loss or gradient is NaN/Inf instead of stopping")(
+      "verbose,v", "print the full resolved config")(
+      "debug", "also print every step's loss, gradient norm and time");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {
@@ -42,76 +116,76 @@ int cmd_train(const std::vector<std::string>& args) {
     return 0;
   }
   po::notify(vm);
-  train_run(io::load_config(config, sets), {output, false});
+  run.verbosity = vm.count("debug") ? Verbosity::debug : vm.count("verbose") ? Verbosity::verbose
+                                                                             : Verbosity::normal;
+  train_run(load_configs(configs, sets), run);
   return 0;
 }
 
 TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions& opt) {
   std::ostringstream sink;
   std::ostream& out = opt.quiet ? static_cast<std::ostream&>(sink) : std::cout;
-  const std::string& output = opt.output;
-  cpu::Backend::set_threads(cfg.runtime.threads);
-  const auto t_load = std::chrono::steady_clock::now();
-  const auto inter = data::read_atomic_inter(
-      cfg.data.path, {cfg.data.user_field, cfg.data.item_field, cfg.data.time_field});
-  const auto split = data::to_split(data::split_leave_one_out(data::to_sequences(inter)));
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-  out << "data: " << cfg.data.path << ": " << inter.size() << " interactions, "
-            << inter.users.size() - 1 << " users, " << inter.items.size() - 1 << " items ("
-            << std::fixed << std::setprecision(2) << load_s << " s)\n"
-            << std::defaultfloat << std::setprecision(6);
+  // The resolved config first: a short line by default, all of it with --verbose.
+  out << "config: " << cfg.source << ": experiment " << cfg.experiment_name << ", model "
+      << cfg.model_name << ", data " << cfg.data.path << ", seed " << cfg.seed << "\n";
+  if (opt.verbosity >= Verbosity::verbose) out << "resolved config:\n" << yaml_text(cfg.resolved);
 
-  SequentialTrainer<cpu::Backend, float> trainer(cfg, split);
-  const auto& mc = trainer.model().config();
-  out << "model: SASRec variant=" << (mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer")
-            << " d=" << mc.hidden << " layers=" << mc.layers << " heads=" << mc.heads
-            << " inner=" << mc.inner << " L=" << mc.max_len << " dropout=" << mc.hidden_dropout
-            << "/" << mc.attn_dropout << ", " << trainer.model().num_params() << " parameters\n"
-            << "training: " << trainer.windows() << " windows, batch " << cfg.training.batch_size
-            << ", lr " << cfg.training.learning_rate << " (" << cfg.training.optimizer << ")"
-            << ", up to " << cfg.training.epochs << " epochs, early stop on "
-            << cfg.training.valid_metric << " (patience " << cfg.training.patience << ")"
-            << ", threads " << cfg.runtime.threads << ", seed " << cfg.seed << "\n";
+  // The plugin before the data: a missing model is reported at once.
+  const plugin::Registry registry = open_plugins(opt.plugins);
+  std::shared_ptr<plugin::Model> model = registry.create_model(cfg.model_name, cfg);
+  const PreparedData prep = prepare_data(cfg, out);
 
-  const fs::path run = fresh_run_dir(cfg, output);
-  {
-    YAML::Emitter em;
-    em << cfg.resolved;
-    io::write_file_atomic((run / "config.yaml").string(), std::string(em.c_str()) + "\n");
-  }
+  const fs::path run = fresh_run_dir(cfg, opt.output);
+  io::write_file_atomic((run / "config.yaml").string(), yaml_text(cfg.resolved));
   std::ofstream jsonl(run / "metrics.jsonl");
-  out << "run folder: " << run.string() << "\n";
 
-  const auto res = trainer.fit([&](const EpochLog& e) {
+  plugin::RunOptions ro;
+  ro.log = [&](const std::string& line) { out << line << "\n"; };
+  ro.checkpoint_dir = run.string();  // checkpoints sit next to config.yaml
+  ro.resume_from = opt.resume;
+  ro.skip_nonfinite = opt.skip_nonfinite;
+  ro.on_epoch = [&](const EpochLog& e) {
     out << "epoch " << std::setw(3) << e.epoch << "  loss " << std::fixed << std::setprecision(4)
-              << e.loss << "  " << std::setprecision(2) << e.train_seconds << " s  "
-              << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s  "
-              << std::setprecision(1) << e.gflop / e.train_seconds << " GFLOP/s";
+        << e.loss << "  " << std::setprecision(2) << e.train_seconds << " s  "
+        << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s  "
+        << std::setprecision(1) << e.gflop / e.train_seconds << " GFLOP/s";
     if (e.evaluated)
       out << "  valid " << cfg.training.valid_metric << " " << std::setprecision(4)
-                << e.valid.at(cfg.training.valid_metric) << (e.best ? " *" : "");
-    out << std::endl;
+          << e.valid.at(cfg.training.valid_metric) << (e.best ? " *" : "");
+    out << std::endl << std::defaultfloat << std::setprecision(6);
     jsonl << std::setprecision(10) << "{\"event\": \"epoch\", \"epoch\": " << e.epoch
           << ", \"loss\": " << e.loss << ", \"train_seconds\": " << e.train_seconds
           << ", \"targets\": " << e.targets << ", \"steps\": " << e.steps
           << ", \"grad_norm\": " << e.grad_norm << ", \"gflop\": " << e.gflop;
     if (e.evaluated) jsonl << ", \"valid\": " << json_metrics(e.valid) << ", \"best\": " << (e.best ? "true" : "false");
     jsonl << "}" << std::endl;
-  });
+  };
+  if (opt.verbosity >= Verbosity::debug)
+    ro.on_step = [&](const StepLog& s) {
+      out << "  step " << s.epoch << ":" << s.step << "/" << s.steps << "  loss " << std::setprecision(6)
+          << s.loss << "  grad_norm " << s.grad_norm << "  " << std::fixed << std::setprecision(3)
+          << s.seconds * 1e3 << " ms" << (s.skipped ? "  (skipped: non-finite)" : "") << "\n"
+          << std::defaultfloat << std::setprecision(6);
+    };
+  out << "run folder: " << run.string() << "\n";
+
+  const TrainResult res = model->train(prep.data, prep.split, ro);
+  model->save((run / "model.weights").string());
   jsonl << "{\"event\": \"test\", \"best_epoch\": " << res.best_epoch
         << ", \"test\": " << json_metrics(res.test) << "}" << std::endl;
 
   out << "\ntest results (weights of epoch " << res.best_epoch << ", valid "
-            << cfg.training.valid_metric << " " << std::setprecision(4)
-            << (res.best_valid.count(cfg.training.valid_metric) ? res.best_valid.at(cfg.training.valid_metric) : 0.0)
-            << "; full ranking over " << split.n_items - 1 << " items, ties against the model)\n";
+      << cfg.training.valid_metric << " " << std::setprecision(4)
+      << (res.best_valid.count(cfg.training.valid_metric) ? res.best_valid.at(cfg.training.valid_metric) : 0.0)
+      << "; full ranking over " << prep.split.n_items - 1 << " items, ties against the model)\n";
   print_table(res.test, cfg.eval.ks, out);
   out << "training time " << std::setprecision(1) << res.train_seconds << " s ("
-            << res.train_seconds_to_best << " s to the selected epoch), evaluation "
-            << res.eval_seconds << " s\n";
+      << res.train_seconds_to_best << " s to the selected epoch), evaluation "
+      << res.eval_seconds << " s\n" << std::defaultfloat << std::setprecision(6);
 
   std::ostringstream js;
   js << std::setprecision(10) << "{\n  \"experiment_name\": " << json_str(cfg.experiment_name)
+     << ",\n  \"model\": " << json_str(cfg.model_name)
      << ",\n  \"seed\": " << cfg.seed << ",\n  \"n_params\": " << res.n_params
      << ",\n  \"windows\": " << res.n_windows << ",\n  \"epochs_run\": " << res.epochs_run
      << ",\n  \"best_epoch\": " << res.best_epoch
@@ -121,7 +195,8 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
      << ",\n  \"valid\": " << json_metrics(res.best_valid) << ",\n  \"test\": " << json_metrics(res.test)
      << "\n}\n";
   io::write_file_atomic((run / "results.json").string(), js.str());
-  out << "results: " << (run / "results.json").string() << "\n";
+  out << "weights: " << (run / "model.weights").string() << "\n"
+      << "results: " << (run / "results.json").string() << "\n";
   return {run, res};
 }
 

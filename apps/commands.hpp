@@ -3,23 +3,68 @@
 // (exit 2) and reported by main().
 #pragma once
 #include <filesystem>
+#include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "recdistill/data/dataset.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/train/result.hpp"
+
+namespace recdistill::plugin {
+class Registry;
+}
 
 namespace recdistill::app {
 
 using Args = std::vector<std::string>;
 
 int cmd_train(const Args& args);
+int cmd_evaluate(const Args& args);
+int cmd_recommend(const Args& args);
+int cmd_plugins(const Args& args);
+
+// Log level from --verbose / --debug: 0 normal, 1 verbose (full resolved config), 2 debug
+// (adds per-step losses, gradient norms and timings).
+enum class Verbosity { normal = 0, verbose = 1, debug = 2 };
+
+// Where plugins are looked for (cmd_plugins.cpp): --plugin-dir folders first, then
+// RECDISTILL_PLUGIN_PATH, then (unless no_default) the build tree's and the install's folders.
+struct PluginArgs {
+  std::vector<std::string> dirs;
+  bool no_default = false;
+};
+std::vector<std::string> default_plugin_dirs();
+// Loads every plugin of those folders (registry.hpp has the type; include it to use this).
+plugin::Registry open_plugins(const PluginArgs& args);
+
+// The dataset and split a config names (cmd_train.cpp); prints one line about the data.
+struct PreparedData {
+  data::Dataset data;
+  data::Split split;
+};
+PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out);
+
+// --model-path of evaluate/recommend (cmd_evaluate.cpp): a run folder (its model.weights,
+// and its config.yaml when `configs` is empty) or a weights file. Returns {weights, configs}.
+std::pair<std::string, std::vector<std::string>> resolve_model_path(const std::string& model_path,
+                                                                    std::vector<std::string> configs);
+
+// Config from one or more YAML files (later files override earlier ones, key by key) and
+// --set overrides (cmd_train.cpp).
+io::ExperimentConfig load_configs(const std::vector<std::string>& files,
+                                  const std::vector<std::string>& sets);
 
 // One training run of a resolved config, as `train` does it; `experiment` calls it once per
 // seed and variant. Prints progress to stdout unless `quiet`.
 struct TrainRunOptions {
   std::string output;  // run folder parent ("" = training.model_dir/experiment_name)
   bool quiet = false;  // no per-epoch lines (the caller reports)
+  PluginArgs plugins;  // where the model's plugin is looked for
+  std::string resume;  // run folder or checkpoint to continue ("" = fresh run)
+  bool skip_nonfinite = false;  // skip NaN/Inf steps instead of stopping
+  Verbosity verbosity = Verbosity::normal;
 };
 struct TrainRunOutcome {
   std::filesystem::path run_dir;  // holds config.yaml, metrics.jsonl, results.json
@@ -36,6 +81,9 @@ struct Command {
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"train", "train, validate and test a model (--config FILE.yaml [--set key=value ...])", cmd_train},
+      {"evaluate", "evaluate saved weights on validation and test (--model-path RUN --config FILE.yaml)", cmd_evaluate},
+      {"recommend", "top-K items for users (--model-path RUN --users u1,u2 [--k 10])", cmd_recommend},
+      {"plugins", "list the plugins found, their versions, models and strategies", cmd_plugins},
   };
   return list;
 }

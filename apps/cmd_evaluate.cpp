@@ -1,0 +1,87 @@
+// recdistill evaluate: evaluate saved weights on the validation and test cases.
+//
+//   recdistill evaluate --model-path RUN_DIR_OR_WEIGHTS [--config FILE.yaml ...] [--set k=v ...]
+//                       [--plugin-dir DIR ...] [--no-default-plugins] [--verbose]
+//
+// RUN_DIR is a folder written by `train` (its model.weights is used, and its config.yaml when
+// no --config is given); a file is taken as the weights themselves. The data named by the
+// config is read and split as for training, and the weights must match it (same item mapping)
+// and the config's model settings; otherwise the plugin refuses them with the reason.
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "app_util.hpp"
+#include "commands.hpp"
+#include "recdistill/plugin/registry.hpp"
+
+namespace recdistill::app {
+
+namespace po = boost::program_options;
+
+// Weights file and config files of --model-path (shared with recommend).
+std::pair<std::string, std::vector<std::string>> resolve_model_path(const std::string& model_path,
+                                                                    std::vector<std::string> configs) {
+  fs::path weights(model_path);
+  std::error_code ec;
+  if (fs::is_directory(weights, ec)) {
+    const fs::path dir = weights;
+    weights = dir / "model.weights";
+    if (configs.empty()) {
+      if (!fs::exists(dir / "config.yaml", ec))
+        fail(model_path, ": no config.yaml in this folder; give --config FILE.yaml");
+      configs.push_back((dir / "config.yaml").string());
+    }
+  } else if (!fs::exists(weights, ec)) {
+    fail(model_path, ": no such weights file or run folder");
+  }
+  if (!fs::exists(weights, ec)) fail(weights.string(), ": no weights in this run folder (was the run finished?)");
+  if (configs.empty()) fail(model_path, ": a weights file needs --config FILE.yaml");
+  return {weights.string(), configs};
+}
+
+int cmd_evaluate(const Args& args) {
+  po::options_description opts("recdistill evaluate options");
+  std::string model_path;
+  std::vector<std::string> configs, sets;
+  PluginArgs pa;
+  opts.add_options()("help,h", "show this help")(
+      "model-path,m", po::value(&model_path)->required(), "run folder of `train`, or a weights file")(
+      "config,c", po::value(&configs)->composing(),
+      "YAML config (repeatable; default: the run folder's config.yaml)")(
+      "set", po::value(&sets)->composing(), "override a key: --set eval.ks=[1,10] (repeatable)")(
+      "plugin-dir", po::value(&pa.dirs)->composing(), "also look for plugins here (repeatable)")(
+      "no-default-plugins", po::bool_switch(&pa.no_default),
+      "search only --plugin-dir and RECDISTILL_PLUGIN_PATH")(
+      "verbose,v", "print the full resolved config");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: recdistill evaluate --model-path RUN_DIR [--config FILE.yaml]\n" << opts;
+    return 0;
+  }
+  po::notify(vm);
+  const auto [weights, files] = resolve_model_path(model_path, configs);
+  const io::ExperimentConfig cfg = load_configs(files, sets);
+  std::ostream& out = std::cout;
+  out << "config: " << cfg.source << ": model " << cfg.model_name << ", data " << cfg.data.path << "\n";
+  if (vm.count("verbose")) {
+    YAML::Emitter em;
+    em << cfg.resolved;
+    out << "resolved config:\n" << em.c_str() << "\n";
+  }
+  const plugin::Registry registry = open_plugins(pa);
+  auto model = registry.create_model(cfg.model_name, cfg);
+  const PreparedData prep = prepare_data(cfg, out);
+  model->load(weights, prep.data);
+  out << "model: " << model->summary() << "\nweights: " << weights << "\n";
+  for (const auto& [name, cases] : {std::pair{"validation", &prep.split.valid}, std::pair{"test", &prep.split.test}}) {
+    const eval::Metrics m = model->evaluate(*cases);
+    out << "\n" << name << " (" << cases->size() << " cases; full ranking over " << prep.split.n_items - 1
+        << " items, ties " << (cfg.eval.ties == eval::Ties::index ? "by index" : "against the model") << ")\n";
+    print_table(m, cfg.eval.ks, out);
+    out << "json: " << json_metrics(m) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace recdistill::app

@@ -1,0 +1,198 @@
+// recdistill/plugin/interface.hpp: the run-time edge between the apps and the plugins.
+//
+// Templates stay inside a plugin (it instantiates, say, SequentialTrainer<cpu::Backend, float>);
+// what crosses the edge is this small virtual interface: a Model that trains, evaluates,
+// saves, loads and recommends, and a Strategy (selection strategies for active distillation;
+// none is shipped yet). docs/plugins.md shows how to write a plugin out of tree.
+//
+// A plugin is a shared library exporting five C functions (RECDISTILL_PLUGIN below writes them):
+//   uint32_t recdistill_plugin_abi_version()   checked FIRST, before any other symbol is used
+//   uint64_t recdistill_plugin_layout()        sizes of the structs that cross the edge
+//   void     recdistill_plugin_describe(PluginInfo*)
+//   Model*   recdistill_plugin_create_model(const char* name, const io::ExperimentConfig*, std::string* error)
+//   void     recdistill_plugin_destroy_model(Model*)
+//   Strategy* recdistill_plugin_create_strategy(...) / void recdistill_plugin_destroy_strategy(Strategy*)
+//
+// ABI rule: kPluginAbiVersion changes whenever a class or struct used here changes in a way
+// that breaks a compiled plugin (a virtual function added, removed or reordered; a member of
+// RunOptions, PluginInfo, ExperimentConfig, Dataset, Split, TrainResult, EpochLog changed). The
+// host refuses a plugin whose version differs, and also one whose layout signature (sizes of
+// those structs) differs, so a forgotten bump is still caught in most cases. Plugins must be
+// built with the same compiler family and standard library as the app (C++ types cross the edge).
+//
+// Lifetime rule: an object made by a plugin must not outlive the library that holds its
+// code. The registry (registry.hpp) returns shared_ptrs whose deleter holds the library
+// handle and calls the library's own destroy function; nothing else made by a plugin (a
+// lambda, a std::function) may be stored beyond the object's life.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "recdistill/data/dataset.hpp"
+#include "recdistill/eval/ranking.hpp"
+#include "recdistill/io/config.hpp"
+#include "recdistill/train/result.hpp"
+
+namespace recdistill {
+// Per-step log of a training run (train/result.hpp, when the trainer reports steps).
+struct StepLog;
+}  // namespace recdistill
+
+namespace recdistill::plugin {
+
+constexpr uint32_t kPluginAbiVersion = 1;
+
+// How a training run is driven: callbacks into the app, and the checkpoint settings.
+// Every callback may be empty.
+struct RunOptions {
+  std::function<void(const std::string&)> log;      // informational lines (model size, data use)
+  std::function<void(const EpochLog&)> on_epoch;    // after each epoch (and its validation)
+  std::function<void(const StepLog&)> on_step;      // after each optimiser step (debug output)
+  std::string checkpoint_dir;  // where checkpoints go ("" = none)
+  std::string resume_from;     // a run folder or checkpoint file to continue ("" = fresh run)
+  bool skip_nonfinite = false; // skip a step whose loss or gradient is NaN/Inf instead of stopping
+};
+
+// One recommended item: internal item id (1-based) and its score.
+struct Recommendation {
+  int32_t item = 0;
+  float score = 0;
+};
+
+// A trainable, evaluable model behind the plugin edge. Created by a plugin from a config; sized
+// from the data by train() or from a weights file by load().
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string name() const = 0;
+  // One line: architecture, sizes, number of parameters once known.
+  virtual std::string summary() const = 0;
+
+  // Trains on `split` (made from `data`), validating on split.valid and testing the selected
+  // weights on split.test; afterwards the model holds the selected weights.
+  virtual TrainResult train(const data::Dataset& data, const data::Split& split,
+                            const RunOptions& opt) = 0;
+  // Full-ranking metrics (config's eval.ks and eval.ties) over cases with a non-empty history.
+  virtual eval::Metrics evaluate(const std::vector<data::SplitCase>& cases) = 0;
+
+  // Weights with enough to rebuild the model: a file written atomically, with a format
+  // version and a checksum. load() refuses a file whose model settings differ from the config
+  // or whose item mapping differs from `data`'s.
+  virtual void save(const std::string& path) const = 0;
+  virtual void load(const std::string& path, const data::Dataset& data) = 0;
+  virtual int32_t num_items() const = 0;  // N, including the pad; 0 before train()/load()
+
+  // Top-k items for each history (oldest first), never recommending the pad nor the items in
+  // exclude[i] (exclude may be empty = exclude nothing). Best first.
+  virtual std::vector<std::vector<Recommendation>> recommend(
+      const std::vector<std::vector<int32_t>>& histories, int k,
+      const std::vector<std::vector<int32_t>>& exclude) = 0;
+};
+
+// A selection strategy of active distillation: picks which sessions to send to the teacher.
+// No strategy ships yet; the kind exists so strategy plugins fit the same registry.
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  virtual std::string summary() const = 0;
+  // Indices (into `candidates`) of up to `budget` sessions to label, most useful first.
+  virtual std::vector<size_t> select(const std::vector<data::SplitCase>& candidates, size_t budget) = 0;
+};
+
+// What a plugin offers, read by the host after the ABI check.
+struct ComponentInfo {
+  std::string name, description;
+};
+struct PluginInfo {
+  std::string name, version;
+  std::vector<ComponentInfo> models, strategies;
+};
+
+// Sizes of everything that crosses the edge, folded into one number; a plugin built against
+// headers with different structs reports a different value and is refused.
+constexpr uint64_t layout_signature() {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the sizes
+  for (uint64_t v : {uint64_t(sizeof(RunOptions)), uint64_t(sizeof(PluginInfo)),
+                     uint64_t(sizeof(ComponentInfo)), uint64_t(sizeof(Recommendation)),
+                     uint64_t(sizeof(io::ExperimentConfig)), uint64_t(sizeof(data::Dataset)),
+                     uint64_t(sizeof(data::Split)), uint64_t(sizeof(data::SplitCase)),
+                     uint64_t(sizeof(TrainResult)), uint64_t(sizeof(EpochLog)),
+                     uint64_t(sizeof(eval::Metrics)), uint64_t(sizeof(std::string))}) {
+    h = (h ^ v) * 1099511628211ull;
+  }
+  return h;
+}
+
+// For plugins without strategies (the third argument of RECDISTILL_PLUGIN).
+inline std::unique_ptr<Strategy> no_strategies(const std::string&, const io::ExperimentConfig&) {
+  return nullptr;
+}
+
+namespace detail {
+// Runs a factory, turning exceptions into a message so none crosses the C boundary.
+template <class Base, class F>
+Base* create_guarded(F&& factory, const char* name, const io::ExperimentConfig* cfg,
+                     std::string* error) {
+  try {
+    auto p = factory(std::string(name), *cfg);
+    return p.release();  // nullptr = not offered here
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+  } catch (...) {
+    if (error) *error = "unknown exception";
+  }
+  return nullptr;
+}
+}  // namespace detail
+
+}  // namespace recdistill::plugin
+
+#if defined(_WIN32)
+#define RECDISTILL_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define RECDISTILL_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+// Exports a plugin's entry points. In exactly one source file of the plugin:
+//   RECDISTILL_PLUGIN(describe, create_model, create_strategy)
+// with
+//   recdistill::plugin::PluginInfo describe();
+//   std::unique_ptr<recdistill::plugin::Model> create_model(const std::string& name,
+//                                                           const recdistill::io::ExperimentConfig&);
+//   std::unique_ptr<recdistill::plugin::Strategy> create_strategy(...);  // or plugin::no_strategies
+// A factory returns nullptr for a name it does not offer and throws recdistill::Error for a
+// config it cannot use; the message reaches the user.
+#define RECDISTILL_PLUGIN(DESCRIBE, CREATE_MODEL, CREATE_STRATEGY)                                 \
+  extern "C" RECDISTILL_PLUGIN_EXPORT uint32_t recdistill_plugin_abi_version() {                   \
+    return ::recdistill::plugin::kPluginAbiVersion;                                                \
+  }                                                                                                \
+  extern "C" RECDISTILL_PLUGIN_EXPORT uint64_t recdistill_plugin_layout() {                        \
+    return ::recdistill::plugin::layout_signature();                                               \
+  }                                                                                                \
+  extern "C" RECDISTILL_PLUGIN_EXPORT void recdistill_plugin_describe(                             \
+      ::recdistill::plugin::PluginInfo* out) {                                                     \
+    *out = DESCRIBE();                                                                             \
+  }                                                                                                \
+  extern "C" RECDISTILL_PLUGIN_EXPORT ::recdistill::plugin::Model* recdistill_plugin_create_model( \
+      const char* name, const ::recdistill::io::ExperimentConfig* cfg, std::string* error) {      \
+    return ::recdistill::plugin::detail::create_guarded<::recdistill::plugin::Model>(             \
+        CREATE_MODEL, name, cfg, error);                                                           \
+  }                                                                                                \
+  extern "C" RECDISTILL_PLUGIN_EXPORT void recdistill_plugin_destroy_model(                        \
+      ::recdistill::plugin::Model* m) {                                                            \
+    delete m;                                                                                      \
+  }                                                                                                \
+  extern "C" RECDISTILL_PLUGIN_EXPORT ::recdistill::plugin::Strategy*                              \
+  recdistill_plugin_create_strategy(const char* name, const ::recdistill::io::ExperimentConfig* cfg, \
+                                    std::string* error) {                                          \
+    return ::recdistill::plugin::detail::create_guarded<::recdistill::plugin::Strategy>(          \
+        CREATE_STRATEGY, name, cfg, error);                                                        \
+  }                                                                                                \
+  extern "C" RECDISTILL_PLUGIN_EXPORT void recdistill_plugin_destroy_strategy(                     \
+      ::recdistill::plugin::Strategy* s) {                                                         \
+    delete s;                                                                                      \
+  }

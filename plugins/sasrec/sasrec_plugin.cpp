@@ -1,0 +1,304 @@
+// The SASRec plugin: SequentialTrainer<cpu::Backend, float> behind the plugin edge
+// (include/recdistill/plugin/interface.hpp). Offers the model "SASRec" (config model.model_name).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <type_traits>
+
+#include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/io/atomic_file.hpp"
+#include "recdistill/plugin/interface.hpp"
+#include "recdistill/train/sequential_trainer.hpp"
+
+#ifndef RECDISTILL_VERSION
+#define RECDISTILL_VERSION "unknown"
+#endif
+
+namespace recdistill {
+// The trainer's run options, once the trainer has them (train/sequential_trainer.hpp); until
+// then this declaration stays incomplete and fit(on_epoch) is used instead.
+struct FitOptions;
+}  // namespace recdistill
+
+namespace {
+
+using namespace recdistill;
+using Trainer = SequentialTrainer<cpu::Backend, float>;
+using Net = SASRec<cpu::Backend, float>;
+
+template <class T, class = void>
+struct is_complete : std::false_type {};
+template <class T>
+struct is_complete<T, std::void_t<decltype(sizeof(T))>> : std::true_type {};
+
+// Runs the trainer with everything RunOptions carries when the trainer accepts FitOptions,
+// and with the per-epoch callback alone otherwise (refusing what it cannot honour).
+template <class O = FitOptions, class D>
+TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const D& data) {
+  if constexpr (is_complete<O>::value) {
+    O o;
+    o.on_epoch = r.on_epoch;
+    o.on_step = r.on_step;
+    o.checkpoint_dir = r.checkpoint_dir;
+    o.resume_from = r.resume_from;
+    // A run folder stands for its latest checkpoint.
+    std::error_code ec;
+    if (!r.resume_from.empty() && std::filesystem::is_directory(r.resume_from, ec))
+      o.resume_from = (std::filesystem::path(r.resume_from) / "latest.ckpt").string();
+    o.skip_nonfinite = r.skip_nonfinite;
+    if constexpr (requires { o.mapping_hash = mapping_hash(data); }) o.mapping_hash = mapping_hash(data);
+    return t.fit(o);
+  } else {
+    if (!r.resume_from.empty())
+      fail("--resume ", r.resume_from, ": this build's SASRec trainer cannot resume yet (no checkpoints)");
+    if (r.skip_nonfinite) fail("skipping non-finite steps is not available in this build's SASRec trainer");
+    return t.fit(r.on_epoch);
+  }
+}
+
+// FNV-1a over bytes, for the weights file's checksum and the item-mapping hash.
+uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+uint64_t item_mapping_hash(const data::Dataset& d) {
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& t : d.items.tokens()) h = fnv1a(t.data(), t.size() + 1, h);  // with the '\0'
+  return h;
+}
+
+// Weights file: header (magic, format version, payload length, checksum), then the payload:
+// model settings, item-mapping hash, parameter count and the flat float parameters.
+constexpr char kMagic[8] = {'R', 'D', 'S', 'A', 'S', 'W', 'T', '\n'};
+constexpr uint32_t kWeightsFormat = 1;
+constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
+
+struct Settings {
+  int32_t variant, n_items, max_len, hidden, layers, heads, inner, pad_ = 0;
+  double ln_eps;
+};
+
+template <class V>
+void put(std::string& s, const V& v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+class SASRecModel final : public plugin::Model {
+ public:
+  explicit SASRecModel(const io::ExperimentConfig& cfg) : cfg_(cfg) {
+    cpu::Backend::set_threads(cfg_.runtime.threads);
+  }
+
+  std::string name() const override { return "SASRec"; }
+
+  std::string summary() const override {
+    const SASRecConfig& mc = net_ ? net_->config() : cfg_.sasrec;
+    std::string s = cat("SASRec variant=", mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer",
+                        " d=", mc.hidden, " layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner,
+                        " L=", mc.max_len, " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
+    if (net_) s += cat(", ", net_->num_params(), " parameters");
+    return s;
+  }
+
+  TrainResult train(const data::Dataset& data, const data::Split& split,
+                    const plugin::RunOptions& opt) override {
+    Trainer trainer(cfg_, split);
+    if (opt.log) {
+      const auto& mc = trainer.model().config();
+      opt.log(cat("model: SASRec variant=", mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer",
+                  " d=", mc.hidden, " layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner,
+                  " L=", mc.max_len, " dropout=", mc.hidden_dropout, "/", mc.attn_dropout, ", ",
+                  trainer.model().num_params(), " parameters"));
+      opt.log(cat("training: ", trainer.windows(), " windows, batch ", cfg_.training.batch_size, ", lr ",
+                  cfg_.training.learning_rate, " (", cfg_.training.optimizer, "), up to ",
+                  cfg_.training.epochs, " epochs, early stop on ", cfg_.training.valid_metric,
+                  " (patience ", cfg_.training.patience, "), threads ", cfg_.runtime.threads,
+                  ", seed ", cfg_.seed));
+    }
+    TrainResult res = run_fit(trainer, opt, data);
+    // Keep the selected weights; the trainer's buffers and activations go with it.
+    net_.emplace(trainer.model().config());
+    params_ = trainer.params();
+    item_hash_ = item_mapping_hash(data);
+    acts_.reset();
+    return res;
+  }
+
+  eval::Metrics evaluate(const std::vector<data::SplitCase>& cases) override {
+    require_weights("evaluate");
+    const auto ec = eval_cases(cases);
+    const auto ranks = eval::rank_cases<cpu::Backend>(*net_, params_.data(), acts(), ec, cfg_.eval.ties);
+    return eval::metrics_from_ranks(ranks, cfg_.eval.ks);
+  }
+
+  void save(const std::string& path) const override {
+    if (!net_) fail(path, ": SASRec has no weights to save (neither trained nor loaded)");
+    const auto& mc = net_->config();
+    std::string payload;
+    put(payload, settings(mc));
+    put(payload, item_hash_);
+    put(payload, uint64_t(params_.size()));
+    payload.append(reinterpret_cast<const char*>(params_.data()), params_.size() * sizeof(float));
+    std::string file(kMagic, sizeof kMagic);
+    put(file, kWeightsFormat);
+    put(file, uint32_t(0));
+    put(file, uint64_t(payload.size()));
+    put(file, fnv1a(payload.data(), payload.size()));
+    io::write_file_atomic(path, file + payload);
+  }
+
+  void load(const std::string& path, const data::Dataset& data) override {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path, ": cannot open the weights file");
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+      fail(path, ": not a SASRec weights file (expected the magic bytes RDSASWT at the start)");
+    uint32_t format;
+    uint64_t len, sum;
+    std::memcpy(&format, bytes.data() + 8, 4);
+    std::memcpy(&len, bytes.data() + 16, 8);
+    std::memcpy(&sum, bytes.data() + 24, 8);
+    if (format != kWeightsFormat)
+      fail(path, ": weights format version ", format, ", this plugin reads version ", kWeightsFormat);
+    if (len != bytes.size() - kHeaderBytes)
+      fail(path, ": the header says ", len, " payload bytes, the file has ", bytes.size() - kHeaderBytes,
+           " (truncated or padded)");
+    const char* p = bytes.data() + kHeaderBytes;
+    if (fnv1a(p, len) != sum) fail(path, ": checksum mismatch (the file is corrupted)");
+    Settings s;
+    uint64_t hash, n;
+    if (len < sizeof s + 16) fail(path, ": payload too short for the model settings");
+    std::memcpy(&s, p, sizeof s);
+    std::memcpy(&hash, p + sizeof s, 8);
+    std::memcpy(&n, p + sizeof s + 8, 8);
+    if (len != sizeof s + 16 + n * sizeof(float))
+      fail(path, ": ", n, " parameters announced, payload holds ", (len - sizeof s - 16) / sizeof(float));
+    // The weights must fit the configured model: these settings change the parameters' meaning.
+    const Settings want = settings(cfg_.sasrec);
+    auto check = [&](const char* key, auto got, auto expected) {
+      if (got != expected)
+        fail(path, ": ", key, " is ", got, " in the weights but ", expected, " in the config");
+    };
+    check("model.variant", s.variant == 0 ? "recbole" : "pmixer", want.variant == 0 ? "recbole" : "pmixer");
+    check("model.maxlen", s.max_len, want.max_len);
+    check("model.hidden_units", s.hidden, want.hidden);
+    check("model.num_blocks", s.layers, want.layers);
+    check("model.num_heads", s.heads, want.heads);
+    check("model.inner_size", s.inner, want.inner);
+    check("model.layer_norm_eps", s.ln_eps, want.ln_eps);
+    if (s.n_items != data.items.size())
+      fail(path, ": the weights are for ", s.n_items - 1, " items but the data (", data.source, ") has ",
+           data.items.size() - 1);
+    if (hash != item_mapping_hash(data))
+      fail(path, ": the weights were trained on a different item mapping than ", data.source,
+           "'s (same number of items, different ids or order)");
+    SASRecConfig mc = cfg_.sasrec;
+    mc.n_items = s.n_items;
+    Net net(mc);
+    if (net.num_params() != n)
+      fail(path, ": ", n, " parameters in the file, the configured model has ", net.num_params());
+    params_.resize(n);
+    std::memcpy(params_.data(), p + sizeof s + 16, n * sizeof(float));
+    net_.emplace(mc);
+    item_hash_ = hash;
+    acts_.reset();
+  }
+
+  int32_t num_items() const override { return net_ ? net_->config().n_items : 0; }
+
+  std::vector<std::vector<plugin::Recommendation>> recommend(
+      const std::vector<std::vector<int32_t>>& histories, int k,
+      const std::vector<std::vector<int32_t>>& exclude) override {
+    require_weights("recommend");
+    const auto& mc = net_->config();
+    const int L = mc.max_len, d = mc.hidden, N = mc.n_items, B = eval::kEvalBlock;
+    const bool left = net_->padding_side() == PaddingSide::left;
+    std::vector<int32_t> seq(size_t(B) * L);
+    std::vector<float> last(size_t(B) * d), scores(size_t(B) * N);
+    std::vector<std::vector<plugin::Recommendation>> out(histories.size());
+    for (size_t start = 0; start < histories.size(); start += size_t(B)) {
+      const size_t n = std::min(histories.size() - start, size_t(B));
+      for (size_t i = 0; i < size_t(B); ++i) {
+        const auto& h = histories[start + (i < n ? i : 0)];  // padding rows repeat the first
+        if (h.empty()) fail("recommend: history ", start + i + 1, " is empty");
+        for (int32_t it : h)
+          if (it < 1 || it >= N) fail("recommend: item id ", it, " is outside 1..", N - 1);
+        data::layout_history(seq.data() + i * L, h.data(), h.size(), L, left);
+      }
+      net_->forward(params_.data(), acts(), seq.data(), B, /*train=*/false);
+      const float* H = net_->hidden(acts());
+      for (size_t i = 0; i < size_t(B); ++i) {
+        const size_t len = std::min(histories[start + (i < n ? i : 0)].size(), size_t(L));
+        const size_t slot = left ? size_t(L - 1) : len - 1;
+        std::copy_n(H + (i * L + slot) * d, d, last.data() + i * d);
+      }
+      cpu::Backend::gemm<float>(false, true, B, N, d, 1.f, last.data(), d, net_->item_table(params_.data()),
+                                d, 0.f, scores.data(), N);
+      for (size_t i = 0; i < n; ++i) {
+        float* row = scores.data() + i * N;
+        std::vector<char> banned(size_t(N), 0);
+        banned[0] = 1;
+        if (start + i < exclude.size())
+          for (int32_t it : exclude[start + i])
+            if (it > 0 && it < N) banned[size_t(it)] = 1;
+        std::vector<int32_t> cand;
+        for (int32_t j = 1; j < N; ++j)
+          if (!banned[size_t(j)] && !std::isnan(row[j])) cand.push_back(j);
+        const size_t kk = std::min(cand.size(), size_t(std::max(k, 0)));
+        // Best first; equal scores by lower id, so the order is deterministic.
+        std::partial_sort(cand.begin(), cand.begin() + long(kk), cand.end(), [&](int32_t a, int32_t b) {
+          return row[a] > row[b] || (row[a] == row[b] && a < b);
+        });
+        for (size_t r = 0; r < kk; ++r) out[start + i].push_back({cand[r], row[cand[r]]});
+      }
+    }
+    return out;
+  }
+
+ private:
+  static Settings settings(const SASRecConfig& mc) {
+    return {mc.variant == SASRecVariant::recbole ? 0 : 1, mc.n_items, mc.max_len, mc.hidden,
+            mc.layers, mc.heads, mc.inner, 0, mc.ln_eps};
+  }
+  void require_weights(const char* what) const {
+    if (!net_) fail("SASRec: cannot ", what, " before the model is trained or its weights are loaded");
+  }
+  Net::Activations& acts() {
+    if (!acts_) acts_ = std::make_unique<Net::Activations>(net_->make_activations(eval::kEvalBlock));
+    return *acts_;
+  }
+
+  io::ExperimentConfig cfg_;
+  std::optional<Net> net_;
+  std::vector<float> params_;
+  uint64_t item_hash_ = 0;
+  std::unique_ptr<Net::Activations> acts_;
+};
+
+plugin::PluginInfo describe() {
+  plugin::PluginInfo info;
+  info.name = "sasrec";
+  info.version = RECDISTILL_VERSION;
+  info.models.push_back({"SASRec", "self-attentive sequential recommender (Kang & McAuley 2018), "
+                                   "variants recbole and pmixer, next-item CE on all positions, CPU"});
+  return info;
+}
+
+std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ExperimentConfig& cfg) {
+  if (name != "SASRec") return nullptr;
+  if (cfg.runtime.backend != "cpu")
+    fail("runtime.backend: the SASRec plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
+  return std::make_unique<SASRecModel>(cfg);
+}
+
+}  // namespace
+
+RECDISTILL_PLUGIN(describe, create_model, recdistill::plugin::no_strategies)
