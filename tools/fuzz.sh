@@ -4,7 +4,7 @@
 # (tests/fuzz/corpus/<name>/; the committed corpus is never written). Prints each target's
 # execution count and fails on any finding (crash, leak, UB, uncaught exception, timeout).
 #
-# Environment: FUZZ_SECONDS (60), FUZZ_TARGETS (all), FUZZ_BUILD_DIR (build-fuzz),
+# Environment: FUZZ_SECONDS (60), FUZZ_TARGETS (all: tests/fuzz/*_fuzz.cpp), FUZZ_BUILD_DIR (build-fuzz),
 # FUZZ_CXX (clang++-14), FUZZ_JOBS (build jobs, 2), FUZZ_KEEP (1: keep the scratch folder).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +12,9 @@ build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-60}
 cxx=${FUZZ_CXX:-clang++-14}
 jobs=${FUZZ_JOBS:-2}
-read -r -a targets <<< "${FUZZ_TARGETS:-atomic csv amazon profile_json npy prepared}"
+# Default: every tests/fuzz/<name>_fuzz.cpp.
+all=$(cd "$root/tests/fuzz" && ls *_fuzz.cpp | sed 's/_fuzz\.cpp$//' | tr '\n' ' ')
+read -r -a targets <<< "${FUZZ_TARGETS:-$all}"
 
 if ! command -v "$cxx" > /dev/null; then
   echo "fuzz.sh: $cxx not found (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
