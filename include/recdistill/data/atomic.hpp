@@ -1,25 +1,25 @@
-// recdistill/data/atomic.hpp: reader for RecBole atomic .inter files.
+// recdistill/data/atomic.hpp: reader for RecBole atomic files (.inter, .item, .user).
 //
 // Format: tab-separated, first line a header of `name:type` fields (type one of token,
 // token_seq, float, float_seq), any column order. A UTF-8 BOM and CRLF line ends are
 // accepted. Every problem is an error naming file, line and column and saying what was
-// expected and what was found; nothing is skipped silently.
+// expected and what was found; nothing is skipped silently. The .inter file needs the user,
+// item and time columns (names configurable); a rating column is read when present. Columns
+// of .item/.user files other than the id become Metadata (as text; docs/data.md).
 #pragma once
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/data/text.hpp"
 
 namespace recdistill::data {
 
 struct AtomicColumns {
   std::string user = "user_id", item = "item_id", time = "timestamp";
+  std::string rating = "rating";  // read when the .inter header has it; "" = never
 };
 
 namespace detail {
@@ -36,90 +36,169 @@ inline std::vector<std::string> split_tabs(const std::string& line) {
   return out;
 }
 
-inline std::string printable(const std::string& s) {
-  std::string out = s.size() > 40 ? s.substr(0, 40) + "..." : s;
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 32) c = '?';
-  return "'" + out + "'";
+// The header's column names (types checked, then dropped: every value is read as text or,
+// for the time and rating columns, as a number).
+inline std::vector<std::string> atomic_header(std::string_view line, const std::string& path) {
+  std::vector<std::string_view> fields;
+  split_on(line, '\t', fields);
+  if (fields.size() < 2)
+    fail(path, ":1: expected a tab-separated header of name:type fields, found ", printable(line),
+         line.find(',') != std::string_view::npos ? " (comma-separated? atomic files use tabs)" : "");
+  std::vector<std::string> names;
+  for (size_t c = 0; c < fields.size(); ++c) {
+    const auto colon = fields[c].find(':');
+    if (colon == std::string_view::npos || colon == 0)
+      fail(path, ":1: column ", c + 1, ": expected a 'name:type' header, found ", printable(fields[c]));
+    const std::string name(fields[c].substr(0, colon));
+    const std::string_view type = fields[c].substr(colon + 1);
+    if (type != "token" && type != "token_seq" && type != "float" && type != "float_seq")
+      fail(path, ":1: column ", c + 1, " ('", name,
+           "'): expected type token, token_seq, float or float_seq, found '", type, "'");
+    for (size_t p = 0; p < names.size(); ++p)
+      if (names[p] == name)
+        fail(path, ":1: column ", c + 1, ": the name '", name, "' is also column ", p + 1);
+    names.push_back(name);
+  }
+  return names;
+}
+
+inline int column_of(const std::vector<std::string>& names, const std::string& name) {
+  for (size_t c = 0; c < names.size(); ++c)
+    if (names[c] == name) return int(c);
+  return -1;
+}
+
+// A blank line is only allowed at the very end of the file.
+inline void check_blank_line(const LineReader& r, const std::string& path) {
+  if (!r.rest_blank()) fail(path, ":", r.lineno(), ": empty line in the middle of the file");
 }
 
 }  // namespace detail
 
-// Parses the text of an .inter file; `path` is used in messages only.
-inline Interactions parse_atomic_inter(const std::string& text, const std::string& path,
-                                       const AtomicColumns& cols = {}) {
-  Interactions out;
-  out.source = path;
-  std::istringstream in(text);
-  std::string line;
-  size_t lineno = 0;
-  int ui = -1, ii = -1, ti = -1;
-  size_t ncols = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (lineno == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (lineno == 1) {
-      const auto fields = detail::split_tabs(line);
-      if (fields.size() < 2)
-        fail(path, ":1: expected a tab-separated header of name:type fields, found ",
-             detail::printable(line),
-             line.find(',') != std::string::npos ? " (comma-separated? atomic files use tabs)" : "");
-      for (size_t c = 0; c < fields.size(); ++c) {
-        const auto colon = fields[c].find(':');
-        if (colon == std::string::npos || colon == 0)
-          fail(path, ":1: column ", c + 1, ": expected a 'name:type' header, found ",
-               detail::printable(fields[c]));
-        const std::string name = fields[c].substr(0, colon), type = fields[c].substr(colon + 1);
-        if (type != "token" && type != "token_seq" && type != "float" && type != "float_seq")
-          fail(path, ":1: column ", c + 1, " ('", name,
-               "'): expected type token, token_seq, float or float_seq, found '", type, "'");
-        if (name == cols.user) ui = int(c);
-        if (name == cols.item) ii = int(c);
-        if (name == cols.time) ti = int(c);
-      }
-      ncols = fields.size();
-      if (ui < 0 || ii < 0 || ti < 0)
-        fail(path, ":1: the header must name the columns '", cols.user, "', '", cols.item,
-             "' and '", cols.time, "'; missing: ", ui < 0 ? cols.user + " " : "",
-             ii < 0 ? cols.item + " " : "", ti < 0 ? cols.time : "");
-      continue;
-    }
+// Reads the rows of an .item or .user file into `ids` (interned in file order) and `meta`
+// (every column but `id_field`, one row per id). A repeated id is an error.
+inline void parse_atomic_side(std::string_view text, const std::string& path,
+                              const std::string& id_field, IdMap& ids, Metadata& meta) {
+  detail::LineReader r(text);
+  std::string_view line;
+  if (!r.next(line) || (line.empty() && r.rest_blank()))
+    fail(path, ": the file is empty (expected a name:type header line)");
+  const auto names = detail::atomic_header(line, path);
+  const int id_col = detail::column_of(names, id_field);
+  if (id_col < 0) fail(path, ":1: the header must name the column '", id_field, "'; missing: ", id_field);
+  meta.columns.clear();
+  for (size_t c = 0; c < names.size(); ++c)
+    if (int(c) != id_col) meta.columns.push_back(names[c]);
+  meta.rows.assign(size_t(ids.size()), std::vector<std::string>(meta.columns.size()));
+  std::vector<size_t> line_of(size_t(ids.size()), 0);
+  std::vector<std::string_view> f;
+  size_t rows = 0;
+  while (r.next(line)) {
     if (line.empty()) {
-      // A blank line is only allowed at the very end of the file.
-      std::string rest;
-      while (std::getline(in, rest))
-        if (!rest.empty() && rest != "\r")
-          fail(path, ":", lineno, ": empty line in the middle of the file");
+      detail::check_blank_line(r, path);
       break;
     }
-    const auto f = detail::split_tabs(line);
+    ++rows;
+    detail::split_on(line, '\t', f);
+    if (f.size() != names.size())
+      fail(path, ":", r.lineno(), ": expected ", names.size(), " tab-separated fields, found ", f.size(),
+           f.size() == 1 && line.find(',') != std::string_view::npos ? " (comma-separated?)" : "",
+           detail::truncation_hint(r));
+    const auto idv = f[size_t(id_col)];
+    if (idv.empty()) fail(path, ":", r.lineno(), ": column '", id_field, "' is empty");
+    const int32_t before = ids.size();
+    const int32_t id = detail::intern(ids, idv);
+    if (id < before) {
+      if (size_t(id) < line_of.size() && line_of[size_t(id)] > 0)
+        fail(path, ":", r.lineno(), ": duplicate row: '", id_field, "' ", detail::printable(idv),
+             " was already given on line ", line_of[size_t(id)], " (expected each id once)");
+      fail(path, ":", r.lineno(), ": duplicate id ", detail::printable(idv), " in column '", id_field, "'");
+    }
+    line_of.push_back(r.lineno());
+    std::vector<std::string> row;
+    row.reserve(meta.columns.size());
+    for (size_t c = 0; c < f.size(); ++c)
+      if (int(c) != id_col) row.emplace_back(f[c]);
+    meta.rows.push_back(std::move(row));
+  }
+  if (rows == 0) fail(path, ": no rows after the header");
+}
+
+// Parses the text of an .inter file into `out`, whose id maps may already hold the rows of
+// .item/.user files; `path` is used in messages only.
+inline void parse_atomic_inter_into(Interactions& out, std::string_view text, const std::string& path,
+                                    const AtomicColumns& cols = {}) {
+  out.source = path;
+  detail::LineReader r(text);
+  std::string_view line;
+  if (!r.next(line) || (line.empty() && r.rest_blank()))
+    fail(path, ": the file is empty (expected a name:type header line)");
+  const auto names = detail::atomic_header(line, path);
+  const int ui = detail::column_of(names, cols.user), ii = detail::column_of(names, cols.item),
+            ti = detail::column_of(names, cols.time);
+  const int ri = cols.rating.empty() ? -1 : detail::column_of(names, cols.rating);
+  if (ui < 0 || ii < 0 || ti < 0)
+    fail(path, ":1: the header must name the columns '", cols.user, "', '", cols.item, "' and '",
+         cols.time, "'; missing: ", ui < 0 ? cols.user + " " : "", ii < 0 ? cols.item + " " : "",
+         ti < 0 ? cols.time : "");
+  const size_t ncols = names.size();
+  const size_t start = out.size();
+  std::vector<std::string_view> f;
+  while (r.next(line)) {
+    if (line.empty()) {
+      detail::check_blank_line(r, path);
+      break;
+    }
+    detail::split_on(line, '\t', f);
     if (f.size() != ncols)
-      fail(path, ":", lineno, ": expected ", ncols, " tab-separated fields, found ", f.size(),
-           f.size() == 1 && line.find(',') != std::string::npos ? " (comma-separated?)" : "");
-    if (f[size_t(ui)].empty()) fail(path, ":", lineno, ": column '", cols.user, "' is empty");
-    if (f[size_t(ii)].empty()) fail(path, ":", lineno, ": column '", cols.item, "' is empty");
-    const std::string& ts = f[size_t(ti)];
-    errno = 0;
-    char* end = nullptr;
-    const double t = std::strtod(ts.c_str(), &end);
-    if (ts.empty() || end != ts.c_str() + ts.size() || errno == ERANGE || !std::isfinite(t))
-      fail(path, ":", lineno, ": column '", cols.time, "': expected a number, found ",
-           detail::printable(ts));
-    out.user.push_back(out.users.intern(f[size_t(ui)]));
-    out.item.push_back(out.items.intern(f[size_t(ii)]));
+      fail(path, ":", r.lineno(), ": expected ", ncols, " tab-separated fields, found ", f.size(),
+           f.size() == 1 && line.find(',') != std::string_view::npos ? " (comma-separated?)" : "",
+           detail::truncation_hint(r));
+    if (f[size_t(ui)].empty()) fail(path, ":", r.lineno(), ": column '", cols.user, "' is empty");
+    if (f[size_t(ii)].empty()) fail(path, ":", r.lineno(), ": column '", cols.item, "' is empty");
+    double t;
+    if (!detail::parse_number(f[size_t(ti)], t))
+      fail(path, ":", r.lineno(), ": column '", cols.time, "': expected a number, found ",
+           detail::printable(f[size_t(ti)]), detail::truncation_hint(r));
+    if (ri >= 0) {
+      double v;
+      if (!detail::parse_number(f[size_t(ri)], v))
+        fail(path, ":", r.lineno(), ": column '", cols.rating, "': expected a number, found ",
+             detail::printable(f[size_t(ri)]), detail::truncation_hint(r));
+      out.rating.push_back(float(v));
+    }
+    out.user.push_back(detail::intern(out.users, f[size_t(ui)]));
+    out.item.push_back(detail::intern(out.items, f[size_t(ii)]));
     out.timestamp.push_back(t);
   }
-  if (lineno == 0) fail(path, ": the file is empty (expected a name:type header line)");
-  if (out.size() == 0) fail(path, ": no interactions after the header");
+  if (out.size() == start) fail(path, ": no interactions after the header");
+  detail::pad_metadata(out.item_meta, out.items.size());
+  detail::pad_metadata(out.user_meta, out.users.size());
+  out.duplicates = detail::count_duplicates(out);
+}
+
+inline Interactions parse_atomic_inter(std::string_view text, const std::string& path,
+                                       const AtomicColumns& cols = {}) {
+  Interactions out;
+  parse_atomic_inter_into(out, text, path, cols);
+  return out;
+}
+
+// Reads an .inter file and, when their paths are not empty, the .item and .user files
+// (whose rows are interned first, in file order).
+inline Interactions read_atomic(const std::string& inter_path, const std::string& item_path = "",
+                                const std::string& user_path = "", const AtomicColumns& cols = {}) {
+  Interactions out;
+  if (!item_path.empty())
+    parse_atomic_side(detail::read_whole_file(item_path), item_path, cols.item, out.items, out.item_meta);
+  if (!user_path.empty())
+    parse_atomic_side(detail::read_whole_file(user_path), user_path, cols.user, out.users, out.user_meta);
+  parse_atomic_inter_into(out, detail::read_whole_file(inter_path), inter_path, cols);
   return out;
 }
 
 inline Interactions read_atomic_inter(const std::string& path, const AtomicColumns& cols = {}) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot open file");
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return parse_atomic_inter(text, path, cols);
+  return read_atomic(path, "", "", cols);
 }
 
 }  // namespace recdistill::data

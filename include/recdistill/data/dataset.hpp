@@ -16,7 +16,9 @@
 
 namespace recdistill::data {
 
-// Raw token <-> internal id; id 0 is the pad ("[PAD]").
+// Raw token <-> internal id; id 0 is the pad ("[PAD]"). Importers intern the rows of an item
+// (or user) file first, in file order, then the tokens of the interactions in order of first
+// appearance (docs/data.md).
 class IdMap {
  public:
   IdMap() : tokens_{"[PAD]"} {}
@@ -57,7 +59,14 @@ struct Interactions {
   std::vector<double> timestamp;
   std::vector<float> rating;        // empty when the source has no rating column
   Metadata user_meta, item_meta;
+  // Rows repeating an earlier (user, item, timestamp) triple; counted at import, kept unless
+  // data.drop_duplicates (docs/data.md).
+  size_t duplicates = 0;
+  // Session data only: the shipped split label ("train", "valid", "test") per internal user
+  // (= session) id, [0] empty; empty for other formats.
+  std::vector<std::string> session_split;
   size_t size() const { return user.size(); }
+  bool operator==(const Interactions&) const = default;
 };
 using Dataset = Interactions;
 
@@ -66,6 +75,7 @@ struct UserSequences {
   std::vector<std::vector<int32_t>> items;
   int32_t n_items = 0;  // N: item ids including the pad
   int32_t n_users = 0;  // including the pad
+  bool operator==(const UserSequences&) const = default;
 };
 
 // Groups by user and orders each user's items by timestamp, keeping file order on ties.
@@ -91,6 +101,7 @@ struct LeaveOneOut {
   std::vector<std::vector<int32_t>> train;  // per user
   std::vector<int32_t> valid, test;         // per user target, 0 = none
   int32_t n_items = 0, n_users = 0;
+  bool operator==(const LeaveOneOut&) const = default;
 };
 
 inline LeaveOneOut split_leave_one_out(const UserSequences& s) {

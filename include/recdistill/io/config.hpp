@@ -6,6 +6,7 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <iostream>
@@ -35,11 +36,19 @@ struct TrainingConfig {
   std::string model_dir = "runs";
 };
 
+// data.*: docs/data.md describes every format, filter and split.
 struct DataConfig {
-  std::string format = "atomic";  // RecBole atomic files
+  std::string format = "atomic";  // atomic | csv | amazon | sessions
   std::string path = "data/ml-100k/ml-100k.inter";
-  std::string split = "loo";      // leave-one-out by time
+  std::string item_path, user_path;  // optional item/user (metadata) files; "" = none
+  std::string split = "loo";      // loo | temporal | session | ratio
   std::string user_field = "user_id", item_field = "item_id", time_field = "timestamp";
+  std::string rating_field = "rating";
+  bool drop_duplicates = false;
+  double min_rating = -1e300;     // below: dropped; the default keeps every rating
+  int min_user_interactions = 0, min_item_interactions = 0;  // k-core; <= 1 = off
+  double temporal_quantile = 0.8, valid_share = 0.2;        // data.split: temporal
+  std::vector<double> split_ratios = {0.6, 0.2, 0.2};       // data.split: ratio
   // Profile embeddings (docs/data.md, "Profile embeddings"): K files, JSON or .npy + ids.
   std::vector<std::string> user_profile_embeddings_files;
   std::string profile_unknown_users = "warn";  // warn | error
@@ -230,12 +239,38 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   for (const char* k : {"reconstruct_loss", "alpha", "fine_tune_epoch", "scale_guide_loss"})
     t[k] = Unsupported("profile distillation (SASRecLLM) is not implemented yet");
   auto& d = keys["data"];
-  d["format"] = Str(c.data.format, {"atomic"});
+  d["format"] = Str(c.data.format, {"atomic", "csv", "amazon", "sessions"});
   d["path"] = Str(c.data.path);
-  d["split"] = Str(c.data.split, {"loo"});
+  d["item_path"] = Str(c.data.item_path);
+  d["user_path"] = Str(c.data.user_path);
+  d["split"] = Str(c.data.split, {"loo", "temporal", "session", "ratio"});
   d["user_field"] = Str(c.data.user_field);
   d["item_field"] = Str(c.data.item_field);
   d["time_field"] = Str(c.data.time_field);
+  d["rating_field"] = Str(c.data.rating_field);
+  d["drop_duplicates"] = [&](const YAML::Node& n, const std::string& k) {
+    c.data.drop_duplicates = detail::boolean(n, file, k);
+  };
+  d["min_rating"] = Real(c.data.min_rating, -1e300, 1e300);
+  d["min_user_interactions"] = Int(c.data.min_user_interactions, 0, 1 << 30);
+  d["min_item_interactions"] = Int(c.data.min_item_interactions, 0, 1 << 30);
+  d["temporal_quantile"] = Real(c.data.temporal_quantile, 0, 1);
+  d["valid_share"] = Real(c.data.valid_share, 0, 1, true);
+  d["split_ratios"] = [&](const YAML::Node& n, const std::string& key) {
+    if (!n.IsSequence() || n.size() != 3)
+      fail(detail::where(file, n), ": key '", key, "': expected a list of 3 fractions (train, valid, test)");
+    double sum = 0;
+    c.data.split_ratios.clear();
+    for (const auto& x : n) {
+      const double v = scalar<double>(x, file, key, "a number");
+      if (!(v >= 0 && v <= 1))
+        fail(detail::where(file, x), ": key '", key, "': expected fractions in [0, 1], found ", x.Scalar());
+      c.data.split_ratios.push_back(v);
+      sum += v;
+    }
+    if (std::abs(sum - 1) > 1e-9)
+      fail(detail::where(file, n), ": key '", key, "': expected fractions summing to 1, found a sum of ", sum);
+  };
   for (const char* k : {"profile_train_sequences", "finetune_train_sequences", "valid_sequences",
                         "test_sequences", "mappings", "counts"})
     d[k] = Unsupported("the seed's pickle inputs are not read; give data.format and data.path");

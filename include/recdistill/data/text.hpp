@@ -1,0 +1,153 @@
+// recdistill/data/text.hpp: what every text importer shares (docs/data.md).
+//
+// A whole file is read into one buffer and walked line by line without copies. A UTF-8 BOM
+// at the start and CRLF line ends are accepted everywhere. Numbers are parsed strictly: the
+// whole field must be one finite number. Messages quote at most 40 characters of a field.
+#pragma once
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "recdistill/core/error.hpp"
+#include "recdistill/data/dataset.hpp"
+
+namespace recdistill::data::detail {
+
+// The file's bytes; `padding` zero bytes are appended (simdjson reads past the end).
+inline std::string read_whole_file(const std::string& path, size_t padding = 0) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path, ": cannot open file");
+  f.seekg(0, std::ios::end);
+  const auto size = f.tellg();
+  if (size < 0) fail(path, ": cannot read file");
+  std::string text(size_t(size) + padding, '\0');
+  f.seekg(0);
+  f.read(text.data(), size);
+  if (!f) fail(path, ": cannot read file");
+  return text;
+}
+
+inline std::string printable(std::string_view s) {
+  std::string out(s.size() > 40 ? s.substr(0, 40) : s);
+  if (s.size() > 40) out += "...";
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 32) c = '?';
+  return "'" + out + "'";
+}
+
+// Lines of a buffer: strips a leading BOM and the '\r' of CRLF; remembers whether the last
+// line read ended with a line end (a missing one hints at a truncated file).
+class LineReader {
+ public:
+  explicit LineReader(std::string_view text) : text_(text) {
+    if (text_.size() >= 3 && text_.compare(0, 3, "\xEF\xBB\xBF") == 0) pos_ = 3;
+  }
+  bool next(std::string_view& line) {
+    if (pos_ >= text_.size()) return false;
+    const char* base = text_.data() + pos_;
+    const void* nl = std::memchr(base, '\n', text_.size() - pos_);
+    size_t len;
+    if (nl) {
+      len = size_t(static_cast<const char*>(nl) - base);
+      pos_ += len + 1;
+      terminated_ = true;
+    } else {
+      len = text_.size() - pos_;
+      pos_ = text_.size();
+      terminated_ = false;
+    }
+    if (len > 0 && base[len - 1] == '\r') --len;
+    line = std::string_view(base, len);
+    ++lineno_;
+    return true;
+  }
+  size_t lineno() const { return lineno_; }
+  bool terminated() const { return terminated_; }  // the last line read ended with '\n'
+  bool at_end() const { return pos_ >= text_.size(); }
+  // Whether everything after the current position is blank lines.
+  bool rest_blank() const {
+    for (size_t i = pos_; i < text_.size(); ++i)
+      if (text_[i] != '\n' && text_[i] != '\r') return false;
+    return true;
+  }
+  size_t pos() const { return pos_; }
+  void set_pos(size_t p, size_t lineno) { pos_ = p; lineno_ = lineno; }
+  std::string_view text() const { return text_; }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0, lineno_ = 0;
+  bool terminated_ = true;
+};
+
+inline const char* truncation_hint(const LineReader& r) {
+  return r.terminated() ? "" : " (the last line has no line end: truncated file?)";
+}
+
+// Splits on one separator character into `out` (views into `line`).
+inline void split_on(std::string_view line, char sep, std::vector<std::string_view>& out) {
+  out.clear();
+  size_t start = 0;
+  while (true) {
+    const size_t t = line.find(sep, start);
+    if (t == std::string_view::npos) {
+      out.push_back(line.substr(start));
+      return;
+    }
+    out.push_back(line.substr(start, t - start));
+    start = t + 1;
+  }
+}
+
+// Parses the whole field as one finite number; false otherwise.
+inline bool parse_number(std::string_view s, double& v) {
+  if (s.empty()) return false;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (*b == '+') ++b;  // from_chars rejects a leading '+'
+  const auto r = std::from_chars(b, e, v);
+  return r.ec == std::errc() && r.ptr == e && std::isfinite(v);
+}
+
+// Interns a view without a heap allocation for short tokens (SSO).
+inline int32_t intern(IdMap& m, std::string_view token) { return m.intern(std::string(token)); }
+
+// Counts rows that repeat an earlier (user, item, timestamp) triple.
+inline size_t count_duplicates(const Interactions& d) {
+  struct Key {
+    int32_t u, i;
+    double t;
+    bool operator==(const Key&) const = default;
+  };
+  struct Hash {
+    size_t operator()(const Key& k) const {
+      uint64_t t;
+      std::memcpy(&t, &k.t, 8);
+      uint64_t h = (uint64_t(uint32_t(k.u)) << 32 | uint32_t(k.i)) * 0x9E3779B97F4A7C15ull;
+      return size_t(h ^ (t + 0x7F4A7C15ull + (h << 6) + (h >> 2)));
+    }
+  };
+  std::unordered_map<Key, char, Hash> seen;
+  seen.reserve(d.size());
+  size_t dup = 0;
+  for (size_t r = 0; r < d.size(); ++r)
+    if (!seen.try_emplace(Key{d.user[r], d.item[r], d.timestamp[r]}, 0).second) ++dup;
+  return dup;
+}
+
+// Pads metadata rows to one per id (ids interned from interactions but absent from the
+// metadata file get empty fields).
+inline void pad_metadata(Metadata& m, int32_t n_ids) {
+  if (m.columns.empty()) return;
+  m.rows.resize(size_t(n_ids));
+  for (auto& r : m.rows) r.resize(m.columns.size());
+}
+
+}  // namespace recdistill::data::detail
