@@ -55,10 +55,8 @@ struct DataConfig {
   std::string on_nonfinite = "error";          // error | drop_user
 };
 
-struct EvalConfig {
-  std::vector<int> ks = {5, 10, 20};
-  eval::Ties ties = eval::Ties::against_model;
-};
+// eval.*: ks, ties, exclude, sampled_negatives, sampling (eval/ranking.hpp, docs/metrics.md).
+using EvalConfig = eval::Options;
 
 struct RuntimeConfig {
   int threads = 1;
@@ -298,6 +296,10 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
     }
   };
   e["ties"] = Str(ties, {"against_model", "index"});
+  std::string exclude = "none", sampling = "uniform";
+  e["exclude"] = Str(exclude, {"none", "history", "seen"});
+  e["sampled_negatives"] = Int(c.eval.sampled_negatives, 0, 1 << 24);
+  e["sampling"] = Str(sampling, {"uniform", "popularity"});
   auto& r = keys["runtime"];
   r["threads"] = Int(c.runtime.threads, 1, 1024);
   r["backend"] = Str(c.runtime.backend, {"cpu"});
@@ -331,6 +333,9 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   }
   c.sasrec.variant = variant == "pmixer" ? SASRecVariant::pmixer : SASRecVariant::recbole;
   c.eval.ties = ties == "index" ? eval::Ties::index : eval::Ties::against_model;
+  c.eval.exclude = exclude == "seen" ? eval::Exclude::seen
+                   : exclude == "history" ? eval::Exclude::history : eval::Exclude::none;
+  c.eval.sampling = sampling == "popularity" ? eval::Sampling::popularity : eval::Sampling::uniform;
   if (dropout_set) {
     c.sasrec.hidden_dropout = dropout;
     if (!c.attn_dropout_set) c.sasrec.attn_dropout = dropout;
@@ -346,11 +351,13 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   // The validation metric must be one that is computed.
   bool metric_ok = false;
   for (int k : c.eval.ks)
-    for (const char* n : {"HR@", "NDCG@", "MRR@"})
-      if (c.training.valid_metric == n + std::to_string(k)) metric_ok = true;
+    for (const auto& n : eval::metric_families())
+      if (c.training.valid_metric == n + "@" + std::to_string(k)) metric_ok = true;
   if (!metric_ok)
     fail(file, ": training.valid_metric '", c.training.valid_metric,
-         "' is not computed; expected HR@K, NDCG@K or MRR@K with K in eval.ks");
+         "' is not computed; expected HR@K, Recall@K, NDCG@K, MRR@K or Precision@K with K in eval.ks");
+  // Sampled evaluation renames every metric (" (sampled 100 uniform)"); so does the selector.
+  c.training.valid_metric += eval::metric_suffix(c.eval);
   return c;
 }
 

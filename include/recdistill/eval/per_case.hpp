@@ -1,0 +1,124 @@
+// recdistill/eval/per_case.hpp: per-case (per-user) ranks and metrics, and their dump as CSV
+// or JSON lines, written atomically. One row per case: user (raw id through the IdMap when
+// given), target (raw id likewise), rank (empty / null for a miss), every metric of every K,
+// and the protocol ("full" or "sampled N uniform|popularity") and exclusion, so a dump of a
+// sampled evaluation says so on every row.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "recdistill/data/dataset.hpp"
+#include "recdistill/eval/ranking.hpp"
+#include "recdistill/io/atomic_file.hpp"
+
+namespace recdistill::eval {
+
+// The per-case values of one metric ("NDCG@10", suffix ignored), in the order of the ranks:
+// the input of paired tests and of any per-user analysis.
+inline std::vector<double> per_case_values(const std::vector<int64_t>& ranks, const std::string& metric) {
+  const auto at = metric.find('@');
+  if (at == std::string::npos || at == 0) fail("metric '", metric, "': expected NAME@K, e.g. NDCG@10");
+  const std::string family = metric.substr(0, at);
+  size_t used = 0;
+  int k = 0;
+  try {
+    k = std::stoi(metric.substr(at + 1), &used);
+  } catch (const std::exception&) {
+    fail("metric '", metric, "': expected a positive integer after '@'");
+  }
+  const std::string rest = metric.substr(at + 1 + used);
+  if (k < 1 || !(rest.empty() || rest[0] == ' '))
+    fail("metric '", metric, "': expected a positive integer after '@'");
+  std::vector<double> v(ranks.size());
+  for (size_t i = 0; i < ranks.size(); ++i) v[i] = metric_value(family, k, ranks[i]);
+  return v;
+}
+
+namespace detail {
+
+inline std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+inline std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') { out += '\\'; out += char(c); }
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
+    else out += char(c);
+  }
+  return out + "\"";
+}
+
+inline std::string id_text(int32_t id, const data::IdMap* map) {
+  if (map && id >= 0 && id < map->size()) return map->token(id);
+  return std::to_string(id);
+}
+
+}  // namespace detail
+
+enum class DumpFormat { csv, jsonl };
+
+// The per-case table as text. `ranks` must come from the same `cases` (same order).
+inline std::string per_case_table(const std::vector<Case>& cases, const std::vector<int64_t>& ranks,
+                                  const Options& o, DumpFormat fmt, const data::IdMap* users = nullptr,
+                                  const data::IdMap* items = nullptr) {
+  if (cases.size() != ranks.size())
+    fail("per-case dump: ", cases.size(), " cases but ", ranks.size(), " ranks");
+  const std::string protocol = protocol_label(o), exclude = name_of(o.exclude);
+  std::ostringstream os;
+  os.precision(17);
+  if (fmt == DumpFormat::csv) {
+    os << "user,target,rank";
+    for (int k : o.ks)
+      for (const auto& f : metric_families()) os << "," << f << "@" << k;
+    os << ",protocol,exclude\n";
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const int64_t r = ranks[i];
+    const std::string user = detail::id_text(cases[i].user, users);
+    const std::string target = detail::id_text(cases[i].target, items);
+    if (fmt == DumpFormat::csv) {
+      os << detail::csv_field(user) << "," << detail::csv_field(target) << ",";
+      if (r != kMissRank) os << r;
+      for (int k : o.ks)
+        for (const auto& f : metric_families()) os << "," << metric_value(f, k, r);
+      os << "," << protocol << "," << exclude << "\n";
+    } else {
+      os << "{\"user\":" << detail::json_string(user) << ",\"target\":" << detail::json_string(target)
+         << ",\"rank\":";
+      if (r != kMissRank) os << r; else os << "null";
+      for (int k : o.ks)
+        for (const auto& f : metric_families())
+          os << ",\"" << f << "@" << k << "\":" << metric_value(f, k, r);
+      os << ",\"protocol\":\"" << protocol << "\",\"exclude\":\"" << exclude << "\"}\n";
+    }
+  }
+  return os.str();
+}
+
+// Writes the per-case table to `path` (".csv" or ".jsonl" / ".json" picks the format),
+// atomically: a crash leaves the old file or the new one, never half of one.
+inline void write_per_case(const std::string& path, const std::vector<Case>& cases,
+                           const std::vector<int64_t>& ranks, const Options& o,
+                           const data::IdMap* users = nullptr, const data::IdMap* items = nullptr) {
+  auto ends = [&](const std::string& e) {
+    return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
+  };
+  DumpFormat fmt;
+  if (ends(".csv")) fmt = DumpFormat::csv;
+  else if (ends(".jsonl") || ends(".json")) fmt = DumpFormat::jsonl;
+  else fail(path, ": per-case dump: expected a file name ending in .csv or .jsonl");
+  io::write_file_atomic(path, per_case_table(cases, ranks, o, fmt, users, items));
+}
+
+}  // namespace recdistill::eval

@@ -1,0 +1,89 @@
+// Aggregation over runs and paired tests, against hand values and values from
+// scipy 1.10.1 (scipy.stats.ttest_rel / wilcoxon, computed once; the calls are quoted).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "recdistill/eval/stats.hpp"
+
+using namespace recdistill;
+using namespace recdistill::eval;
+
+TEST(Stats, SummariseByHand) {
+  const auto s = summarise({1.0, 2.0, 3.0, 6.0});
+  EXPECT_DOUBLE_EQ(s.mean, 3.0);
+  EXPECT_DOUBLE_EQ(s.std, std::sqrt(14.0 / 3.0));  // (4 + 1 + 0 + 9) / (4 - 1)
+  EXPECT_EQ(s.n, 4u);
+  EXPECT_DOUBLE_EQ(summarise({5.0}).std, 0.0);
+  const auto agg = aggregate_runs({{{"NDCG@10", 0.25}, {"HR@10", 0.5}},
+                                   {{"NDCG@10", 0.75}, {"HR@10", 0.5}}});
+  EXPECT_DOUBLE_EQ(agg.at("NDCG@10").mean, 0.5);
+  EXPECT_DOUBLE_EQ(agg.at("NDCG@10").std, std::sqrt(0.125));
+  EXPECT_DOUBLE_EQ(agg.at("HR@10").std, 0.0);
+  EXPECT_EQ(agg.at("HR@10").n, 2u);
+  EXPECT_THROW(aggregate_runs({{{"NDCG@10", 0.25}}, {{"HR@10", 0.5}}}), Error);
+}
+
+TEST(Stats, PairedTTestMatchesScipy) {
+  // ttest_rel(a, b) -> statistic 2.15322168769582, pvalue 0.05972273563526072
+  const std::vector<double> a = {0.5, 0.25, 0.875, 0.125, 0.75, 0.375, 0.8125, 0.4375, 0.625, 0.0625};
+  const std::vector<double> b = {0.375, 0.3125, 0.5, 0.125, 0.5, 0.4375, 0.5625, 0.25, 0.6875, 0.0};
+  const auto r = paired_t_test(a, b);
+  EXPECT_EQ(r.n, 10u);
+  EXPECT_DOUBLE_EQ(r.df, 9.0);
+  EXPECT_NEAR(r.t, 2.15322168769582, 1e-12);
+  EXPECT_NEAR(r.p_value, 0.05972273563526072, 1e-12);
+  EXPECT_NEAR(paired_t_test(b, a).t, -2.15322168769582, 1e-12);  // antisymmetric
+  // 0/1 hit indicators of 40 users: statistic 2.725540575476988, pvalue 0.009563548476957924
+  const std::vector<double> x = {1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1,
+                                 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1};
+  const std::vector<double> y = {1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0,
+                                 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1};
+  const auto h = paired_t_test(x, y);
+  EXPECT_NEAR(h.t, 2.725540575476988, 1e-12);
+  EXPECT_NEAR(h.p_value, 0.009563548476957924, 1e-12);
+  // Identical runs: no difference, p = 1; a constant shift: p = 0.
+  EXPECT_DOUBLE_EQ(paired_t_test(a, a).p_value, 1.0);
+  EXPECT_DOUBLE_EQ(paired_t_test({1, 2, 3}, {0, 1, 2}).p_value, 0.0);
+  EXPECT_THROW(paired_t_test({1, 2}, {1}), Error);
+  EXPECT_THROW(paired_t_test({1}, {1}), Error);
+}
+
+TEST(Stats, WilcoxonMatchesScipy) {
+  // wilcoxon(d, mode="exact") -> statistic 16.0, pvalue 0.0771484375;
+  // mode="approx" -> pvalue 0.07118923429208965 (no ties, 12 pairs)
+  const std::vector<double> d = {1.5, 2.0, -0.25, 3.0, 0.75, -1.0, 2.5, 0.5, 4.0, -3.5, 1.25, 2.25};
+  const std::vector<double> zero(d.size(), 0.0);
+  const auto w = wilcoxon_signed_rank(d, zero);
+  EXPECT_TRUE(w.exact);
+  EXPECT_DOUBLE_EQ(w.statistic, 16.0);  // W- = 1 (0.25) + 4 (1.0) + 11 (3.5)
+  EXPECT_DOUBLE_EQ(w.w_plus + w.w_minus, 78.0);
+  EXPECT_NEAR(w.p_value, 0.0771484375, 1e-15);
+  // With ties and zeros (0/1 hits of 40 users, from the t-test above): statistic 5.5,
+  // pvalue 0.011412036386001651 (mode="approx", zero_method="wilcox", no correction).
+  const std::vector<double> x = {1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1,
+                                 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1};
+  const std::vector<double> y = {1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0,
+                                 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1};
+  const auto t = wilcoxon_signed_rank(x, y);
+  EXPECT_FALSE(t.exact);
+  EXPECT_EQ(t.n, 10u);  // pairs that differ
+  EXPECT_DOUBLE_EQ(t.statistic, 5.5);
+  EXPECT_NEAR(t.p_value, 0.011412036386001651, 1e-12);
+  // NDCG-like values with ties and zeros: statistic 2.5, pvalue 0.1755543027732298.
+  const std::vector<double> u = {1.0, 0.5, 0.0, 0.6309297535714575, 0.0, 0.5, 1.0, 0.0, 0.43067655807339306, 0.5};
+  const std::vector<double> v = {0.5, 0.5, 0.0, 1.0, 0.0, 0.38685280723454163, 0.6309297535714575, 0.0, 0.0, 0.5};
+  const auto n = wilcoxon_signed_rank(u, v);
+  EXPECT_DOUBLE_EQ(n.statistic, 2.5);
+  EXPECT_NEAR(n.p_value, 0.1755543027732298, 1e-12);
+  EXPECT_DOUBLE_EQ(wilcoxon_signed_rank(u, u).p_value, 1.0);
+}
+
+TEST(Stats, PairByUser) {
+  const auto [a, b] = pair_by_user({3, 1, 2}, {0.3, 0.1, 0.2}, {1, 2, 3}, {1.0, 2.0, 3.0});
+  EXPECT_EQ(a, (std::vector<double>{0.3, 0.1, 0.2}));
+  EXPECT_EQ(b, (std::vector<double>{3.0, 1.0, 2.0}));
+  EXPECT_THROW(pair_by_user({1, 2}, {0, 0}, {1, 3}, {0, 0}), Error);
+  EXPECT_THROW(pair_by_user({1, 1}, {0, 0}, {1, 2}, {0, 0}), Error);
+  EXPECT_THROW(pair_by_user({1}, {0}, {1, 2}, {0, 0}), Error);
+}

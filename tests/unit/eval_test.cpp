@@ -1,0 +1,362 @@
+// Evaluation: exclusions, top-K selection, sampled negatives, batch invariance with a real
+// model, per-case dumps and the eval.* config keys.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/backbones/sasrec.hpp"
+#include "recdistill/eval/per_case.hpp"
+#include "recdistill/eval/ranking.hpp"
+#include "recdistill/eval/topk.hpp"
+#include "recdistill/io/config.hpp"
+
+using namespace recdistill;
+using namespace recdistill::eval;
+using B = cpu::Backend;
+
+namespace {
+
+// Brute force: sort ids 1..N-1 by (score desc, id asc), skipping NaN.
+std::vector<int32_t> sorted_ids(const std::vector<float>& row) {
+  std::vector<int32_t> ids;
+  for (int j = 1; j < int(row.size()); ++j)
+    if (!std::isnan(row[size_t(j)])) ids.push_back(j);
+  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
+    return row[size_t(a)] > row[size_t(b)] || (row[size_t(a)] == row[size_t(b)] && a < b);
+  });
+  return ids;
+}
+
+struct Fixture {
+  SASRec<B, float> model;
+  std::vector<float> params;
+  std::vector<std::vector<int32_t>> histories, seen;
+  std::vector<Case> cases;
+
+  Fixture(int n_items, int n_cases, unsigned seed) : model(config(n_items)) {
+    params.resize(model.num_params());
+    model.init(params.data(), 11);
+    std::mt19937 g(seed);
+    std::uniform_int_distribution<int> item(1, n_items - 1), len(1, 15);
+    histories.resize(size_t(n_cases));
+    seen.resize(size_t(n_cases));
+    for (int i = 0; i < n_cases; ++i) {
+      const int n = len(g);
+      for (int t = 0; t < n; ++t) histories[size_t(i)].push_back(item(g));
+      for (int t = 0; t < 3; ++t) seen[size_t(i)].push_back(item(g));
+    }
+    for (int i = 0; i < n_cases; ++i) {
+      Case c{histories[size_t(i)].data(), histories[size_t(i)].size(), item(g), i + 1};
+      // Every 7th target repeats a history item, every 11th a `seen` item: excluded targets.
+      if (i % 7 == 0) c.target = histories[size_t(i)][0];
+      if (i % 11 == 0) c.target = seen[size_t(i)][1];
+      c.seen = seen[size_t(i)].data();
+      c.n_seen = seen[size_t(i)].size();
+      cases.push_back(c);
+    }
+  }
+  static SASRecConfig config(int n_items) {
+    SASRecConfig c;
+    c.n_items = n_items;
+    c.max_len = 10;
+    c.hidden = 16;
+    c.layers = 1;
+    c.heads = 2;
+    c.inner = 32;
+    c.hidden_dropout = c.attn_dropout = 0.1;
+    c.init_range = 0.5;  // spread the scores
+    return c;
+  }
+  // The score row of case i, computed alone.
+  std::vector<float> row(size_t i) {
+    auto acts = model.make_activations(kEvalBlock);
+    std::vector<float> out;
+    score_cases<B>(model, params.data(), acts, {cases[i]},
+                   [&](size_t, float* r) { out.assign(r, r + model.config().n_items); });
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST(TopK, SelectionMatchesAFullSortWithTiesAndNaN) {
+  std::mt19937 g(3);
+  TopKHeap<float> heap;
+  for (int N : {2, 5, 17, 33, 100, 1000}) {
+    for (int K : {1, 3, 10, 40}) {
+      std::vector<float> row(static_cast<size_t>(N));
+      std::uniform_int_distribution<int> v(0, 20);  // many ties
+      for (auto& x : row) x = float(v(g)) * 0.25f;
+      row[0] = 1e9f;                      // the pad is never selected
+      if (N > 4) row[3] = NAN, row[4] = -INFINITY;  // masked item; a real -inf score
+      std::vector<int32_t> items(static_cast<size_t>(K));
+      std::vector<float> scores(static_cast<size_t>(K));
+      select_topk(row.data(), N, K, items.data(), scores.data(), heap);
+      const auto want = sorted_ids(row);
+      for (int i = 0; i < K; ++i) {
+        if (size_t(i) < want.size()) {
+          ASSERT_EQ(items[size_t(i)], want[size_t(i)]) << "N " << N << " K " << K << " i " << i;
+          ASSERT_EQ(scores[size_t(i)], row[size_t(want[size_t(i)])]);
+        } else {
+          ASSERT_EQ(items[size_t(i)], 0) << "N " << N << " K " << K;  // fewer items than K
+          ASSERT_EQ(scores[size_t(i)], -INFINITY);
+        }
+      }
+    }
+  }
+}
+
+TEST(Exclusion, HandExample) {
+  // Items 1..6; history {2, 5, 2} (a repeat); seen list {6}; target 4.
+  const std::vector<int32_t> h = {2, 5, 2}, seen = {6};
+  const std::vector<float> base = {9.f, 0.1f, 0.9f, 0.3f, 0.5f, 0.8f, 0.7f};
+  Case c{h.data(), h.size(), 4, 1, seen.data(), seen.size()};
+  auto ranked = [&](Exclude ex, int32_t target) {
+    auto row = base;
+    mask_excluded(row.data(), c, ex);
+    return rank_of_target(row.data(), 7, target, Ties::against_model);
+  };
+  EXPECT_EQ(ranked(Exclude::none, 4), 4);     // 2 (0.9), 5 (0.8), 6 (0.7) are better
+  EXPECT_EQ(ranked(Exclude::history, 4), 2);  // 2 and 5 removed
+  EXPECT_EQ(ranked(Exclude::seen, 4), 1);     // and 6
+  EXPECT_EQ(ranked(Exclude::history, 5), kMissRank);  // a target in the history is a miss
+  EXPECT_EQ(ranked(Exclude::history, 6), 1);
+  EXPECT_EQ(ranked(Exclude::seen, 6), kMissRank);
+  // Top-3 under `seen`: 4 (0.5), 3 (0.3), 1 (0.1); the pad's 9.0 is never selected.
+  auto row = base;
+  mask_excluded(row.data(), c, Exclude::seen);
+  std::vector<int32_t> items(3);
+  std::vector<float> scores(3);
+  TopKHeap<float> heap;
+  select_topk(row.data(), 7, 3, items.data(), scores.data(), heap);
+  EXPECT_EQ(items, (std::vector<int32_t>{4, 3, 1}));
+}
+
+TEST(Evaluation, EveryOptionGivesTheSameResultsForAnyGrouping) {
+  Fixture f(300, 300, 5);
+  auto acts = f.model.make_activations(kEvalBlock);
+  const auto& cases = f.cases;
+  for (Exclude ex : {Exclude::none, Exclude::history, Exclude::seen}) {
+    for (int neg : {0, 50}) {
+      Options o;
+      o.exclude = ex;
+      o.sampled_negatives = neg;
+      o.ties = neg ? Ties::against_model : Ties::index;
+      const auto all = rank_cases<B>(f.model, f.params.data(), acts, cases, o, 42);
+      // A shifted slice, a reversed list, and single cases.
+      const std::vector<Case> slice(cases.begin() + 37, cases.end());
+      const auto part = rank_cases<B>(f.model, f.params.data(), acts, slice, o, 42);
+      for (size_t i = 0; i < slice.size(); ++i) ASSERT_EQ(part[i], all[i + 37]) << i;
+      const std::vector<Case> rev(cases.rbegin(), cases.rend());
+      const auto back = rank_cases<B>(f.model, f.params.data(), acts, rev, o, 42);
+      for (size_t i = 0; i < rev.size(); ++i) ASSERT_EQ(back[i], all[cases.size() - 1 - i]) << i;
+      for (size_t i = 0; i < cases.size(); i += 41) {
+        const auto one = rank_cases<B>(f.model, f.params.data(), acts, {cases[i]}, o, 42);
+        ASSERT_EQ(one[0], all[i]) << i;
+      }
+      // Excluded targets are misses, the others are not.
+      for (size_t i = 0; i < cases.size(); ++i) {
+        const auto& c = cases[i];
+        bool excluded = false;
+        if (ex != Exclude::none)
+          for (size_t k = 0; k < c.length; ++k) excluded |= c.history[k] == c.target;
+        if (ex == Exclude::seen)
+          for (size_t k = 0; k < c.n_seen; ++k) excluded |= c.seen[k] == c.target;
+        ASSERT_EQ(all[i] == kMissRank, excluded) << i;
+        if (!excluded) {
+          ASSERT_LE(all[i], neg ? neg + 1 : 299);
+        }
+      }
+    }
+  }
+  // Top-K lists: identical for a slice, no excluded item, consistent with the ranks.
+  Options o;
+  o.exclude = Exclude::seen;
+  o.ties = Ties::index;  // the top-K order: so rank <= K <=> the target sits at position rank
+  const int K = 20;
+  const auto [ranks, top] = rank_and_topk_cases<B>(f.model, f.params.data(), acts, cases, o, K);
+  EXPECT_EQ(ranks, rank_cases<B>(f.model, f.params.data(), acts, cases, o));
+  const auto top_only = topk_cases<B>(f.model, f.params.data(), acts, cases, K, Exclude::seen);
+  EXPECT_EQ(top_only.items, top.items);
+  const std::vector<Case> slice(cases.begin() + 100, cases.begin() + 230);
+  const auto top_slice = topk_cases<B>(f.model, f.params.data(), acts, slice, K, Exclude::seen);
+  for (size_t i = 0; i < slice.size(); ++i)
+    for (int k = 0; k < K; ++k) {
+      ASSERT_EQ(top_slice.items_of(i)[k], top.items_of(i + 100)[k]);
+      ASSERT_EQ(top_slice.scores_of(i)[k], top.scores_of(i + 100)[k]);
+    }
+  int hits = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const int32_t* items = top.items_of(i);
+    std::set<int32_t> excl(cases[i].history, cases[i].history + cases[i].length);
+    excl.insert(cases[i].seen, cases[i].seen + cases[i].n_seen);
+    for (int k = 0; k < K; ++k) ASSERT_EQ(excl.count(items[k]), 0u) << i;
+    if (ranks[i] <= K) {
+      ASSERT_EQ(items[ranks[i] - 1], cases[i].target) << i;
+      ++hits;
+    } else {
+      ASSERT_EQ(std::count(items, items + K, cases[i].target), 0) << i;
+    }
+  }
+  EXPECT_GT(hits, 0);
+  // And against a brute-force sort of one case's row.
+  auto row = f.row(5);
+  mask_excluded(row.data(), cases[5], Exclude::seen);
+  const auto want = sorted_ids(row);
+  for (int k = 0; k < K; ++k) EXPECT_EQ(top.items_of(5)[k], want[size_t(k)]);
+}
+
+TEST(Sampling, NegativesAreDistinctDrawableAndKeyedByUserAndTarget) {
+  const int N = 50;
+  Options o;
+  o.sampled_negatives = 20;
+  o.exclude = Exclude::history;
+  NegativeSampler s(N, o, 9, nullptr);
+  const std::vector<int32_t> h = {3, 4, 5};
+  Case c{h.data(), h.size(), 7, 12};
+  std::vector<int32_t> a, b;
+  s.draw(c, a);
+  ASSERT_EQ(a.size(), 20u);
+  std::set<int32_t> uniq(a.begin(), a.end());
+  EXPECT_EQ(uniq.size(), 20u);
+  for (int32_t j : a) {
+    EXPECT_TRUE(j >= 1 && j < N) << j;
+    EXPECT_TRUE(j != 7 && j != 3 && j != 4 && j != 5) << j;
+  }
+  s.draw(c, b);
+  EXPECT_EQ(a, b);  // a pure function of (seed, user, target)
+  Case other = c;
+  other.user = 13;
+  s.draw(other, b);
+  EXPECT_NE(a, b);
+  NegativeSampler s2(N, o, 10, nullptr);
+  s2.draw(c, b);
+  EXPECT_NE(a, b);  // the seed matters
+  // Too few drawable items: a clear error, not a hang.
+  o.sampled_negatives = N - 1 - 3;  // 49 items minus target and 3 history items = 45 drawable
+  NegativeSampler s3(N, o, 9, nullptr);
+  try {
+    s3.draw(c, b);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("only 45 drawable items"), std::string::npos) << e.what();
+  }
+  o.sampled_negatives = 45;
+  NegativeSampler s4(N, o, 9, nullptr);
+  s4.draw(c, b);
+  EXPECT_EQ(b.size(), 45u);
+}
+
+TEST(Sampling, PopularityFollowsTheCounts) {
+  const int N = 6;
+  Options o;
+  o.sampled_negatives = 1;
+  o.sampling = Sampling::popularity;
+  // Item 1 never drawn (count 0), item 5 nine times as likely as items 2..4.
+  const std::vector<double> pop = {0, 0, 1, 1, 1, 9};
+  NegativeSampler s(N, o, 1, &pop);
+  std::vector<int> hist(N, 0);
+  const std::vector<int32_t> h = {2};
+  std::vector<int32_t> neg;
+  for (int u = 0; u < 4000; ++u) {
+    Case c{h.data(), h.size(), 3, u};
+    s.draw(c, neg);
+    ++hist[size_t(neg[0])];
+  }
+  EXPECT_EQ(hist[1], 0);
+  EXPECT_EQ(hist[3], 0);  // the target
+  // Among {2, 4, 5} with weights 1, 1, 9: item 5 has probability 9/11.
+  EXPECT_NEAR(hist[5] / 4000.0, 9.0 / 11.0, 0.03);
+  EXPECT_NEAR(hist[2] / 4000.0, 1.0 / 11.0, 0.02);
+  EXPECT_THROW(NegativeSampler(N, o, 1, nullptr), Error);
+  const std::vector<double> zero(N, 0.0);
+  EXPECT_THROW(NegativeSampler(N, o, 1, &zero), Error);
+}
+
+TEST(Evaluation, BadCasesGiveErrorsNotCrashes) {
+  Fixture f(50, 3, 1);
+  auto acts = f.model.make_activations(kEvalBlock);
+  auto cases = f.cases;
+  cases[1].target = 50;
+  try {
+    rank_cases<B>(f.model, f.params.data(), acts, cases);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("evaluation case 1: target item id 50 outside [1, 49]"),
+              std::string::npos) << e.what();
+  }
+  cases = f.cases;
+  cases[2].length = 0;
+  EXPECT_THROW(topk_cases<B>(f.model, f.params.data(), acts, cases, 5), Error);
+}
+
+TEST(PerCase, DumpsNameUsersAndSayWhichProtocol) {
+  data::IdMap users, items;
+  users.intern("alice");
+  users.intern("bob,jr");  // needs CSV quoting
+  items.intern("i1");
+  items.intern("i2");
+  const std::vector<int32_t> h = {1};
+  const std::vector<Case> cases = {{h.data(), 1, 2, 1}, {h.data(), 1, 1, 2}};
+  const std::vector<int64_t> ranks = {3, kMissRank};
+  Options o;
+  o.ks = {5};
+  const std::string csv = per_case_table(cases, ranks, o, DumpFormat::csv, &users, &items);
+  std::istringstream in(csv);
+  std::string header, row1, row2;
+  std::getline(in, header);
+  std::getline(in, row1);
+  std::getline(in, row2);
+  EXPECT_EQ(header, "user,target,rank,HR@5,Recall@5,NDCG@5,MRR@5,Precision@5,protocol,exclude");
+  EXPECT_EQ(row1, "alice,i2,3,1,1,0.5,0.33333333333333331,0.20000000000000001,full,none");
+  EXPECT_EQ(row2, "\"bob,jr\",i1,,0,0,0,0,0,full,none");
+  o.sampled_negatives = 100;
+  o.exclude = Exclude::history;
+  const std::string jl = per_case_table(cases, ranks, o, DumpFormat::jsonl);
+  EXPECT_EQ(jl.substr(0, jl.find('\n')),
+            "{\"user\":\"1\",\"target\":\"2\",\"rank\":3,\"HR@5\":1,\"Recall@5\":1,\"NDCG@5\":0.5,"
+            "\"MRR@5\":0.33333333333333331,\"Precision@5\":0.20000000000000001,"
+            "\"protocol\":\"sampled 100 uniform\",\"exclude\":\"history\"}");
+  EXPECT_NE(jl.find("\"rank\":null"), std::string::npos);
+  const auto path = std::filesystem::temp_directory_path() / "recdistill_per_case_test.csv";
+  write_per_case(path.string(), cases, ranks, o, &users, &items);
+  std::ifstream f(path);
+  std::getline(f, header);
+  EXPECT_EQ(header.substr(0, 15), "user,target,ran");
+  std::filesystem::remove(path);
+  EXPECT_THROW(write_per_case("/tmp/x.txt", cases, ranks, o), Error);
+  EXPECT_EQ(per_case_values(ranks, "NDCG@5"), (std::vector<double>{0.5, 0.0}));
+  EXPECT_EQ(per_case_values(ranks, "HR@2 (sampled 100 uniform)"), (std::vector<double>{0.0, 0.0}));
+  EXPECT_THROW(per_case_values(ranks, "NDCG@x"), Error);
+  EXPECT_THROW(per_case_values(ranks, "AUC@5"), Error);
+}
+
+TEST(Config, EvalKeys) {
+  auto parse = [](const std::string& text) { return io::parse_config(YAML::Load(text), "t.yaml"); };
+  auto c = parse("eval:\n  ks: [10]\n");
+  EXPECT_EQ(c.eval.exclude, Exclude::none);
+  EXPECT_EQ(c.eval.sampled_negatives, 0);
+  EXPECT_EQ(c.training.valid_metric, "NDCG@10");
+  c = parse("eval:\n  ks: [10]\n  exclude: seen\n  sampled_negatives: 100\n  sampling: popularity\n"
+            "training:\n  valid_metric: Recall@10\n");
+  EXPECT_EQ(c.eval.exclude, Exclude::seen);
+  EXPECT_EQ(c.eval.sampled_negatives, 100);
+  EXPECT_EQ(c.eval.sampling, Sampling::popularity);
+  EXPECT_EQ(c.training.valid_metric, "Recall@10 (sampled 100 popularity)");
+  EXPECT_EQ(parse("eval:\n  exclude: history\n").eval.exclude, Exclude::history);
+  try {
+    parse("eval:\n  exclude: everything\n");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("t.yaml:2: key 'eval.exclude': expected one of none, history, seen"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse("eval:\n  sampled_negatives: -1\n"), Error);
+}
