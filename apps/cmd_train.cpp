@@ -22,7 +22,7 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
-#include "recdistill/data/atomic.hpp"
+#include "recdistill/data/load.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/plugin/registry.hpp"
@@ -81,9 +81,8 @@ io::ExperimentConfig load_configs(const std::vector<std::string>& files,
 PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out) {
   const auto t0 = std::chrono::steady_clock::now();
   PreparedData p;
-  p.data = data::read_atomic_inter(cfg.data.path,
-                                   {cfg.data.user_field, cfg.data.item_field, cfg.data.time_field});
-  p.split = data::to_split(data::split_leave_one_out(data::to_sequences(p.data)));
+  p.data = data::load_dataset(cfg.data);
+  p.split = data::split_dataset(p.data, cfg.data, cfg.seed);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out << "data: " << cfg.data.path << ": " << p.data.size() << " interactions, "
       << p.data.users.size() - 1 << " users, " << p.data.items.size() - 1 << " items (" << std::fixed

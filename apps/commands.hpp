@@ -20,6 +20,7 @@ namespace recdistill::app {
 
 using Args = std::vector<std::string>;
 
+int cmd_prepare(const Args& args);
 int cmd_train(const Args& args);
 int cmd_evaluate(const Args& args);
 int cmd_recommend(const Args& args);
@@ -80,6 +81,7 @@ struct Command {
 // In the order `recdistill --help` lists them.
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
+      {"prepare", "import, filter and split the data into one verified file (--config FILE.yaml [--output FILE])", cmd_prepare},
       {"train", "train, validate and test a model (--config FILE.yaml [--set key=value ...])", cmd_train},
       {"evaluate", "evaluate saved weights on validation and test (--model-path RUN --config FILE.yaml)", cmd_evaluate},
       {"recommend", "top-K items for users (--model-path RUN --users u1,u2 [--k 10])", cmd_recommend},

@@ -40,6 +40,7 @@ struct TrainingConfig {
 struct DataConfig {
   std::string format = "atomic";  // atomic | csv | amazon | sessions
   std::string path = "data/ml-100k/ml-100k.inter";
+  std::string prepared;  // a `recdistill prepare` file to read instead of importing; "" = import
   std::string item_path, user_path;  // optional item/user (metadata) files; "" = none
   std::string split = "loo";      // loo | temporal | session | ratio
   std::string user_field = "user_id", item_field = "item_id", time_field = "timestamp";
@@ -239,6 +240,7 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   auto& d = keys["data"];
   d["format"] = Str(c.data.format, {"atomic", "csv", "amazon", "sessions"});
   d["path"] = Str(c.data.path);
+  d["prepared"] = Str(c.data.prepared);
   d["item_path"] = Str(c.data.item_path);
   d["user_path"] = Str(c.data.user_path);
   d["split"] = Str(c.data.split, {"loo", "temporal", "session", "ratio"});
