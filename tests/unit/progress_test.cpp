@@ -165,6 +165,15 @@ TEST(Progress, RateAndEtaFromTheInjectedClock) {
   p.update(5, "loss 1.0");
   // 5 steps in 5 s: 1 step/s, 5 steps left: 5 s.
   EXPECT_NE(os.str().find("5/10 steps  1.00 steps/s  ETA 0:05  loss 1.0"), std::string::npos) << os.str();
+  // Below one unit per second the rate reads as seconds per unit.
+  std::ostringstream slow;
+  o.unit = "runs";
+  io::Progress runs(slow, o);
+  t = 0;
+  runs.begin("experiment", 4);
+  t = 20;
+  runs.update(1);
+  EXPECT_NE(slow.str().find("1/4 runs  20.0 s/run  ETA 1:00"), std::string::npos) << slow.str();
   EXPECT_EQ(io::format_duration(3725), "1:02:05");
   EXPECT_EQ(io::format_duration(NAN), "--:--");
 }

@@ -61,7 +61,10 @@ TEST(Report, MetricsInTableOrder) {
   auto rr = r;
   rr[0].test["MRR@20"] = 0.1;
   rr[0].test["HR@20"] = 0.1;
-  EXPECT_EQ(io::metrics_of(rr), (std::vector<std::string>{"HR@5", "HR@10", "HR@20", "NDCG@10", "MRR@20"}));
+  rr[0].test["Precision@10"] = 0.01;
+  EXPECT_EQ(io::metrics_of(rr),
+            (std::vector<std::string>{"HR@5", "HR@10", "HR@20", "NDCG@10", "MRR@20", "Precision@10"}));
+  EXPECT_EQ(io::metrics_of(rr, false, {"NDCG", "MRR"}), (std::vector<std::string>{"NDCG@10", "MRR@20"}));
 }
 
 TEST(Report, MarkdownTableMeanStdPerVariant) {
@@ -105,6 +108,9 @@ TEST(Report, WithoutGnuplotTablesAreWrittenAndPlotsSkipped) {
       << f.plot_message;
   EXPECT_FALSE(fs::exists(d / "curves.png"));
   EXPECT_NE(slurp(d / "summary.md").find("0.2000 ± 0.1414"), std::string::npos);
+  EXPECT_NE(f.table.find("0.2000 ± 0.1414"), std::string::npos);  // the short table to print
+  EXPECT_NE(slurp(d / "summary.md").find("best validation metrics"), std::string::npos);
+  EXPECT_EQ(f.table.find("best validation metrics"), std::string::npos);
   fs::remove_all(d);
 }
 

@@ -33,7 +33,7 @@ enum class ProgressMode { automatic, terminal, plain };
 struct ProgressOptions {
   ProgressMode mode = ProgressMode::automatic;
   int fd = STDOUT_FILENO;            // checked with isatty() when mode is automatic
-  std::string unit = "steps";        // what the rate counts: "steps/s", "targets/s", "runs/s"
+  std::string unit = "steps";        // what is counted: "steps/s"; below 1/s shown as "12.5 s/step"
   double redraw_seconds = 0.1;       // terminal: minimum time between two redraws
   double plain_every_seconds = 0;    // plain: a status line this often (0 = none)
   int bar_width = 24;
@@ -146,6 +146,12 @@ class Progress {
     const double dt = t - start_;
     const double rate = (dt > 0 && done_ > 0) ? double(done_) / dt : NAN;
     const double eta = std::isfinite(rate) && rate > 0 ? double(total_ - done_) / rate : NAN;
+    // Slow units (runs of an experiment) read better as seconds each: "41.2 s/run".
+    if (std::isfinite(rate) && rate < 1) {
+      std::string one = opt_.unit;
+      if (one.size() > 1 && one.back() == 's') one.pop_back();
+      return format_rate(1 / rate) + " s/" + one + "  ETA " + format_duration(eta);
+    }
     return format_rate(rate) + " " + opt_.unit + "/s  ETA " + format_duration(eta);
   }
 

@@ -60,13 +60,17 @@ struct ReportOptions {
   std::string curve_metric = "NDCG@10";  // the validation metric in RunRecord::curve
   std::string gnuplot = "gnuplot";       // program name (searched on PATH) or path; "" = no plots
   int digits = 4;
+  // Metric families (the name before '@') in the variant chart and ReportFiles::table; the
+  // files have every metric. Empty = all. Precision@K and Recall@K repeat HR@K under
+  // leave-one-out, so they are left out of the short views by default.
+  std::vector<std::string> families = {"HR", "NDCG", "MRR"};
 };
 
 struct ReportFiles {
   std::filesystem::path markdown, csv, runs_csv;
   std::vector<std::filesystem::path> plots;  // written PNGs (empty when skipped)
   std::string plot_message;                  // why plots were skipped, or "" when drawn
-  std::string table;                         // the Markdown text (to print)
+  std::string table;                         // test table of ReportOptions::families (to print)
 };
 
 struct SummaryStat {
@@ -156,12 +160,17 @@ inline std::vector<std::string> variants_of(const std::vector<RunRecord>& runs) 
   return v;
 }
 
-// Every metric name found in the runs' `test` (or `valid`) maps, in table order.
-inline std::vector<std::string> metrics_of(const std::vector<RunRecord>& runs, bool valid = false) {
+// Every metric name found in the runs' `test` (or `valid`) maps, in table order; only those of
+// `families` ("HR" for HR@5, HR@10, ...) unless it is empty.
+inline std::vector<std::string> metrics_of(const std::vector<RunRecord>& runs, bool valid = false,
+                                           const std::vector<std::string>& families = {}) {
   std::vector<std::string> m;
   for (const auto& r : runs)
     for (const auto& [k, v] : valid ? r.valid : r.test)
-      if (std::find(m.begin(), m.end(), k) == m.end()) m.push_back(k);
+      if (std::find(m.begin(), m.end(), k) == m.end() &&
+          (families.empty() ||
+           std::find(families.begin(), families.end(), k.substr(0, k.find('@'))) != families.end()))
+        m.push_back(k);
   std::sort(m.begin(), m.end(), report_detail::metric_less);
   return m;
 }
@@ -181,9 +190,10 @@ inline SummaryStat variant_stat(const std::vector<RunRecord>& runs, const std::s
 
 // A Markdown table (columns padded so it also reads well on a terminal):
 // | variant | n | seeds | HR@5 | ... |   cells "mean ± std" ("mean" alone when n = 1).
-inline std::string markdown_table(const std::vector<RunRecord>& runs, bool valid, int digits = 4) {
+inline std::string markdown_table(const std::vector<RunRecord>& runs, bool valid, int digits = 4,
+                                  const std::vector<std::string>& families = {}) {
   using namespace report_detail;
-  const auto metrics = metrics_of(runs, valid);
+  const auto metrics = metrics_of(runs, valid, families);
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> head = {"variant", "n", "seeds"};
   for (const auto& m : metrics) head.push_back(m);
@@ -305,6 +315,10 @@ inline std::string curves_script(const std::vector<RunRecord>& runs, const std::
     }
     return s;
   };
+  int last_epoch = 0;
+  for (const auto& r : runs)
+    for (const auto& p : r.curve) last_epoch = std::max(last_epoch, p.epoch);
+  if (last_epoch <= 20) gp << "set xtics 1\n";  // whole epochs, not 1.2, 1.4, ...
   gp << "set multiplot layout 1,2 title " << gp_quote(opt.title + ": training curves") << "\n"
      << "set grid\nset key outside right top\nset xlabel 'epoch'\n"
      << "set title 'training loss'\nset ylabel 'loss'\nplot " << clauses("loss") << "\n"
@@ -319,7 +333,7 @@ inline std::string variants_script(const std::vector<RunRecord>& runs, const std
                                    const ReportOptions& opt) {
   using namespace report_detail;
   const auto variants = variants_of(runs);
-  const auto metrics = metrics_of(runs, false);
+  const auto metrics = metrics_of(runs, false, opt.families);
   std::ostringstream gp;
   gp << "set encoding utf8\nset terminal pngcairo size 1200,560 noenhanced font ',10'\n"
      << "set output " << gp_quote(png) << "\n"
@@ -407,11 +421,13 @@ inline ReportFiles write_report(const std::filesystem::path& dir, const std::vec
   for (const auto& r : runs)
     if (seeds.find(std::to_string(r.seed)) == std::string::npos)
       seeds += (seeds.empty() ? "" : ", ") + std::to_string(r.seed);
-  f.table = "test metrics (weights of the best validation epoch), mean ± sample std over seeds:\n\n" +
-            markdown_table(runs, false, opt.digits) +
-            "\nbest validation metrics, mean ± sample std over seeds:\n\n" + markdown_table(runs, true, opt.digits);
-  write_file_atomic(f.markdown.string(), "# " + opt.title + "\n\n" + std::to_string(runs.size()) +
-                                             " runs; seeds " + seeds + ".\n\n" + f.table);
+  const std::string head = "test metrics (weights of the best validation epoch), mean ± sample std over seeds:\n\n";
+  f.table = head + markdown_table(runs, false, opt.digits, opt.families);
+  write_file_atomic(f.markdown.string(),
+                    "# " + opt.title + "\n\n" + std::to_string(runs.size()) + " runs; seeds " + seeds + ".\n\n" +
+                        head + markdown_table(runs, false, opt.digits) +
+                        "\nbest validation metrics, mean ± sample std over seeds:\n\n" +
+                        markdown_table(runs, true, opt.digits));
   write_file_atomic(f.csv.string(), summary_csv(runs));
   write_file_atomic(f.runs_csv.string(), runs_csv(runs));
 

@@ -1,0 +1,388 @@
+// recdistill experiment: the same config over several seeds and variants, then a result table
+// of mean ± sample std per variant, a CSV and plots.
+//
+//   recdistill experiment --config FILE.yaml [--set key=value ...] [--seeds 2020,2021,2022]
+//                         [--variant LABEL[:key=value,key=value...] ...] [--output DIR]
+//                         [--plan PLAN.yaml] [--no-plots]
+//
+// A variant is a label plus --set overrides applied after the common ones; without --variant
+// there is one variant, "base". Every (variant, seed) run is a normal `train` run (its own run
+// folder with config.yaml, metrics.jsonl, results.json) under
+//   DIR/experiment-<UTC stamp>/runs/<variant>/
+// and the experiment folder gets summary.md, summary.csv, runs.csv, curves.png, variants.png
+// (gnuplot), experiment.yaml (what was run) and experiment.jsonl (events, docs/experiments.md).
+// All configs are resolved before the first run starts, so a bad key in the last variant is
+// reported at once.
+#include <yaml-cpp/yaml.h>
+
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "recdistill/core/error.hpp"
+#include "recdistill/io/atomic_file.hpp"
+#include "recdistill/io/config.hpp"
+#include "recdistill/io/log.hpp"
+#include "recdistill/io/progress.hpp"
+#include "recdistill/io/report.hpp"
+
+namespace recdistill::app {
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Variant {
+  std::string label;
+  std::vector<std::string> sets;
+};
+
+struct Plan {
+  std::string config;
+  std::vector<std::string> sets;
+  std::vector<uint64_t> seeds;
+  std::vector<Variant> variants;
+};
+
+void check_label(const std::string& label, const std::string& where) {
+  bool ok = !label.empty() && label != "." && label != "..";
+  for (char c : label)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '+');
+  if (!ok)
+    fail(where, ": variant label '", label, "': expected letters, digits and _ - . + (it names a folder)");
+}
+
+// "2020,2021,2022"
+std::vector<uint64_t> parse_seeds(const std::string& text) {
+  std::vector<uint64_t> seeds;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    unsigned long long v = 0;
+    bool ok = !item.empty() && item.find_first_not_of("0123456789") == std::string::npos;
+    if (ok) {
+      try {
+        v = std::stoull(item, &used);
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) fail("--seeds: expected comma-separated non-negative integers, found '", item, "' in '", text, "'");
+    seeds.push_back(v);
+  }
+  if (seeds.empty()) fail("--seeds: expected at least one seed, found '", text, "'");
+  return seeds;
+}
+
+// "wide:model.hidden_units=128,training.learning_rate=0.001" -> {wide, [..]}. A piece without
+// '=' continues the previous value, so "eval.ks=[5,10]" survives the comma split.
+Variant parse_variant(const std::string& text) {
+  Variant v;
+  const auto colon = text.find(':');
+  v.label = text.substr(0, colon);
+  check_label(v.label, "--variant '" + text + "'");
+  if (colon == std::string::npos) return v;
+  std::stringstream ss(text.substr(colon + 1));
+  std::string piece;
+  while (std::getline(ss, piece, ',')) {
+    if (piece.find('=') == std::string::npos) {
+      if (v.sets.empty()) fail("--variant '", text, "': expected key=value after the label, found '", piece, "'");
+      v.sets.back() += "," + piece;
+    } else {
+      v.sets.push_back(piece);
+    }
+  }
+  return v;
+}
+
+// A plan file (all keys optional; the command line adds to or replaces them):
+//   config: sasrec_ml100k.yaml        # relative to the plan's folder
+//   set: [training.epochs=20]
+//   seeds: [2020, 2021, 2022]
+//   variants:
+//     base: []
+//     small: [model.hidden_units=32]
+Plan load_plan(const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::BadFile&) {
+    fail(file, ": cannot open plan file");
+  } catch (const YAML::ParserException& e) {
+    fail(file, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
+  }
+  auto where = [&](const YAML::Node& n) { return cat(file, ":", n.Mark().line + 1); };
+  auto strings = [&](const YAML::Node& n, const std::string& key) {
+    std::vector<std::string> out;
+    if (!n.IsSequence()) fail(where(n), ": key '", key, "': expected a list of key=value strings");
+    for (const auto& x : n) {
+      if (!x.IsScalar()) fail(where(x), ": key '", key, "': expected a key=value string");
+      out.push_back(x.as<std::string>());
+    }
+    return out;
+  };
+  Plan p;
+  if (!root || root.IsNull()) return p;
+  if (!root.IsMap()) fail(file, ": expected a mapping with config, set, seeds, variants");
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node& n = kv.second;
+    if (key == "config") {
+      if (!n.IsScalar()) fail(where(n), ": key 'config': expected a file name");
+      fs::path c = n.as<std::string>();
+      if (c.is_relative()) c = fs::path(file).parent_path() / c;
+      p.config = c.string();
+    } else if (key == "set") {
+      p.sets = strings(n, key);
+    } else if (key == "seeds") {
+      if (!n.IsSequence()) fail(where(n), ": key 'seeds': expected a list of non-negative integers");
+      for (const auto& x : n) {
+        long long v = -1;
+        try {
+          v = x.as<long long>();
+        } catch (const YAML::Exception&) {
+        }
+        if (v < 0) fail(where(x), ": key 'seeds': expected a non-negative integer, found '", x.Scalar(), "'");
+        p.seeds.push_back(uint64_t(v));
+      }
+    } else if (key == "variants") {
+      if (!n.IsMap()) fail(where(n), ": key 'variants': expected a mapping of label: [key=value, ...]");
+      for (const auto& v : n) {
+        Variant var{v.first.as<std::string>(), {}};
+        check_label(var.label, where(v.first));
+        if (!v.second.IsNull()) var.sets = strings(v.second, "variants." + var.label);
+        p.variants.push_back(var);
+      }
+    } else {
+      fail(where(kv.first), ": unknown key '", key, "' (expected config, set, seeds, variants)");
+    }
+  }
+  return p;
+}
+
+fs::path fresh_experiment_dir(const fs::path& base) {
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
+  std::error_code ec;
+  fs::create_directories(base, ec);
+  if (ec) fail(base.string(), ": cannot create folder: ", ec.message());
+  for (int i = 0;; ++i) {
+    const fs::path p = base / (std::string("experiment-") + stamp + (i ? "." + std::to_string(i) : ""));
+    if (fs::create_directory(p, ec)) return p;
+    if (ec) fail(p.string(), ": cannot create experiment folder: ", ec.message());
+  }
+}
+
+std::string fixed4(double v) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(4) << v;
+  return os.str();
+}
+
+}  // namespace
+
+int cmd_experiment(const Args& args) {
+  po::options_description opts("recdistill experiment options");
+  std::string config, seeds_text, output, plan_file;
+  std::vector<std::string> sets, variant_texts;
+  opts.add_options()("help,h", "show this help")(
+      "config,c", po::value(&config), "YAML experiment config (or `config:` in --plan)")(
+      "set", po::value(&sets)->composing(), "override a key for every run: --set training.epochs=5 (repeatable)")(
+      "seeds", po::value(&seeds_text), "comma-separated seeds, one run per seed and variant (default: the config's seed)")(
+      "variant", po::value(&variant_texts)->composing(),
+      "LABEL[:key=value,key=value...]: a variant and its overrides (repeatable; default: one variant 'base')")(
+      "output,o", po::value(&output),
+      "parent of the experiment folder (default: training.model_dir/experiment_name)")(
+      "plan", po::value(&plan_file), "YAML file with config, set, seeds and variants (the command line adds to it)")(
+      "no-plots", "write the tables only (no gnuplot)");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: recdistill experiment --config FILE.yaml [--set key=value ...] --seeds 2020,2021,2022\n"
+                 "                             [--variant LABEL:key=value,key=value ...] [--output DIR]\n"
+              << opts;
+    return 0;
+  }
+  po::notify(vm);
+
+  // The plan: file first, then the command line (config and seeds replace, sets append,
+  // --variant replaces the file's variants).
+  Plan plan = plan_file.empty() ? Plan{} : load_plan(plan_file);
+  if (!config.empty()) plan.config = config;
+  if (plan.config.empty()) fail("no config given (--config FILE.yaml, or `config:` in --plan)");
+  plan.sets.insert(plan.sets.end(), sets.begin(), sets.end());
+  if (!seeds_text.empty()) plan.seeds = parse_seeds(seeds_text);
+  if (!variant_texts.empty()) {
+    plan.variants.clear();
+    for (const auto& t : variant_texts) plan.variants.push_back(parse_variant(t));
+  }
+  if (plan.variants.empty()) plan.variants.push_back({"base", {}});
+  for (size_t i = 0; i < plan.variants.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (plan.variants[i].label == plan.variants[j].label)
+        fail("variant '", plan.variants[i].label, "' is given twice");
+
+  const io::ExperimentConfig base = io::load_config(plan.config, plan.sets);
+  if (plan.seeds.empty()) plan.seeds = {base.seed};
+  for (size_t i = 0; i < plan.seeds.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (plan.seeds[i] == plan.seeds[j]) fail("--seeds: seed ", plan.seeds[i], " is given twice");
+
+  // Every run's config, resolved up front: errors name the variant before anything trains.
+  struct Job {
+    const Variant* variant;
+    uint64_t seed;
+    io::ExperimentConfig cfg;
+  };
+  std::vector<Job> jobs;
+  for (const auto& v : plan.variants)
+    for (uint64_t s : plan.seeds) {
+      std::vector<std::string> all = plan.sets;
+      all.insert(all.end(), v.sets.begin(), v.sets.end());
+      all.push_back("seed=" + std::to_string(s));
+      try {
+        jobs.push_back({&v, s, io::load_config(plan.config, all)});
+      } catch (const Error& e) {
+        fail("variant '", v.label, "': ", e.what());
+      }
+    }
+
+  const fs::path parent = output.empty() ? fs::path(base.training.model_dir) / base.experiment_name : fs::path(output);
+  const fs::path dir = fresh_experiment_dir(parent);
+  {
+    YAML::Node rec;
+    rec["config"] = plan.config;
+    rec["set"] = plan.sets;
+    rec["seeds"] = plan.seeds;
+    for (const auto& v : plan.variants) rec["variants"][v.label] = v.sets;
+    YAML::Emitter em;
+    em << rec;
+    io::write_file_atomic((dir / "experiment.yaml").string(), std::string(em.c_str()) + "\n");
+  }
+  io::JsonlWriter events((dir / "experiment.jsonl").string());
+  {
+    std::string labels;
+    for (const auto& v : plan.variants) labels += (labels.empty() ? "" : ",") + v.label;
+    std::string seeds;
+    for (uint64_t s : plan.seeds) seeds += (seeds.empty() ? "" : ",") + std::to_string(s);
+    events.write("experiment_start", io::JsonFields()
+                                         .add("config", plan.config)
+                                         .add("variants", labels)
+                                         .add("seeds", seeds)
+                                         .add("runs", jobs.size())
+                                         .add("folder", dir.string()));
+    std::cout << "experiment " << base.experiment_name << ": " << plan.variants.size() << " variant(s) x "
+              << plan.seeds.size() << " seed(s) = " << jobs.size() << " runs of " << plan.config << "\n";
+    for (const auto& v : plan.variants) {
+      std::cout << "  variant " << v.label << ":";
+      for (const auto& s : v.sets) std::cout << " " << s;
+      std::cout << (v.sets.empty() ? " (the config as given)\n" : "\n");
+    }
+    std::cout << "  seeds " << seeds << "\nexperiment folder: " << dir.string() << "\n" << std::flush;
+  }
+
+  io::ReportOptions ropt;
+  ropt.title = base.experiment_name;
+  ropt.curve_metric = base.training.valid_metric;
+  const char* gp = std::getenv("RECDISTILL_GNUPLOT");
+  ropt.gnuplot = vm.count("no-plots") ? "" : (gp && *gp ? gp : "gnuplot");
+
+  io::ProgressOptions popt;
+  popt.unit = "runs";
+  popt.bar_width = 16;
+  io::Progress progress(std::cout, popt);
+  progress.begin("experiment", int64_t(jobs.size()));
+  std::vector<io::RunRecord> records;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& job = jobs[i];
+    const std::string what = job.variant->label + " seed " + std::to_string(job.seed);
+    progress.update(int64_t(i), "running " + what);
+    events.write("run_start", io::JsonFields().add("variant", job.variant->label).add("seed", job.seed));
+    TrainRunOutcome out;
+    try {
+      TrainRunOptions o;
+      o.output = (dir / "runs" / job.variant->label).string();
+      o.quiet = true;
+      out = train_run(job.cfg, o);
+    } catch (const std::exception& e) {
+      events.write("run_failed", io::JsonFields()
+                                     .add("variant", job.variant->label)
+                                     .add("seed", job.seed)
+                                     .add("error", std::string(e.what())));
+      // What finished so far is still worth a table.
+      if (!records.empty()) {
+        const auto f = io::write_report(dir, records, ropt);
+        progress.line("partial results of " + std::to_string(records.size()) + " runs: " + f.markdown.string());
+      }
+      fail("run ", i + 1, "/", jobs.size(), " (", what, "): ", e.what());
+    }
+    const TrainResult& r = out.result;
+    io::RunRecord rec;
+    rec.variant = job.variant->label;
+    rec.seed = job.seed;
+    rec.test = r.test;
+    rec.valid = r.best_valid;
+    rec.best_epoch = r.best_epoch;
+    rec.epochs_run = r.epochs_run;
+    rec.train_seconds = r.train_seconds;
+    rec.run_dir = out.run_dir.string();
+    for (const EpochLog& e : r.epochs) {
+      io::CurvePoint p;
+      p.epoch = e.epoch;
+      p.loss = e.loss;
+      const auto it = e.valid.find(job.cfg.training.valid_metric);
+      if (e.evaluated && it != e.valid.end()) p.valid = it->second;
+      rec.curve.push_back(p);
+    }
+    records.push_back(rec);
+    events.write("run_end", io::JsonFields()
+                                .add("variant", rec.variant)
+                                .add("seed", rec.seed)
+                                .add("run_dir", rec.run_dir)
+                                .add("best_epoch", rec.best_epoch)
+                                .add("epochs_run", rec.epochs_run)
+                                .add("train_seconds", rec.train_seconds)
+                                .add("valid", rec.valid)
+                                .add("test", rec.test));
+    const std::string& m = job.cfg.training.valid_metric;
+    std::ostringstream line;
+    line << "[" << i + 1 << "/" << jobs.size() << "] " << what << ": test " << m << " "
+         << (r.test.count(m) ? fixed4(r.test.at(m)) : "-") << ", valid "
+         << (r.best_valid.count(m) ? fixed4(r.best_valid.at(m)) : "-") << " (best epoch " << r.best_epoch << " of "
+         << r.epochs_run << ", " << std::fixed << std::setprecision(1) << r.train_seconds << " s)  "
+         << out.run_dir.string();
+    progress.line(line.str());
+    progress.update(int64_t(i + 1));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ostringstream done;
+  done << "experiment done: " << jobs.size() << " runs in " << std::fixed << std::setprecision(1) << secs << " s";
+  progress.finish(done.str());
+
+  const io::ReportFiles f = io::write_report(dir, records, ropt);
+  std::cout << "\n" << f.table << "\nfiles (all metrics, validation table, per-run rows):\n  " << f.markdown.string()
+            << "\n  " << f.csv.string() << "\n  " << f.runs_csv.string() << "\n";
+  for (const auto& p : f.plots) std::cout << "  " << p.string() << "\n";
+  if (!f.plot_message.empty()) std::cout << f.plot_message << "\n";
+  events.write("experiment_end", io::JsonFields()
+                                     .add("runs", records.size())
+                                     .add("seconds", secs)
+                                     .add("summary", f.markdown.string())
+                                     .add("plots", f.plots.empty() ? f.plot_message : std::string("drawn")));
+  return 0;
+}
+
+}  // namespace recdistill::app
