@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build libeigen3-dev libboost1.74-dev
       libboost-program-options1.74-dev libboost-serialization1.74-dev
       libsimdjson-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev unzip python3-pip
-      clang-14 libclang-rt-14-dev)  # clang + libFuzzer: tools/fuzz.sh only
+      clang-14 libclang-rt-14-dev  # clang + libFuzzer: tools/fuzz.sh only
+      gnuplot-nox)  # PNG plots of `recdistill experiment` (tables are written without it)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
