@@ -133,10 +133,13 @@ inline std::string_view unframe(std::string_view bytes, const FileKind& kind, co
 }
 
 inline std::string read_file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) fail(path, ": cannot open file");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) fail(path, ": read error");
+  const std::streamoff size = f.tellg();
+  if (size < 0) fail(path, ": cannot determine the file size");
+  std::string bytes(size_t(size), '\0');
+  f.seekg(0);
+  if (size > 0 && !f.read(bytes.data(), size)) fail(path, ": read error (file changed while reading?)");
   return bytes;
 }
 

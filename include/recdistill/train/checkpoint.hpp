@@ -170,6 +170,9 @@ inline std::map<std::string, std::string> checkpoint_settings(const io::Experime
   for (int k : c.eval.ks) ks += (ks.empty() ? "" : ",") + std::to_string(k);
   s["eval.ks"] = ks;
   s["eval.ties"] = c.eval.ties == eval::Ties::index ? "index" : "against_model";
+  s["eval.exclude"] = eval::name_of(c.eval.exclude);
+  s["eval.sampled_negatives"] = std::to_string(c.eval.sampled_negatives);
+  s["eval.sampling"] = eval::name_of(c.eval.sampling);
   for (const char* k : {"training.epochs", "training.patience", "training.eval_every",
                         "training.model_dir", "training.save_checkpoints", "data.path", "data.prepared"})
     s.erase(k);
