@@ -188,7 +188,7 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   keys[""]["experiment_name"] = Str(c.experiment_name);
   keys[""]["compat"] = Unsupported("only the recommended (default) behaviour exists");
   auto& m = keys["model"];
-  m["model_name"] = Str(c.model_name, {"SASRec"});
+  m["model_name"] = Str(c.model_name);  // any name: the plugins say which exist (`recdistill plugins`)
   m["variant"] = Str(variant, {"recbole", "pmixer"});
   m["item_num"] = Ignored("overwritten from the data", false);
   m["user_num"] = Ignored("overwritten from the data", false);

@@ -1,0 +1,173 @@
+// The plugin edge (include/recdistill/plugin/): the registry loads the SASRec plugin from the
+// build tree, refuses a library of another ABI version without touching it, names the folders
+// when a model is missing, keeps a library loaded while its objects live; the SASRec plugin's
+// weights round-trip and are refused when corrupted or configured differently.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "recdistill/data/atomic.hpp"
+#include "recdistill/plugin/registry.hpp"
+
+namespace {
+
+using namespace recdistill;
+namespace fs = std::filesystem;
+
+plugin::SearchOptions only(std::vector<std::string> dirs) {
+  plugin::SearchOptions so;
+  so.dirs = std::move(dirs);
+  so.use_env = false;
+  return so;
+}
+
+struct Tiny {
+  io::ExperimentConfig cfg = io::load_config(RECDISTILL_TEST_CONFIG, {cat("data.path=", RECDISTILL_TEST_DATA)});
+  data::Dataset data = data::read_atomic_inter(RECDISTILL_TEST_DATA);
+  data::Split split = data::to_split(data::split_leave_one_out(data::to_sequences(data)));
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / cat("recdistill_plugin_test_", ::getpid(), "_", name);
+  return p;
+}
+
+TEST(PluginRegistry, ListsSASRecFromTheLibrary) {
+  plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
+  ASSERT_EQ(reg.plugins().size(), 1u) << reg.folders_text();
+  const auto& p = reg.plugins()[0];
+  EXPECT_EQ(p.info.name, "sasrec");
+  EXPECT_EQ(p.abi_version, plugin::kPluginAbiVersion);
+  ASSERT_EQ(p.info.models.size(), 1u);
+  EXPECT_EQ(p.info.models[0].name, "SASRec");
+  EXPECT_TRUE(p.info.strategies.empty());
+  EXPECT_TRUE(reg.refused().empty());
+}
+
+TEST(PluginRegistry, RefusesAnotherAbiVersionBeforeTouchingAnythingElse) {
+  // Every other entry point of that library aborts the process, so passing means untouched.
+  plugin::Registry reg(only({RECDISTILL_TEST_ABI_DIR, RECDISTILL_TEST_PLUGIN_DIR}));
+  ASSERT_EQ(reg.refused().size(), 1u);
+  EXPECT_NE(reg.refused()[0].file.string().find("librecdistill_test_abi_mismatch.so"), std::string::npos);
+  EXPECT_NE(reg.refused()[0].reason.find(cat("plugin ABI version ", plugin::kPluginAbiVersion + 1,
+                                             ", but this recdistill expects ABI version ",
+                                             plugin::kPluginAbiVersion)),
+            std::string::npos)
+      << reg.refused()[0].reason;
+  EXPECT_EQ(reg.plugins().size(), 1u);  // the good one next to it still loads
+}
+
+TEST(PluginRegistry, MissingModelNamesTheModelAndEveryFolder) {
+  Tiny t;
+  plugin::Registry reg(only({RECDISTILL_TEST_EMPTY_DIR, "/nonexistent/plugins"}));
+  const std::string e = error_of([&] { reg.create_model("SASRec", t.cfg); });
+  EXPECT_NE(e.find("no plugin offers the model 'SASRec'"), std::string::npos) << e;
+  EXPECT_NE(e.find(RECDISTILL_TEST_EMPTY_DIR), std::string::npos) << e;
+  EXPECT_NE(e.find("/nonexistent/plugins (--plugin-dir, missing)"), std::string::npos) << e;
+}
+
+TEST(PluginRegistry, ReadsFoldersFromTheEnvironment) {
+  ::setenv(plugin::kPluginPathEnv, cat("/nonexistent/a::", RECDISTILL_TEST_PLUGIN_DIR).c_str(), 1);
+  plugin::SearchOptions so;
+  plugin::Registry reg(so);
+  ::unsetenv(plugin::kPluginPathEnv);
+  ASSERT_EQ(reg.folders().size(), 2u);
+  EXPECT_EQ(reg.folders()[0].origin, plugin::kPluginPathEnv);
+  EXPECT_FALSE(reg.folders()[0].exists);
+  EXPECT_EQ(reg.plugins().size(), 1u);
+}
+
+TEST(PluginRegistry, ObjectKeepsItsLibraryLoaded) {
+  Tiny t;
+  std::shared_ptr<plugin::Model> m;
+  {
+    plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
+    ASSERT_EQ(reg.plugins().size(), 1u);
+    const auto& lib = reg.plugins()[0].lib;
+    EXPECT_EQ(lib.use_count(), 1);
+    m = reg.create_model("SASRec", t.cfg);
+    // The object's deleter holds the library handle. (glibc may keep a library mapped after
+    // dlclose anyway, e.g. for its STB_GNU_UNIQUE symbols, so the count is what is checked.)
+    EXPECT_EQ(lib.use_count(), 2);
+    auto m2 = reg.create_model("SASRec", t.cfg);
+    EXPECT_EQ(lib.use_count(), 3);
+    m2.reset();
+    EXPECT_EQ(lib.use_count(), 2);
+  }
+  // The registry and its handles are gone; the object's code must still be mapped.
+  EXPECT_EQ(m->name(), "SASRec");
+  EXPECT_EQ(m->num_items(), 0);
+  m.reset();  // destroyed by the library's own destroy function, then the library unloads
+}
+
+TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
+  Tiny t;
+  plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
+  auto m = reg.create_model("SASRec", t.cfg);
+  int epochs = 0, steps = 0;
+  plugin::RunOptions ro;
+  ro.on_epoch = [&](const EpochLog&) { ++epochs; };
+  ro.on_step = [&](const StepLog&) { ++steps; };
+  const TrainResult res = m->train(t.data, t.split, ro);
+  EXPECT_EQ(epochs, t.cfg.training.epochs);
+  EXPECT_GT(steps, epochs);
+  EXPECT_EQ(m->num_items(), t.data.items.size());
+
+  const fs::path w = scratch("weights");
+  m->save(w.string());
+  auto loaded = reg.create_model("SASRec", t.cfg);
+  loaded->load(w.string(), t.data);
+  EXPECT_EQ(loaded->evaluate(t.split.test), res.test);  // bit for bit: same weights, same code
+
+  // Top-k: k items, best first, none from the excluded history, never the pad.
+  const std::vector<int32_t> hist = t.split.test[0].history;
+  const auto recs = loaded->recommend({hist}, 5, {hist});
+  ASSERT_EQ(recs.size(), 1u);
+  ASSERT_EQ(recs[0].size(), 5u);
+  for (size_t r = 0; r < recs[0].size(); ++r) {
+    EXPECT_GT(recs[0][r].item, 0);
+    EXPECT_EQ(std::count(hist.begin(), hist.end(), recs[0][r].item), 0);
+    if (r > 0) {
+      EXPECT_GE(recs[0][r - 1].score, recs[0][r].score);
+    }
+  }
+
+  // A flipped byte is caught by the checksum; a different model setting is named.
+  std::string bytes;
+  {
+    std::ifstream in(w, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const fs::path bad = scratch("flipped");
+  {
+    std::string b = bytes;
+    b[b.size() / 2] ^= 0x10;
+    std::ofstream(bad, std::ios::binary) << b;
+  }
+  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("checksum mismatch"), std::string::npos);
+  {
+    std::ofstream(bad, std::ios::binary) << bytes.substr(0, bytes.size() - 3);
+  }
+  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("truncated"), std::string::npos);
+  io::ExperimentConfig other = t.cfg;
+  other.sasrec.hidden = 16;
+  other.sasrec.inner = 32;
+  auto wider = reg.create_model("SASRec", other);
+  EXPECT_NE(error_of([&] { wider->load(w.string(), t.data); })
+                .find("model.hidden_units is 8 in the weights but 16 in the config"),
+            std::string::npos);
+  fs::remove(w);
+  fs::remove(bad);
+}
+
+}  // namespace
