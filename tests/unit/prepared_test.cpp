@@ -97,6 +97,29 @@ TEST(Prepared, RoundTripEqualsTheImport) {
   }
 }
 
+// The other formats fill the fields the atomic fixture leaves empty: user metadata (csv) and
+// the session split labels (sessions).
+TEST(Prepared, RoundTripCoversEveryField) {
+  TempDir d;
+  const std::string fx = std::string(RECDISTILL_FIXTURE_DIR) + "/import/";
+  const std::string configs[] = {
+      "data:\n  format: csv\n  path: " + fx + "interactions.csv\n  item_path: " + fx + "items.csv\n  user_path: " +
+          fx + "users.csv\n",
+      "data:\n  format: sessions\n  path: " + fx + "sessions.tsv\n  item_path: " + fx + "items.tsv\n  split: session\n"};
+  for (const auto& yaml : configs) {
+    const auto cfg = io::parse_config(YAML::Load(yaml), "test.yaml");
+    const auto imported = data::import_data(cfg);
+    const bool sessions = cfg.data.format == "sessions";
+    if (sessions) EXPECT_FALSE(imported.dataset.session_split.empty());
+    else EXPECT_GT(imported.dataset.user_meta.rows.size(), 1u);
+    const auto h = data::prepared_header(cfg);
+    data::write_prepared(d.str("x.prep"), imported, h);
+    const auto back = data::read_prepared(d.str("x.prep"), &h);
+    EXPECT_TRUE(back.dataset == imported.dataset) << cfg.data.format;
+    EXPECT_TRUE(back.split == imported.split) << cfg.data.format;
+  }
+}
+
 TEST(Prepared, RefusesOtherSettingsOrChangedInputs) {
   TempDir d;
   write_fixture(d);

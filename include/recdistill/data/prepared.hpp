@@ -52,6 +52,14 @@ void serialize(Ar& ar, recdistill::data::Metadata& m, const unsigned) {
 
 namespace recdistill::data {
 
+// Every field of these types is written below; a new field changes their size and stops the
+// build here until it is added to encode_prepared/read_prepared (and the version raised).
+#if defined(__x86_64__) && defined(__GLIBCXX__)
+static_assert(sizeof(Dataset) == 416 && sizeof(Split) == 112 && sizeof(SplitCase) == 40 && sizeof(Metadata) == 48,
+              "data::Dataset, Split, SplitCase or Metadata changed: serialise the new field in "
+              "data/prepared.hpp, raise kPreparedFile's version, then update these sizes");
+#endif
+
 // Version 1: header + Boost binary archive of (Dataset, Split) as below. Bump it whenever the
 // layout or the meaning of an import setting changes.
 inline constexpr io::FileKind kPreparedFile{std::string_view("RDPREP\0\1", 8), 1, "prepared dataset"};
