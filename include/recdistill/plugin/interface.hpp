@@ -5,7 +5,7 @@
 // saves, loads and recommends, and a Strategy (selection strategies for active distillation;
 // none is shipped yet). docs/plugins.md shows how to write a plugin out of tree.
 //
-// A plugin is a shared library exporting five C functions (RECDISTILL_PLUGIN below writes them):
+// A plugin is a shared library exporting seven C functions (RECDISTILL_PLUGIN below writes them):
 //   uint32_t recdistill_plugin_abi_version()   checked FIRST, before any other symbol is used
 //   uint64_t recdistill_plugin_layout()        sizes of the structs that cross the edge
 //   void     recdistill_plugin_describe(PluginInfo*)
