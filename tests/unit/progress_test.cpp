@@ -14,6 +14,7 @@
 #include <string>
 
 #include "recdistill/io/progress.hpp"
+#include "recdistill/train/result.hpp"
 
 using namespace recdistill;
 
@@ -232,4 +233,22 @@ TEST(Progress, LineKeepsTheBar) {
   const size_t note = out.find("a note\n");
   ASSERT_NE(note, std::string::npos);
   EXPECT_NE(out.find("\rrun [", note), std::string::npos) << "bar drawn again after the line";
+}
+
+TEST(Progress, TakesTheTrainersStepLog) {
+  std::ostringstream os;
+  io::ProgressOptions o;
+  o.mode = io::ProgressMode::terminal;
+  o.width = 120;
+  io::TrainProgress p(os, 5, o);
+  StepLog s;
+  s.epoch = 2;
+  s.steps = 40;
+  s.step = 40;
+  s.loss = 3.25;
+  p.on_step(s);
+  EXPECT_NE(os.str().find("\repoch 2/5 [########################] 40/40 steps"), std::string::npos) << os.str();
+  EXPECT_NE(os.str().find("loss 3.2500"), std::string::npos) << os.str();
+  p.epoch_line("epoch   2  loss 3.2500");
+  EXPECT_EQ(os.str().substr(os.str().size() - 23), "epoch   2  loss 3.2500\n");
 }
