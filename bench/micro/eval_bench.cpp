@@ -31,15 +31,15 @@ static void BM_Block(benchmark::State& st) {
   std::vector<float> h(size_t(R) * kD), E(size_t(N) * kD), scores(size_t(R) * N);
   for (auto& x : h) x = nd(g);
   for (auto& x : E) x = nd(g);
-  std::vector<std::vector<int32_t>> hist(size_t(R));
+  std::vector<std::vector<int32_t>> hist(static_cast<size_t>(R));
   std::vector<eval::Case> cases;
   for (int i = 0; i < R; ++i) {
     for (int t = 0; t < kHistory; ++t) hist[size_t(i)].push_back(item(g));
     cases.push_back({hist[size_t(i)].data(), hist[size_t(i)].size(), item(g), i + 1});
   }
-  std::vector<int32_t> items(size_t(K));
-  std::vector<float> top(size_t(K));
-  eval::TopKHeap<float> heap;
+  std::vector<int32_t> items(static_cast<size_t>(K));
+  std::vector<float> top(static_cast<size_t>(K));
+  eval::TopKScratch<float> heap;
   int64_t sink = 0;
   for (auto _ : st) {
     // scores (R, N) = h (R, d) x E (N, d)^T
