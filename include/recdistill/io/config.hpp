@@ -234,7 +234,7 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   t["valid_metric"] = Str(c.training.valid_metric);
   t["selection"] = Str(c.training.selection, {"best", "last"});
   t["model_dir"] = Str(c.training.model_dir);
-  t["save_checkpoints"] = Ignored("checkpoints are not implemented yet", true);
+  t["save_checkpoints"] = Ignored("checkpoints are always written to the run folder (docs/checkpoints.md)", true);
   for (const char* k : {"reconstruct_loss", "alpha", "fine_tune_epoch", "scale_guide_loss"})
     t[k] = Unsupported("profile distillation (SASRecLLM) is not implemented yet");
   auto& d = keys["data"];
