@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <numeric>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -22,12 +23,16 @@ namespace recdistill::data {
 class IdMap {
  public:
   IdMap() : tokens_{"[PAD]"} {}
-  int32_t intern(const std::string& token) {
-    auto [it, inserted] = index_.try_emplace(token, int32_t(tokens_.size()));
-    if (inserted) tokens_.push_back(token);
-    return it->second;
+  int32_t intern(std::string_view token) {
+    // Look up by view first: importers intern every row, and most tokens are already known.
+    auto it = index_.find(token);
+    if (it != index_.end()) return it->second;
+    const int32_t id = int32_t(tokens_.size());
+    tokens_.emplace_back(token);
+    index_.emplace(tokens_.back(), id);
+    return id;
   }
-  int32_t find(const std::string& token) const {
+  int32_t find(std::string_view token) const {
     auto it = index_.find(token);
     return it == index_.end() ? -1 : it->second;
   }
@@ -37,8 +42,13 @@ class IdMap {
   bool operator==(const IdMap& o) const { return tokens_ == o.tokens_; }
 
  private:
+  // Transparent hashing: lookups by std::string_view without building a std::string.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   std::vector<std::string> tokens_;
-  std::unordered_map<std::string, int32_t> index_;
+  std::unordered_map<std::string, int32_t, Hash, std::equal_to<>> index_;
 };
 
 // Optional metadata of users or items (titles, categories, ...): named string columns,

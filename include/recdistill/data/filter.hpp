@@ -95,23 +95,9 @@ inline Interactions filter_dataset(const Interactions& in, const FilterOptions& 
   }
   if (o.drop_duplicates) {
     // The first kept row of each (user, item, timestamp) stays.
-    std::vector<size_t> rows;
+    const auto dup = detail::duplicate_rows(in, keep);
     for (size_t r = 0; r < in.size(); ++r)
-      if (keep[r]) rows.push_back(r);
-    struct Key {
-      int32_t u, i;
-      double t;
-      bool operator==(const Key&) const = default;
-    };
-    struct Hash {
-      size_t operator()(const Key& k) const {
-        return std::hash<double>()(k.t) ^ ((uint64_t(uint32_t(k.u)) << 32 | uint32_t(k.i)) * 0x9E3779B97F4A7C15ull);
-      }
-    };
-    std::unordered_map<Key, char, Hash> seen;
-    seen.reserve(rows.size());
-    for (size_t r : rows)
-      if (!seen.try_emplace(Key{in.user[r], in.item[r], in.timestamp[r]}, 0).second) keep[r] = 0, ++rep.by_duplicates;
+      if (dup[r]) keep[r] = 0, ++rep.by_duplicates;
   }
   if (o.min_user_interactions > 1 || o.min_item_interactions > 1) {
     std::vector<int64_t> nu(size_t(in.users.size())), ni(size_t(in.items.size()));

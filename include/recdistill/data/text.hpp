@@ -4,6 +4,7 @@
 // at the start and CRLF line ends are accepted everywhere. Numbers are parsed strictly: the
 // whole field must be one finite number. Messages quote at most 40 characters of a field.
 #pragma once
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -116,30 +117,49 @@ inline bool parse_number(std::string_view s, double& v) {
   return r.ec == std::errc() && r.ptr == e && std::isfinite(v);
 }
 
-// Interns a view without a heap allocation for short tokens (SSO).
-inline int32_t intern(IdMap& m, std::string_view token) { return m.intern(std::string(token)); }
+inline int32_t intern(IdMap& m, std::string_view token) { return m.intern(token); }
+
+// Marks the rows (among those with keep[r], or all when `keep` is empty) that repeat an
+// earlier such row's (user, item, timestamp). Rows are bucketed by user (counting sort), and
+// each user's (item, timestamp, row) triples sorted: a run of equal pairs is one event, its
+// first row the original. O(n log k) for k rows per user, no per-row allocation.
+inline std::vector<char> duplicate_rows(const Interactions& d, const std::vector<char>& keep = {}) {
+  const size_t n = d.size();
+  std::vector<char> dup(n, 0);
+  std::vector<size_t> start(size_t(d.users.size()) + 1, 0);
+  for (size_t r = 0; r < n; ++r)
+    if (keep.empty() || keep[r]) ++start[size_t(d.user[r]) + 1];
+  for (size_t u = 1; u < start.size(); ++u) start[u] += start[u - 1];
+  std::vector<size_t> rows(start.back());
+  std::vector<size_t> fill(start.begin(), start.end() - 1);
+  for (size_t r = 0; r < n; ++r)
+    if (keep.empty() || keep[r]) rows[fill[size_t(d.user[r])]++] = r;
+  struct Key {
+    int32_t item;
+    double t;
+    size_t row;
+  };
+  std::vector<Key> keys;
+  for (size_t u = 0; u + 1 < start.size(); ++u) {
+    if (start[u + 1] - start[u] < 2) continue;
+    keys.clear();
+    for (size_t k = start[u]; k < start[u + 1]; ++k) keys.push_back({d.item[rows[k]], d.timestamp[rows[k]], rows[k]});
+    std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+      if (a.item != b.item) return a.item < b.item;
+      if (a.t != b.t) return a.t < b.t;
+      return a.row < b.row;
+    });
+    for (size_t k = 1; k < keys.size(); ++k)
+      if (keys[k].item == keys[k - 1].item && keys[k].t == keys[k - 1].t) dup[keys[k].row] = 1;
+  }
+  return dup;
+}
 
 // Counts rows that repeat an earlier (user, item, timestamp) triple.
 inline size_t count_duplicates(const Interactions& d) {
-  struct Key {
-    int32_t u, i;
-    double t;
-    bool operator==(const Key&) const = default;
-  };
-  struct Hash {
-    size_t operator()(const Key& k) const {
-      uint64_t t;
-      std::memcpy(&t, &k.t, 8);
-      uint64_t h = (uint64_t(uint32_t(k.u)) << 32 | uint32_t(k.i)) * 0x9E3779B97F4A7C15ull;
-      return size_t(h ^ (t + 0x7F4A7C15ull + (h << 6) + (h >> 2)));
-    }
-  };
-  std::unordered_map<Key, char, Hash> seen;
-  seen.reserve(d.size());
-  size_t dup = 0;
-  for (size_t r = 0; r < d.size(); ++r)
-    if (!seen.try_emplace(Key{d.user[r], d.item[r], d.timestamp[r]}, 0).second) ++dup;
-  return dup;
+  size_t n = 0;
+  for (char c : duplicate_rows(d)) n += size_t(c);
+  return n;
 }
 
 // Pads metadata rows to one per id (ids interned from interactions but absent from the
