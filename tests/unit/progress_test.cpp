@@ -68,6 +68,7 @@ std::string under_pty() {
   if (pid < 0) return "forkpty failed";
   if (pid == 0) {
     ::setenv("TERM", "xterm", 1);
+    ::unsetenv("RECDISTILL_PROGRESS");
     fake_training(std::cout);
     std::cout.flush();
     ::_exit(0);
@@ -88,6 +89,7 @@ std::string under_pipe() {
     ::close(fds[0]);
     ::close(fds[1]);
     ::setenv("TERM", "xterm", 1);
+    ::unsetenv("RECDISTILL_PROGRESS");
     fake_training(std::cout);
     std::cout.flush();
     ::_exit(0);
@@ -151,6 +153,21 @@ TEST(Progress, ForcedModes) {
   EXPECT_TRUE(io::Progress(term, o).on_terminal());
   o.mode = io::ProgressMode::plain;
   EXPECT_FALSE(io::Progress(plain, o).on_terminal());
+}
+
+TEST(Progress, EnvironmentForcesTheModeWhenAutomatic) {
+  std::ostringstream os;
+  io::ProgressOptions o;
+  o.fd = -1;  // not a terminal
+  ::setenv("RECDISTILL_PROGRESS", "terminal", 1);
+  EXPECT_TRUE(io::Progress(os, o).on_terminal());
+  ::setenv("RECDISTILL_PROGRESS", "plain", 1);
+  EXPECT_FALSE(io::Progress(os, o).on_terminal());
+  o.mode = io::ProgressMode::terminal;  // an explicit mode wins
+  EXPECT_TRUE(io::Progress(os, o).on_terminal());
+  ::unsetenv("RECDISTILL_PROGRESS");
+  o.mode = io::ProgressMode::automatic;
+  EXPECT_FALSE(io::Progress(os, o).on_terminal());
 }
 
 TEST(Progress, RateAndEtaFromTheInjectedClock) {

@@ -10,7 +10,9 @@
 // every `plain_every_seconds` so a long epoch still shows signs of life.
 //
 // The mode is picked from isatty() on the output's file descriptor (TERM=dumb counts as not a
-// terminal) unless ProgressOptions::mode forces it; tests force it, or run under a pty.
+// terminal) unless ProgressOptions::mode forces it (tests), or the environment variable
+// RECDISTILL_PROGRESS is `terminal` or `plain` (users: a bar through `tee`, plain lines in a
+// terminal multiplexer's log).
 #pragma once
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -66,8 +68,11 @@ class Progress {
   explicit Progress(std::ostream& os, ProgressOptions opt = {}) : os_(os), opt_(std::move(opt)) {
     if (opt_.mode == ProgressMode::automatic) {
       const char* term = std::getenv("TERM");
+      const char* force = std::getenv("RECDISTILL_PROGRESS");
       const bool dumb = term && std::string_view(term) == "dumb";
       terminal_ = ::isatty(opt_.fd) == 1 && !dumb;
+      if (force && std::string_view(force) == "terminal") terminal_ = true;
+      if (force && std::string_view(force) == "plain") terminal_ = false;
     } else {
       terminal_ = opt_.mode == ProgressMode::terminal;
     }
