@@ -95,6 +95,12 @@ TEST(Report, CsvLongFormat) {
   EXPECT_NE(per_run.find("\nbase,2021,2,3,1.5,0.07,0.6,0.3,0.31,runs/base/seed2021\n"), std::string::npos) << per_run;
 }
 
+TEST(Report, CsvQuotesFieldsWithCommasAndQuotes) {
+  auto r = runs();
+  r[0].run_dir = "runs/a,b \"c\"";
+  EXPECT_NE(io::runs_csv(r).find(",\"runs/a,b \"\"c\"\"\"\n"), std::string::npos) << io::runs_csv(r);
+}
+
 TEST(Report, WithoutGnuplotTablesAreWrittenAndPlotsSkipped) {
   const fs::path d = temp_dir("nognuplot");
   io::ReportOptions o;
