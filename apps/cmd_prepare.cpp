@@ -39,6 +39,8 @@ int cmd_prepare(const std::vector<std::string>& args) {
   auto cfg = io::load_config(config, sets);
   if (output.empty()) output = cfg.data.prepared;
   if (output.empty()) fail(config, ": no output file: give --output FILE or set data.prepared");
+  if (const auto dir = std::filesystem::path(output).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir);
   using clock = std::chrono::steady_clock;
   auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
 
