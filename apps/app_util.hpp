@@ -51,7 +51,9 @@ inline fs::path fresh_run_dir(const io::ExperimentConfig& c, const std::string& 
   }
 }
 
-inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std::ostream& os) {
+// `suffix`: eval::metric_suffix of the run (non-empty for sampled evaluation).
+inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std::ostream& os,
+                        const std::string& suffix = "") {
   os << std::left << std::setw(8) << "metric";
   for (int k : ks) os << std::right << std::setw(10) << ("@" + std::to_string(k));
   os << "\n";
@@ -59,7 +61,7 @@ inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std:
     os << std::left << std::setw(8) << name;
     for (int k : ks)
       os << std::right << std::setw(10) << std::fixed << std::setprecision(4)
-         << m.at(std::string(name) + "@" + std::to_string(k));
+         << m.at(std::string(name) + "@" + std::to_string(k) + suffix);
     os << "\n";
   }
 }

@@ -75,10 +75,9 @@ int cmd_evaluate(const Args& args) {
   model->load(weights, prep.data);
   out << "model: " << model->summary() << "\nweights: " << weights << "\n";
   for (const auto& [name, cases] : {std::pair{"validation", &prep.split.valid}, std::pair{"test", &prep.split.test}}) {
-    const eval::Metrics m = model->evaluate(*cases);
-    out << "\n" << name << " (" << cases->size() << " cases; full ranking over " << prep.split.n_items - 1
-        << " items, ties " << (cfg.eval.ties == eval::Ties::index ? "by index" : "against the model") << ")\n";
-    print_table(m, cfg.eval.ks, out);
+    const eval::Metrics m = model->evaluate(prep.split, *cases);
+    out << "\n" << name << " (" << cases->size() << " cases; " << ranking_text(cfg, prep.split.n_items) << ")\n";
+    print_table(m, cfg.eval.ks, out, eval::metric_suffix(cfg.eval));
     out << "json: " << json_metrics(m) << "\n";
   }
   return 0;

@@ -54,6 +54,15 @@ std::string yaml_text(const YAML::Node& n) {
 
 }  // namespace
 
+std::string ranking_text(const io::ExperimentConfig& cfg, int32_t n_items) {
+  std::string s = cfg.eval.sampled_negatives > 0
+                      ? cat(eval::protocol_label(cfg.eval), " negatives per case")
+                      : cat("full ranking over ", n_items - 1, " items");
+  s += cfg.eval.ties == eval::Ties::index ? ", ties by index" : ", ties against the model";
+  if (cfg.eval.exclude != eval::Exclude::none) s += cat(", excluding ", eval::name_of(cfg.eval.exclude), " items");
+  return s;
+}
+
 io::ExperimentConfig load_configs(const std::vector<std::string>& files,
                                   const std::vector<std::string>& sets) {
   if (files.empty()) fail("no config file given (--config FILE.yaml)");
@@ -176,8 +185,8 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
   out << "\ntest results (weights of epoch " << res.best_epoch << ", valid "
       << cfg.training.valid_metric << " " << std::setprecision(4)
       << (res.best_valid.count(cfg.training.valid_metric) ? res.best_valid.at(cfg.training.valid_metric) : 0.0)
-      << "; full ranking over " << prep.split.n_items - 1 << " items, ties against the model)\n";
-  print_table(res.test, cfg.eval.ks, out);
+      << "; " << ranking_text(cfg, prep.split.n_items) << ")\n";
+  print_table(res.test, cfg.eval.ks, out, eval::metric_suffix(cfg.eval));
   out << "training time " << std::setprecision(1) << res.train_seconds << " s ("
       << res.train_seconds_to_best << " s to the selected epoch), evaluation "
       << res.eval_seconds << " s\n" << std::defaultfloat << std::setprecision(6);

@@ -47,6 +47,8 @@ struct PreparedData {
   data::Split split;
 };
 PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out);
+// "full ranking over N items, ties against the model" or the sampled protocol (cmd_train.cpp).
+std::string ranking_text(const io::ExperimentConfig& cfg, int32_t n_items);
 
 // --model-path of evaluate/recommend (cmd_evaluate.cpp): a run folder (its model.weights,
 // and its config.yaml when `configs` is empty) or a weights file. Returns {weights, configs}.

@@ -132,11 +132,15 @@ class SASRecModel final : public plugin::Model {
     return res;
   }
 
-  eval::Metrics evaluate(const std::vector<data::SplitCase>& cases) override {
+  eval::Metrics evaluate(const data::Split& split, const std::vector<data::SplitCase>& cases) override {
     require_weights("evaluate");
-    const auto ec = eval_cases(cases);
-    const auto ranks = eval::rank_cases<cpu::Backend>(*net_, params_.data(), acts(), ec, cfg_.eval.ties);
-    return eval::metrics_from_ranks(ranks, cfg_.eval.ks);
+    if (split.n_items != net_->config().n_items)
+      fail("SASRec: the split has ", split.n_items - 1, " items, the weights ", net_->config().n_items - 1);
+    // Through the trainer's own evaluation, so saved weights score exactly as in training.
+    Trainer t(cfg_, split);
+    t.params() = params_;
+    const auto ec = eval_cases(cases, &split.train);
+    return t.evaluate(ec);
   }
 
   void save(const std::string& path) const override {

@@ -127,7 +127,7 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
   m->save(w.string());
   auto loaded = reg.create_model("SASRec", t.cfg);
   loaded->load(w.string(), t.data);
-  EXPECT_EQ(loaded->evaluate(t.split.test), res.test);  // bit for bit: same weights, same code
+  EXPECT_EQ(loaded->evaluate(t.split, t.split.test), res.test);  // bit for bit: same weights, same code
 
   // Top-k: k items, best first, none from the excluded history, never the pad.
   const std::vector<int32_t> hist = t.split.test[0].history;

@@ -1,6 +1,6 @@
 # ctest driver: `recdistill train` a tiny SASRec, then `evaluate` its run folder (the test
-# metrics must equal the run's results.json) and `recommend` for a user (k rows, none of the
-# user's own items).
+# metrics must equal the run's results.json), `recommend` for a user (k rows, none of the
+# user's own items), and `train --resume` a shorter run to the same result.
 file(REMOVE_RECURSE ${WORK_DIR})
 execute_process(COMMAND ${APP} train --config tests/plugins/tiny.yaml --output ${WORK_DIR}/runs
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -58,5 +58,26 @@ execute_process(COMMAND ${APP} recommend --model-path ${run} --users nobody WORK
                 RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT r EQUAL 1 OR NOT err MATCHES "user 'nobody' is not in tests/plugins/tiny.inter")
   message(FATAL_ERROR "an unknown user must be an error naming it (${r}): ${err}")
+endif()
+# --resume through the plugin: 2 epochs, then resumed to 3, gives the uninterrupted run's bits.
+execute_process(COMMAND ${APP} train --config tests/plugins/tiny.yaml --set training.epochs=2
+                        --output ${WORK_DIR}/part WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r
+                        OUTPUT_VARIABLE out ERROR_VARIABLE err)
+file(GLOB part LIST_DIRECTORIES true ${WORK_DIR}/part/run-*)
+if(r OR NOT EXISTS ${part}/latest.ckpt)
+  message(FATAL_ERROR "the 2-epoch run failed or left no latest.ckpt (${r}): ${out}${err}")
+endif()
+execute_process(COMMAND ${APP} train --config tests/plugins/tiny.yaml --resume ${part}
+                        --output ${WORK_DIR}/resumed WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r
+                        OUTPUT_VARIABLE out ERROR_VARIABLE err)
+file(GLOB resumed LIST_DIRECTORIES true ${WORK_DIR}/resumed/run-*)
+if(r OR NOT EXISTS ${resumed}/results.json)
+  message(FATAL_ERROR "the resumed run failed (${r}): ${out}${err}")
+endif()
+file(READ ${resumed}/results.json res2)
+string(JSON r_ndcg GET "${res2}" test "NDCG@10")
+string(JSON r_epochs GET "${res2}" epochs_run)
+if(NOT r_ndcg STREQUAL test_ndcg OR NOT r_epochs EQUAL 3)
+  message(FATAL_ERROR "resumed run: test NDCG@10 ${r_ndcg} after ${r_epochs} epochs; uninterrupted: ${test_ndcg}")
 endif()
 message("roundtrip ok")

@@ -75,8 +75,10 @@ class Model {
   // weights on split.test; afterwards the model holds the selected weights.
   virtual TrainResult train(const data::Dataset& data, const data::Split& split,
                             const RunOptions& opt) = 0;
-  // Full-ranking metrics (config's eval.ks and eval.ties) over cases with a non-empty history.
-  virtual eval::Metrics evaluate(const std::vector<data::SplitCase>& cases) = 0;
+  // Metrics of `cases` (cases with a target and a non-empty history), evaluated as training
+  // validates (the config's eval.*: ks, ties, exclusions, sampling); `split` gives what that
+  // needs besides the cases (training sequences: seen items, popularity).
+  virtual eval::Metrics evaluate(const data::Split& split, const std::vector<data::SplitCase>& cases) = 0;
 
   // Weights with enough to rebuild the model: a file written atomically, with a format
   // version and a checksum. load() refuses a file whose model settings differ from the config

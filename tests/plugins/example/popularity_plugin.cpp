@@ -26,12 +26,13 @@ class Popularity final : public plugin::Model {
     if (opt.log) opt.log(cat("model: ", summary()));
     TrainResult res;
     res.epochs_run = res.best_epoch = 1;
-    res.best_valid = evaluate(split.valid);
-    res.test = evaluate(split.test);
+    res.best_valid = evaluate(split, split.valid);
+    res.test = evaluate(split, split.test);
     return res;
   }
 
-  eval::Metrics evaluate(const std::vector<data::SplitCase>& cases) override {
+  // Full ranking only: this example ignores eval.exclude and sampled negatives.
+  eval::Metrics evaluate(const data::Split&, const std::vector<data::SplitCase>& cases) override {
     std::vector<int64_t> ranks;
     for (const auto& c : cases) {
       if (c.target == 0 || c.history.empty()) continue;
