@@ -1,13 +1,12 @@
 // Micro-benchmark: full-ranking evaluation throughput (docs/BENCHMARKS.md, "Evaluation
-// throughput"). One iteration is one evaluation block of kEvalBlock = 128 users:
-//   scores (128, N) = h (128, d) E^T (N, d)   -- the GEMM, 2 * 128 * N * d FLOPs
-//   then per row: mask the user's 50 history items, rank the target, select the top K.
-// Random weights (d = 64): the cost is the GEMM and the per-row scan, not the values.
-// BM_Block's `work` argument: 0 = GEMM only, 1 = + mask and rank, 2 = + mask and top-K,
-// 3 = + mask, rank and top-K. The share of time in the GEMM is time(work 0) / time(work 3).
-// BM_SASRec runs the real path (rank_and_topk_cases) with the SASRec forward pass at the
-// ml-100k shape (1,683 item ids, L 50, d 64, 2 layers, 2 heads, inner 256).
-// Reports users/s and the GEMM's GFLOP/s (2 * rows * N * d per block).
+// throughput"), one thread, d = 64, random weights (the cost is the GEMM and the per-row
+// scan, not the values), 1,024 users with 50 history items each, excluded from the ranking.
+//   BM_Eval: eval::rank_full without a forward pass (fixed last hidden states): the score
+//     GEMMs, masking, rank counting and top-K selection.
+//   BM_GemmOnly: the same GEMM calls alone; GEMM share = its time / BM_Eval's.
+//   BM_SASRec: the real path (rank_and_topk_cases, top 10) with the SASRec forward pass
+//     (L 50, d 64, 2 layers, 2 heads, inner 256).
+// Reports users/s (and the GEMM's GFLOP/s).
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -22,51 +21,97 @@ using namespace recdistill;
 using B = cpu::Backend;
 constexpr int kD = 64, kHistory = 50;
 
-static void BM_Block(benchmark::State& st) {
-  const int N = int(st.range(0)), K = int(st.range(1)), work = int(st.range(2));
-  const int R = eval::kEvalBlock;
-  std::mt19937 g(1);
-  std::normal_distribution<float> nd(0.f, 1.f);
-  std::uniform_int_distribution<int32_t> item(1, N - 1);
-  std::vector<float> h(size_t(R) * kD), E(size_t(N) * kD), scores(size_t(R) * N);
-  for (auto& x : h) x = nd(g);
-  for (auto& x : E) x = nd(g);
-  std::vector<std::vector<int32_t>> hist(static_cast<size_t>(R));
+// A stand-in model whose "forward pass" is free: its last hidden states are fixed random
+// vectors, so BM_Eval times exactly the library's scoring path (eval::rank_full).
+struct FixedModel {
+  struct Config {
+    int n_items, hidden, max_len = 1;
+  } cfg;
+  struct Activations {
+    int capacity;
+    std::vector<float> h;  // (capacity, 1, d)
+  };
+  std::vector<float> E;  // (N, d)
+  const Config& config() const { return cfg; }
+  PaddingSide padding_side() const { return PaddingSide::right; }
+  void forward(const float*, Activations&, const int32_t*, int, bool) const {}
+  const float* hidden(const Activations& a) const { return a.h.data(); }
+  const float* item_table(const float*) const { return E.data(); }
+};
+
+struct EvalSetup {
+  FixedModel model;
+  FixedModel::Activations acts;
+  std::vector<std::vector<int32_t>> hist;
   std::vector<eval::Case> cases;
-  for (int i = 0; i < R; ++i) {
-    for (int t = 0; t < kHistory; ++t) hist[size_t(i)].push_back(item(g));
-    cases.push_back({hist[size_t(i)].data(), hist[size_t(i)].size(), item(g), i + 1});
-  }
-  std::vector<int32_t> items(static_cast<size_t>(K));
-  std::vector<float> top(static_cast<size_t>(K));
-  eval::TopKScratch<float> heap;
-  int64_t sink = 0;
-  for (auto _ : st) {
-    // scores (R, N) = h (R, d) x E (N, d)^T
-    B::gemm<float>(false, true, R, N, kD, 1.f, h.data(), kD, E.data(), kD, 0.f, scores.data(), N);
-    if (work > 0) {
-      for (int i = 0; i < R; ++i) {
-        float* row = scores.data() + size_t(i) * N;
-        eval::mask_excluded(row, cases[size_t(i)], eval::Exclude::history);
-        if (work & 1) sink += eval::rank_of_target(row, N, cases[size_t(i)].target, eval::Ties::against_model);
-        if (work & 2) eval::select_topk(row, N, K, items.data(), top.data(), heap), sink += items[0];
-      }
+  EvalSetup(int N, int users) {
+    std::mt19937 g(1);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::uniform_int_distribution<int32_t> item(1, N - 1);
+    model.cfg = {N, kD};
+    model.E.resize(size_t(N) * kD);
+    for (auto& x : model.E) x = nd(g);
+    acts.capacity = eval::kEvalBlock;
+    acts.h.resize(size_t(eval::kEvalBlock) * kD);
+    for (auto& x : acts.h) x = nd(g);
+    hist.resize(size_t(users));
+    for (int i = 0; i < users; ++i) {
+      for (int t = 0; t < kHistory; ++t) hist[size_t(i)].push_back(item(g));
+      cases.push_back({hist[size_t(i)].data(), hist[size_t(i)].size(), item(g), i + 1});
     }
-    benchmark::DoNotOptimize(sink);
-    benchmark::DoNotOptimize(scores.data());
   }
-  st.counters["users/s"] = benchmark::Counter(double(R) * double(st.iterations()), benchmark::Counter::kIsRate);
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * R * double(N) * kD * double(st.iterations()),
-                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+};
+
+// The library path: rank_full over 1,024 users with the user's 50 history items excluded.
+// work: 1 = ranks, 2 = top-K, 3 = ranks and top-K.
+static void BM_Eval(benchmark::State& st) {
+  const int N = int(st.range(0)), K = int(st.range(1)), work = int(st.range(2)), users = 1024;
+  EvalSetup s(N, users);
+  eval::Options o;
+  o.exclude = eval::Exclude::history;
+  std::vector<int64_t> ranks(static_cast<size_t>(users));
+  std::vector<int32_t> items(size_t(users) * size_t(K));
+  std::vector<float> scores(size_t(users) * size_t(K));
+  for (auto _ : st) {
+    eval::rank_full<B>(s.model, static_cast<const float*>(nullptr), s.acts, s.cases, o,
+                       work & 1 ? ranks.data() : nullptr, work & 2 ? K : 0, items.data(), scores.data());
+    benchmark::DoNotOptimize(ranks.data());
+    benchmark::DoNotOptimize(items.data());
+  }
+  st.counters["users/s"] = benchmark::Counter(double(users) * double(st.iterations()), benchmark::Counter::kIsRate);
 }
 
-// args: N items (incl. the pad), K, work
-BENCHMARK(BM_Block)->ArgNames({"N", "K", "work"})
-    ->Args({1683, 10, 0})->Args({1683, 10, 1})->Args({1683, 10, 2})->Args({1683, 10, 3})
-    ->Args({50001, 10, 0})->Args({50001, 10, 1})->Args({50001, 10, 2})->Args({50001, 10, 3})
-    ->Args({50001, 100, 3})
-    ->Args({200001, 10, 0})->Args({200001, 10, 1})->Args({200001, 10, 2})->Args({200001, 10, 3})
+// The same GEMM calls as BM_Eval (work 3) and nothing else: its time over BM_Eval's is the
+// share of evaluation spent in the GEMM. Catalogues up to kItemChunk ids: one (128, N) GEMM
+// per block; larger ones: ceil(N / kItemChunk) + 1 GEMMs of (128, kItemChunk) (the +1 gives
+// the targets' scores).
+static void BM_GemmOnly(benchmark::State& st) {
+  const int N = int(st.range(0)), users = 1024, R = eval::kEvalBlock, C = eval::kItemChunk;
+  EvalSetup s(N, 1);
+  const bool chunked = N > C;
+  const int width = chunked ? C : N, calls = chunked ? (N + C - 1) / C + 1 : 1;
+  std::vector<float> scores(size_t(R) * size_t(width)), items(size_t(width) * kD, 0.5f);
+  double flops = 0;
+  for (auto _ : st) {
+    for (int b = 0; b < users / R; ++b)
+      for (int c = 0; c < calls; ++c) {
+        const float* E = chunked ? (c + 1 < calls ? s.model.E.data() + size_t(c) * C * kD : items.data())
+                                 : s.model.E.data();
+        B::gemm<float>(false, true, R, width, kD, 1.f, s.acts.h.data(), kD, E, kD, 0.f, scores.data(), width);
+        flops += 2.0 * R * width * kD;
+      }
+    benchmark::DoNotOptimize(scores.data());
+  }
+  st.counters["users/s"] = benchmark::Counter(double(users) * double(st.iterations()), benchmark::Counter::kIsRate);
+  st.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+BENCHMARK(BM_Eval)->ArgNames({"N", "K", "work"})
+    ->Args({1683, 10, 1})->Args({1683, 10, 2})->Args({1683, 10, 3})
+    ->Args({50001, 10, 1})->Args({50001, 10, 2})->Args({50001, 10, 3})->Args({50001, 100, 3})
+    ->Args({200001, 10, 1})->Args({200001, 10, 2})->Args({200001, 10, 3})
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GemmOnly)->ArgNames({"N"})->Arg(1683)->Arg(50001)->Arg(200001)->Unit(benchmark::kMillisecond);
 
 // The real path: SASRec forward + scores + exclusions + rank + top-10 for 1,024 users.
 static void BM_SASRec(benchmark::State& st) {

@@ -139,8 +139,13 @@ TEST(Exclusion, HandExample) {
   EXPECT_EQ(items, (std::vector<int32_t>{4, 3, 1}));
 }
 
-TEST(Evaluation, EveryOptionGivesTheSameResultsForAnyGrouping) {
-  Fixture f(300, 300, 5);
+// Catalogues below and above kItemChunk (one GEMM per block, or chunks of item ids).
+class EvaluationSizes : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(Evaluation, EvaluationSizes, ::testing::Values(300, 2 * kItemChunk + 777));
+
+TEST_P(EvaluationSizes, EveryOptionGivesTheSameResultsForAnyGrouping) {
+  Fixture f(GetParam(), 300, 5);
+  const int N = GetParam();
   auto acts = f.model.make_activations(kEvalBlock);
   const auto& cases = f.cases;
   for (Exclude ex : {Exclude::none, Exclude::history, Exclude::seen}) {
@@ -171,7 +176,7 @@ TEST(Evaluation, EveryOptionGivesTheSameResultsForAnyGrouping) {
           for (size_t k = 0; k < c.n_seen; ++k) excluded |= c.seen[k] == c.target;
         ASSERT_EQ(all[i] == kMissRank, excluded) << i;
         if (!excluded) {
-          ASSERT_LE(all[i], neg ? neg + 1 : 299);
+          ASSERT_LE(all[i], neg ? neg + 1 : N - 1);
         }
       }
     }
@@ -205,12 +210,47 @@ TEST(Evaluation, EveryOptionGivesTheSameResultsForAnyGrouping) {
       ASSERT_EQ(std::count(items, items + K, cases[i].target), 0) << i;
     }
   }
-  EXPECT_GT(hits, 0);
-  // And against a brute-force sort of one case's row.
-  auto row = f.row(5);
-  mask_excluded(row.data(), cases[5], Exclude::seen);
-  const auto want = sorted_ids(row);
-  for (int k = 0; k < K; ++k) EXPECT_EQ(top.items_of(5)[k], want[size_t(k)]);
+  if (N < 1000) {
+    EXPECT_GT(hits, 0);
+  }
+  // Targets set to the k-th recommended item rank exactly k + 1.
+  std::vector<Case> moved = cases;
+  for (size_t i = 0; i < moved.size(); ++i) moved[i].target = top.items_of(i)[i % K];
+  const auto moved_ranks = rank_cases<B>(f.model, f.params.data(), acts, moved, o);
+  for (size_t i = 0; i < moved.size(); ++i) ASSERT_EQ(moved_ranks[i], int64_t(i % K) + 1) << i;
+  // And against brute force on whole rows of scores (one GEMM over all items).
+  for (size_t i : {size_t(5), size_t(77), size_t(298)}) {
+    auto row = f.row(i);
+    mask_excluded(row.data(), cases[i], Exclude::seen);
+    const auto want = sorted_ids(row);
+    for (int k = 0; k < K; ++k) EXPECT_EQ(top.items_of(i)[k], want[size_t(k)]) << i;
+    EXPECT_EQ(ranks[i], rank_of_target(row.data(), N, cases[i].target, Ties::index)) << i;
+    o.ties = Ties::against_model;
+    EXPECT_EQ(rank_cases<B>(f.model, f.params.data(), acts, {cases[i]}, o)[0],
+              rank_of_target(row.data(), N, cases[i].target, Ties::against_model)) << i;
+    o.ties = Ties::index;
+  }
+}
+
+TEST(Evaluation, ChunkedRanksMatchWholeRowsForTiedScores) {
+  // Item embeddings repeated in groups of 3 ids: every score is tied with two others, across
+  // chunk borders too, so both tie rules are exercised on the chunked path.
+  Fixture f(2 * kItemChunk + 100, 150, 8);
+  const int N = f.model.config().n_items, d = f.model.config().hidden;
+  float* E = f.model.item_table(f.params.data());
+  for (int j = 1; j < N; ++j) std::copy_n(E + size_t(1 + (j - 1) / 3 * 3) * d, d, E + size_t(j) * d);
+  auto acts = f.model.make_activations(kEvalBlock);
+  for (Ties ties : {Ties::against_model, Ties::index}) {
+    Options o;
+    o.ties = ties;
+    o.exclude = Exclude::history;
+    const auto r = rank_cases<B>(f.model, f.params.data(), acts, f.cases, o);
+    for (size_t i = 0; i < f.cases.size(); i += 7) {
+      auto row = f.row(i);
+      mask_excluded(row.data(), f.cases[i], Exclude::history);
+      ASSERT_EQ(r[i], rank_of_target(row.data(), N, f.cases[i].target, ties)) << i;
+    }
+  }
 }
 
 TEST(Sampling, NegativesAreDistinctDrawableAndKeyedByUserAndTarget) {

@@ -31,6 +31,7 @@
 #include "recdistill/core/padding.hpp"
 #include "recdistill/core/random.hpp"
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/eval/select.hpp"
 
 namespace recdistill::eval {
 
@@ -44,6 +45,10 @@ enum class Exclude { none, history, seen };
 enum class Sampling { uniform, popularity };
 
 constexpr int kEvalBlock = 128;
+
+// Items per score GEMM when the catalogue is larger: a (kEvalBlock, kItemChunk) float block
+// is 1 MiB and stays in L2 while its rows are ranked and scanned.
+constexpr int kItemChunk = 2048;
 
 // The rank of a miss: worse than any real rank, so it is outside every cut-off.
 constexpr int64_t kMissRank = std::numeric_limits<int64_t>::max();
@@ -219,37 +224,183 @@ class NegativeSampler {
   std::vector<double> cdf_;  // (N,) cumulative weights, cdf_[0] = 0
 };
 
+namespace detail {
+
+// Lays out cases [start, start + n) of a block (unused rows repeat the first case, their
+// results are ignored), runs the forward pass and gathers each row's last hidden state into
+// last (kEvalBlock, d).
+template <class Model, class T>
+void block_last_hidden(const Model& model, const T* params, typename Model::Activations& acts,
+                       const std::vector<Case>& cases, size_t start, size_t n,
+                       std::vector<int32_t>& seq, std::vector<T>& last) {
+  const auto& cfg = model.config();
+  const int L = cfg.max_len, d = cfg.hidden;
+  const bool left = model.padding_side() == PaddingSide::left;
+  seq.resize(size_t(kEvalBlock) * L);
+  last.resize(size_t(kEvalBlock) * d);
+  for (size_t i = 0; i < size_t(kEvalBlock); ++i) {
+    const Case& c = cases[start + (i < n ? i : 0)];
+    data::layout_history(seq.data() + i * L, c.history, c.length, L, left);
+  }
+  model.forward(params, acts, seq.data(), kEvalBlock, /*train=*/false);
+  const T* H = model.hidden(acts);  // (kEvalBlock, L, d)
+  for (size_t i = 0; i < size_t(kEvalBlock); ++i) {
+    const size_t len = std::min(cases[start + (i < n ? i : 0)].length, size_t(L));
+    const size_t slot = left ? size_t(L - 1) : len - 1;
+    std::copy_n(H + (i * L + slot) * d, d, last.data() + i * d);
+  }
+}
+
+// Branch-free counts over a row segment (vectorised by the compiler).
+template <class T>
+int64_t count_ge(const T* row, int a, int b, T s) {
+  int64_t c = 0;
+  for (int t = a; t < b; ++t) c += row[t] >= s;
+  return c;
+}
+template <class T>
+int64_t count_gt(const T* row, int a, int b, T s) {
+  int64_t c = 0;
+  for (int t = a; t < b; ++t) c += row[t] > s;
+  return c;
+}
+
+}  // namespace detail
+
 // Scores every case in fixed blocks of kEvalBlock: forward pass, last hidden state, one GEMM
 // (kEvalBlock, d) x (N, d)^T per block, then on_row(case index, row (N,)) for each real case;
 // the row is scratch the callback may overwrite (masking). Only a (kEvalBlock, N) block of
-// scores ever exists. `acts` must have capacity kEvalBlock.
+// scores ever exists. `acts` must have capacity kEvalBlock. (Sampled evaluation uses this;
+// full ranking uses rank_full, which also bounds the block's width.)
 template <class Backend, class Model, class T, class OnRow>
 void score_cases(const Model& model, const T* params, typename Model::Activations& acts,
                  const std::vector<Case>& cases, OnRow&& on_row) {
-  const auto& cfg = model.config();
-  const int L = cfg.max_len, d = cfg.hidden, N = cfg.n_items;
-  const bool left = model.padding_side() == PaddingSide::left;
+  const int d = model.config().hidden, N = model.config().n_items;
   RD_REQUIRE(acts.capacity >= kEvalBlock, "evaluation activations need capacity kEvalBlock");
-  std::vector<int32_t> seq(size_t(kEvalBlock) * L);
-  std::vector<T> last(size_t(kEvalBlock) * d), scores(size_t(kEvalBlock) * N);
+  std::vector<int32_t> seq;
+  std::vector<T> last, scores(size_t(kEvalBlock) * N);
   for (size_t start = 0; start < cases.size(); start += kEvalBlock) {
     const size_t n = std::min(cases.size() - start, size_t(kEvalBlock));
-    for (size_t i = 0; i < size_t(kEvalBlock); ++i) {
-      // Unused rows of the last block repeat the first case; their scores are ignored.
-      const Case& c = cases[start + (i < n ? i : 0)];
-      data::layout_history(seq.data() + i * L, c.history, c.length, L, left);
-    }
-    model.forward(params, acts, seq.data(), kEvalBlock, /*train=*/false);
-    const T* H = model.hidden(acts);  // (kEvalBlock, L, d)
-    for (size_t i = 0; i < size_t(kEvalBlock); ++i) {
-      const size_t len = std::min(cases[start + (i < n ? i : 0)].length, size_t(L));
-      const size_t slot = left ? size_t(L - 1) : len - 1;
-      std::copy_n(H + (i * L + slot) * d, d, last.data() + i * d);
-    }
+    detail::block_last_hidden(model, params, acts, cases, start, n, seq, last);
     // scores (kEvalBlock, N) = last (kEvalBlock, d) x item_table (N, d)^T
     Backend::template gemm<T>(false, true, kEvalBlock, N, d, T(1), last.data(), d,
                               model.item_table(params), d, T(0), scores.data(), N);
     for (size_t i = 0; i < n; ++i) on_row(start + i, scores.data() + i * N);
+  }
+}
+
+// Full ranking with the exclusions and ties of `o`: ranks (cases,) when `ranks` is not null,
+// and top-K lists (cases, K) into top_items / top_scores when K > 0. Cases must have been
+// checked (check_case).
+//
+// Blocks of kEvalBlock cases. A catalogue of at most kItemChunk ids is scored with one GEMM
+// per block (kEvalBlock, N). A larger one is scored in chunks of kItemChunk ids, every chunk
+// GEMM of the same shape (kEvalBlock, kItemChunk, d) (the last chunk's item rows padded with
+// zeros), and each chunk is masked, counted and scanned while it is in cache, so the block of
+// scores never leaves L2. The rank count needs the target's score before its chunk comes:
+// it is computed first by one more GEMM of the same shape whose item rows are the block's
+// targets, and checked against the target's chunk value when that chunk is scored (equal
+// bits; a mismatch would be an internal error, never a silently different rank).
+template <class Backend, class Model, class T>
+void rank_full(const Model& model, const T* params, typename Model::Activations& acts,
+               const std::vector<Case>& cases, const Options& o, int64_t* ranks, int K,
+               int32_t* top_items, T* top_scores) {
+  const int d = model.config().hidden, N = model.config().n_items;
+  RD_REQUIRE(acts.capacity >= kEvalBlock, "evaluation activations need capacity kEvalBlock");
+  RD_REQUIRE(K >= 0, "top-K needs K >= 0, got ", K);
+  const T* E = model.item_table(params);  // (N, d)
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<TopKState<T>> top(static_cast<size_t>(kEvalBlock));
+  std::vector<int32_t> seq;
+  std::vector<T> last;
+  if (N <= kItemChunk) {
+    std::vector<T> scores(size_t(kEvalBlock) * N);
+    for (size_t start = 0; start < cases.size(); start += kEvalBlock) {
+      const size_t n = std::min(cases.size() - start, size_t(kEvalBlock));
+      detail::block_last_hidden(model, params, acts, cases, start, n, seq, last);
+      // scores (kEvalBlock, N) = last (kEvalBlock, d) x E (N, d)^T
+      Backend::template gemm<T>(false, true, kEvalBlock, N, d, T(1), last.data(), d, E, d, T(0),
+                                scores.data(), N);
+      for (size_t i = 0; i < n; ++i) {
+        const Case& c = cases[start + i];
+        T* row = scores.data() + i * N;
+        mask_excluded(row, c, o.exclude);
+        if (ranks) ranks[start + i] = rank_of_target(row, N, c.target, o.ties);
+        if (K > 0) select_topk(row, N, K, top_items + (start + i) * size_t(K),
+                               top_scores + (start + i) * size_t(K), top[0]);
+      }
+    }
+    return;
+  }
+  const int C = kItemChunk;
+  std::vector<T> scores(size_t(kEvalBlock) * C), padded(size_t(C) * d), st(static_cast<size_t>(kEvalBlock));
+  std::vector<std::vector<int32_t>> excl(static_cast<size_t>(kEvalBlock));
+  std::vector<size_t> pos(static_cast<size_t>(kEvalBlock));
+  std::vector<int64_t> better(static_cast<size_t>(kEvalBlock));
+  std::vector<uint8_t> miss(static_cast<size_t>(kEvalBlock));
+  auto gemm_chunk = [&](const T* items) {  // scores (kEvalBlock, C) = last x items (C, d)^T
+    Backend::template gemm<T>(false, true, kEvalBlock, C, d, T(1), last.data(), d, items, d, T(0),
+                              scores.data(), C);
+  };
+  for (size_t start = 0; start < cases.size(); start += kEvalBlock) {
+    const size_t n = std::min(cases.size() - start, size_t(kEvalBlock));
+    detail::block_last_hidden(model, params, acts, cases, start, n, seq, last);
+    if (ranks) {
+      // The targets' scores: item row i of this GEMM is case i's target.
+      std::fill(padded.begin(), padded.end(), T(0));
+      for (size_t i = 0; i < n; ++i)
+        std::copy_n(E + size_t(cases[start + i].target) * d, d, padded.data() + i * d);
+      gemm_chunk(padded.data());
+      for (size_t i = 0; i < n; ++i) st[i] = scores[i * C + i];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const Case& c = cases[start + i];
+      auto& x = excl[i];
+      x.clear();
+      if (o.exclude != Exclude::none) x.insert(x.end(), c.history, c.history + c.length);
+      if (o.exclude == Exclude::seen) x.insert(x.end(), c.seen, c.seen + c.n_seen);
+      std::sort(x.begin(), x.end());
+      pos[i] = 0;
+      better[i] = 0;
+      miss[i] = ranks && (std::isnan(st[i]) || std::binary_search(x.begin(), x.end(), c.target));
+      if (K > 0) top[i].reset(K, top_items + (start + i) * size_t(K), top_scores + (start + i) * size_t(K));
+    }
+    for (int c0 = 0; c0 < N; c0 += C) {
+      const int w = std::min(C, N - c0);
+      if (w == C) {
+        gemm_chunk(E + size_t(c0) * d);
+      } else {  // the last chunk: its item rows, then zero rows
+        std::fill(padded.begin(), padded.end(), T(0));
+        std::copy_n(E + size_t(c0) * d, size_t(w) * d, padded.data());
+        gemm_chunk(padded.data());
+      }
+      for (size_t i = 0; i < n; ++i) {
+        const Case& c = cases[start + i];
+        T* row = scores.data() + i * C;  // row[t]: score of item c0 + t, t < w
+        const int tt = c.target - c0;    // the target's position in this chunk, if in [0, w)
+        if (ranks && tt >= 0 && tt < w && !(row[tt] == st[i]) && !std::isnan(st[i]))
+          fail("internal error: the target score of evaluation case ", start + i,
+               " differs between two GEMMs of the same shape (", row[tt], " vs ", st[i], ")");
+        if (c0 == 0) row[0] = nan;  // the pad is never ranked
+        auto& x = excl[i];
+        while (pos[i] < x.size() && x[pos[i]] < c0 + w) row[x[pos[i]++] - c0] = nan;
+        if (ranks && !miss[i]) {
+          const T s = st[i];
+          if (o.ties == Ties::against_model) {
+            better[i] += detail::count_ge(row, 0, w, s) - (tt >= 0 && tt < w);  // not the target itself
+          } else {  // lower ids win ties
+            const int split = std::clamp(tt, 0, w);
+            better[i] += detail::count_ge(row, 0, split, s) +
+                         detail::count_gt(row, std::min(split + (tt >= 0 && tt < w), w), w, s);
+          }
+        }
+        if (K > 0) top[i].scan(c0 == 0 ? row + 1 : row, c0 == 0 ? w - 1 : w, c0 == 0 ? 1 : c0);
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (ranks) ranks[start + i] = miss[i] ? kMissRank : better[i] + 1;
+      if (K > 0) top[i].finish();
+    }
   }
 }
 
@@ -265,10 +416,7 @@ std::vector<int64_t> rank_cases(const Model& model, const T* params,
   for (size_t i = 0; i < cases.size(); ++i) check_case(cases[i], i, N, true);
   std::vector<int64_t> ranks(cases.size());
   if (o.sampled_negatives <= 0) {
-    score_cases<Backend>(model, params, acts, cases, [&](size_t i, T* row) {
-      mask_excluded(row, cases[i], o.exclude);
-      ranks[i] = rank_of_target(row, N, cases[i].target, o.ties);
-    });
+    rank_full<Backend>(model, params, acts, cases, o, ranks.data(), 0, nullptr, static_cast<T*>(nullptr));
     return ranks;
   }
   NegativeSampler sampler(N, o, seed, popularity);
