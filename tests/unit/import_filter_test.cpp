@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,26 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 }  // namespace
+
+TEST(IdMap, InternAndFindAgreeWithAReferenceMapAcrossGrowth) {
+  std::mt19937 g(3);
+  IdMap m;
+  std::unordered_map<std::string, int32_t> ref;
+  for (int k = 0; k < 50000; ++k) {
+    const std::string t = std::to_string(g() % 20000) + (k % 3 ? "" : "-a-longer-token-than-sso");
+    auto [it, fresh] = ref.try_emplace(t, int32_t(ref.size() + 1));
+    ASSERT_EQ(m.intern(t), it->second) << t;
+    ASSERT_EQ(m.find(t), it->second);
+  }
+  EXPECT_EQ(m.size(), int32_t(ref.size() + 1));
+  for (const auto& [t, id] : ref) EXPECT_EQ(m.token(id), t);
+  EXPECT_EQ(m.find("never-seen"), -1);
+  EXPECT_EQ(m.find("[PAD]"), -1);  // the pad is not a token of the data
+  EXPECT_EQ(IdMap().find("x"), -1);
+  IdMap copy = m;  // copies look up on their own
+  EXPECT_EQ(copy.intern("brand-new"), m.size());
+  EXPECT_EQ(m.find("brand-new"), -1);
+}
 
 TEST(Filter, KCoreCascadesToAFixedPointAndRecompactsIds) {
   // u4's single row goes first; then item c has one row left, so u3-c goes; then u3 has

@@ -129,6 +129,7 @@ inline size_t parse_amazon_meta(std::string_view text, bool padded, const std::s
 inline void parse_amazon_reviews_into(Interactions& out, std::string_view text, bool padded,
                                       const std::string& path) {
   out.source = path;
+  detail::reserve_rows(out, text, true);
   detail::for_each_json_line(text, padded, path, [&](simdjson::dom::object obj, size_t line) {
     const auto user = detail::json_string(obj, "reviewerID", path, line);
     const auto item = detail::json_string(obj, "asin", path, line);

@@ -143,6 +143,7 @@ inline void parse_atomic_inter_into(Interactions& out, std::string_view text, co
          ti < 0 ? cols.time : "");
   const size_t ncols = names.size();
   const size_t start = out.size();
+  detail::reserve_rows(out, text, ri >= 0);
   std::vector<std::string_view> f;
   while (r.next(line)) {
     if (line.empty()) {

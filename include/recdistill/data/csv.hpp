@@ -216,6 +216,7 @@ inline void parse_csv_interactions_into(Interactions& out, std::string_view text
             ti = detail::csv_column(names, cols.time);
   const int ri = cols.rating.empty() ? -1 : detail::csv_column(names, cols.rating);
   const size_t start = out.size();
+  detail::reserve_rows(out, text, ri >= 0);
   std::vector<std::string_view> f;
   while (r.next(f)) {
     detail::check_field_count(r, path, names.size(), f.size(), f[0]);

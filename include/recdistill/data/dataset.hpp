@@ -24,17 +24,22 @@ class IdMap {
  public:
   IdMap() : tokens_{"[PAD]"} {}
   int32_t intern(std::string_view token) {
-    // Look up by view first: importers intern every row, and most tokens are already known.
-    auto it = index_.find(token);
-    if (it != index_.end()) return it->second;
+    const uint64_t h = hash(token);
+    size_t i = slot_of(token, h);
+    if (slots_.size() && slots_[i].id != 0) return slots_[i].id;
     const int32_t id = int32_t(tokens_.size());
     tokens_.emplace_back(token);
-    index_.emplace(tokens_.back(), id);
+    if (2 * size_t(id) >= slots_.size()) {
+      grow();
+      i = slot_of(token, h);
+    }
+    slots_[i] = {id, uint32_t(h >> 32)};
     return id;
   }
   int32_t find(std::string_view token) const {
-    auto it = index_.find(token);
-    return it == index_.end() ? -1 : it->second;
+    if (slots_.empty()) return -1;
+    const size_t i = slot_of(token, hash(token));
+    return slots_[i].id != 0 ? slots_[i].id : -1;
   }
   const std::string& token(int32_t id) const { return tokens_.at(size_t(id)); }
   int32_t size() const { return int32_t(tokens_.size()); }  // including the pad
@@ -42,13 +47,37 @@ class IdMap {
   bool operator==(const IdMap& o) const { return tokens_ == o.tokens_; }
 
  private:
-  // Transparent hashing: lookups by std::string_view without building a std::string.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  // Open addressing with linear probing over a power-of-two table kept at most half full:
+  // importers intern every row, and a flat table costs about one cache miss per lookup where
+  // a node-based map costs a chain of them. A slot holds the id (0 = empty: the pad is never
+  // looked up) and the hash's high half, compared before the token itself.
+  struct Slot {
+    int32_t id = 0;
+    uint32_t tag = 0;
   };
+  static uint64_t hash(std::string_view s) { return std::hash<std::string_view>()(s) * 0x9E3779B97F4A7C15ull; }
+  // The slot holding `token`, or the empty slot where it would go. Needs a non-empty table.
+  size_t slot_of(std::string_view token, uint64_t h) const {
+    if (slots_.empty()) return 0;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = size_t(h) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.id == 0 || (s.tag == uint32_t(h >> 32) && tokens_[size_t(s.id)] == token)) return i;
+    }
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(16, 2 * old.size()), Slot{});
+    const size_t mask = slots_.size() - 1;
+    for (int32_t id = 1; id < int32_t(tokens_.size()); ++id) {
+      const uint64_t h = hash(tokens_[size_t(id)]);
+      size_t i = size_t(h) & mask;
+      while (slots_[i].id != 0) i = (i + 1) & mask;
+      slots_[i] = {id, uint32_t(h >> 32)};
+    }
+  }
   std::vector<std::string> tokens_;
-  std::unordered_map<std::string, int32_t, Hash, std::equal_to<>> index_;
+  std::vector<Slot> slots_;
 };
 
 // Optional metadata of users or items (titles, categories, ...): named string columns,

@@ -162,6 +162,15 @@ inline size_t count_duplicates(const Interactions& d) {
   return n;
 }
 
+// Reserves room for about one row per line of `text` (saves the regrowth copies).
+inline void reserve_rows(Interactions& d, std::string_view text, bool rating) {
+  const size_t lines = size_t(std::count(text.begin(), text.end(), '\n')) + 1;
+  d.user.reserve(d.user.size() + lines);
+  d.item.reserve(d.item.size() + lines);
+  d.timestamp.reserve(d.timestamp.size() + lines);
+  if (rating) d.rating.reserve(d.rating.size() + lines);
+}
+
 // Pads metadata rows to one per id (ids interned from interactions but absent from the
 // metadata file get empty fields).
 inline void pad_metadata(Metadata& m, int32_t n_ids) {
