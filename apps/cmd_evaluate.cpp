@@ -1,7 +1,7 @@
 // recdistill evaluate: evaluate saved weights on the validation and test cases.
 //
 //   recdistill evaluate --model-path RUN_DIR_OR_WEIGHTS [--config FILE.yaml ...] [--set k=v ...]
-//                       [--plugin-dir DIR ...] [--no-default-plugins] [--verbose]
+//                       [--output DIR] [--plugin-dir DIR ...] [--no-default-plugins] [--verbose]
 //
 // RUN_DIR is a folder written by `train` (its model.weights is used, and its config.yaml when
 // no --config is given); a file is taken as the weights themselves. The data named by the
@@ -9,9 +9,11 @@
 // and the config's model settings; otherwise the plugin refuses them with the reason.
 #include <boost/program_options.hpp>
 #include <iostream>
+#include <sstream>
 
 #include "app_util.hpp"
 #include "commands.hpp"
+#include "recdistill/io/atomic_file.hpp"
 #include "recdistill/plugin/registry.hpp"
 
 namespace recdistill::app {
@@ -41,7 +43,7 @@ std::pair<std::string, std::vector<std::string>> resolve_model_path(const std::s
 
 int cmd_evaluate(const Args& args) {
   po::options_description opts("recdistill evaluate options");
-  std::string model_path;
+  std::string model_path, output;
   std::vector<std::string> configs, sets;
   PluginArgs pa;
   opts.add_options()("help,h", "show this help")(
@@ -52,6 +54,7 @@ int cmd_evaluate(const Args& args) {
       "plugin-dir", po::value(&pa.dirs)->composing(), "also look for plugins here (repeatable)")(
       "no-default-plugins", po::bool_switch(&pa.no_default),
       "search only --plugin-dir and RECDISTILL_PLUGIN_PATH")(
+      "output,o", po::value(&output), "also write evaluation.json and the resolved config.yaml here")(
       "verbose,v", "print the full resolved config");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -74,11 +77,24 @@ int cmd_evaluate(const Args& args) {
   const PreparedData prep = prepare_data(cfg, out);
   model->load(weights, prep.data);
   out << "model: " << model->summary() << "\nweights: " << weights << "\n";
-  for (const auto& [name, cases] : {std::pair{"validation", &prep.split.valid}, std::pair{"test", &prep.split.test}}) {
+  std::ostringstream js;
+  js << "{\n  \"weights\": " << json_str(weights) << ",\n  \"model\": " << json_str(cfg.model_name)
+     << ",\n  \"protocol\": " << json_str(ranking_text(cfg, prep.split.n_items));
+  for (const auto& [name, cases] : {std::pair{"valid", &prep.split.valid}, std::pair{"test", &prep.split.test}}) {
     const eval::Metrics m = model->evaluate(prep.split, *cases);
-    out << "\n" << name << " (" << cases->size() << " cases; " << ranking_text(cfg, prep.split.n_items) << ")\n";
+    js << ",\n  \"" << name << "\": " << json_metrics(m);
+    out << "\n" << (std::string(name) == "valid" ? "validation" : name) << " (" << cases->size() << " cases; " << ranking_text(cfg, prep.split.n_items) << ")\n";
     print_table(m, cfg.eval.ks, out, eval::metric_suffix(cfg.eval));
     out << "json: " << json_metrics(m) << "\n";
+  }
+  if (!output.empty()) {
+    // The results and the config they came from, side by side.
+    fs::create_directories(output);
+    io::write_file_atomic((fs::path(output) / "evaluation.json").string(), js.str() + "\n}\n");
+    YAML::Emitter em;
+    em << cfg.resolved;
+    io::write_file_atomic((fs::path(output) / "config.yaml").string(), std::string(em.c_str()) + "\n");
+    out << "\nwrote " << (fs::path(output) / "evaluation.json").string() << " and config.yaml\n";
   }
   return 0;
 }

@@ -76,9 +76,20 @@ int cmd_plugins(const Args& args) {
     out << "  " << p.info.name << " " << p.info.version << "  (ABI version " << p.abi_version << ")\n"
         << "    file: " << p.file.string() << "\n";
     out << "    models:" << (p.info.models.empty() ? " none\n" : "\n");
-    for (const auto& m : p.info.models) out << "      " << m.name << "  " << m.description << "\n";
+    // A name offered by an earlier library is shadowed: the registry uses the first.
+    auto shadow = [&](const std::string& name, std::vector<plugin::ComponentInfo> plugin::PluginInfo::*list) {
+      for (const auto& q : reg.plugins()) {
+        if (&q == &p) return std::string();
+        for (const auto& c : q.info.*list)
+          if (c.name == name) return "  (shadowed by " + q.file.string() + ")";
+      }
+      return std::string();
+    };
+    for (const auto& m : p.info.models)
+      out << "      " << m.name << "  " << m.description << shadow(m.name, &plugin::PluginInfo::models) << "\n";
     out << "    strategies:" << (p.info.strategies.empty() ? " none\n" : "\n");
-    for (const auto& s : p.info.strategies) out << "      " << s.name << "  " << s.description << "\n";
+    for (const auto& s : p.info.strategies)
+      out << "      " << s.name << "  " << s.description << shadow(s.name, &plugin::PluginInfo::strategies) << "\n";
     any_strategy = any_strategy || !p.info.strategies.empty();
   }
   if (!reg.plugins().empty() && !any_strategy)

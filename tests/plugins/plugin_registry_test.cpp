@@ -110,6 +110,21 @@ TEST(PluginRegistry, ObjectKeepsItsLibraryLoaded) {
   m.reset();  // destroyed by the library's own destroy function, then the library unloads
 }
 
+TEST(PluginRegistry, StrategiesAndModelsFromSeveralLibrariesFirstFolderWins) {
+  Tiny t;
+  plugin::Registry reg(only({RECDISTILL_TEST_EXAMPLE_DIR, RECDISTILL_TEST_PLUGIN_DIR}));
+  ASSERT_EQ(reg.plugins().size(), 2u);
+  EXPECT_EQ(reg.plugins()[0].info.name, "example");
+  auto s = reg.create_strategy("Longest", t.cfg);
+  EXPECT_EQ(s->name(), "Longest");
+  const std::vector<data::SplitCase> cases = {{1, {1}, 2}, {2, {1, 2, 3}, 4}, {3, {1, 2}, 3}};
+  EXPECT_EQ(s->select(cases, 2), (std::vector<size_t>{1, 2}));
+  EXPECT_EQ(reg.create_model("Popularity", t.cfg)->name(), "Popularity");
+  EXPECT_EQ(reg.create_model("SASRec", t.cfg)->name(), "SASRec");
+  const std::string e = error_of([&] { reg.create_strategy("ALKDMaxMin", t.cfg); });
+  EXPECT_NE(e.find("no plugin offers the strategy 'ALKDMaxMin' (available: Longest)"), std::string::npos) << e;
+}
+
 TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
   Tiny t;
   plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));

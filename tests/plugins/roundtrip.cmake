@@ -16,7 +16,8 @@ file(READ ${run}/results.json results)
 string(JSON test_ndcg GET "${results}" test "NDCG@10")
 string(JSON test_hr GET "${results}" test "HR@5")
 
-execute_process(COMMAND ${APP} evaluate --model-path ${run} WORKING_DIRECTORY ${SOURCE_DIR}
+execute_process(COMMAND ${APP} evaluate --model-path ${run} --output ${WORK_DIR}/eval
+                WORKING_DIRECTORY ${SOURCE_DIR}
                 RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(r)
   message(FATAL_ERROR "evaluate failed (${r}): ${out}${err}")
@@ -30,6 +31,11 @@ string(JSON ev_hr GET "${test_json}" "HR@5")
 if(NOT ev_ndcg STREQUAL test_ndcg OR NOT ev_hr STREQUAL test_hr)
   message(FATAL_ERROR "evaluate of the saved weights gives NDCG@10 ${ev_ndcg}, HR@5 ${ev_hr}; "
                       "the run reported ${test_ndcg}, ${test_hr}")
+endif()
+file(READ ${WORK_DIR}/eval/evaluation.json evaluation)
+string(JSON file_ndcg GET "${evaluation}" test "NDCG@10")
+if(NOT file_ndcg STREQUAL test_ndcg OR NOT EXISTS ${WORK_DIR}/eval/config.yaml)
+  message(FATAL_ERROR "evaluate --output: evaluation.json says ${file_ndcg} (expected ${test_ndcg}) or no config.yaml")
 endif()
 
 execute_process(COMMAND ${APP} recommend --model-path ${run} --users u1,u7 --k 4

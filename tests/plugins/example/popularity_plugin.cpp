@@ -1,5 +1,5 @@
 // An example recdistill plugin: the model "Popularity" ranks items by how often they occur in
-// the training sequences. Built out of tree against the installed package (CMakeLists.txt
+// the training sequences, and the strategy "Longest" picks the longest sessions. Built out of tree against the installed package (CMakeLists.txt
 // beside this file); docs/plugins.md explains each part.
 #include <algorithm>
 #include <fstream>
@@ -81,8 +81,25 @@ class Popularity final : public plugin::Model {
   std::vector<float> counts_;  // (N,) training occurrences per item id; [0] the pad
 };
 
+// A selection strategy: the sessions with the longest histories first (ties: earlier first).
+class Longest final : public plugin::Strategy {
+ public:
+  std::string name() const override { return "Longest"; }
+  std::string summary() const override { return "longest histories first"; }
+  std::vector<size_t> select(const std::vector<data::SplitCase>& candidates, size_t budget) override {
+    std::vector<size_t> order(candidates.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return candidates[a].history.size() > candidates[b].history.size();
+    });
+    order.resize(std::min(budget, order.size()));
+    return order;
+  }
+};
+
 plugin::PluginInfo describe() {
-  return {"example", "1.0", {{"Popularity", "items ranked by training frequency (example plugin)"}}, {}};
+  return {"example", "1.0", {{"Popularity", "items ranked by training frequency (example plugin)"}},
+          {{"Longest", "sessions with the longest histories first (example plugin)"}}};
 }
 
 std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ExperimentConfig& cfg) {
@@ -92,4 +109,9 @@ std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::E
 
 }  // namespace
 
-RECDISTILL_PLUGIN(describe, create_model, recdistill::plugin::no_strategies)
+std::unique_ptr<plugin::Strategy> create_strategy(const std::string& name, const io::ExperimentConfig&) {
+  if (name != "Longest") return nullptr;
+  return std::make_unique<Longest>();
+}
+
+RECDISTILL_PLUGIN(describe, create_model, create_strategy)
