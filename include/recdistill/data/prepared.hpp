@@ -34,6 +34,7 @@
 #include "recdistill/data/load.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/io/container.hpp"
+#include "recdistill/io/bounded_archive.hpp"
 
 // Boost.Serialization of the dataset types. Non-intrusive so that dataset.hpp stays free of
 // Boost; every field is listed here (a round-trip test compares whole objects with ==).
@@ -261,7 +262,7 @@ inline PreparedData read_prepared(const std::string& path, const PreparedHeader*
   PreparedData p;
   try {
     std::istringstream is(body, std::ios::binary);
-    boost::archive::binary_iarchive ar(is);
+    io::BoundedBinaryIArchive ar(is);  // length fields checked against the body (fuzzing found 4 GB allocations)
     Dataset& d = p.dataset;
     std::vector<std::string> users, items;
     uint64_t duplicates = 0;
