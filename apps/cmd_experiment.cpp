@@ -3,7 +3,7 @@
 //
 //   recdistill experiment --config FILE.yaml [--set key=value ...] [--seeds 2020,2021,2022]
 //                         [--variant LABEL[:key=value,key=value...] ...] [--output DIR]
-//                         [--plan PLAN.yaml] [--no-plots]
+//                         [--plan PLAN.yaml] [--no-plots] [--show-runs]
 //
 // A variant is a label plus --set overrides applied after the common ones; without --variant
 // there is one variant, "base". Every (variant, seed) run is a normal `train` run (its own run
@@ -206,7 +206,8 @@ int cmd_experiment(const Args& args) {
       "output,o", po::value(&output),
       "parent of the experiment folder (default: training.model_dir/experiment_name)")(
       "plan", po::value(&plan_file), "YAML file with config, set, seeds and variants (the command line adds to it)")(
-      "no-plots", "write the tables only (no gnuplot)");
+      "no-plots", "write the tables only (no gnuplot)")(
+      "show-runs", "print each run's own output (data, epochs, test table) as `train` does");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {
@@ -299,8 +300,10 @@ int cmd_experiment(const Args& args) {
   const char* gp = std::getenv("RECDISTILL_GNUPLOT");
   ropt.gnuplot = vm.count("no-plots") ? "" : (gp && *gp ? gp : "gnuplot");
 
+  const bool show_runs = vm.count("show-runs") > 0;
   io::ProgressOptions popt;
   popt.unit = "runs";
+  if (show_runs) popt.mode = io::ProgressMode::plain;  // the runs' own output owns the terminal
   popt.bar_width = 16;
   io::Progress progress(std::cout, popt);
   progress.begin("experiment", int64_t(jobs.size()));
@@ -310,12 +313,13 @@ int cmd_experiment(const Args& args) {
     const Job& job = jobs[i];
     const std::string what = job.variant->label + " seed " + std::to_string(job.seed);
     progress.update(int64_t(i), "running " + what);
+    if (show_runs) std::cout << "\n== run " << i + 1 << "/" << jobs.size() << ": " << what << " ==\n" << std::flush;
     events.write("run_start", io::JsonFields().add("variant", job.variant->label).add("seed", job.seed));
     TrainRunOutcome out;
     try {
       TrainRunOptions o;
       o.output = (dir / "runs" / job.variant->label).string();
-      o.quiet = true;
+      o.quiet = !show_runs;
       out = train_run(job.cfg, o);
     } catch (const std::exception& e) {
       events.write("run_failed", io::JsonFields()

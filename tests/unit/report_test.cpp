@@ -84,6 +84,15 @@ TEST(Report, MarkdownTableMeanStdPerVariant) {
   EXPECT_EQ(one.find("±"), std::string::npos) << one;
 }
 
+TEST(Report, NarrowTableByCutoff) {
+  const std::string md = io::markdown_table_by_k(runs(), false);
+  // Columns are cut-offs in K order, rows are variant x family; NDCG has no @5 here.
+  EXPECT_EQ(md.substr(0, md.find('\n')),
+            "| variant | n   | metric |              @5 |             @10 |");
+  EXPECT_NE(md.find("| base    | 2   | NDCG   |                 | 0.2000 ± 0.1414 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| wide    | 2   | HR     | 0.0700 ± 0.0141 | 0.4000 ± 0.0000 |"), std::string::npos) << md;
+}
+
 TEST(Report, CsvLongFormat) {
   const std::string csv = io::summary_csv(runs());
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "variant,split,metric,n,mean,std");

@@ -188,7 +188,59 @@ inline SummaryStat variant_stat(const std::vector<RunRecord>& runs, const std::s
   return summarize(xs);
 }
 
-// A Markdown table (columns padded so it also reads well on a terminal):
+namespace report_detail {
+
+// Markdown with padded columns (reads well on a terminal too); the first `left` columns are
+// left-aligned text, the others right-aligned numbers. rows[0] is the header.
+inline std::string render_markdown(const std::vector<std::vector<std::string>>& rows, size_t left) {
+  // Display width: "±" is two bytes in UTF-8 but one column.
+  auto width = [](const std::string& s) {
+    size_t w = 0;
+    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
+    return w;
+  };
+  std::vector<size_t> w(rows.at(0).size(), 3);
+  for (const auto& row : rows)
+    for (size_t j = 0; j < row.size(); ++j) w[j] = std::max(w[j], width(row[j]));
+  std::string out;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    out += "|";
+    for (size_t j = 0; j < rows[i].size(); ++j) {
+      const std::string pad(w[j] - width(rows[i][j]), ' ');
+      out += " " + (j < left ? rows[i][j] + pad : pad + rows[i][j]) + " |";
+    }
+    out += "\n";
+    if (i == 0) {
+      out += "|";
+      for (size_t j = 0; j < w.size(); ++j)
+        out += (j < left ? " " + std::string(w[j], '-') + " |" : " " + std::string(w[j] - 1, '-') + ": |");
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+// "mean ± std", "mean" alone when std is undefined, "(n=k)" when some runs lack the metric.
+inline std::string stat_cell(const SummaryStat& s, int runs_of_variant, int digits) {
+  std::string cell = fixed(s.mean, digits);
+  if (std::isfinite(s.std)) cell += " ± " + fixed(s.std, digits);
+  if (s.n != runs_of_variant && s.n > 0) cell += " (n=" + std::to_string(s.n) + ")";
+  return cell;
+}
+
+inline int runs_of(const std::vector<RunRecord>& runs, const std::string& variant, std::string* seeds = nullptr) {
+  int n = 0;
+  for (const auto& r : runs)
+    if (r.variant == variant) {
+      if (seeds) *seeds += (seeds->empty() ? "" : ",") + std::to_string(r.seed);
+      ++n;
+    }
+  return n;
+}
+
+}  // namespace report_detail
+
+// One row per variant, one column per metric:
 // | variant | n | seeds | HR@5 | ... |   cells "mean ± std" ("mean" alone when n = 1).
 inline std::string markdown_table(const std::vector<RunRecord>& runs, bool valid, int digits = 4,
                                   const std::vector<std::string>& families = {}) {
@@ -200,47 +252,49 @@ inline std::string markdown_table(const std::vector<RunRecord>& runs, bool valid
   rows.push_back(head);
   for (const auto& v : variants_of(runs)) {
     std::string seeds;
-    int n = 0;
-    for (const auto& r : runs)
-      if (r.variant == v) {
-        seeds += (seeds.empty() ? "" : ",") + std::to_string(r.seed);
-        ++n;
-      }
+    const int n = runs_of(runs, v, &seeds);
     std::vector<std::string> row = {md_cell(v), std::to_string(n), seeds};
-    for (const auto& m : metrics) {
-      const auto s = variant_stat(runs, v, m, valid);
-      std::string cell = fixed(s.mean, digits);
-      if (std::isfinite(s.std)) cell += " ± " + fixed(s.std, digits);
-      if (s.n != n && s.n > 0) cell += " (n=" + std::to_string(s.n) + ")";
-      row.push_back(cell);
-    }
+    for (const auto& m : metrics) row.push_back(stat_cell(variant_stat(runs, v, m, valid), n, digits));
     rows.push_back(row);
   }
-  // Display width: "±" is two bytes in UTF-8 but one column.
-  auto width = [](const std::string& s) {
-    size_t w = 0;
-    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
-    return w;
-  };
-  std::vector<size_t> w(head.size(), 3);
-  for (const auto& row : rows)
-    for (size_t j = 0; j < row.size(); ++j) w[j] = std::max(w[j], width(row[j]));
-  std::string out;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    out += "|";
-    for (size_t j = 0; j < rows[i].size(); ++j) {
-      const std::string pad(w[j] - width(rows[i][j]), ' ');
-      out += " " + (j < 3 ? rows[i][j] + pad : pad + rows[i][j]) + " |";
-    }
-    out += "\n";
-    if (i == 0) {
-      out += "|";
-      for (size_t j = 0; j < w.size(); ++j)
-        out += (j < 3 ? " " + std::string(w[j], '-') + " |" : " " + std::string(w[j] - 1, '-') + ": |");
-      out += "\n";
+  return render_markdown(rows, 3);
+}
+
+// The same numbers, narrow enough for an 80-column terminal: one row per variant and metric
+// family, one column per cut-off K:
+// | variant | n | metric | @5 | @10 | @20 |
+inline std::string markdown_table_by_k(const std::vector<RunRecord>& runs, bool valid, int digits = 4,
+                                       const std::vector<std::string>& families = {}) {
+  using namespace report_detail;
+  const auto metrics = metrics_of(runs, valid, families);
+  std::vector<std::string> fams, ks;  // in table order
+  for (const auto& m : metrics) {
+    const auto at = m.find('@');
+    const std::string f = m.substr(0, at), k = at == std::string::npos ? "" : m.substr(at);
+    if (std::find(fams.begin(), fams.end(), f) == fams.end()) fams.push_back(f);
+    if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
+  }
+  std::sort(ks.begin(), ks.end(), [](const std::string& a, const std::string& b) {
+    return metric_less("X" + a, "X" + b);
+  });
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> head = {"variant", "n", "metric"};
+  for (const auto& k : ks) head.push_back(k);
+  rows.push_back(head);
+  for (const auto& v : variants_of(runs)) {
+    const int n = runs_of(runs, v);
+    for (const auto& f : fams) {
+      std::vector<std::string> row = {md_cell(v), std::to_string(n), f};
+      for (const auto& k : ks) {
+        const std::string m = f + k;
+        row.push_back(std::find(metrics.begin(), metrics.end(), m) == metrics.end()
+                          ? ""
+                          : stat_cell(variant_stat(runs, v, m, valid), n, digits));
+      }
+      rows.push_back(row);
     }
   }
-  return out;
+  return render_markdown(rows, 3);
 }
 
 // Long format, one row per (variant, split, metric): variant,split,metric,n,mean,std.
@@ -422,7 +476,7 @@ inline ReportFiles write_report(const std::filesystem::path& dir, const std::vec
     if (seeds.find(std::to_string(r.seed)) == std::string::npos)
       seeds += (seeds.empty() ? "" : ", ") + std::to_string(r.seed);
   const std::string head = "test metrics (weights of the best validation epoch), mean ± sample std over seeds:\n\n";
-  f.table = head + markdown_table(runs, false, opt.digits, opt.families);
+  f.table = head + markdown_table_by_k(runs, false, opt.digits, opt.families);
   write_file_atomic(f.markdown.string(),
                     "# " + opt.title + "\n\n" + std::to_string(runs.size()) + " runs; seeds " + seeds + ".\n\n" +
                         head + markdown_table(runs, false, opt.digits) +
