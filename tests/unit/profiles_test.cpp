@@ -221,7 +221,7 @@ TEST(ProfileTable, FilesMustShareTheDimension) {
 
 TEST(ProfileTable, WarnsWhenMostUsersHaveNoProfile) {
   data::IdMap m;
-  for (int i = 0; i < 10; ++i) m.intern("x" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) m.intern(std::string("x") + std::to_string(i));  // (GCC 12 -Wrestrict on "x" + string&&)
   m.intern("u1");
   std::ostringstream log;
   ProfileOptions o;

@@ -34,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <new>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -496,7 +497,13 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
     auto on_row = [&](std::string_view key, const float* row, int64_t D) {
       if (t.dim == 0) {  // the first row of the first file fixes D and sizes the table
         t.dim = D;
-        t.values.assign(size_t(t.n_users) * K * size_t(D), 0.0f);
+        const double gb = double(t.n_users) * double(K) * double(D) * 4 / 1e9;
+        try {
+          t.values.assign(size_t(t.n_users) * K * size_t(D), 0.0f);
+        } catch (const std::bad_alloc&) {
+          fail(paths[k], ": cannot allocate the profile table of ", t.n_users, " users x ", K,
+               " files x ", D, " dimensions (", gb, " GB of float32)");
+        }
       }
       if (D != t.dim)
         fail(paths[k], ": ", detail::profile_json_path(key), ": expected ", t.dim,
