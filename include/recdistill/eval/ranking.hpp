@@ -16,8 +16,14 @@
 // " (sampled N uniform|popularity)" (metric_suffix), so such a number cannot be mistaken for
 // a full-ranking one.
 //
-// Scores are computed in fixed blocks of kEvalBlock sequences (the last block padded), so
-// the numbers are bit-identical for any user-facing evaluation batch size or case grouping.
+// Scores are computed in fixed blocks of kEvalBlock sequences (the last block padded) and, for
+// catalogues above kItemChunk ids, fixed chunks of kItemChunk items (rank_full), so the
+// numbers are bit-identical for any user-facing evaluation batch size or case grouping, and
+// no more than a (kEvalBlock, kItemChunk) block of scores exists at a time.
+//
+// API: rank_cases (ranks, full or sampled) -> metrics_from_ranks; eval/topk.hpp: topk_cases,
+// rank_and_topk_cases; eval/per_case.hpp: per-case values and dumps; eval/stats.hpp:
+// aggregation over seeds and paired tests.
 #pragma once
 #include <algorithm>
 #include <cmath>
