@@ -93,6 +93,19 @@ TEST(Report, NarrowTableByCutoff) {
   EXPECT_NE(md.find("| wide    | 2   | HR     | 0.0700 ± 0.0141 | 0.4000 ± 0.0000 |"), std::string::npos) << md;
 }
 
+TEST(Report, CurvesScriptSkipsEpochsWithoutValidation) {
+  const std::string gp = io::curves_script(runs(), "/tmp/x.png", {});
+  const size_t at = gp.find("$valid0 << EOD\n");
+  ASSERT_NE(at, std::string::npos) << gp;
+  const std::string block = gp.substr(at, gp.find("EOD\n", at + 15) - at);
+  EXPECT_NE(block.find("\n1 "), std::string::npos) << block;
+  EXPECT_EQ(block.find("\n2 "), std::string::npos) << "epoch 2 was not evaluated: " << block;
+  EXPECT_NE(block.find("\n3 "), std::string::npos) << block;
+  // Two variants: colour per variant, dash pattern per seed.
+  EXPECT_NE(gp.find("lc 2 dt 2 title 'wide seed 2021'"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set output '/tmp/x.png'"), std::string::npos);
+}
+
 TEST(Report, CsvLongFormat) {
   const std::string csv = io::summary_csv(runs());
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "variant,split,metric,n,mean,std");

@@ -339,7 +339,7 @@ inline std::string runs_csv(const std::vector<RunRecord>& runs) {
 }
 
 // gnuplot script: two panels, training loss and validation metric per epoch, one line per
-// run (colour = variant, dash pattern = seed).
+// run (colour = variant and dash pattern = seed; colour = seed when there is one variant).
 inline std::string curves_script(const std::vector<RunRecord>& runs, const std::string& png,
                                  const ReportOptions& opt) {
   using namespace report_detail;
@@ -361,8 +361,10 @@ inline std::string curves_script(const std::vector<RunRecord>& runs, const std::
     std::string s;
     std::map<std::string, int> seen_per_variant;
     for (size_t i = 0; i < runs.size(); ++i) {
-      const int lc = int(std::find(variants.begin(), variants.end(), runs[i].variant) - variants.begin()) + 1;
-      const int dt = ++seen_per_variant[runs[i].variant];
+      // One variant: a colour per seed; several: a colour per variant, a dash pattern per seed.
+      const int vi = int(std::find(variants.begin(), variants.end(), runs[i].variant) - variants.begin());
+      const int lc = variants.size() > 1 ? vi + 1 : int(i) + 1;
+      const int dt = variants.size() > 1 ? ++seen_per_variant[runs[i].variant] : 1;
       s += (i ? ", " : "") + std::string("$") + block + std::to_string(i) +
            " using 1:2 with linespoints lw 1.5 pt 7 ps 0.5 lc " + std::to_string(lc) + " dt " +
            std::to_string(dt) + " title " + gp_quote(runs[i].variant + " seed " + std::to_string(runs[i].seed));
