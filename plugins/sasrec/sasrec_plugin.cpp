@@ -9,7 +9,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <type_traits>
 
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/io/atomic_file.hpp"
@@ -20,46 +19,26 @@
 #define RECDISTILL_VERSION "unknown"
 #endif
 
-namespace recdistill {
-// The trainer's run options, once the trainer has them (train/sequential_trainer.hpp); until
-// then this declaration stays incomplete and fit(on_epoch) is used instead.
-struct FitOptions;
-}  // namespace recdistill
-
 namespace {
 
 using namespace recdistill;
 using Trainer = SequentialTrainer<cpu::Backend, float>;
 using Net = SASRec<cpu::Backend, float>;
 
-template <class T, class = void>
-struct is_complete : std::false_type {};
-template <class T>
-struct is_complete<T, std::void_t<decltype(sizeof(T))>> : std::true_type {};
-
-// Runs the trainer with everything RunOptions carries when the trainer accepts FitOptions,
-// and with the per-epoch callback alone otherwise (refusing what it cannot honour).
-template <class O = FitOptions, class D>
-TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const D& data) {
-  if constexpr (is_complete<O>::value) {
-    O o;
-    o.on_epoch = r.on_epoch;
-    o.on_step = r.on_step;
-    o.checkpoint_dir = r.checkpoint_dir;
-    o.resume_from = r.resume_from;
-    // A run folder stands for its latest checkpoint.
-    std::error_code ec;
-    if (!r.resume_from.empty() && std::filesystem::is_directory(r.resume_from, ec))
-      o.resume_from = (std::filesystem::path(r.resume_from) / "latest.ckpt").string();
-    o.skip_nonfinite = r.skip_nonfinite;
-    if constexpr (requires { o.mapping_hash = mapping_hash(data); }) o.mapping_hash = mapping_hash(data);
-    return t.fit(o);
-  } else {
-    if (!r.resume_from.empty())
-      fail("--resume ", r.resume_from, ": this build's SASRec trainer cannot resume yet (no checkpoints)");
-    if (r.skip_nonfinite) fail("skipping non-finite steps is not available in this build's SASRec trainer");
-    return t.fit(r.on_epoch);
-  }
+// The trainer's options from the app's: callbacks, checkpoints (train/checkpoint.hpp), resume.
+TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset& data) {
+  FitOptions o;
+  o.on_epoch = r.on_epoch;
+  o.on_step = r.on_step;
+  o.checkpoint_dir = r.checkpoint_dir;
+  o.resume_from = r.resume_from;
+  // A run folder stands for its latest checkpoint.
+  std::error_code ec;
+  if (!r.resume_from.empty() && std::filesystem::is_directory(r.resume_from, ec))
+    o.resume_from = (std::filesystem::path(r.resume_from) / kLatestCheckpoint).string();
+  o.skip_nonfinite = r.skip_nonfinite;
+  o.mapping_hash = data::mapping_hash(data);
+  return t.fit(o);
 }
 
 // FNV-1a over bytes, for the weights file's checksum and the item-mapping hash.

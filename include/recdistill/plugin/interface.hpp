@@ -36,11 +36,6 @@
 #include "recdistill/io/config.hpp"
 #include "recdistill/train/result.hpp"
 
-namespace recdistill {
-// Per-step log of a training run (train/result.hpp, when the trainer reports steps).
-struct StepLog;
-}  // namespace recdistill
-
 namespace recdistill::plugin {
 
 constexpr uint32_t kPluginAbiVersion = 1;
