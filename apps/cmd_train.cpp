@@ -141,6 +141,9 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
   // The plugin before the data: a missing model is reported at once.
   const plugin::Registry registry = open_plugins(opt.plugins);
   std::shared_ptr<plugin::Model> model = registry.create_model(cfg.model_name, cfg);
+  if (const auto* p = registry.model_provider(cfg.model_name))
+    out << "plugin: " << cfg.model_name << " from " << p->info.name << " " << p->info.version << " ("
+        << p->file.string() << ")\n";
   const PreparedData prep = prepare_data(cfg, out);
 
   const fs::path run = fresh_run_dir(cfg, opt.output);

@@ -95,6 +95,14 @@ class Registry {
                             "recdistill_plugin_create_strategy", "recdistill_plugin_destroy_strategy");
   }
 
+  // The library create_model(name) would use, or nullptr.
+  const LoadedPlugin* model_provider(const std::string& name) const {
+    for (const auto& p : plugins_)
+      for (const auto& c : p.info.models)
+        if (c.name == name) return &p;
+    return nullptr;
+  }
+
   // "  DIR (--plugin-dir)\n  DIR (default, missing)\n..." for messages.
   std::string folders_text() const {
     std::string s;
