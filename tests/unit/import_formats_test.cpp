@@ -163,6 +163,11 @@ TEST(ImportAmazon, MalformedFilesNameFileLineAndExpectation) {
   expect_error([] { read_amazon(dir + "not_object.jsonl"); },
                {"not_object.jsonl:1", "expected a JSON object, found an array"});
   expect_error([] { read_amazon(dir + "wrong_sep.jsonl"); }, {"wrong_sep.jsonl:1", "invalid JSON"});
+  expect_error([] { parse_amazon("{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1}\n\n{}\n", "gap.jsonl"); },
+               {"gap.jsonl:2", "empty line"});
+  // A repeated review is counted, not an error.
+  const std::string line = "{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1}\n";
+  EXPECT_EQ(parse_amazon(line + line + line, "dup.jsonl").duplicates, 2u);
 }
 
 // ---------------------------------------------------------------- sessions
