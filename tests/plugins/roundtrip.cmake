@@ -60,6 +60,13 @@ foreach(row IN LISTS u1_rows)
   endforeach()
 endforeach()
 
+file(WRITE ${WORK_DIR}/users.txt "# users\nu1\r\n\n  u7\n")
+execute_process(COMMAND ${APP} recommend --model-path ${run} --users-file ${WORK_DIR}/users.txt --k 4
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out2 ERROR_VARIABLE err)
+if(r OR NOT out2 STREQUAL out)
+  message(FATAL_ERROR "--users-file gives other rows than --users (${r}):\n${out2}${err}")
+endif()
+
 execute_process(COMMAND ${APP} recommend --model-path ${run} --users nobody WORKING_DIRECTORY ${SOURCE_DIR}
                 RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT r EQUAL 1 OR NOT err MATCHES "user 'nobody' is not in tests/plugins/tiny.inter")
