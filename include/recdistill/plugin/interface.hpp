@@ -15,7 +15,7 @@
 //
 // ABI rule: kPluginAbiVersion changes whenever a class or struct used here changes in a way
 // that breaks a compiled plugin (a virtual function added, removed or reordered; a member of
-// RunOptions, PluginInfo, ExperimentConfig, Dataset, Split, TrainResult, EpochLog changed). The
+// RunOptions, PluginInfo, ExperimentConfig, Dataset, Split, TrainResult, EpochLog, StepLog changed). The
 // host refuses a plugin whose version differs, and also one whose layout signature (sizes of
 // those structs) differs, so a forgotten bump is still caught in most cases. Plugins must be
 // built with the same compiler family and standard library as the app (C++ types cross the edge).
@@ -117,7 +117,7 @@ constexpr uint64_t layout_signature() {
                      uint64_t(sizeof(ComponentInfo)), uint64_t(sizeof(Recommendation)),
                      uint64_t(sizeof(io::ExperimentConfig)), uint64_t(sizeof(data::Dataset)),
                      uint64_t(sizeof(data::Split)), uint64_t(sizeof(data::SplitCase)),
-                     uint64_t(sizeof(TrainResult)), uint64_t(sizeof(EpochLog)),
+                     uint64_t(sizeof(TrainResult)), uint64_t(sizeof(EpochLog)), uint64_t(sizeof(StepLog)),
                      uint64_t(sizeof(eval::Metrics)), uint64_t(sizeof(std::string))}) {
     h = (h ^ v) * 1099511628211ull;
   }
