@@ -54,16 +54,19 @@ inline fs::path fresh_run_dir(const io::ExperimentConfig& c, const std::string& 
 // `suffix`: eval::metric_suffix of the run (non-empty for sampled evaluation).
 inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std::ostream& os,
                         const std::string& suffix = "") {
-  os << std::left << std::setw(8) << "metric";
+  os << std::left << std::setw(10) << "metric";
   for (int k : ks) os << std::right << std::setw(10) << ("@" + std::to_string(k));
   os << "\n";
-  for (const char* name : {"HR", "NDCG", "MRR"}) {
-    os << std::left << std::setw(8) << name;
+  for (const char* name : {"HR", "Recall", "NDCG", "MRR", "Precision"}) {
+    const std::string first = std::string(name) + "@" + std::to_string(ks.front()) + suffix;
+    if (!m.count(first)) continue;  // older result files have fewer metric families
+    os << std::left << std::setw(10) << name;
     for (int k : ks)
       os << std::right << std::setw(10) << std::fixed << std::setprecision(4)
          << m.at(std::string(name) + "@" + std::to_string(k) + suffix);
     os << "\n";
   }
+  os << std::defaultfloat << std::setprecision(6);
 }
 
 }  // namespace recdistill::app

@@ -320,6 +320,10 @@ int cmd_experiment(const Args& args) {
       TrainRunOptions o;
       o.output = (dir / "runs" / job.variant->label).string();
       o.quiet = !show_runs;
+      // Keep the bar moving inside a run: its status names the epoch reached.
+      o.on_epoch = [&](const EpochLog& e) {
+        progress.update(int64_t(i), "running " + what + ", epoch " + std::to_string(e.epoch));
+      };
       out = train_run(job.cfg, o);
     } catch (const std::exception& e) {
       events.write("run_failed", io::JsonFields()

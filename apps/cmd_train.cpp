@@ -22,9 +22,11 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
-#include "recdistill/data/load.hpp"
+#include "recdistill/data/prepared.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/io/log.hpp"
+#include "recdistill/io/progress.hpp"
 #include "recdistill/plugin/registry.hpp"
 
 namespace recdistill::app {
@@ -87,15 +89,20 @@ io::ExperimentConfig load_configs(const std::vector<std::string>& files,
   return io::parse_config(root, label);
 }
 
+// The data as training sees it: read back from data.prepared when set (verified against the
+// config), imported, filtered and split otherwise.
 PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out) {
-  const auto t0 = std::chrono::steady_clock::now();
+  data::LoadedData l = data::load_prepared_or_import(cfg);
   PreparedData p;
-  p.data = data::load_dataset(cfg.data);
-  p.split = data::split_dataset(p.data, cfg.data, cfg.seed);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  out << "data: " << cfg.data.path << ": " << p.data.size() << " interactions, "
-      << p.data.users.size() - 1 << " users, " << p.data.items.size() - 1 << " items (" << std::fixed
-      << std::setprecision(2) << s << " s)\n"
+  p.data = std::move(l.dataset);
+  p.split = std::move(l.split);
+  size_t train_users = 0;
+  for (const auto& seq : p.split.train) train_users += seq.empty() ? 0 : 1;
+  out << "data: " << l.source << (l.from_prepared ? " (prepared)" : "") << ": " << p.data.size()
+      << " interactions, " << p.data.users.size() - 1 << " users, " << p.data.items.size() - 1
+      << " items (" << std::fixed << std::setprecision(2) << l.seconds << " s); split "
+      << p.split.protocol << ": " << train_users << " training sequences, " << p.split.valid.size()
+      << " validation and " << p.split.test.size() << " test cases\n"
       << std::defaultfloat << std::setprecision(6);
   return p;
 }
@@ -148,42 +155,61 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
 
   const fs::path run = fresh_run_dir(cfg, opt.output);
   io::write_file_atomic((run / "config.yaml").string(), yaml_text(cfg.resolved));
-  std::ofstream jsonl(run / "metrics.jsonl");
+  io::JsonlWriter jsonl((run / "metrics.jsonl").string());  // one schema: docs/experiments.md
+  jsonl.write("run_start", io::JsonFields()
+                               .add("experiment_name", cfg.experiment_name)
+                               .add("model", cfg.model_name)
+                               .add("seed", (unsigned long long)cfg.seed)
+                               .add("resume", opt.resume));
+
+  // A bar redrawn in place on a terminal; plain epoch lines otherwise (and for quiet runs).
+  io::ProgressOptions popt;
+  if (opt.quiet) popt.mode = io::ProgressMode::plain;
+  io::TrainProgress bar(out, cfg.training.epochs, popt);
 
   plugin::RunOptions ro;
-  ro.log = [&](const std::string& line) { out << line << "\n"; };
+  ro.log = [&](const std::string& line) { bar.line(line); };
   ro.checkpoint_dir = run.string();  // checkpoints sit next to config.yaml
   ro.resume_from = opt.resume;
   ro.skip_nonfinite = opt.skip_nonfinite;
   ro.on_epoch = [&](const EpochLog& e) {
-    out << "epoch " << std::setw(3) << e.epoch << "  loss " << std::fixed << std::setprecision(4)
-        << e.loss << "  " << std::setprecision(2) << e.train_seconds << " s  "
-        << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s  "
-        << std::setprecision(1) << e.gflop / e.train_seconds << " GFLOP/s";
+    std::ostringstream line;
+    line << "epoch " << std::setw(3) << e.epoch << "  loss " << std::fixed << std::setprecision(4)
+         << e.loss << "  " << std::setprecision(2) << e.train_seconds << " s  "
+         << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s  "
+         << std::setprecision(1) << e.gflop / e.train_seconds << " GFLOP/s";
+    if (e.skipped_steps > 0) line << "  " << e.skipped_steps << " steps skipped (non-finite)";
     if (e.evaluated)
-      out << "  valid " << cfg.training.valid_metric << " " << std::setprecision(4)
-          << e.valid.at(cfg.training.valid_metric) << (e.best ? " *" : "");
-    out << std::endl << std::defaultfloat << std::setprecision(6);
-    jsonl << std::setprecision(10) << "{\"event\": \"epoch\", \"epoch\": " << e.epoch
-          << ", \"loss\": " << e.loss << ", \"train_seconds\": " << e.train_seconds
-          << ", \"targets\": " << e.targets << ", \"steps\": " << e.steps
-          << ", \"grad_norm\": " << e.grad_norm << ", \"gflop\": " << e.gflop;
-    if (e.evaluated) jsonl << ", \"valid\": " << json_metrics(e.valid) << ", \"best\": " << (e.best ? "true" : "false");
-    jsonl << "}" << std::endl;
+      line << "  valid " << cfg.training.valid_metric << " " << std::setprecision(4)
+           << e.valid.at(cfg.training.valid_metric) << (e.best ? " *" : "");
+    bar.epoch_line(line.str());
+    io::JsonFields f;
+    f.add("epoch", e.epoch).add("loss", e.loss).add("train_seconds", e.train_seconds)
+        .add("targets", (long long)e.targets).add("steps", e.steps).add("skipped_steps", e.skipped_steps)
+        .add("grad_norm", e.grad_norm).add("gflop", e.gflop);
+    if (e.evaluated) f.add("valid", e.valid).add("best", e.best);
+    jsonl.write("epoch", f);
+    if (opt.on_epoch) opt.on_epoch(e);
   };
-  if (opt.verbosity >= Verbosity::debug)
-    ro.on_step = [&](const StepLog& s) {
-      out << "  step " << s.epoch << ":" << s.step << "/" << s.steps << "  loss " << std::setprecision(6)
-          << s.loss << "  grad_norm " << s.grad_norm << "  " << std::fixed << std::setprecision(3)
-          << s.seconds * 1e3 << " ms" << (s.skipped ? "  (skipped: non-finite)" : "") << "\n"
-          << std::defaultfloat << std::setprecision(6);
-    };
+  ro.on_step = [&](const StepLog& s) {
+    bar.on_step(s);
+    if (opt.verbosity >= Verbosity::debug) {
+      std::ostringstream line;
+      line << "  step " << s.epoch << ":" << s.step << "/" << s.steps << "  loss " << std::setprecision(6)
+           << s.loss << "  grad_norm " << s.grad_norm << "  " << std::fixed << std::setprecision(3)
+           << s.seconds * 1e3 << " ms" << (s.skipped ? "  (skipped: non-finite)" : "");
+      bar.line(line.str());
+      jsonl.write("step", io::JsonFields()
+                              .add("epoch", s.epoch).add("step", s.step).add("steps", s.steps)
+                              .add("loss", s.loss).add("grad_norm", s.grad_norm)
+                              .add("seconds", s.seconds).add("skipped", s.skipped));
+    }
+  };
   out << "run folder: " << run.string() << "\n";
 
   const TrainResult res = model->train(prep.data, prep.split, ro);
   model->save((run / "model.weights").string());
-  jsonl << "{\"event\": \"test\", \"best_epoch\": " << res.best_epoch
-        << ", \"test\": " << json_metrics(res.test) << "}" << std::endl;
+  jsonl.write("test", io::JsonFields().add("best_epoch", res.best_epoch).add("test", res.test));
 
   out << "\ntest results (weights of epoch " << res.best_epoch << ", valid "
       << cfg.training.valid_metric << " " << std::setprecision(4)

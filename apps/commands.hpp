@@ -3,6 +3,7 @@
 // (exit 2) and reported by main().
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -69,6 +70,7 @@ struct TrainRunOptions {
   std::string resume;  // run folder or checkpoint to continue ("" = fresh run)
   bool skip_nonfinite = false;  // skip NaN/Inf steps instead of stopping
   Verbosity verbosity = Verbosity::normal;
+  std::function<void(const EpochLog&)> on_epoch;  // also called after each epoch (the caller's own progress)
 };
 struct TrainRunOutcome {
   std::filesystem::path run_dir;  // holds config.yaml, metrics.jsonl, results.json
