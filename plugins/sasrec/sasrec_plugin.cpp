@@ -4,14 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
 
 #include "recdistill/backend/cpu/backend.hpp"
-#include "recdistill/io/atomic_file.hpp"
+#include "recdistill/io/container.hpp"
 #include "recdistill/plugin/interface.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
@@ -41,34 +39,10 @@ TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset
   return t.fit(o);
 }
 
-// FNV-1a over bytes, for the weights file's checksum and the item-mapping hash.
-uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-uint64_t item_mapping_hash(const data::Dataset& d) {
-  uint64_t h = 1469598103934665603ull;
-  for (const auto& t : d.items.tokens()) h = fnv1a(t.data(), t.size() + 1, h);  // with the '\0'
-  return h;
-}
-
-// Weights file: header (magic, format version, payload length, checksum), then the payload:
-// model settings, item-mapping hash, parameter count and the flat float parameters.
-constexpr char kMagic[8] = {'R', 'D', 'S', 'A', 'S', 'W', 'T', '\n'};
-constexpr uint32_t kWeightsFormat = 1;
-constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
-
-struct Settings {
-  int32_t variant, n_items, max_len, hidden, layers, heads, inner, pad_ = 0;
-  double ln_eps;
-};
-
-template <class V>
-void put(std::string& s, const V& v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
+// Weights file (io/container.hpp framing: magic, version, length, checksum, verified before
+// decoding): the model settings that fix the parameters' meaning, the item-mapping hash,
+// then the flat float parameters.
+inline constexpr io::FileKind kWeightsFile{std::string_view("RDWGHT\0\1", 8), 1, "SASRec weights"};
 
 class SASRecModel final : public plugin::Model {
  public:
@@ -79,23 +53,14 @@ class SASRecModel final : public plugin::Model {
   std::string name() const override { return "SASRec"; }
 
   std::string summary() const override {
-    const SASRecConfig& mc = net_ ? net_->config() : cfg_.sasrec;
-    std::string s = cat("SASRec variant=", mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer",
-                        " d=", mc.hidden, " layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner,
-                        " L=", mc.max_len, " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
-    if (net_) s += cat(", ", net_->num_params(), " parameters");
-    return s;
+    return net_ ? describe_model(net_->config(), net_->num_params()) : describe_model(cfg_.sasrec, 0);
   }
 
   TrainResult train(const data::Dataset& data, const data::Split& split,
                     const plugin::RunOptions& opt) override {
     Trainer trainer(cfg_, split);
     if (opt.log) {
-      const auto& mc = trainer.model().config();
-      opt.log(cat("model: SASRec variant=", mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer",
-                  " d=", mc.hidden, " layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner,
-                  " L=", mc.max_len, " dropout=", mc.hidden_dropout, "/", mc.attn_dropout, ", ",
-                  trainer.model().num_params(), " parameters"));
+      opt.log("model: " + describe_model(trainer.model().config(), trainer.model().num_params()));
       opt.log(cat("training: ", trainer.windows(), " windows, batch ", cfg_.training.batch_size, ", lr ",
                   cfg_.training.learning_rate, " (", cfg_.training.optimizer, "), up to ",
                   cfg_.training.epochs, " epochs, early stop on ", cfg_.training.valid_metric,
@@ -106,7 +71,7 @@ class SASRecModel final : public plugin::Model {
     // Keep the selected weights; the trainer's buffers and activations go with it.
     net_.emplace(trainer.model().config());
     params_ = trainer.params();
-    item_hash_ = item_mapping_hash(data);
+    item_hash_ = data::item_mapping_hash(data);
     acts_.reset();
     return res;
   }
@@ -125,71 +90,53 @@ class SASRecModel final : public plugin::Model {
   void save(const std::string& path) const override {
     if (!net_) fail(path, ": SASRec has no weights to save (neither trained nor loaded)");
     const auto& mc = net_->config();
-    std::string payload;
-    put(payload, settings(mc));
-    put(payload, item_hash_);
-    put(payload, uint64_t(params_.size()));
-    payload.append(reinterpret_cast<const char*>(params_.data()), params_.size() * sizeof(float));
-    std::string file(kMagic, sizeof kMagic);
-    put(file, kWeightsFormat);
-    put(file, uint32_t(0));
-    put(file, uint64_t(payload.size()));
-    put(file, fnv1a(payload.data(), payload.size()));
-    io::write_file_atomic(path, file + payload);
+    io::ByteWriter w;
+    w.put<int32_t>(mc.variant == SASRecVariant::recbole ? 0 : 1);
+    for (int32_t v : {mc.n_items, mc.max_len, mc.hidden, mc.layers, mc.heads, mc.inner}) w.put<int32_t>(v);
+    w.put<double>(mc.ln_eps);
+    w.put<uint64_t>(item_hash_);
+    w.put(params_);
+    io::write_container(path, kWeightsFile, w.bytes());
   }
 
   void load(const std::string& path, const data::Dataset& data) override {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path, ": cannot open the weights file");
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
-      fail(path, ": not a SASRec weights file (expected the magic bytes RDSASWT at the start)");
-    uint32_t format;
-    uint64_t len, sum;
-    std::memcpy(&format, bytes.data() + 8, 4);
-    std::memcpy(&len, bytes.data() + 16, 8);
-    std::memcpy(&sum, bytes.data() + 24, 8);
-    if (format != kWeightsFormat)
-      fail(path, ": weights format version ", format, ", this plugin reads version ", kWeightsFormat);
-    if (len != bytes.size() - kHeaderBytes)
-      fail(path, ": the header says ", len, " payload bytes, the file has ", bytes.size() - kHeaderBytes,
-           " (truncated or padded)");
-    const char* p = bytes.data() + kHeaderBytes;
-    if (fnv1a(p, len) != sum) fail(path, ": checksum mismatch (the file is corrupted)");
-    Settings s;
-    uint64_t hash, n;
-    if (len < sizeof s + 16) fail(path, ": payload too short for the model settings");
-    std::memcpy(&s, p, sizeof s);
-    std::memcpy(&hash, p + sizeof s, 8);
-    std::memcpy(&n, p + sizeof s + 8, 8);
-    if (len != sizeof s + 16 + n * sizeof(float))
-      fail(path, ": ", n, " parameters announced, payload holds ", (len - sizeof s - 16) / sizeof(float));
+    const std::string payload = io::read_container(path, kWeightsFile);
+    io::ByteReader r(payload, path);
+    const int32_t variant = r.get<int32_t>("model.variant");
+    const int32_t n_items = r.get<int32_t>("item count");
+    const int32_t max_len = r.get<int32_t>("model.maxlen"), hidden = r.get<int32_t>("model.hidden_units"),
+                  layers = r.get<int32_t>("model.num_blocks"), heads = r.get<int32_t>("model.num_heads"),
+                  inner = r.get<int32_t>("model.inner_size");
+    const double ln_eps = r.get<double>("model.layer_norm_eps");
+    const uint64_t hash = r.get<uint64_t>("item-mapping hash");
+    std::vector<float> params = r.get_vector<float>("parameters");
+    r.expect_end();
     // The weights must fit the configured model: these settings change the parameters' meaning.
-    const Settings want = settings(cfg_.sasrec);
+    const SASRecConfig& want = cfg_.sasrec;
     auto check = [&](const char* key, auto got, auto expected) {
       if (got != expected)
         fail(path, ": ", key, " is ", got, " in the weights but ", expected, " in the config");
     };
-    check("model.variant", s.variant == 0 ? "recbole" : "pmixer", want.variant == 0 ? "recbole" : "pmixer");
-    check("model.maxlen", s.max_len, want.max_len);
-    check("model.hidden_units", s.hidden, want.hidden);
-    check("model.num_blocks", s.layers, want.layers);
-    check("model.num_heads", s.heads, want.heads);
-    check("model.inner_size", s.inner, want.inner);
-    check("model.layer_norm_eps", s.ln_eps, want.ln_eps);
-    if (s.n_items != data.items.size())
-      fail(path, ": the weights are for ", s.n_items - 1, " items but the data (", data.source, ") has ",
+    check("model.variant", variant == 0 ? "recbole" : "pmixer",
+          want.variant == SASRecVariant::recbole ? "recbole" : "pmixer");
+    check("model.maxlen", max_len, want.max_len);
+    check("model.hidden_units", hidden, want.hidden);
+    check("model.num_blocks", layers, want.layers);
+    check("model.num_heads", heads, want.heads);
+    check("model.inner_size", inner, want.inner);
+    check("model.layer_norm_eps", ln_eps, want.ln_eps);
+    if (n_items != data.items.size())
+      fail(path, ": the weights are for ", n_items - 1, " items but the data (", data.source, ") has ",
            data.items.size() - 1);
-    if (hash != item_mapping_hash(data))
+    if (hash != data::item_mapping_hash(data))
       fail(path, ": the weights were trained on a different item mapping than ", data.source,
            "'s (same number of items, different ids or order)");
     SASRecConfig mc = cfg_.sasrec;
-    mc.n_items = s.n_items;
+    mc.n_items = n_items;
     Net net(mc);
-    if (net.num_params() != n)
-      fail(path, ": ", n, " parameters in the file, the configured model has ", net.num_params());
-    params_.resize(n);
-    std::memcpy(params_.data(), p + sizeof s + 16, n * sizeof(float));
+    if (net.num_params() != params.size())
+      fail(path, ": ", params.size(), " parameters in the file, the configured model has ", net.num_params());
+    params_ = std::move(params);
     net_.emplace(mc);
     item_hash_ = hash;
     acts_.reset();
@@ -247,9 +194,13 @@ class SASRecModel final : public plugin::Model {
   }
 
  private:
-  static Settings settings(const SASRecConfig& mc) {
-    return {mc.variant == SASRecVariant::recbole ? 0 : 1, mc.n_items, mc.max_len, mc.hidden,
-            mc.layers, mc.heads, mc.inner, 0, mc.ln_eps};
+  // "SASRec variant=recbole d=64 ...", with the parameter count when known (n_params > 0).
+  static std::string describe_model(const SASRecConfig& mc, size_t n_params) {
+    std::string s = cat("SASRec variant=", mc.variant == SASRecVariant::recbole ? "recbole" : "pmixer",
+                        " d=", mc.hidden, " layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner,
+                        " L=", mc.max_len, " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
+    if (n_params > 0) s += cat(", ", n_params, " parameters");
+    return s;
   }
   void require_weights(const char* what) const {
     if (!net_) fail("SASRec: cannot ", what, " before the model is trained or its weights are loaded");

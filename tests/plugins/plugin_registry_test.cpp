@@ -169,7 +169,7 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
     b[b.size() / 2] ^= 0x10;
     std::ofstream(bad, std::ios::binary) << b;
   }
-  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("checksum mismatch"), std::string::npos);
+  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("is corrupted: payload checksum"), std::string::npos);
   {
     std::ofstream(bad, std::ios::binary) << bytes.substr(0, bytes.size() - 3);
   }

@@ -36,21 +36,25 @@ inline constexpr const char* kBestCheckpoint = "best.ckpt";
 
 namespace data {
 
-// Hash of a dataset's id mappings (user and item tokens in id order): two datasets with the
-// same hash map every raw token to the same internal id, so weights trained on one fit the other.
-inline uint64_t mapping_hash(const Dataset& d) {
-  uint64_t h = io::kFnvOffset;
-  for (const IdMap* m : {&d.users, &d.items}) {
-    const uint64_t n = uint64_t(m->size());
-    h = io::fnv1a64_bytes(&n, sizeof n, h);
-    for (const auto& t : m->tokens()) {
-      const uint64_t len = t.size();
-      h = io::fnv1a64_bytes(&len, sizeof len, h);
-      h = io::fnv1a64(t, h);
-    }
+// FNV-1a over one id mapping: its size, then each token with its length, in id order.
+inline uint64_t idmap_hash(const IdMap& m, uint64_t h = io::kFnvOffset) {
+  const uint64_t n = uint64_t(m.size());
+  h = io::fnv1a64_bytes(&n, sizeof n, h);
+  for (const auto& t : m.tokens()) {
+    const uint64_t len = t.size();
+    h = io::fnv1a64_bytes(&len, sizeof len, h);
+    h = io::fnv1a64(t, h);
   }
   return h;
 }
+
+// Hash of a dataset's id mappings (user and item tokens in id order): two datasets with the
+// same hash map every raw token to the same internal id, so weights trained on one fit the other.
+inline uint64_t mapping_hash(const Dataset& d) { return idmap_hash(d.items, idmap_hash(d.users)); }
+
+// Hash of the item mapping alone: a model's weights score items, so they fit any dataset that
+// numbers the items the same way, whatever its users.
+inline uint64_t item_mapping_hash(const Dataset& d) { return idmap_hash(d.items); }
 
 // Hash of a split's content (sizes, training sequences, validation and test cases).
 inline uint64_t split_hash(const Split& s) {
