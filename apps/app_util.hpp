@@ -8,33 +8,23 @@
 #include <string>
 #include <vector>
 
+#include "recdistill/data/profiles.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/io/log.hpp"
 
 namespace recdistill::app {
 namespace fs = std::filesystem;
 
+// JSON text for results files, on the log writer's rules (io/log.hpp): NaN/Inf become null,
+// control characters are escaped.
 inline std::string json_metrics(const eval::Metrics& m) {
-  std::ostringstream os;
-  os << std::setprecision(10) << "{";
-  bool first = true;
-  for (const auto& [k, v] : m) {
-    os << (first ? "" : ", ") << "\"" << k << "\": " << v;
-    first = false;
-  }
-  os << "}";
-  return os.str();
+  std::string o = "{";
+  for (const auto& [k, v] : m) o += (o.size() > 1 ? ", " : "") + io::json_quote(k) + ": " + io::json_number(v);
+  return o + "}";
 }
 
-inline std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 32) { o += ' '; continue; }
-    o += c;
-  }
-  return o + "\"";
-}
+inline std::string json_str(const std::string& s) { return io::json_quote(s); }
 
 inline fs::path fresh_run_dir(const io::ExperimentConfig& c, const std::string& output) {
   fs::path base = output.empty() ? fs::path(c.training.model_dir) / c.experiment_name : fs::path(output);
@@ -67,6 +57,23 @@ inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std:
     os << "\n";
   }
   os << std::defaultfloat << std::setprecision(6);
+}
+
+// Loads and validates the profile files of data.user_profile_embeddings_files against the
+// dataset's users (dimension, finite values, duplicates, unknown and missing users; errors
+// name the file and place) and prints what was found. No bundled model consumes profiles
+// yet (profile distillation is not implemented), so the table is only checked and reported.
+inline void check_profiles(const io::ExperimentConfig& cfg, const data::Dataset& d, std::ostream& out) {
+  const auto& files = cfg.data.user_profile_embeddings_files;
+  if (files.empty()) return;
+  data::ProfileOptions po = data::profile_options(cfg.data.profile_unknown_users, cfg.data.on_nonfinite);
+  po.log = &out;
+  const data::ProfileTable t = data::load_profiles(files, d.users, po);
+  const auto& s = t.summary;
+  out << "profiles: " << files.size() << " file(s), D = " << t.dim << ": " << s.users_with_profile << " of "
+      << s.dataset_users << " users have a profile (" << s.users_without_profile << " without, "
+      << s.users_partial << " partial), " << s.unknown_keys << " ids not in the dataset; checked only: "
+      << "no bundled model uses profiles yet (profile distillation is not implemented)\n";
 }
 
 }  // namespace recdistill::app

@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "app_util.hpp"
 #include "commands.hpp"
 #include "recdistill/data/prepared.hpp"
 #include "recdistill/io/config.hpp"
@@ -85,6 +86,7 @@ int cmd_prepare(const std::vector<std::string>& args) {
             << write_s << " s; read back as training does (hash inputs, verify, deserialise) " << read_s
             << " s\n"
             << "train with data.prepared: " << output << " (or --set data.prepared=" << output << ")\n";
+  check_profiles(cfg, d, std::cout);
   return 0;
 }
 

@@ -104,6 +104,7 @@ PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out) {
       << p.split.protocol << ": " << train_users << " training sequences, " << p.split.valid.size()
       << " validation and " << p.split.test.size() << " test cases\n"
       << std::defaultfloat << std::setprecision(6);
+  check_profiles(cfg, p.data, out);
   return p;
 }
 
@@ -140,10 +141,20 @@ int cmd_train(const std::vector<std::string>& args) {
 TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions& opt) {
   std::ostringstream sink;
   std::ostream& out = opt.quiet ? static_cast<std::ostream&>(sink) : std::cout;
-  // The resolved config first: a short line by default, all of it with --verbose.
+  // The resolved config first: a summary line, then the config itself.
   out << "config: " << cfg.source << ": experiment " << cfg.experiment_name << ", model "
       << cfg.model_name << ", data " << cfg.data.path << ", seed " << cfg.seed << "\n";
-  if (opt.verbosity >= Verbosity::verbose) out << "resolved config:\n" << yaml_text(cfg.resolved);
+  // The resolved config (file(s) + --set), one flow-style line per section; --verbose prints it
+  // as block YAML instead.
+  if (opt.verbosity >= Verbosity::verbose) {
+    out << "resolved config:\n" << yaml_text(cfg.resolved);
+  } else if (cfg.resolved && cfg.resolved.IsMap()) {
+    for (auto it = cfg.resolved.begin(); it != cfg.resolved.end(); ++it) {
+      YAML::Emitter em;
+      em << YAML::Flow << it->second;
+      out << "  " << it->first.as<std::string>() << ": " << em.c_str() << "\n";
+    }
+  }
 
   // The plugin before the data: a missing model is reported at once.
   const plugin::Registry registry = open_plugins(opt.plugins);
