@@ -193,9 +193,12 @@ inline void parse_csv_side(std::string_view text, const std::string& path, const
     if (idv.empty()) fail(path, ":", r.lineno(), ": column '", id_field, "' is empty");
     const int32_t before = ids.size();
     const int32_t id = detail::intern(ids, idv);
-    if (id < before)
-      fail(path, ":", r.lineno(), ": duplicate row: '", id_field, "' ", detail::printable(idv),
-           " was already given on line ", line_of[size_t(id)], " (expected each id once)");
+    if (id < before) {
+      if (size_t(id) < line_of.size() && line_of[size_t(id)] > 0)
+        fail(path, ":", r.lineno(), ": duplicate row: '", id_field, "' ", detail::printable(idv),
+             " was already given on line ", line_of[size_t(id)], " (expected each id once)");
+      fail(path, ":", r.lineno(), ": duplicate id ", detail::printable(idv), " in column '", id_field, "'");
+    }
     line_of.push_back(r.lineno());
     std::vector<std::string> row;
     row.reserve(meta.columns.size());

@@ -32,10 +32,14 @@ inline void write_file_atomic(const std::string& path, const std::string& bytes)
     }
     done += size_t(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int e = errno;
+  // Close whatever fsync said (no descriptor leaks); the first failure is the one reported.
+  const int synced = ::fsync(fd);
+  const int sync_errno = errno;
+  const int closed = ::close(fd);
+  if (synced != 0 || closed != 0) {
+    const int e = synced != 0 ? sync_errno : errno;
     ::unlink(tmp.c_str());
-    fail(path, ": fsync/close failed: ", std::strerror(e));
+    fail(path, ": ", synced != 0 ? "fsync" : "close", " failed: ", std::strerror(e));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int e = errno;

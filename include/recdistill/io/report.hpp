@@ -26,11 +26,13 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/eval/stats.hpp"
 #include "recdistill/io/atomic_file.hpp"
 
 extern char** environ;
@@ -78,18 +80,14 @@ struct SummaryStat {
   double mean = NAN, std = NAN;  // std: sample std, NaN for n < 2
 };
 
+// eval::summarise for tables: mean and sample std, with std (and for n = 0 the mean) shown as
+// NaN ("n/a") where it is undefined rather than as 0.
 inline SummaryStat summarize(const std::vector<double>& xs) {
+  const eval::Summary e = eval::summarise(xs);
   SummaryStat s;
-  s.n = int(xs.size());
-  if (s.n == 0) return s;
-  double sum = 0;
-  for (double x : xs) sum += x;
-  s.mean = sum / s.n;
-  if (s.n >= 2) {
-    double ss = 0;
-    for (double x : xs) ss += (x - s.mean) * (x - s.mean);
-    s.std = std::sqrt(ss / (s.n - 1));
-  }
+  s.n = int(e.n);
+  if (e.n >= 1) s.mean = e.mean;
+  if (e.n >= 2) s.std = e.std;
   return s;
 }
 
@@ -474,9 +472,9 @@ inline ReportFiles write_report(const std::filesystem::path& dir, const std::vec
   f.runs_csv = dir / "runs.csv";
 
   std::string seeds;
+  std::set<uint64_t> listed;
   for (const auto& r : runs)
-    if (seeds.find(std::to_string(r.seed)) == std::string::npos)
-      seeds += (seeds.empty() ? "" : ", ") + std::to_string(r.seed);
+    if (listed.insert(r.seed).second) seeds += (seeds.empty() ? "" : ", ") + std::to_string(r.seed);
   const std::string head = "test metrics (weights of the best validation epoch), mean ± sample std over seeds:\n\n";
   f.table = head + markdown_table_by_k(runs, false, opt.digits, opt.families);
   write_file_atomic(f.markdown.string(),
