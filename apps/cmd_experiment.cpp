@@ -304,7 +304,7 @@ int cmd_experiment(const Args& args) {
   io::ProgressOptions popt;
   popt.unit = "runs";
   if (show_runs) popt.mode = io::ProgressMode::plain;  // the runs' own output owns the terminal
-  popt.bar_width = 16;
+  popt.bar_width = 12;
   io::Progress progress(std::cout, popt);
   progress.begin("experiment", int64_t(jobs.size()));
   std::vector<io::RunRecord> records;
@@ -312,7 +312,9 @@ int cmd_experiment(const Args& args) {
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& job = jobs[i];
     const std::string what = job.variant->label + " seed " + std::to_string(job.seed);
-    progress.update(int64_t(i), "running " + what);
+    // Short status (variant/seed, epoch): the whole line must fit an 80-column terminal.
+    const std::string tag = job.variant->label + "/" + std::to_string(job.seed);
+    progress.update(int64_t(i), tag);
     if (show_runs) std::cout << "\n== run " << i + 1 << "/" << jobs.size() << ": " << what << " ==\n" << std::flush;
     events.write("run_start", io::JsonFields().add("variant", job.variant->label).add("seed", job.seed));
     TrainRunOutcome out;
@@ -322,7 +324,7 @@ int cmd_experiment(const Args& args) {
       o.quiet = !show_runs;
       // Keep the bar moving inside a run: its status names the epoch reached.
       o.on_epoch = [&](const EpochLog& e) {
-        progress.update(int64_t(i), "running " + what + ", epoch " + std::to_string(e.epoch));
+        progress.update(int64_t(i), tag + " epoch " + std::to_string(e.epoch));
       };
       out = train_run(job.cfg, o);
     } catch (const std::exception& e) {

@@ -150,8 +150,10 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
     out << "resolved config:\n" << yaml_text(cfg.resolved);
   } else if (cfg.resolved && cfg.resolved.IsMap()) {
     for (auto it = cfg.resolved.begin(); it != cfg.resolved.end(); ++it) {
+      YAML::Node section = YAML::Clone(it->second);  // a loaded node keeps its block style
+      section.SetStyle(YAML::EmitterStyle::Flow);
       YAML::Emitter em;
-      em << YAML::Flow << it->second;
+      em << section;
       out << "  " << it->first.as<std::string>() << ": " << em.c_str() << "\n";
     }
   }
@@ -175,6 +177,7 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
 
   // A bar redrawn in place on a terminal; plain epoch lines otherwise (and for quiet runs).
   io::ProgressOptions popt;
+  popt.bar_width = 12;  // room for the loss on an 80-column terminal
   if (opt.quiet) popt.mode = io::ProgressMode::plain;
   io::TrainProgress bar(out, cfg.training.epochs, popt);
 

@@ -99,7 +99,7 @@ inline size_t parse_amazon_meta(std::string_view text, bool padded, const std::s
     const auto asin = detail::json_string(obj, "asin", path, line);
     if (asin.empty()) fail(path, ":", line, ": key 'asin': expected a non-empty string, found \"\"");
     const int32_t before = items.size();
-    if (detail::intern(items, asin) < before) {
+    if (items.intern(asin) < before) {
       ++repeats;
       return;
     }
@@ -137,8 +137,8 @@ inline void parse_amazon_reviews_into(Interactions& out, std::string_view text, 
     if (item.empty()) fail(path, ":", line, ": key 'asin': expected a non-empty string, found \"\"");
     const double t = detail::json_number(obj, "unixReviewTime", path, line);
     const double rating = detail::json_number(obj, "overall", path, line);
-    out.user.push_back(detail::intern(out.users, user));
-    out.item.push_back(detail::intern(out.items, item));
+    out.user.push_back(out.users.intern(user));
+    out.item.push_back(out.items.intern(item));
     out.timestamp.push_back(t);
     out.rating.push_back(float(rating));
   });

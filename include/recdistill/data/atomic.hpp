@@ -107,7 +107,7 @@ inline void parse_atomic_side(std::string_view text, const std::string& path,
     const auto idv = f[size_t(id_col)];
     if (idv.empty()) fail(path, ":", r.lineno(), ": column '", id_field, "' is empty");
     const int32_t before = ids.size();
-    const int32_t id = detail::intern(ids, idv);
+    const int32_t id = ids.intern(idv);
     if (id < before) {
       if (size_t(id) < line_of.size() && line_of[size_t(id)] > 0)
         fail(path, ":", r.lineno(), ": duplicate row: '", id_field, "' ", detail::printable(idv),
@@ -168,8 +168,8 @@ inline void parse_atomic_inter_into(Interactions& out, std::string_view text, co
              detail::printable(f[size_t(ri)]), detail::truncation_hint(r));
       out.rating.push_back(float(v));
     }
-    out.user.push_back(detail::intern(out.users, f[size_t(ui)]));
-    out.item.push_back(detail::intern(out.items, f[size_t(ii)]));
+    out.user.push_back(out.users.intern(f[size_t(ui)]));
+    out.item.push_back(out.items.intern(f[size_t(ii)]));
     out.timestamp.push_back(t);
   }
   if (out.size() == start) fail(path, ": no interactions after the header");

@@ -86,7 +86,7 @@ inline void parse_session_items(std::string_view text, const std::string& path, 
     if (f[size_t(idx)] != want)
       fail(path, ":", r.lineno(), ": column 'item_index': expected ", want,
            " (rows numbered 0, 1, ... in order), found ", detail::printable(f[size_t(idx)]));
-    detail::intern(items, f[size_t(idx)]);
+    items.intern(f[size_t(idx)]);
     std::vector<std::string> row;
     for (size_t c = 0; c < f.size(); ++c)
       if (int(c) != idx) row.emplace_back(f[c]);
@@ -121,7 +121,7 @@ inline void parse_sessions_into(Interactions& out, std::string_view text, const 
     if (label != "train" && label != "valid" && label != "test")
       fail(path, ":", r.lineno(), ": column 'split': expected train, valid or test, found ", detail::printable(label));
     const int32_t before = out.users.size();
-    const int32_t u = detail::intern(out.users, sid);
+    const int32_t u = out.users.intern(sid);
     if (u < before)
       fail(path, ":", r.lineno(), ": duplicate row: session_id ", detail::printable(sid),
            " was already given on line ", line_of[size_t(u)], " (expected each session once)");

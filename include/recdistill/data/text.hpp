@@ -117,8 +117,6 @@ inline bool parse_number(std::string_view s, double& v) {
   return r.ec == std::errc() && r.ptr == e && std::isfinite(v);
 }
 
-inline int32_t intern(IdMap& m, std::string_view token) { return m.intern(token); }
-
 // Marks the rows (among those with keep[r], or all when `keep` is empty) that repeat an
 // earlier such row's (user, item, timestamp). Rows are bucketed by user (counting sort), and
 // each user's (item, timestamp, row) triples sorted: a run of equal pairs is one event, its
