@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "recdistill/data/profiles.hpp"
+#include "recdistill/eval/per_case.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/io/log.hpp"
+#include "recdistill/plugin/interface.hpp"
 
 namespace recdistill::app {
 namespace fs = std::filesystem;
@@ -74,6 +76,33 @@ inline void check_profiles(const io::ExperimentConfig& cfg, const data::Dataset&
       << s.dataset_users << " users have a profile (" << s.users_without_profile << " without, "
       << s.users_partial << " partial), " << s.unknown_keys << " ids not in the dataset; checked only: "
       << "no bundled model uses profiles yet (profile distillation is not implemented)\n";
+}
+
+// The cases of `all` that can be ranked (a target and a non-empty history) and their ranks.
+struct RankedCases {
+  std::vector<data::SplitCase> cases;
+  std::vector<int64_t> ranks;
+};
+
+inline RankedCases rank_split_cases(plugin::Model& model, const data::Split& split,
+                                    const std::vector<data::SplitCase>& all) {
+  RankedCases r;
+  for (const auto& c : all)
+    if (c.target != 0 && !c.history.empty()) r.cases.push_back(c);
+  r.ranks = model.rank(split, r.cases);
+  if (r.ranks.size() != r.cases.size())
+    fail("model ", model.name(), " returned ", r.ranks.size(), " ranks for ", r.cases.size(), " cases");
+  return r;
+}
+
+// Per-user ranks and metrics as CSV or JSON lines (by the file name; eval/per_case.hpp), with
+// raw user and item ids; the input of `recdistill compare`.
+inline void write_per_user(const std::string& path, const RankedCases& r, const io::ExperimentConfig& cfg,
+                           const data::Dataset& d) {
+  std::vector<eval::Case> cases;
+  cases.reserve(r.cases.size());
+  for (const auto& c : r.cases) cases.push_back({c.history.data(), c.history.size(), c.target, c.user});
+  eval::write_per_case(path, cases, r.ranks, cfg.eval, &d.users, &d.items);
 }
 
 }  // namespace recdistill::app

@@ -43,7 +43,7 @@ std::pair<std::string, std::vector<std::string>> resolve_model_path(const std::s
 
 int cmd_evaluate(const Args& args) {
   po::options_description opts("recdistill evaluate options");
-  std::string model_path, output;
+  std::string model_path, output, per_user;
   std::vector<std::string> configs, sets;
   PluginArgs pa;
   opts.add_options()("help,h", "show this help")(
@@ -55,6 +55,8 @@ int cmd_evaluate(const Args& args) {
       "no-default-plugins", po::bool_switch(&pa.no_default),
       "search only --plugin-dir and RECDISTILL_PLUGIN_PATH")(
       "output,o", po::value(&output), "also write evaluation.json and the resolved config.yaml here")(
+      "per-user", po::value(&per_user),
+      "write the test cases' ranks and metrics per user to this .csv or .jsonl file (see `recdistill compare`)")(
       "verbose,v", "print the full resolved config");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -81,7 +83,12 @@ int cmd_evaluate(const Args& args) {
   js << "{\n  \"weights\": " << json_str(weights) << ",\n  \"model\": " << json_str(cfg.model_name)
      << ",\n  \"protocol\": " << json_str(ranking_text(cfg, prep.split.n_items));
   for (const auto& [name, cases] : {std::pair{"valid", &prep.split.valid}, std::pair{"test", &prep.split.test}}) {
-    const eval::Metrics m = model->evaluate(prep.split, *cases);
+    const RankedCases ranked = rank_split_cases(*model, prep.split, *cases);
+    const eval::Metrics m = eval::metrics_from_ranks(ranked.ranks, cfg.eval);
+    if (std::string(name) == "test" && !per_user.empty()) {
+      write_per_user(per_user, ranked, cfg, prep.data);
+      out << "per-user test metrics: " << per_user << "\n";
+    }
     js << ",\n  \"" << name << "\": " << json_metrics(m);
     out << "\n" << (std::string(name) == "valid" ? "validation" : name) << " (" << cases->size() << " cases; " << ranking_text(cfg, prep.split.n_items) << ")\n";
     print_table(m, cfg.eval.ks, out, eval::metric_suffix(cfg.eval));

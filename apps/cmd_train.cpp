@@ -223,6 +223,9 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
 
   const TrainResult res = model->train(prep.data, prep.split, ro);
   model->save((run / "model.weights").string());
+  // Per-user test ranks of the selected weights, for paired tests between runs (`compare`).
+  write_per_user((run / "per_user_test.csv").string(), rank_split_cases(*model, prep.split, prep.split.test),
+                 cfg, prep.data);
   jsonl.write("test", io::JsonFields().add("best_epoch", res.best_epoch).add("test", res.test));
 
   out << "\ntest results (weights of epoch " << res.best_epoch << ", valid "
@@ -247,7 +250,8 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
      << "\n}\n";
   io::write_file_atomic((run / "results.json").string(), js.str());
   out << "weights: " << (run / "model.weights").string() << "\n"
-      << "results: " << (run / "results.json").string() << "\n";
+      << "results: " << (run / "results.json").string() << "\n"
+      << "per-user test metrics: " << (run / "per_user_test.csv").string() << "\n";
   return {run, res};
 }
 

@@ -24,6 +24,7 @@ using Args = std::vector<std::string>;
 int cmd_prepare(const Args& args);
 int cmd_train(const Args& args);
 int cmd_experiment(const Args& args);
+int cmd_compare(const Args& args);
 int cmd_evaluate(const Args& args);
 int cmd_recommend(const Args& args);
 int cmd_plugins(const Args& args);
@@ -89,6 +90,7 @@ inline const std::vector<Command>& commands() {
       {"prepare", "import, filter and split the data into one verified file (--config FILE.yaml [--output FILE])", cmd_prepare},
       {"train", "train, validate and test a model (--config FILE.yaml [--set key=value ...])", cmd_train},
       {"experiment", "one config over seeds and variants: mean ± std table, CSV, plots (--seeds 1,2,3)", cmd_experiment},
+      {"compare", "paired t-test and Wilcoxon test of two runs over the same cases (RUN_A RUN_B [--metric M])", cmd_compare},
       {"evaluate", "evaluate saved weights on validation and test (--model-path RUN --config FILE.yaml)", cmd_evaluate},
       {"recommend", "top-K items for users (--model-path RUN --users u1,u2 [--k 10])", cmd_recommend},
       {"plugins", "list the plugins found, their versions, models and strategies", cmd_plugins},

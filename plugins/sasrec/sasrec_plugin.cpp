@@ -76,15 +76,17 @@ class SASRecModel final : public plugin::Model {
     return res;
   }
 
-  eval::Metrics evaluate(const data::Split& split, const std::vector<data::SplitCase>& cases) override {
-    require_weights("evaluate");
+  std::vector<int64_t> rank(const data::Split& split, const std::vector<data::SplitCase>& cases) override {
+    require_weights("rank cases");
     if (split.n_items != net_->config().n_items)
       fail("SASRec: the split has ", split.n_items - 1, " items, the weights ", net_->config().n_items - 1);
+    for (size_t i = 0; i < cases.size(); ++i)
+      if (cases[i].target == 0 || cases[i].history.empty())
+        fail("SASRec: case ", i, " (user ", cases[i].user, ") has no target or an empty history");
     // Through the trainer's own evaluation, so saved weights score exactly as in training.
     Trainer t(cfg_, split);
     t.params() = params_;
-    const auto ec = eval_cases(cases, &split.train);
-    return t.evaluate(ec);
+    return t.rank(eval_cases(cases, &split.train));
   }
 
   void save(const std::string& path) const override {

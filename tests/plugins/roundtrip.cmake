@@ -38,6 +38,28 @@ if(NOT file_ndcg STREQUAL test_ndcg OR NOT EXISTS ${WORK_DIR}/eval/config.yaml)
   message(FATAL_ERROR "evaluate --output: evaluation.json says ${file_ndcg} (expected ${test_ndcg}) or no config.yaml")
 endif()
 
+# Per-user dumps: `evaluate --per-user` rewrites the run's own per_user_test.csv byte for byte,
+# and `compare` pairs the two (all differences zero) and refuses a file of other cases.
+execute_process(COMMAND ${APP} evaluate --model-path ${run} --per-user ${WORK_DIR}/per_user.csv
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+file(READ ${run}/per_user_test.csv from_train)
+file(READ ${WORK_DIR}/per_user.csv from_evaluate)
+if(r OR NOT from_train STREQUAL from_evaluate)
+  message(FATAL_ERROR "evaluate --per-user differs from the run's per_user_test.csv (${r}): ${err}")
+endif()
+execute_process(COMMAND ${APP} compare ${run} ${WORK_DIR}/per_user.csv --metric HR@5
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT out MATCHES "HR@5 over [1-9][0-9]* paired cases" OR NOT out MATCHES "A - B: mean 0.0000 \\(std 0.0000\\)")
+  message(FATAL_ERROR "compare of a run with its own dump (${r}):\n${out}${err}")
+endif()
+string(REGEX REPLACE "\n[^\n]*\n$" "\n" fewer "${from_train}")  # drop the last case
+file(WRITE ${WORK_DIR}/fewer.csv "${fewer}")
+execute_process(COMMAND ${APP} compare ${run} ${WORK_DIR}/fewer.csv
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT r EQUAL 1 OR NOT err MATCHES "the runs do not hold the same cases: 1 only in")
+  message(FATAL_ERROR "compare must refuse runs over different cases (${r}): ${err}")
+endif()
+
 execute_process(COMMAND ${APP} recommend --model-path ${run} --users u1,u7 --k 4
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(r)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "recdistill/eval/stats.hpp"
 
@@ -86,4 +87,60 @@ TEST(Stats, PairByUser) {
   EXPECT_THROW(pair_by_user({1, 2}, {0, 0}, {1, 3}, {0, 0}), Error);
   EXPECT_THROW(pair_by_user({1, 1}, {0, 0}, {1, 2}, {0, 0}), Error);
   EXPECT_THROW(pair_by_user({1}, {0}, {1, 2}, {0, 0}), Error);
+}
+
+// read_per_case_csv reads back what write_per_case wrote, and names file and line on bad input.
+#include <filesystem>
+#include <fstream>
+
+#include "recdistill/eval/per_case.hpp"
+
+namespace {
+std::string write_text(const std::string& name, const std::string& text) {
+  const auto p = (std::filesystem::temp_directory_path() / ("rd_per_case_" + name)).string();
+  std::ofstream(p, std::ios::binary) << text;
+  return p;
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(PerCaseDump, ReadsBackWhatWasWritten) {
+  const std::vector<int32_t> h = {1, 2};
+  const std::vector<Case> cases = {{h.data(), 2, 3, 1}, {h.data(), 2, 4, 2}};
+  Options o;
+  o.ks = {1, 10};
+  const std::string path = write_text("round.csv", "");
+  write_per_case(path, cases, {1, 4}, o);
+  const auto col = read_per_case_csv(path, "NDCG@10");
+  ASSERT_EQ(col.keys.size(), 2u);
+  EXPECT_EQ(col.keys[0], "1\t3");
+  EXPECT_DOUBLE_EQ(col.values[0], 1.0);
+  EXPECT_NEAR(col.values[1], 1.0 / std::log2(5.0), 1e-15);
+  EXPECT_EQ(col.protocol, "full");
+  EXPECT_EQ(read_per_case_csv(path, "HR@1").values, (std::vector<double>{1.0, 0.0}));
+  std::filesystem::remove(path);
+}
+
+TEST(PerCaseDump, BadInputNamesFileAndLine) {
+  const auto missing = write_text("missing.csv", "user,target,rank,protocol,exclude\nu,i,1,full,none\n");
+  EXPECT_NE(error_of([&] { read_per_case_csv(missing, "NDCG@10"); }).find("missing.csv:1: missing column 'NDCG@10'"),
+            std::string::npos);
+  const auto nan = write_text("nonnum.csv", "user,target,NDCG@10,protocol,exclude\nu,i,0.5,full,none\nv,i,high,full,none\n");
+  EXPECT_NE(error_of([&] { read_per_case_csv(nan, "NDCG@10"); }).find("nonnum.csv:3: column 'NDCG@10': expected a number"),
+            std::string::npos);
+  const auto dup = write_text("dup.csv", "user,target,NDCG@10,protocol,exclude\nu,i,0.5,full,none\nu,i,0.1,full,none\n");
+  EXPECT_NE(error_of([&] { read_per_case_csv(dup, "NDCG@10"); }).find("dup.csv:3: user 'u' with target 'i' is also on line 2"),
+            std::string::npos);
+  const auto mixed = write_text("mixed.csv", "user,target,NDCG@10,protocol,exclude\nu,i,0.5,full,none\nv,i,0.1,sampled 100 uniform,none\n");
+  EXPECT_NE(error_of([&] { read_per_case_csv(mixed, "NDCG@10"); }).find("mixed.csv:3: protocol"), std::string::npos);
+  const auto empty = write_text("header_only.csv", "user,target,NDCG@10,protocol,exclude\n");
+  EXPECT_NE(error_of([&] { read_per_case_csv(empty, "NDCG@10"); }).find("no cases"), std::string::npos);
+  for (const auto& p : {missing, nan, dup, mixed, empty}) std::filesystem::remove(p);
 }

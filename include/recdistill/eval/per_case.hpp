@@ -2,14 +2,17 @@
 // or JSON lines, written atomically. One row per case: user (raw id through the IdMap when
 // given), target (raw id likewise), rank (empty / null for a miss), every metric of every K,
 // and the protocol ("full" or "sampled N uniform|popularity") and exclusion, so a dump of a
-// sampled evaluation says so on every row.
+// sampled evaluation says so on every row. read_per_case_csv reads one metric of such a CSV
+// back, for paired tests between two runs (`recdistill compare`).
 #pragma once
 #include <cstdint>
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "recdistill/data/csv.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/atomic_file.hpp"
@@ -119,6 +122,48 @@ inline void write_per_case(const std::string& path, const std::vector<Case>& cas
   else if (ends(".jsonl") || ends(".json")) fmt = DumpFormat::jsonl;
   else fail(path, ": per-case dump: expected a file name ending in .csv or .jsonl");
   io::write_file_atomic(path, per_case_table(cases, ranks, o, fmt, users, items));
+}
+
+// One metric of a per-case CSV dump, one value per case, keyed by user and target.
+struct PerCaseColumn {
+  std::vector<std::string> keys;  // "user<TAB>target", raw ids as written
+  std::vector<double> values;
+  std::string protocol, exclude;  // the same on every row (checked)
+};
+
+inline PerCaseColumn read_per_case_csv(const std::string& path, const std::string& metric) {
+  namespace dd = data::detail;
+  const std::string text = dd::read_whole_file(path);
+  dd::CsvReader r(text, path);
+  const auto names = dd::csv_header(r, path, {"user", "target", metric, "protocol", "exclude"});
+  const int cu = dd::csv_column(names, "user"), ct = dd::csv_column(names, "target"),
+            cm = dd::csv_column(names, metric), cp = dd::csv_column(names, "protocol"),
+            ce = dd::csv_column(names, "exclude");
+  PerCaseColumn out;
+  std::unordered_map<std::string, size_t> line_of;
+  std::vector<std::string_view> f;
+  while (r.next(f)) {
+    dd::check_field_count(r, path, names.size(), f.size(), f[0]);
+    double v = 0;
+    if (!dd::parse_number(f[size_t(cm)], v))
+      fail(path, ":", r.lineno(), ": column '", metric, "': expected a number, found ", dd::printable(f[size_t(cm)]));
+    std::string key = std::string(f[size_t(cu)]) + "\t" + std::string(f[size_t(ct)]);
+    const auto [it, fresh] = line_of.try_emplace(key, r.lineno());
+    if (!fresh)
+      fail(path, ":", r.lineno(), ": user ", dd::printable(f[size_t(cu)]), " with target ",
+           dd::printable(f[size_t(ct)]), " is also on line ", it->second, " (expected one row per case)");
+    if (out.keys.empty()) {
+      out.protocol = std::string(f[size_t(cp)]);
+      out.exclude = std::string(f[size_t(ce)]);
+    } else if (f[size_t(cp)] != out.protocol || f[size_t(ce)] != out.exclude) {
+      fail(path, ":", r.lineno(), ": protocol '", std::string(f[size_t(cp)]), "', exclude '",
+           std::string(f[size_t(ce)]), "' differ from the first row's ('", out.protocol, "', '", out.exclude, "')");
+    }
+    out.keys.push_back(std::move(key));
+    out.values.push_back(v);
+  }
+  if (out.keys.empty()) fail(path, ": no cases (expected one row per evaluated case after the header)");
+  return out;
 }
 
 }  // namespace recdistill::eval

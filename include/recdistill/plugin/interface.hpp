@@ -38,7 +38,7 @@
 
 namespace recdistill::plugin {
 
-constexpr uint32_t kPluginAbiVersion = 1;
+constexpr uint32_t kPluginAbiVersion = 2;  // 2: Model::evaluate became Model::rank
 
 // How a training run is driven: callbacks into the app, and the checkpoint settings.
 // Every callback may be empty.
@@ -70,10 +70,12 @@ class Model {
   // weights on split.test; afterwards the model holds the selected weights.
   virtual TrainResult train(const data::Dataset& data, const data::Split& split,
                             const RunOptions& opt) = 0;
-  // Metrics of `cases` (cases with a target and a non-empty history), evaluated as training
-  // validates (the config's eval.*: ks, ties, exclusions, sampling); `split` gives what that
-  // needs besides the cases (training sequences: seen items, popularity).
-  virtual eval::Metrics evaluate(const data::Split& split, const std::vector<data::SplitCase>& cases) = 0;
+  // The rank of each case's target (1 = top; eval::kMissRank for a miss), one per case and in
+  // the order given, ranked as training validates (the config's eval.*: ties, exclusions,
+  // sampling); `split` gives what that needs besides the cases (training sequences: seen
+  // items, popularity). Every case must have a target and a non-empty history. The host turns
+  // ranks into metrics (eval::metrics_from_ranks) and per-user dumps.
+  virtual std::vector<int64_t> rank(const data::Split& split, const std::vector<data::SplitCase>& cases) = 0;
 
   // Weights with enough to rebuild the model: a file written atomically, with a format
   // version and a checksum. load() refuses a file whose model settings differ from the config

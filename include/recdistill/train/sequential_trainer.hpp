@@ -82,6 +82,10 @@ class SequentialTrainer {
   size_t windows() const { return windows_.size(); }
 
   eval::Metrics evaluate(const std::vector<eval::Case>& cases) {
+    return eval::metrics_from_ranks(rank(cases), cfg_.eval);
+  }
+  // The target's rank of each case under the config's eval.* options (one per case, in order).
+  std::vector<int64_t> rank(const std::vector<eval::Case>& cases) {
     if (!eval_acts_)
       eval_acts_ = std::make_unique<typename Model::Activations>(
           model_.make_activations(eval::kEvalBlock));
@@ -91,9 +95,8 @@ class SequentialTrainer {
       for (const auto& seq : split_.train)
         for (int32_t j : seq) popularity_[size_t(j)] += 1;
     }
-    const auto ranks = eval::rank_cases<B>(model_, params_.data(), *eval_acts_, cases, cfg_.eval,
-                                           cfg_.seed, &popularity_);
-    return eval::metrics_from_ranks(ranks, cfg_.eval);
+    return eval::rank_cases<B>(model_, params_.data(), *eval_acts_, cases, cfg_.eval, cfg_.seed,
+                               &popularity_);
   }
   eval::Metrics evaluate_valid() { return evaluate(valid_cases_); }
   eval::Metrics evaluate_test() { return evaluate(test_cases_); }

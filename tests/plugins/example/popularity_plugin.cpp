@@ -26,22 +26,28 @@ class Popularity final : public plugin::Model {
     if (opt.log) opt.log(cat("model: ", summary()));
     TrainResult res;
     res.epochs_run = res.best_epoch = 1;
-    res.best_valid = evaluate(split, split.valid);
-    res.test = evaluate(split, split.test);
+    res.best_valid = eval::metrics_from_ranks(rank(split, usable(split.valid)), cfg_.eval);
+    res.test = eval::metrics_from_ranks(rank(split, usable(split.test)), cfg_.eval);
     return res;
   }
 
   // Full ranking only: this example ignores eval.exclude and sampled negatives.
-  eval::Metrics evaluate(const data::Split&, const std::vector<data::SplitCase>& cases) override {
+  std::vector<int64_t> rank(const data::Split&, const std::vector<data::SplitCase>& cases) override {
     std::vector<int64_t> ranks;
     for (const auto& c : cases) {
-      if (c.target == 0 || c.history.empty()) continue;
       int64_t better = 0;  // ties ranked against the model
       for (size_t j = 1; j < counts_.size(); ++j)
         if (int32_t(j) != c.target && counts_[j] >= counts_[size_t(c.target)]) ++better;
       ranks.push_back(better + 1);
     }
-    return eval::metrics_from_ranks(ranks, cfg_.eval.ks);
+    return ranks;
+  }
+
+  static std::vector<data::SplitCase> usable(const std::vector<data::SplitCase>& cases) {
+    std::vector<data::SplitCase> out;
+    for (const auto& c : cases)
+      if (c.target != 0 && !c.history.empty()) out.push_back(c);
+    return out;
   }
 
   // A plain text file is enough for an example (the bundled plugins add a checksum).
