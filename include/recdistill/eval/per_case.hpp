@@ -131,9 +131,9 @@ struct PerCaseColumn {
   std::string protocol, exclude;  // the same on every row (checked)
 };
 
-inline PerCaseColumn read_per_case_csv(const std::string& path, const std::string& metric) {
+// `text` is the file's content, `path` its name for messages.
+inline PerCaseColumn parse_per_case_csv(std::string_view text, const std::string& path, const std::string& metric) {
   namespace dd = data::detail;
-  const std::string text = dd::read_whole_file(path);
   dd::CsvReader r(text, path);
   const auto names = dd::csv_header(r, path, {"user", "target", metric, "protocol", "exclude"});
   const int cu = dd::csv_column(names, "user"), ct = dd::csv_column(names, "target"),
@@ -164,6 +164,10 @@ inline PerCaseColumn read_per_case_csv(const std::string& path, const std::strin
   }
   if (out.keys.empty()) fail(path, ": no cases (expected one row per evaluated case after the header)");
   return out;
+}
+
+inline PerCaseColumn read_per_case_csv(const std::string& path, const std::string& metric) {
+  return parse_per_case_csv(data::detail::read_whole_file(path), path, metric);
 }
 
 }  // namespace recdistill::eval
