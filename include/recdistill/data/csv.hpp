@@ -189,22 +189,7 @@ inline void parse_csv_side(std::string_view text, const std::string& path, const
   while (r.next(f)) {
     ++rows;
     detail::check_field_count(r, path, names.size(), f.size(), f[0]);
-    const auto idv = f[size_t(id_col)];
-    if (idv.empty()) fail(path, ":", r.lineno(), ": column '", id_field, "' is empty");
-    const int32_t before = ids.size();
-    const int32_t id = ids.intern(idv);
-    if (id < before) {
-      if (size_t(id) < line_of.size() && line_of[size_t(id)] > 0)
-        fail(path, ":", r.lineno(), ": duplicate row: '", id_field, "' ", detail::printable(idv),
-             " was already given on line ", line_of[size_t(id)], " (expected each id once)");
-      fail(path, ":", r.lineno(), ": duplicate id ", detail::printable(idv), " in column '", id_field, "'");
-    }
-    line_of.push_back(r.lineno());
-    std::vector<std::string> row;
-    row.reserve(meta.columns.size());
-    for (size_t c = 0; c < f.size(); ++c)
-      if (int(c) != id_col) row.emplace_back(f[c]);
-    meta.rows.push_back(std::move(row));
+    detail::add_side_row(f, id_col, id_field, r.lineno(), path, ids, meta, line_of);
   }
   if (rows == 0) fail(path, ": no rows after the header");
 }
@@ -218,27 +203,13 @@ inline void parse_csv_interactions_into(Interactions& out, std::string_view text
   const int ui = detail::csv_column(names, cols.user), ii = detail::csv_column(names, cols.item),
             ti = detail::csv_column(names, cols.time);
   const int ri = cols.rating.empty() ? -1 : detail::csv_column(names, cols.rating);
+  const detail::InteractionColumns columns{ui, ii, ti, ri, cols.user, cols.item, cols.time, cols.rating};
   const size_t start = out.size();
   detail::reserve_rows(out, text, ri >= 0);
   std::vector<std::string_view> f;
   while (r.next(f)) {
     detail::check_field_count(r, path, names.size(), f.size(), f[0]);
-    if (f[size_t(ui)].empty()) fail(path, ":", r.lineno(), ": column '", cols.user, "' is empty");
-    if (f[size_t(ii)].empty()) fail(path, ":", r.lineno(), ": column '", cols.item, "' is empty");
-    double t;
-    if (!detail::parse_number(f[size_t(ti)], t))
-      fail(path, ":", r.lineno(), ": column '", cols.time, "': expected a number, found ",
-           detail::printable(f[size_t(ti)]), detail::truncation_hint(r));
-    if (ri >= 0) {
-      double v;
-      if (!detail::parse_number(f[size_t(ri)], v))
-        fail(path, ":", r.lineno(), ": column '", cols.rating, "': expected a number, found ",
-             detail::printable(f[size_t(ri)]), detail::truncation_hint(r));
-      out.rating.push_back(float(v));
-    }
-    out.user.push_back(out.users.intern(f[size_t(ui)]));
-    out.item.push_back(out.items.intern(f[size_t(ii)]));
-    out.timestamp.push_back(t);
+    detail::add_interaction_row(out, f, columns, r.lineno(), path, detail::truncation_hint(r));
   }
   if (out.size() == start) fail(path, ": no interactions after the header");
   detail::pad_metadata(out.item_meta, out.items.size());

@@ -169,6 +169,59 @@ inline void reserve_rows(Interactions& d, std::string_view text, bool rating) {
   if (rating) d.rating.reserve(d.rating.size() + lines);
 }
 
+// One row of an item or user file (atomic .item/.user, users.csv/items.csv), already split
+// into fields: interns its id (a repeated id is an error naming both lines) and keeps every
+// other column as metadata. `line_of[id]` is the line each id came from (0 = not from this file).
+inline void add_side_row(const std::vector<std::string_view>& f, int id_col, const std::string& id_field,
+                         size_t lineno, const std::string& path, IdMap& ids, Metadata& meta,
+                         std::vector<size_t>& line_of) {
+  const auto idv = f[size_t(id_col)];
+  if (idv.empty()) fail(path, ":", lineno, ": column '", id_field, "' is empty");
+  const int32_t before = ids.size();
+  const int32_t id = ids.intern(idv);
+  if (id < before) {
+    if (size_t(id) < line_of.size() && line_of[size_t(id)] > 0)
+      fail(path, ":", lineno, ": duplicate row: '", id_field, "' ", printable(idv),
+           " was already given on line ", line_of[size_t(id)], " (expected each id once)");
+    fail(path, ":", lineno, ": duplicate id ", printable(idv), " in column '", id_field, "'");
+  }
+  line_of.push_back(lineno);
+  std::vector<std::string> row;
+  row.reserve(meta.columns.size());
+  for (size_t c = 0; c < f.size(); ++c)
+    if (int(c) != id_col) row.emplace_back(f[c]);
+  meta.rows.push_back(std::move(row));
+}
+
+// Column positions and names of an interaction file (ri = -1: no rating column).
+struct InteractionColumns {
+  int ui, ii, ti, ri;
+  const std::string &user, &item, &time, &rating;
+};
+
+// One interaction row, already split into fields: checks the ids are not empty and the
+// timestamp (and rating) are numbers, then appends it. `hint` is added to number errors
+// (a truncated last line shows up there).
+inline void add_interaction_row(Interactions& out, const std::vector<std::string_view>& f,
+                                const InteractionColumns& c, size_t lineno, const std::string& path,
+                                const char* hint) {
+  if (f[size_t(c.ui)].empty()) fail(path, ":", lineno, ": column '", c.user, "' is empty");
+  if (f[size_t(c.ii)].empty()) fail(path, ":", lineno, ": column '", c.item, "' is empty");
+  double t;
+  if (!parse_number(f[size_t(c.ti)], t))
+    fail(path, ":", lineno, ": column '", c.time, "': expected a number, found ", printable(f[size_t(c.ti)]), hint);
+  if (c.ri >= 0) {
+    double v;
+    if (!parse_number(f[size_t(c.ri)], v))
+      fail(path, ":", lineno, ": column '", c.rating, "': expected a number, found ", printable(f[size_t(c.ri)]),
+           hint);
+    out.rating.push_back(float(v));
+  }
+  out.user.push_back(out.users.intern(f[size_t(c.ui)]));
+  out.item.push_back(out.items.intern(f[size_t(c.ii)]));
+  out.timestamp.push_back(t);
+}
+
 // Pads metadata rows to one per id (ids interned from interactions but absent from the
 // metadata file get empty fields).
 inline void pad_metadata(Metadata& m, int32_t n_ids) {
