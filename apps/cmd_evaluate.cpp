@@ -69,11 +69,7 @@ int cmd_evaluate(const Args& args) {
   const io::ExperimentConfig cfg = load_configs(files, sets);
   std::ostream& out = std::cout;
   out << "config: " << cfg.source << ": model " << cfg.model_name << ", data " << cfg.data.path << "\n";
-  if (vm.count("verbose")) {
-    YAML::Emitter em;
-    em << cfg.resolved;
-    out << "resolved config:\n" << em.c_str() << "\n";
-  }
+  if (vm.count("verbose")) out << "resolved config:\n" << io::effective_config_text(cfg);
   const plugin::Registry registry = open_plugins(pa);
   auto model = registry.create_model(cfg.model_name, cfg);
   const PreparedData prep = prepare_data(cfg, out);
@@ -98,9 +94,7 @@ int cmd_evaluate(const Args& args) {
     // The results and the config they came from, side by side.
     fs::create_directories(output);
     io::write_file_atomic((fs::path(output) / "evaluation.json").string(), js.str() + "\n}\n");
-    YAML::Emitter em;
-    em << cfg.resolved;
-    io::write_file_atomic((fs::path(output) / "config.yaml").string(), std::string(em.c_str()) + "\n");
+    io::write_file_atomic((fs::path(output) / "config.yaml").string(), io::effective_config_text(cfg));
     out << "\nwrote " << (fs::path(output) / "evaluation.json").string() << " and config.yaml\n";
   }
   return 0;

@@ -48,12 +48,6 @@ void merge_yaml(YAML::Node& into, const YAML::Node& from) {
   }
 }
 
-std::string yaml_text(const YAML::Node& n) {
-  YAML::Emitter em;
-  em << n;
-  return std::string(em.c_str()) + "\n";
-}
-
 }  // namespace
 
 std::string ranking_text(const io::ExperimentConfig& cfg, int32_t n_items) {
@@ -144,13 +138,14 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
   // The resolved config first: a summary line, then the config itself.
   out << "config: " << cfg.source << ": experiment " << cfg.experiment_name << ", model "
       << cfg.model_name << ", data " << cfg.data.path << ", seed " << cfg.seed << "\n";
-  // The resolved config (file(s) + --set), one flow-style line per section; --verbose prints it
-  // as block YAML instead.
+  // The resolved config (defaults < file(s) < --set; every key, io::effective_config), one
+  // flow-style line per section; --verbose prints it as block YAML instead.
+  const YAML::Node effective = io::effective_config(cfg);
   if (opt.verbosity >= Verbosity::verbose) {
-    out << "resolved config:\n" << yaml_text(cfg.resolved);
-  } else if (cfg.resolved && cfg.resolved.IsMap()) {
-    for (auto it = cfg.resolved.begin(); it != cfg.resolved.end(); ++it) {
-      YAML::Node section = YAML::Clone(it->second);  // a loaded node keeps its block style
+    out << "resolved config:\n" << io::effective_config_text(cfg);
+  } else {
+    for (auto it = effective.begin(); it != effective.end(); ++it) {
+      YAML::Node section = YAML::Clone(it->second);
       section.SetStyle(YAML::EmitterStyle::Flow);
       YAML::Emitter em;
       em << section;
@@ -167,7 +162,7 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
   const PreparedData prep = prepare_data(cfg, out);
 
   const fs::path run = fresh_run_dir(cfg, opt.output);
-  io::write_file_atomic((run / "config.yaml").string(), yaml_text(cfg.resolved));
+  io::write_file_atomic((run / "config.yaml").string(), io::effective_config_text(cfg));
   io::JsonlWriter jsonl((run / "metrics.jsonl").string());  // one schema: docs/experiments.md
   jsonl.write("run_start", io::JsonFields()
                                .add("experiment_name", cfg.experiment_name)

@@ -68,3 +68,33 @@ TEST(Config, OverridesWinOverTheFile) {
   EXPECT_NE(error_of("", {"training.epochz=3"}).find("training.epochz"), std::string::npos);
   EXPECT_THROW(io::apply_override(*new YAML::Node(), "noequals"), Error);
 }
+
+// The effective config lists every settable key with its resolved value and reads back to the
+// same config (so a saved config.yaml reproduces the run), defaults included.
+TEST(Config, EffectiveConfigReadsBackToTheSameConfig) {
+  for (const std::string text :
+       {std::string("seed: 3\n"),
+        std::string("seed: 9\nmodel: {variant: pmixer, hidden_units: 48, num_heads: 3, dropout_rate: 0.2}\n"
+                    "training: {grad_clip_norm: 0.5, valid_metric: HR@5, learning_rate: 0.0007}\n"
+                    "data: {format: csv, split: temporal, min_rating: 3.5, split_ratios: [0.7, 0.2, 0.1],\n"
+                    "       user_profile_embeddings_files: [a.json, b.npy]}\n"
+                    "eval: {ks: [5, 50], sampled_negatives: 100, sampling: popularity, exclude: seen}\n")}) {
+    const auto c = parse(text);
+    const std::string once = io::effective_config_text(c);
+    const auto back = io::parse_config(YAML::Load(once), "effective.yaml");
+    EXPECT_EQ(io::effective_config_text(back), once) << once;
+    EXPECT_EQ(back.training.valid_metric, c.training.valid_metric);
+    EXPECT_EQ(back.sasrec.inner, c.sasrec.inner);
+    EXPECT_EQ(back.sasrec.ln_eps, c.sasrec.ln_eps);
+    EXPECT_EQ(back.data.user_profile_embeddings_files, c.data.user_profile_embeddings_files);
+  }
+  // Defaults are written out: a one-line config gives every section.
+  const std::string text = io::effective_config_text(parse("seed: 3\n"));
+  for (const char* key : {"maxlen: 50", "batch_size: 256", "patience: 10", "split: loo", "ties: against_model",
+                          "threads: 1", "clip_grad_norm: 0", "exclude: none"})
+    EXPECT_NE(text.find(key), std::string::npos) << key << " missing in\n" << text;
+  // The pmixer default layer-norm epsilon and the sampled suffix are resolved, not restated.
+  const std::string p = io::effective_config_text(parse("model: {variant: pmixer}\neval: {sampled_negatives: 10}\n"));
+  EXPECT_NE(p.find("layer_norm_eps: 1e-08"), std::string::npos) << p;
+  EXPECT_NE(p.find("valid_metric: NDCG@10\n"), std::string::npos) << p;
+}

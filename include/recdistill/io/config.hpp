@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <iostream>
@@ -361,6 +362,96 @@ inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& 
   // Sampled evaluation renames every metric (" (sampled 100 uniform)"); so does the selector.
   c.training.valid_metric += eval::metric_suffix(c.eval);
   return c;
+}
+
+// The effective config: every settable key with the value this config resolves to (defaults,
+// then the file(s), then overrides), in the sections and names the parser reads, so
+// parse_config(effective_config(c)) gives the same config back (tested). This is what runs
+// print at start and save as config.yaml; the spellings a user wrote (e.g. grad_clip_norm)
+// come back in their canonical form.
+inline YAML::Node effective_config(const ExperimentConfig& c) {
+  // Doubles as their shortest text that reads back to the same value (0.8, not 0.80000000000000004).
+  auto num = [](double v) {
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return YAML::Node(std::string(buf, r.ptr));
+  };
+  YAML::Node root(YAML::NodeType::Map);
+  root["seed"] = c.seed;
+  root["experiment_name"] = c.experiment_name;
+  YAML::Node m = root["model"];
+  m["model_name"] = c.model_name;
+  m["variant"] = c.sasrec.variant == SASRecVariant::pmixer ? "pmixer" : "recbole";
+  m["maxlen"] = c.sasrec.max_len;
+  m["hidden_units"] = c.sasrec.hidden;
+  m["num_blocks"] = c.sasrec.layers;
+  m["num_heads"] = c.sasrec.heads;
+  m["inner_size"] = c.sasrec.inner;
+  m["dropout_rate"] = num(c.sasrec.hidden_dropout);
+  m["attn_dropout_rate"] = num(c.sasrec.attn_dropout);
+  m["layer_norm_eps"] = num(c.sasrec.ln_eps);
+  m["initializer_range"] = num(c.sasrec.init_range);
+  YAML::Node t = root["training"];
+  const auto& tc = c.training;
+  t["batch_size"] = tc.batch_size;
+  t["window_stride"] = tc.window_stride;
+  t["epochs"] = tc.epochs;
+  t["learning_rate"] = num(tc.learning_rate);
+  t["optimizer"] = tc.optimizer;
+  t["weight_decay"] = num(tc.weight_decay);
+  t["clip_grad_norm"] = num(tc.clip_grad_norm);
+  t["eval_every"] = tc.eval_every;
+  t["patience"] = tc.patience;
+  // Stored with the sampled-metric suffix (see parse_config); written as the user gives it.
+  const std::string suffix = eval::metric_suffix(c.eval);
+  std::string metric = tc.valid_metric;
+  if (!suffix.empty() && metric.size() >= suffix.size() &&
+      metric.compare(metric.size() - suffix.size(), suffix.size(), suffix) == 0)
+    metric.resize(metric.size() - suffix.size());
+  t["valid_metric"] = metric;
+  t["selection"] = tc.selection;
+  t["model_dir"] = tc.model_dir;
+  YAML::Node d = root["data"];
+  const auto& dc = c.data;
+  d["format"] = dc.format;
+  d["path"] = dc.path;
+  d["prepared"] = dc.prepared;
+  d["item_path"] = dc.item_path;
+  d["user_path"] = dc.user_path;
+  d["split"] = dc.split;
+  d["user_field"] = dc.user_field;
+  d["item_field"] = dc.item_field;
+  d["time_field"] = dc.time_field;
+  d["rating_field"] = dc.rating_field;
+  d["drop_duplicates"] = dc.drop_duplicates;
+  d["min_rating"] = num(dc.min_rating);
+  d["min_user_interactions"] = dc.min_user_interactions;
+  d["min_item_interactions"] = dc.min_item_interactions;
+  d["temporal_quantile"] = num(dc.temporal_quantile);
+  d["valid_share"] = num(dc.valid_share);
+  YAML::Node ratios(YAML::NodeType::Sequence);
+  for (double v : dc.split_ratios) ratios.push_back(num(v));
+  d["split_ratios"] = ratios;
+  if (!dc.user_profile_embeddings_files.empty())  // an empty list is not a valid value
+    d["user_profile_embeddings_files"] = dc.user_profile_embeddings_files;
+  d["profile_unknown_users"] = dc.profile_unknown_users;
+  d["on_nonfinite"] = dc.on_nonfinite;
+  YAML::Node e = root["eval"];
+  e["ks"] = c.eval.ks;
+  e["ties"] = c.eval.ties == eval::Ties::index ? "index" : "against_model";
+  e["exclude"] = eval::name_of(c.eval.exclude);
+  e["sampled_negatives"] = c.eval.sampled_negatives;
+  e["sampling"] = eval::name_of(c.eval.sampling);
+  YAML::Node r = root["runtime"];
+  r["threads"] = c.runtime.threads;
+  r["backend"] = c.runtime.backend;
+  return root;
+}
+
+inline std::string effective_config_text(const ExperimentConfig& c) {
+  YAML::Emitter em;
+  em << effective_config(c);
+  return std::string(em.c_str()) + "\n";
 }
 
 inline ExperimentConfig load_config(const std::string& path,

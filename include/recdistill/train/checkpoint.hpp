@@ -101,12 +101,6 @@ struct Checkpoint {
 
 namespace detail {
 
-inline std::string exact(double v) {
-  std::ostringstream os;
-  os << std::setprecision(17) << v;
-  return os.str();
-}
-
 inline void put_metrics(io::ByteWriter& w, const eval::Metrics& m) {
   w.put<uint64_t>(m.size());
   for (const auto& [k, v] : m) {
@@ -126,69 +120,31 @@ inline eval::Metrics get_metrics(io::ByteReader& r) {
 
 }  // namespace detail
 
-// The settings a resumed run must share with the checkpoint, as "section.key" -> value:
-// every key of the model, data, training and eval sections that the YAML gave, then the
-// parsed values of the known keys (so defaults count too). Schedule settings may change on
-// resume and are left out (training.epochs, patience, eval_every, model_dir,
-// save_checkpoints), as are where the data lies (data.path, data.prepared: the data's
-// content is compared through the mapping and split hashes), runtime.* and experiment_name.
+// The settings a resumed run must share with the checkpoint, as "section.key" -> value: every
+// key of the effective config's model, data, training and eval sections (io::effective_config:
+// defaults count, spellings do not), and the seed. Schedule settings may change on resume and
+// are left out (training.epochs, patience, eval_every, model_dir), as are where the data lies
+// (data.path, prepared, item_path, user_path: the data's content is compared through the
+// mapping and split hashes), runtime.* and experiment_name.
 inline std::map<std::string, std::string> checkpoint_settings(const io::ExperimentConfig& c) {
   std::map<std::string, std::string> s;
-  if (c.resolved && c.resolved.IsMap())
-    for (const char* sec : {"model", "data", "training", "eval"}) {
-      const YAML::Node n = c.resolved[sec];
-      if (!n || !n.IsMap()) continue;
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        YAML::Emitter em;
-        em << YAML::Flow << it->second;
-        s[std::string(sec) + "." + it->first.as<std::string>()] = em.c_str();
-      }
+  const YAML::Node eff = io::effective_config(c);
+  for (const char* sec : {"model", "data", "training", "eval"})
+    for (auto it = eff[sec].begin(); it != eff[sec].end(); ++it) {
+      YAML::Node v = YAML::Clone(it->second);
+      v.SetStyle(YAML::EmitterStyle::Flow);
+      YAML::Emitter em;
+      em << v;
+      s[std::string(sec) + "." + it->first.as<std::string>()] = em.c_str();
     }
-  using detail::exact;
-  const auto& m = c.sasrec;
   s["seed"] = std::to_string(c.seed);
-  s["model.model_name"] = c.model_name;
-  s["model.variant"] = m.variant == SASRecVariant::pmixer ? "pmixer" : "recbole";
-  s["model.maxlen"] = std::to_string(m.max_len);
-  s["model.hidden_units"] = std::to_string(m.hidden);
-  s["model.num_blocks"] = std::to_string(m.layers);
-  s["model.num_heads"] = std::to_string(m.heads);
-  s["model.inner_size"] = std::to_string(m.inner);
-  s["model.dropout_rate"] = exact(m.hidden_dropout);
-  s["model.attn_dropout_rate"] = exact(m.attn_dropout);
-  s["model.layer_norm_eps"] = exact(m.ln_eps);
-  s["model.initializer_range"] = exact(m.init_range);
-  const auto& t = c.training;
-  s["training.batch_size"] = std::to_string(t.batch_size);
-  s["training.window_stride"] = std::to_string(t.window_stride);
-  s["training.learning_rate"] = exact(t.learning_rate);
-  s["training.optimizer"] = t.optimizer;
-  s["training.weight_decay"] = exact(t.weight_decay);
-  s["training.clip_grad_norm"] = exact(t.clip_grad_norm);
-  s.erase("training.grad_clip_norm");  // the other spelling of clip_grad_norm
-  s["training.valid_metric"] = t.valid_metric;
-  s["training.selection"] = t.selection;
-  s["data.format"] = c.data.format;
-  s["data.split"] = c.data.split;
-  std::string ks;
-  for (int k : c.eval.ks) ks += (ks.empty() ? "" : ",") + std::to_string(k);
-  s["eval.ks"] = ks;
-  s["eval.ties"] = c.eval.ties == eval::Ties::index ? "index" : "against_model";
-  s["eval.exclude"] = eval::name_of(c.eval.exclude);
-  s["eval.sampled_negatives"] = std::to_string(c.eval.sampled_negatives);
-  s["eval.sampling"] = eval::name_of(c.eval.sampling);
-  for (const char* k : {"training.epochs", "training.patience", "training.eval_every",
-                        "training.model_dir", "training.save_checkpoints", "data.path", "data.prepared"})
+  for (const char* k : {"training.epochs", "training.patience", "training.eval_every", "training.model_dir",
+                        "data.path", "data.prepared", "data.item_path", "data.user_path"})
     s.erase(k);
   return s;
 }
 
-inline std::string config_yaml_text(const io::ExperimentConfig& c) {
-  if (!c.resolved) return "";
-  YAML::Emitter em;
-  em << c.resolved;
-  return std::string(em.c_str()) + "\n";
-}
+inline std::string config_yaml_text(const io::ExperimentConfig& c) { return io::effective_config_text(c); }
 
 template <class T>
 std::string encode_checkpoint(const Checkpoint<T>& c) {
