@@ -1,5 +1,6 @@
 // apps/app_util.hpp: small helpers shared by the recdistill subcommands.
 #pragma once
+#include <boost/program_options.hpp>
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "commands.hpp"
 #include "recdistill/data/profiles.hpp"
 #include "recdistill/eval/per_case.hpp"
 #include "recdistill/eval/ranking.hpp"
@@ -76,6 +78,13 @@ inline void check_profiles(const io::ExperimentConfig& cfg, const data::Dataset&
       << s.dataset_users << " users have a profile (" << s.users_without_profile << " without, "
       << s.users_partial << " partial), " << s.unknown_keys << " ids not in the dataset; checked only: "
       << "no bundled model uses profiles yet (profile distillation is not implemented)\n";
+}
+
+// --plugin-dir and --no-default-plugins, the same for every command that loads plugins.
+inline void add_plugin_options(boost::program_options::options_description& opts, PluginArgs& pa) {
+  namespace po = boost::program_options;
+  opts.add_options()("plugin-dir", po::value(&pa.dirs)->composing(), "also look for plugins here (repeatable)")(
+      "no-default-plugins", po::bool_switch(&pa.no_default), "search only --plugin-dir and RECDISTILL_PLUGIN_PATH");
 }
 
 // The cases of `all` that can be ranked (a target and a non-empty history) and their ranks.

@@ -51,13 +51,11 @@ int cmd_evaluate(const Args& args) {
       "config,c", po::value(&configs)->composing(),
       "YAML config (repeatable; default: the run folder's config.yaml)")(
       "set", po::value(&sets)->composing(), "override a key: --set eval.ks=[1,10] (repeatable)")(
-      "plugin-dir", po::value(&pa.dirs)->composing(), "also look for plugins here (repeatable)")(
-      "no-default-plugins", po::bool_switch(&pa.no_default),
-      "search only --plugin-dir and RECDISTILL_PLUGIN_PATH")(
       "output,o", po::value(&output), "also write evaluation.json and the resolved config.yaml here")(
       "per-user", po::value(&per_user),
       "write the test cases' ranks and metrics per user to this .csv or .jsonl file (see `recdistill compare`)")(
       "verbose,v", "print the full resolved config");
+  add_plugin_options(opts, pa);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {

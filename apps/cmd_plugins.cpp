@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "app_util.hpp"
 #include "commands.hpp"
 #include "recdistill/plugin/registry.hpp"
 
@@ -51,10 +52,8 @@ plugin::Registry open_plugins(const PluginArgs& args) {
 int cmd_plugins(const Args& args) {
   po::options_description opts("recdistill plugins options");
   PluginArgs pa;
-  opts.add_options()("help,h", "show this help")(
-      "plugin-dir", po::value(&pa.dirs)->composing(), "also look for plugins here (repeatable)")(
-      "no-default-plugins", po::bool_switch(&pa.no_default),
-      "search only --plugin-dir and RECDISTILL_PLUGIN_PATH");
+  opts.add_options()("help,h", "show this help");
+  add_plugin_options(opts, pa);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {

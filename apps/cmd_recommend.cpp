@@ -13,6 +13,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "app_util.hpp"
 #include "commands.hpp"
 #include "recdistill/plugin/registry.hpp"
 
@@ -68,10 +69,8 @@ int cmd_recommend(const Args& args) {
       "set", po::value(&sets)->composing(), "override a key (repeatable)")(
       "users,u", po::value(&user_lists)->composing(), "comma-separated raw user (or session) ids")(
       "users-file", po::value(&users_file), "file with one raw user id per line")(
-      "k", po::value(&k)->default_value(10), "number of items per user")(
-      "plugin-dir", po::value(&pa.dirs)->composing(), "also look for plugins here (repeatable)")(
-      "no-default-plugins", po::bool_switch(&pa.no_default),
-      "search only --plugin-dir and RECDISTILL_PLUGIN_PATH");
+      "k", po::value(&k)->default_value(10), "number of items per user");
+  add_plugin_options(opts, pa);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {

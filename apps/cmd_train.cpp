@@ -111,14 +111,12 @@ int cmd_train(const std::vector<std::string>& args) {
       "YAML experiment config (repeatable: later files override earlier ones)")(
       "set", po::value(&sets)->composing(), "override a key: --set training.epochs=5 (repeatable)")(
       "output,o", po::value(&run.output), "run folder parent (default: training.model_dir/experiment_name)")(
-      "plugin-dir", po::value(&run.plugins.dirs)->composing(), "also look for plugins here (repeatable)")(
-      "no-default-plugins", po::bool_switch(&run.plugins.no_default),
-      "search only --plugin-dir and RECDISTILL_PLUGIN_PATH")(
       "resume", po::value(&run.resume), "continue a run: its run folder or a checkpoint file")(
       "skip-nonfinite", po::bool_switch(&run.skip_nonfinite),
       "skip a step whose loss or gradient is NaN/Inf instead of stopping")(
       "verbose,v", "print the full resolved config")(
       "debug", "also print every step's loss, gradient norm and time");
+  add_plugin_options(opts, run.plugins);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {

@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "../common/test_util.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
@@ -22,26 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Users follow a hidden successor permutation (as in sasrec_e2e_test.cpp), small and fast.
 data::Split synthetic(int n_users, int n_items, int length, unsigned seed) {
-  std::mt19937 g(seed);
-  std::vector<int32_t> perm(static_cast<size_t>(n_items));
-  for (int i = 0; i < n_items; ++i) perm[size_t(i)] = i + 1;
-  std::shuffle(perm.begin(), perm.end(), g);
-  std::uniform_int_distribution<int> item(1, n_items);
-  std::uniform_real_distribution<double> u(0, 1);
-  data::UserSequences s;
-  s.n_items = n_items + 1;
-  s.n_users = n_users + 1;
-  s.items.resize(size_t(n_users) + 1);
-  for (int user = 1; user <= n_users; ++user) {
-    int32_t cur = item(g);
-    for (int t = 0; t < length; ++t) {
-      s.items[size_t(user)].push_back(cur);
-      cur = u(g) < 0.8 ? perm[size_t(cur - 1)] : item(g);
-    }
-  }
-  return data::to_split(data::split_leave_one_out(s));
+  return data::to_split(test::synthetic(n_users, n_items, length, seed));
 }
 
 io::ExperimentConfig small_config() {
@@ -64,16 +47,8 @@ io::ExperimentConfig small_config() {
   return c;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("rd_ckpt_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str(const std::string& name = "") const { return (path / name).string(); }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("rd_ckpt") {}
 };
 
 struct Crash {};

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "../common/test_util.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
@@ -13,30 +14,7 @@ using B = cpu::Backend;
 
 namespace {
 
-// Users walk a hidden successor permutation of the items: next = succ[cur] with
-// probability 0.8, otherwise a uniformly random item. Popularity cannot see this.
-data::LeaveOneOut synthetic(int n_users, int n_items, int length, unsigned seed) {
-  std::mt19937 g(seed);
-  std::vector<int32_t> succ(static_cast<size_t>(n_items) + 1);
-  std::vector<int32_t> perm(static_cast<size_t>(n_items));
-  for (int i = 0; i < n_items; ++i) perm[size_t(i)] = i + 1;
-  std::shuffle(perm.begin(), perm.end(), g);
-  for (int i = 0; i < n_items; ++i) succ[size_t(i) + 1] = perm[size_t(i)];
-  std::uniform_int_distribution<int> item(1, n_items);
-  std::uniform_real_distribution<double> u(0, 1);
-  data::UserSequences s;
-  s.n_items = n_items + 1;
-  s.n_users = n_users + 1;
-  s.items.resize(size_t(n_users) + 1);
-  for (int user = 1; user <= n_users; ++user) {
-    int32_t cur = item(g);
-    for (int t = 0; t < length; ++t) {
-      s.items[size_t(user)].push_back(cur);
-      cur = u(g) < 0.8 ? succ[size_t(cur)] : item(g);
-    }
-  }
-  return data::split_leave_one_out(s);
-}
+using test::synthetic;
 
 io::ExperimentConfig small_config(SASRecVariant v) {
   io::ExperimentConfig c;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "../common/test_util.hpp"
 #include "recdistill/io/container.hpp"
 
 using namespace recdistill;
@@ -16,16 +17,8 @@ namespace {
 
 constexpr io::FileKind kTest{std::string_view("RDTEST\0\1", 8), 3, "test file"};
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("rd_container_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("rd_container") {}
 };
 
 void write_raw(const std::string& path, const std::string& bytes) {
@@ -60,7 +53,7 @@ TEST(Fnv1a64, MatchesPublishedVectors) {
 
 TEST(Container, RoundTripsAndLeavesNoTemporaryFile) {
   TempDir d;
-  const auto f = d.file("x.bin");
+  const auto f = d.str("x.bin");
   io::write_container(f, kTest, payload());
   EXPECT_EQ(io::read_container(f, kTest), payload());
   EXPECT_EQ(fs::file_size(f), io::kContainerHeader + payload().size());
@@ -74,7 +67,7 @@ TEST(Container, RoundTripsAndLeavesNoTemporaryFile) {
 
 TEST(Container, DetectsAFlippedByteAnywhere) {
   TempDir d;
-  const auto f = d.file("x.bin");
+  const auto f = d.str("x.bin");
   io::write_container(f, kTest, payload());
   const std::string good = io::read_file_bytes(f);
   // Every payload byte, one bit at a time at a few positions, and the checksum field itself.
@@ -91,7 +84,7 @@ TEST(Container, DetectsAFlippedByteAnywhere) {
 
 TEST(Container, DetectsTruncationAndExtraBytes) {
   TempDir d;
-  const auto f = d.file("x.bin");
+  const auto f = d.str("x.bin");
   io::write_container(f, kTest, payload());
   const std::string good = io::read_file_bytes(f);
   write_raw(f, good.substr(0, good.size() - 1));
@@ -106,7 +99,7 @@ TEST(Container, DetectsTruncationAndExtraBytes) {
 
 TEST(Container, RefusesWrongMagicVersionAndEmptyFile) {
   TempDir d;
-  const auto f = d.file("x.bin");
+  const auto f = d.str("x.bin");
   write_raw(f, "");
   EXPECT_NE(error_of(f).find(f + ": the file is empty (expected a recdistill test file)"), std::string::npos)
       << error_of(f);
@@ -126,7 +119,7 @@ TEST(Container, RefusesWrongMagicVersionAndEmptyFile) {
   io::write_container(f, newer, payload());
   EXPECT_NE(error_of(f).find("written by format version 4, this build reads version 3 (written by a newer"),
             std::string::npos) << error_of(f);
-  EXPECT_NE(error_of(d.file("missing.bin")).find("missing.bin: cannot open file"), std::string::npos);
+  EXPECT_NE(error_of(d.str("missing.bin")).find("missing.bin: cannot open file"), std::string::npos);
 }
 
 TEST(ByteReader, NeverReadsPastTheEnd) {

@@ -1,6 +1,7 @@
 // The prepared-dataset file (data/prepared.hpp): a round trip gives back the imported
 // objects exactly, and a file of another format version, other data settings, changed
 // input bytes or damaged bytes is refused with a message saying so.
+#include "../common/test_util.hpp"
 #include "recdistill/data/prepared.hpp"
 
 #include <gtest/gtest.h>
@@ -16,16 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("rd_prepared_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("rd_prepared") {}
 };
 
 // Six users with 3..6 interactions over five items, with ratings and an item file with
@@ -199,16 +192,7 @@ TEST(Prepared, RefusesAWellFramedButBrokenBody) {
   const auto cfg = config(d);
   const auto h = data::prepared_header(cfg);
   io::ByteWriter w;
-  w.put(h.settings);
-  w.put<uint64_t>(h.settings_hash);
-  w.put<uint64_t>(h.inputs.size());
-  for (const auto& f : h.inputs) {
-    w.put(f.path);
-    w.put<uint64_t>(f.bytes);
-    w.put<uint64_t>(f.hash);
-  }
-  w.put<uint64_t>(h.input_hash);
-  w.put<double>(0.0);
+  data::put_prepared_header(w, h);  // prepared_header() leaves import_seconds at 0
   w.put(std::string("this is not a boost archive"));
   io::write_container(cfg.data.prepared, data::kPreparedFile, w.bytes());
   const auto e = error_of([&] { data::read_prepared(cfg.data.prepared, &h); });

@@ -86,11 +86,7 @@ inline void parse_atomic_side(std::string_view text, const std::string& path,
   const auto names = detail::atomic_header(line, path);
   const int id_col = detail::column_of(names, id_field);
   if (id_col < 0) fail(path, ":1: the header must name the column '", id_field, "'; missing: ", id_field);
-  meta.columns.clear();
-  for (size_t c = 0; c < names.size(); ++c)
-    if (int(c) != id_col) meta.columns.push_back(names[c]);
-  meta.rows.assign(size_t(ids.size()), std::vector<std::string>(meta.columns.size()));
-  std::vector<size_t> line_of(size_t(ids.size()), 0);
+  std::vector<size_t> line_of = detail::start_side(names, id_col, ids, meta);
   std::vector<std::string_view> f;
   size_t rows = 0;
   while (r.next(line)) {

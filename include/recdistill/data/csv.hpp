@@ -179,11 +179,7 @@ inline void parse_csv_side(std::string_view text, const std::string& path, const
   detail::CsvReader r(text, path);
   const auto names = detail::csv_header(r, path, {id_field});
   const int id_col = detail::csv_column(names, id_field);
-  meta.columns.clear();
-  for (size_t c = 0; c < names.size(); ++c)
-    if (int(c) != id_col) meta.columns.push_back(names[c]);
-  meta.rows.assign(size_t(ids.size()), std::vector<std::string>(meta.columns.size()));
-  std::vector<size_t> line_of(size_t(ids.size()), 0);
+  std::vector<size_t> line_of = detail::start_side(names, id_col, ids, meta);
   std::vector<std::string_view> f;
   size_t rows = 0;
   while (r.next(f)) {

@@ -167,9 +167,8 @@ inline PreparedData import_data(const io::ExperimentConfig& cfg, FilterReport* r
   return p;
 }
 
-// The payload bytes of a prepared file.
-inline std::string encode_prepared(const PreparedData& p, const PreparedHeader& h) {
-  io::ByteWriter w;
+// The header part of a prepared file's payload (what read_prepared checks before the body).
+inline void put_prepared_header(io::ByteWriter& w, const PreparedHeader& h) {
   w.put(h.settings);
   w.put<uint64_t>(h.settings_hash);
   w.put<uint64_t>(h.inputs.size());
@@ -180,6 +179,12 @@ inline std::string encode_prepared(const PreparedData& p, const PreparedHeader& 
   }
   w.put<uint64_t>(h.input_hash);
   w.put<double>(h.import_seconds);
+}
+
+// The payload bytes of a prepared file.
+inline std::string encode_prepared(const PreparedData& p, const PreparedHeader& h) {
+  io::ByteWriter w;
+  put_prepared_header(w, h);
   std::ostringstream os(std::ios::binary);
   {
     boost::archive::binary_oarchive ar(os);

@@ -169,6 +169,18 @@ inline void reserve_rows(Interactions& d, std::string_view text, bool rating) {
   if (rating) d.rating.reserve(d.rating.size() + lines);
 }
 
+// Prepares `meta` for an item or user file with header `names` (id column `id_col`): every
+// other column becomes metadata, ids already interned get empty rows. Returns the line_of
+// table add_side_row keeps (0 = the id did not come from this file).
+inline std::vector<size_t> start_side(const std::vector<std::string>& names, int id_col, const IdMap& ids,
+                                      Metadata& meta) {
+  meta.columns.clear();
+  for (size_t c = 0; c < names.size(); ++c)
+    if (int(c) != id_col) meta.columns.push_back(names[c]);
+  meta.rows.assign(size_t(ids.size()), std::vector<std::string>(meta.columns.size()));
+  return std::vector<size_t>(size_t(ids.size()), 0);
+}
+
 // One row of an item or user file (atomic .item/.user, users.csv/items.csv), already split
 // into fields: interns its id (a repeated id is an error naming both lines) and keeps every
 // other column as metadata. `line_of[id]` is the line each id came from (0 = not from this file).
