@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/eval/topk.hpp"
 #include "recdistill/io/container.hpp"
 #include "recdistill/plugin/interface.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
@@ -21,7 +22,6 @@ namespace {
 
 using namespace recdistill;
 using Trainer = SequentialTrainer<cpu::Backend, float>;
-using Net = SASRec<cpu::Backend, float>;
 
 // The trainer's options from the app's: callbacks, checkpoints (train/checkpoint.hpp), resume.
 TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset& data) {
@@ -53,14 +53,14 @@ class SASRecModel final : public plugin::Model {
   std::string name() const override { return "SASRec"; }
 
   std::string summary() const override {
-    return net_ ? describe_model(net_->config(), net_->num_params()) : describe_model(cfg_.sasrec, 0);
+    return mc_ ? describe_model(*mc_, params_.size()) : describe_model(cfg_.sasrec, 0);
   }
 
   TrainResult train(const data::Dataset& data, const data::Split& split,
                     const plugin::RunOptions& opt) override {
     Trainer trainer(cfg_, split);
     if (opt.log) {
-      opt.log("model: " + describe_model(trainer.model().config(), trainer.model().num_params()));
+      opt.log("model: " + describe_model(trainer.model_config(), trainer.num_params()));
       opt.log(cat("training: ", trainer.windows(), " windows, batch ", cfg_.training.batch_size, ", lr ",
                   cfg_.training.learning_rate, " (", cfg_.training.optimizer, "), up to ",
                   cfg_.training.epochs, " epochs, early stop on ", cfg_.training.valid_metric,
@@ -69,17 +69,16 @@ class SASRecModel final : public plugin::Model {
     }
     TrainResult res = run_fit(trainer, opt, data);
     // Keep the selected weights; the trainer's buffers and activations go with it.
-    net_.emplace(trainer.model().config());
+    mc_ = trainer.model_config();
     params_ = trainer.params();
     item_hash_ = data::item_mapping_hash(data);
-    acts_.reset();
     return res;
   }
 
   std::vector<int64_t> rank(const data::Split& split, const std::vector<data::SplitCase>& cases) override {
     require_weights("rank cases");
-    if (split.n_items != net_->config().n_items)
-      fail("SASRec: the split has ", split.n_items - 1, " items, the weights ", net_->config().n_items - 1);
+    if (split.n_items != mc_->n_items)
+      fail("SASRec: the split has ", split.n_items - 1, " items, the weights ", mc_->n_items - 1);
     for (size_t i = 0; i < cases.size(); ++i)
       if (cases[i].target == 0 || cases[i].history.empty())
         fail("SASRec: case ", i, " (user ", cases[i].user, ") has no target or an empty history");
@@ -90,8 +89,8 @@ class SASRecModel final : public plugin::Model {
   }
 
   void save(const std::string& path) const override {
-    if (!net_) fail(path, ": SASRec has no weights to save (neither trained nor loaded)");
-    const auto& mc = net_->config();
+    if (!mc_) fail(path, ": SASRec has no weights to save (neither trained nor loaded)");
+    const auto& mc = *mc_;
     io::ByteWriter w;
     w.put<int32_t>(mc.variant == SASRecVariant::recbole ? 0 : 1);
     for (int32_t v : {mc.n_items, mc.max_len, mc.hidden, mc.layers, mc.heads, mc.inner}) w.put<int32_t>(v);
@@ -135,63 +134,49 @@ class SASRecModel final : public plugin::Model {
            "'s (same number of items, different ids or order)");
     SASRecConfig mc = cfg_.sasrec;
     mc.n_items = n_items;
-    Net net(mc);
-    if (net.num_params() != params.size())
-      fail(path, ": ", params.size(), " parameters in the file, the configured model has ", net.num_params());
+    size_t n_params = 0;
+    const SASRecConfig normalised = sasrec::with_variant(mc.variant, [&]<class V>() {
+      const SASRec<cpu::Backend, float, V> net(mc);
+      n_params = net.num_params();
+      return net.config();
+    });
+    if (n_params != params.size())
+      fail(path, ": ", params.size(), " parameters in the file, the configured model has ", n_params);
     params_ = std::move(params);
-    net_.emplace(mc);
+    mc_ = normalised;
     item_hash_ = hash;
-    acts_.reset();
   }
 
-  int32_t num_items() const override { return net_ ? net_->config().n_items : 0; }
+  int32_t num_items() const override { return mc_ ? mc_->n_items : 0; }
 
   std::vector<std::vector<plugin::Recommendation>> recommend(
       const std::vector<std::vector<int32_t>>& histories, int k,
       const std::vector<std::vector<int32_t>>& exclude) override {
     require_weights("recommend");
-    const auto& mc = net_->config();
-    const int L = mc.max_len, d = mc.hidden, N = mc.n_items, B = eval::kEvalBlock;
-    const bool left = net_->padding_side() == PaddingSide::left;
-    std::vector<int32_t> seq(size_t(B) * L);
-    std::vector<float> last(size_t(B) * d), scores(size_t(B) * N);
-    std::vector<std::vector<plugin::Recommendation>> out(histories.size());
-    for (size_t start = 0; start < histories.size(); start += size_t(B)) {
-      const size_t n = std::min(histories.size() - start, size_t(B));
-      for (size_t i = 0; i < size_t(B); ++i) {
-        const auto& h = histories[start + (i < n ? i : 0)];  // padding rows repeat the first
-        if (h.empty()) fail("recommend: history ", start + i + 1, " is empty");
-        for (int32_t it : h)
-          if (it < 1 || it >= N) fail("recommend: item id ", it, " is outside 1..", N - 1);
-        data::layout_history(seq.data() + i * L, h.data(), h.size(), L, left);
-      }
-      net_->forward(params_.data(), acts(), seq.data(), B, /*train=*/false);
-      const float* H = net_->hidden(acts());
-      for (size_t i = 0; i < size_t(B); ++i) {
-        const size_t len = std::min(histories[start + (i < n ? i : 0)].size(), size_t(L));
-        const size_t slot = left ? size_t(L - 1) : len - 1;
-        std::copy_n(H + (i * L + slot) * d, d, last.data() + i * d);
-      }
-      cpu::Backend::gemm<float>(false, true, B, N, d, 1.f, last.data(), d, net_->item_table(params_.data()),
-                                d, 0.f, scores.data(), N);
-      for (size_t i = 0; i < n; ++i) {
-        float* row = scores.data() + i * N;
-        std::vector<char> banned(size_t(N), 0);
-        banned[0] = 1;
-        if (start + i < exclude.size())
-          for (int32_t it : exclude[start + i])
-            if (it > 0 && it < N) banned[size_t(it)] = 1;
-        std::vector<int32_t> cand;
-        for (int32_t j = 1; j < N; ++j)
-          if (!banned[size_t(j)] && !std::isnan(row[j])) cand.push_back(j);
-        const size_t kk = std::min(cand.size(), size_t(std::max(k, 0)));
-        // Best first; equal scores by lower id, so the order is deterministic.
-        std::partial_sort(cand.begin(), cand.begin() + long(kk), cand.end(), [&](int32_t a, int32_t b) {
-          return row[a] > row[b] || (row[a] == row[b] && a < b);
-        });
-        for (size_t r = 0; r < kk; ++r) out[start + i].push_back({cand[r], row[cand[r]]});
-      }
+    const int N = mc_->n_items;
+    // Cases viewing the histories; exclusions (ids outside 1..N-1 ignored) as the `listed` set.
+    std::vector<std::vector<int32_t>> banned(histories.size());
+    std::vector<eval::Case> cases(histories.size());
+    for (size_t i = 0; i < histories.size(); ++i) {
+      const auto& h = histories[i];
+      if (h.empty()) fail("recommend: history ", i + 1, " is empty");
+      for (int32_t it : h)
+        if (it < 1 || it >= N) fail("recommend: item id ", it, " is outside 1..", N - 1);
+      if (i < exclude.size())
+        for (int32_t it : exclude[i])
+          if (it > 0 && it < N) banned[i].push_back(it);
+      cases[i] = eval::Case{h.data(), h.size(), 0, int32_t(i), banned[i].data(), banned[i].size()};
     }
+    std::vector<std::vector<plugin::Recommendation>> out(histories.size());
+    if (histories.empty() || k <= 0) return out;
+    sasrec::with_variant(mc_->variant, [&]<class V>() {
+      SASRec<cpu::Backend, float, V> net(*mc_);
+      auto acts = net.make_activations(eval::kEvalBlock);
+      const auto top = eval::topk_cases<cpu::Backend>(net, params_.data(), acts, cases, k, eval::Exclude::listed);
+      for (size_t i = 0; i < histories.size(); ++i)
+        for (int r = 0; r < k; ++r)
+          if (top.items_of(i)[r] != 0) out[i].push_back({top.items_of(i)[r], top.scores_of(i)[r]});
+    });
     return out;
   }
 
@@ -205,18 +190,13 @@ class SASRecModel final : public plugin::Model {
     return s;
   }
   void require_weights(const char* what) const {
-    if (!net_) fail("SASRec: cannot ", what, " before the model is trained or its weights are loaded");
-  }
-  Net::Activations& acts() {
-    if (!acts_) acts_ = std::make_unique<Net::Activations>(net_->make_activations(eval::kEvalBlock));
-    return *acts_;
+    if (!mc_) fail("SASRec: cannot ", what, " before the model is trained or its weights are loaded");
   }
 
   io::ExperimentConfig cfg_;
-  std::optional<Net> net_;
+  std::optional<SASRecConfig> mc_;  // the trained or loaded model's settings
   std::vector<float> params_;
   uint64_t item_hash_ = 0;
-  std::unique_ptr<Net::Activations> acts_;
 };
 
 plugin::PluginInfo describe() {

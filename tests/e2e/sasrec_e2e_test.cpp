@@ -58,7 +58,7 @@ TEST_P(Learns, BeatsPopularityByAWideMargin) {
   const auto res = t.fit();
   const double hr = res.test.at("HR@10");
   std::cout << "popularity HR@10 " << pop << ", SASRec HR@10 " << hr << ", MRR@10 "
-            << res.test.at("MRR@10") << " (epoch " << res.best_epoch << ", " << t.model().num_params()
+            << res.test.at("MRR@10") << " (epoch " << res.best_epoch << ", " << t.num_params()
             << " parameters)\n";
   EXPECT_GT(hr, 2.0 * pop);
   EXPECT_GT(hr, 0.6);  // the chain is followed 80% of the time
@@ -100,14 +100,16 @@ TEST(Evaluation, RanksDoNotDependOnBatching) {
   const auto split = data::to_split(data);
   const auto cases = eval_cases(split.test);
   ASSERT_GT(cases.size(), size_t(eval::kEvalBlock) + 10);
-  auto acts = t.model().make_activations(eval::kEvalBlock);
-  const auto all = eval::rank_cases<B>(t.model(), t.params().data(), acts, cases);
-  // The same cases evaluated in other groupings: a shifted slice and one at a time.
-  const std::vector<eval::Case> slice(cases.begin() + 37, cases.end());
-  const auto part = eval::rank_cases<B>(t.model(), t.params().data(), acts, slice);
-  for (size_t i = 0; i < slice.size(); ++i) ASSERT_EQ(part[i], all[i + 37]) << i;
-  for (size_t i = 0; i < 5; ++i) {
-    const auto one = eval::rank_cases<B>(t.model(), t.params().data(), acts, {cases[i * 50]});
-    EXPECT_EQ(one[0], all[i * 50]);
-  }
+  t.visit([&](auto& tr) {
+    auto acts = tr.model().make_activations(eval::kEvalBlock);
+    const auto all = eval::rank_cases<B>(tr.model(), tr.params().data(), acts, cases);
+    // The same cases evaluated in other groupings: a shifted slice and one at a time.
+    const std::vector<eval::Case> slice(cases.begin() + 37, cases.end());
+    const auto part = eval::rank_cases<B>(tr.model(), tr.params().data(), acts, slice);
+    for (size_t i = 0; i < slice.size(); ++i) ASSERT_EQ(part[i], all[i + 37]) << i;
+    for (size_t i = 0; i < 5; ++i) {
+      const auto one = eval::rank_cases<B>(tr.model(), tr.params().data(), acts, {cases[i * 50]});
+      EXPECT_EQ(one[0], all[i * 50]);
+    }
+  });
 }

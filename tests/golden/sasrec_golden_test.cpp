@@ -18,7 +18,6 @@
 #include "recdistill/train/optimizer.hpp"
 
 using namespace recdistill;
-using Model = SASRec<cpu::Backend, double>;
 constexpr int64_t kFixtureFormat = 1;
 
 namespace {
@@ -58,7 +57,9 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& wan
                         << " (got " << got[at] << ", want " << want[at] << ")";
 }
 
+template <class V>
 void run_fixture(const std::string& name, SASRecVariant variant) {
+  using Model = SASRec<cpu::Backend, double, V>;
   Fixture fx(name);
   SASRecConfig cfg;
   cfg.variant = variant;
@@ -88,7 +89,7 @@ void run_fixture(const std::string& name, SASRecVariant variant) {
   }
   const auto seq = fx.i32("seq"), tgt = fx.i32("target");
   auto acts = m.make_activations(Bn);
-  layers::CrossEntropyWorkspace<double> ws;
+  CrossEntropyWorkspace<cpu::Backend, double> ws;
   ws.reserve(R, 5, d, N);
 
   m.forward(params.data(), acts, seq.data(), Bn, false);
@@ -118,7 +119,7 @@ void run_fixture(const std::string& name, SASRecVariant variant) {
   ac.decoupled = std::string_view(fx.manifest["config"]["optimizer"]) == "AdamW";
   const auto clip_el = fx.manifest["config"]["clip"];
   const double clip = clip_el.is_null() ? 0.0 : double(clip_el);
-  Adam<double> opt(params.size(), ac);
+  Adam<cpu::Backend, double> opt(m.layout(), ac);
   std::vector<double> step_losses;
   for (int s = 0; s < 3; ++s) {
     std::fill(grads.begin(), grads.end(), 0.0);
@@ -127,8 +128,8 @@ void run_fixture(const std::string& name, SASRecVariant variant) {
         dh.data(), m.item_table(grads.data()), m.hidden(acts), m.item_table(params.data()),
         tgt.data(), R, d, N, ws));
     m.backward(params.data(), grads.data(), acts, dh.data());
-    clip_grad_norm(grads.data(), grads.size(), clip);
-    opt.step(params.data(), grads.data());
+    opt.clip(grads.data(), clip);
+    opt.step(params.data(), grads.data(), ac.lr);
   }
   expect_close(step_losses, fx.f64("step_losses"), 1e-10, "step_losses");
   for (const auto& info : m.layout().infos())
@@ -138,8 +139,8 @@ void run_fixture(const std::string& name, SASRecVariant variant) {
 
 }  // namespace
 
-TEST(Golden, SASRecRecbole) { run_fixture("sasrec_recbole", SASRecVariant::recbole); }
-TEST(Golden, SASRecPmixer) { run_fixture("sasrec_pmixer", SASRecVariant::pmixer); }
+TEST(Golden, SASRecRecbole) { run_fixture<sasrec::RecBole>("sasrec_recbole", SASRecVariant::recbole); }
+TEST(Golden, SASRecPmixer) { run_fixture<sasrec::Pmixer>("sasrec_pmixer", SASRecVariant::pmixer); }
 
 TEST(Golden, NpyReaderRejectsGarbage) {
   EXPECT_THROW(io::parse_npy("hello", "x.npy"), Error);

@@ -37,13 +37,13 @@ TEST(GradCheck, LayerNorm) {
   for (auto& v : g) v += 1.0;
   std::vector<double> y(R * d), xhat(R * d), rstd(R);
   auto loss = [&] {
-    layers::layer_norm_forward(y.data(), xhat.data(), rstd.data(), x.data(), g.data(), be.data(), R,
+    layers::layer_norm_forward<B, double>(y.data(), xhat.data(), rstd.data(), x.data(), g.data(), be.data(), R,
                                d, 1e-12);
     return dot(y, Rg);
   };
   loss();
   std::vector<double> dx(R * d), dg(d, 0.0), db(d, 0.0);
-  layers::layer_norm_backward(dx.data(), dg.data(), db.data(), Rg.data(), xhat.data(), rstd.data(),
+  layers::layer_norm_backward<B, double>(dx.data(), dg.data(), db.data(), Rg.data(), xhat.data(), rstd.data(),
                               g.data(), R, d);
   EXPECT_LT(gradcheck(x, dx, loss), kTol);
   EXPECT_LT(gradcheck(g, dg, loss), kTol);
@@ -55,19 +55,19 @@ TEST(GradCheck, GeluAndRelu) {
   auto x = randn(n, 9, 2.0), Rg = randn(n, 10);
   std::vector<double> y(n), dx(n);
   auto gelu = [&] {
-    layers::gelu_forward(y.data(), x.data(), n);
+    layers::gelu_forward<B, double>(y.data(), x.data(), n);
     return dot(y, Rg);
   };
-  layers::gelu_backward(dx.data(), Rg.data(), x.data(), n);
+  layers::gelu_backward<B, double>(dx.data(), Rg.data(), x.data(), n);
   EXPECT_LT(gradcheck(x, dx, gelu), kTol);
   for (auto& v : x)
     if (std::abs(v) < 1e-3) v = 0.5;  // keep away from ReLU's kink
   auto relu = [&] {
-    layers::relu_forward(y.data(), x.data(), n);
+    layers::relu_forward<B, double>(y.data(), x.data(), n);
     return dot(y, Rg);
   };
   relu();
-  layers::relu_backward(dx.data(), Rg.data(), y.data(), n);
+  layers::relu_backward<B, double>(dx.data(), Rg.data(), y.data(), n);
   EXPECT_LT(gradcheck(x, dx, relu), kTol);
 }
 
@@ -77,7 +77,7 @@ TEST(GradCheck, DropoutIsDeterministicAndInverted) {
   std::vector<double> y(R * n), mask(R * n), mask2(R * n), dx(R * n);
   layers::DropoutKey key{42, 3, 7};
   auto loss = [&] {
-    layers::dropout_forward(y.data(), mask.data(), x.data(), R, n, 0.3, key, 1);
+    layers::dropout_forward<B, double>(y.data(), mask.data(), x.data(), R, n, 0.3, key, 1);
     return dot(y, Rg);
   };
   loss();
@@ -88,11 +88,11 @@ TEST(GradCheck, DropoutIsDeterministicAndInverted) {
   }
   EXPECT_GT(dropped, R * n / 10);
   EXPECT_LT(dropped, R * n / 2);
-  layers::dropout_forward(y.data(), mask2.data(), x.data(), R, n, 0.3, key, 1);
+  layers::dropout_forward<B, double>(y.data(), mask2.data(), x.data(), R, n, 0.3, key, 1);
   EXPECT_EQ(mask, mask2);  // same key, same mask
-  layers::dropout_forward(y.data(), mask2.data(), x.data(), R, n, 0.3, key, 2);
+  layers::dropout_forward<B, double>(y.data(), mask2.data(), x.data(), R, n, 0.3, key, 2);
   EXPECT_NE(mask, mask2);  // another site, another mask
-  layers::dropout_backward(dx.data(), Rg.data(), mask.data(), R * n);
+  layers::dropout_backward<B, double>(dx.data(), Rg.data(), mask.data(), R * n);
   EXPECT_LT(gradcheck(x, dx, loss), kTol);
 }
 
@@ -102,14 +102,14 @@ TEST(GradCheck, EmbeddingSkipsPadOnLookup) {
   auto E = randn(N * d, 13), Rg = randn(R * d, 14);
   std::vector<double> y(R * d);
   auto loss = [&] {
-    layers::embedding_forward(y.data(), E.data(), ids.data(), R, d, 2.0);
+    layers::embedding_forward<B, double>(y.data(), E.data(), ids.data(), R, d, 2.0);
     return dot(y, Rg);
   };
   std::vector<double> dE(N * d, 0.0);
-  layers::embedding_backward(dE.data(), Rg.data(), ids.data(), R, d, /*skip_pad=*/false, 2.0);
+  layers::embedding_backward<B, double>(dE.data(), Rg.data(), ids.data(), R, d, /*skip_pad=*/false, 2.0);
   EXPECT_LT(gradcheck(E, dE, loss), kTol);
   std::vector<double> dE_pad(N * d, 0.0);
-  layers::embedding_backward(dE_pad.data(), Rg.data(), ids.data(), R, d, /*skip_pad=*/true, 2.0);
+  layers::embedding_backward<B, double>(dE_pad.data(), Rg.data(), ids.data(), R, d, /*skip_pad=*/true, 2.0);
   for (int c = 0; c < d; ++c) EXPECT_EQ(dE_pad[c], 0.0);
   for (int i = d; i < N * d; ++i) EXPECT_EQ(dE_pad[i], dE[i]);
 }
@@ -157,7 +157,7 @@ TEST(GradCheck, SoftmaxCrossEntropyTied) {
   const int R = 7, d = 4, N = 6;
   std::vector<int32_t> y = {1, 0, 5, 2, 0, 3, 5};  // 0 = ignored
   auto h = randn(R * d, 17), E = randn(N * d, 18);
-  layers::CrossEntropyWorkspace<double> ws;
+  CrossEntropyWorkspace<B, double> ws;
   ws.reserve(R, 2, d, N);  // chunk of 2 rows exercises the chunking
   auto loss = [&] {
     return layers::softmax_cross_entropy<B, double>(nullptr, nullptr, h.data(), E.data(), y.data(),

@@ -19,7 +19,7 @@ namespace recdistill::parity {
     cpu::Backend::gemm_strided_batched<T>(ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb,   \
                                           beta, C, ldc, sc, count);                          \
   }                                                                                          \
-  void ref_gelu_forward(T* y, const T* x, int64_t n) { layers::gelu_forward<T>(y, x, n); }
+  void ref_gelu_forward(T* y, const T* x, int64_t n) { layers::gelu_forward<cpu::Backend, T>(y, x, n); }
 
 RD_PARITY_REFERENCE(float)
 RD_PARITY_REFERENCE(double)

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/eval/ranking.hpp"
 
 using namespace recdistill::eval;

@@ -52,6 +52,13 @@ inline std::array<uint32_t, 4> bits4(uint64_t seed, Stream s, uint32_t epoch, ui
   return Philox::block({epoch, step, row, slot}, Philox::key(seed, s));
 }
 
+// The key of one training step's dropout draws: (seed; epoch, step). Sites and rows complete
+// the Philox counter, so a mask never depends on threads or the resume point.
+struct DropoutKey {
+  uint64_t seed = 0;
+  uint32_t epoch = 0, step = 0;
+};
+
 // Standard normal from two uniforms (Box-Muller); used for initialisation only.
 inline double normal_from(float u1, float u2) {
   const double a = 1.0 - double(u1);  // in (0, 1]

@@ -26,11 +26,11 @@ struct TopK {
 
 // Top-K lists for every case (the target is not used and may be 0), with the exclusions of
 // `ex` masked out. Bit-identical for any grouping of the cases (fixed kEvalBlock blocks).
-template <class Backend, class Model, class T>
-TopK<T> topk_cases(const Model& model, const T* params, typename Model::Activations& acts,
+template <class B, class Model, class T = typename Model::Scalar>
+TopK<T> topk_cases(const Model& model, CPtr<B, T> params, typename Model::Activations& acts,
                    const std::vector<Case>& cases, int K, Exclude ex = Exclude::none) {
   RD_REQUIRE(K >= 1, "top-K needs K >= 1, got ", K);
-  const int N = model.config().n_items;
+  const int N = model.scorer().n_items;
   for (size_t i = 0; i < cases.size(); ++i) check_case(cases[i], i, N, false);
   TopK<T> out;
   out.k = K;
@@ -38,27 +38,27 @@ TopK<T> topk_cases(const Model& model, const T* params, typename Model::Activati
   out.scores.resize(cases.size() * size_t(K));
   Options o;
   o.exclude = ex;
-  rank_full<Backend>(model, params, acts, cases, o, nullptr, K, out.items.data(), out.scores.data());
+  rank_full<B, Model, T>(model, params, acts, cases, o, nullptr, K, out.items.data(), out.scores.data());
   return out;
 }
 
 // Ranks (with the full-ranking options of `o`) and top-K lists in one pass over the cases:
 // the evaluation a recommender run reports. Sampled evaluation is not combined with top-K.
-template <class Backend, class Model, class T>
-std::pair<std::vector<int64_t>, TopK<T>> rank_and_topk_cases(const Model& model, const T* params,
+template <class B, class Model, class T = typename Model::Scalar>
+std::pair<std::vector<int64_t>, TopK<T>> rank_and_topk_cases(const Model& model, CPtr<B, T> params,
                                                              typename Model::Activations& acts,
                                                              const std::vector<Case>& cases,
                                                              const Options& o, int K) {
   RD_REQUIRE(K >= 1, "top-K needs K >= 1, got ", K);
   RD_REQUIRE(o.sampled_negatives <= 0, "rank_and_topk_cases ranks over all items; use rank_cases for sampled evaluation");
-  const int N = model.config().n_items;
+  const int N = model.scorer().n_items;
   for (size_t i = 0; i < cases.size(); ++i) check_case(cases[i], i, N, true);
   std::vector<int64_t> ranks(cases.size());
   TopK<T> out;
   out.k = K;
   out.items.resize(cases.size() * size_t(K));
   out.scores.resize(cases.size() * size_t(K));
-  rank_full<Backend>(model, params, acts, cases, o, ranks.data(), K, out.items.data(), out.scores.data());
+  rank_full<B, Model, T>(model, params, acts, cases, o, ranks.data(), K, out.items.data(), out.scores.data());
   return {std::move(ranks), std::move(out)};
 }
 

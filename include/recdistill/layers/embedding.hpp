@@ -1,4 +1,4 @@
-// recdistill/layers/embedding.hpp: table lookup y[r] = E[ids[r]] (+ optional scale).
+// recdistill/layers/embedding.hpp: table lookup y[r] = scale * E[ids[r]].
 //
 // Backward scatter-adds into the table. `skip_pad` gives PyTorch padding_idx semantics on
 // the lookup path only: the gradient that reaches row 0 through the lookup is dropped (the
@@ -6,28 +6,22 @@
 #pragma once
 #include <cstdint>
 
+#include "recdistill/backend/ops.hpp"
+
 namespace recdistill::layers {
 
-// out (R, d) = scale * table[ids] ; table (N, d), ids (R)
-template <class T>
-void embedding_forward(T* out, const T* table, const int32_t* ids, int R, int d, T scale = T(1)) {
-  for (int r = 0; r < R; ++r) {
-    const T* src = table + int64_t(ids[r]) * d;
-    T* dst = out + int64_t(r) * d;
-    for (int c = 0; c < d; ++c) dst[c] = scale * src[c];
-  }
+// out (R, d) = scale * table (N, d) [ids (R)]
+template <class B, class T>
+void embedding_forward(Ptr<B, T> out, CPtr<B, T> table, CPtr<B, int32_t> ids, int R, int d,
+                       double scale = 1.0) {
+  ops::gather_rows<B>(out, table, ids, R, d, scale);
 }
 
-// dtable (N, d) += scale * scatter(dout (R, d)) by ids
-template <class T>
-void embedding_backward(T* dtable, const T* dout, const int32_t* ids, int R, int d, bool skip_pad,
-                        T scale = T(1)) {
-  for (int r = 0; r < R; ++r) {
-    if (skip_pad && ids[r] == 0) continue;
-    T* dst = dtable + int64_t(ids[r]) * d;
-    const T* src = dout + int64_t(r) * d;
-    for (int c = 0; c < d; ++c) dst[c] += scale * src[c];
-  }
+// dtable (N, d) += scale * scatter(dout (R, d)) by ids (R)
+template <class B, class T>
+void embedding_backward(Ptr<B, T> dtable, CPtr<B, T> dout, CPtr<B, int32_t> ids, int R, int d,
+                        bool skip_pad, double scale = 1.0) {
+  ops::scatter_add_rows<B>(dtable, dout, ids, R, d, skip_pad, scale);
 }
 
 }  // namespace recdistill::layers

@@ -8,7 +8,7 @@
 // Randomness needs no stored state: every draw is keyed by (seed, epoch, step, row), so the
 // seed and the epoch count are the whole RNG state (DESIGN.md, Rules: counter-based).
 //
-// SequentialTrainer::fit(FitOptions) writes "latest.ckpt" after every epoch and "best.ckpt"
+// Trainer::fit(FitOptions) (train/trainer.hpp) writes "latest.ckpt" after every epoch and "best.ckpt"
 // whenever validation improves, both atomically; docs/checkpoints.md describes the files.
 #pragma once
 #include <yaml-cpp/yaml.h>
@@ -29,8 +29,9 @@
 
 namespace recdistill {
 
-// Version 1: the layout written by save_checkpoint below.
-inline constexpr io::FileKind kCheckpointFile{std::string_view("RDCKPT\0\1", 8), 1, "checkpoint"};
+// Version 2: the layout written by save_checkpoint below (version 1 had one optimiser step
+// count for all tensors; version 2 keeps one per tensor).
+inline constexpr io::FileKind kCheckpointFile{std::string_view("RDCKPT\0\1", 8), 2, "checkpoint"};
 inline constexpr const char* kLatestCheckpoint = "latest.ckpt";
 inline constexpr const char* kBestCheckpoint = "best.ckpt";
 
@@ -89,7 +90,8 @@ struct Checkpoint {
   uint64_t split_hash = 0;                      // data::split_hash of the trained split
   uint64_t seed = 0;
   int32_t epoch = 0;        // epochs finished
-  int64_t step = 0;         // optimiser steps taken (Adam's t)
+  int64_t step = 0;         // training steps taken (skipped non-finite steps included)
+  std::vector<int64_t> tensor_steps;  // Adam's t of each tensor of the layout (frozen ones lag)
   std::vector<T> params, best_params, adam_m, adam_v;
   // Early stopping and the running result.
   double best_score = -1;
@@ -161,6 +163,7 @@ std::string encode_checkpoint(const Checkpoint<T>& c) {
   w.put<uint64_t>(c.seed);
   w.put<int32_t>(c.epoch);
   w.put<int64_t>(c.step);
+  w.put(c.tensor_steps);
   w.put(c.params);
   w.put(c.best_params);
   w.put(c.adam_m);
@@ -209,6 +212,7 @@ Checkpoint<T> decode_checkpoint(std::string_view payload, const std::string& pat
   c.seed = r.get<uint64_t>("seed");
   c.epoch = r.get<int32_t>("epoch");
   c.step = r.get<int64_t>("step");
+  c.tensor_steps = r.get_vector<int64_t>("optimiser steps per tensor");
   c.params = r.get_vector<T>("params");
   c.best_params = r.get_vector<T>("best params");
   c.adam_m = r.get_vector<T>("adam first moment");
@@ -244,6 +248,8 @@ Checkpoint<T> decode_checkpoint(std::string_view payload, const std::string& pat
   if (c.best_params.size() != n || c.adam_m.size() != n || c.adam_v.size() != n)
     fail(path, ": inconsistent checkpoint: ", n, " weights but ", c.best_params.size(), " best weights, ",
          c.adam_m.size(), "/", c.adam_v.size(), " optimiser moments");
+  for (int64_t t : c.tensor_steps)
+    if (t < 0 || t > c.step) fail(path, ": inconsistent checkpoint: a tensor has ", t, " optimiser steps of ", c.step);
   if (c.epoch < 0 || c.step < 0 || size_t(c.epoch) != c.epochs.size())
     fail(path, ": inconsistent checkpoint: epoch ", c.epoch, " with ", c.epochs.size(), " epoch logs");
   return c;
@@ -263,13 +269,13 @@ Checkpoint<T> load_checkpoint(const std::string& path) {
 // Refuses to resume `c` (read from `path`) under config `cfg` on data with the given hashes;
 // the message names every setting that differs.
 template <class T>
-void check_resumable(const Checkpoint<T>& c, const std::string& path, const io::ExperimentConfig& cfg,
-                     uint64_t mapping_hash, uint64_t split_hash) {
+void check_resumable(const Checkpoint<T>& c, const std::string& path,
+                     const std::map<std::string, std::string>& now, uint64_t mapping_hash,
+                     uint64_t split_hash) {
   if (c.mapping_hash != 0 && mapping_hash != 0 && c.mapping_hash != mapping_hash)
     fail(path, ": the checkpoint was trained on a dataset with another id mapping (mapping hash ",
          io::hex64(c.mapping_hash), ", this dataset's is ", io::hex64(mapping_hash),
          "): its users and items are not these; resume only on the same data");
-  const auto now = checkpoint_settings(cfg);
   std::string diffs;
   int n = 0;
   auto add = [&](const std::string& k, const std::string& was, const std::string& is) {
@@ -290,6 +296,12 @@ void check_resumable(const Checkpoint<T>& c, const std::string& path, const io::
     fail(path, ": the checkpoint was trained on another split of the data (split hash ",
          io::hex64(c.split_hash), ", this split's is ", io::hex64(split_hash),
          "): the same settings gave different training sequences or evaluation cases");
+}
+
+template <class T>
+void check_resumable(const Checkpoint<T>& c, const std::string& path, const io::ExperimentConfig& cfg,
+                     uint64_t mapping_hash, uint64_t split_hash) {
+  check_resumable(c, path, checkpoint_settings(cfg), mapping_hash, split_hash);
 }
 
 }  // namespace recdistill

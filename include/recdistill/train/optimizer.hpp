@@ -1,15 +1,23 @@
-// recdistill/train/optimizer.hpp: Adam / AdamW and global gradient-norm clipping over the
-// model's one flat parameter buffer, with PyTorch's semantics:
+// recdistill/train/optimizer.hpp: Adam / AdamW, learning-rate schedules and global
+// gradient-norm clipping over a model's one flat parameter buffer, per tensor, with PyTorch's
+// semantics:
 //   Adam:  g += wd * p (L2 in the gradient);   AdamW: p -= lr * wd * p (decoupled)
 //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //   clip: c = max_norm / (||g||_2 + 1e-6); if c < 1, g *= c.
+// Every tensor keeps its own step count t. A frozen tensor (ParamGroup::frozen) is skipped
+// entirely: no step, no decay, no moment update and no part in the clipping norm, so it stays
+// bit-identical however long it is frozen. The moments live in backend buffers.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "recdistill/backend/backend.hpp"
+#include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
+#include "recdistill/core/params.hpp"
 
 namespace recdistill {
 
@@ -18,56 +26,146 @@ struct AdamConfig {
   bool decoupled = false;  // true = AdamW
 };
 
-template <class T>
+// Learning rate as a function of the optimiser step (1-based), given the base rate:
+//   constant; linear warm-up over warmup_steps then constant; step decay (x gamma every
+//   step_size steps, after any warm-up); cosine from the base rate to min_lr over total_steps.
+struct LRSchedule {
+  enum class Kind { constant, warmup, step, cosine };
+  Kind kind = Kind::constant;
+  int64_t warmup_steps = 0;  // warmup (and a warm-up before step/cosine)
+  int64_t step_size = 0;     // step: steps between decays
+  double gamma = 0.1;        // step: decay factor
+  int64_t total_steps = 0;   // cosine: length of the decay
+  double min_lr = 0.0;       // cosine: final rate
+
+  double at(double base, int64_t t) const {
+    if (warmup_steps > 0 && t <= warmup_steps) return base * double(t) / double(warmup_steps);
+    const int64_t s = t - warmup_steps;  // steps since the warm-up
+    switch (kind) {
+      case Kind::constant:
+      case Kind::warmup: return base;
+      case Kind::step: return step_size > 0 ? base * std::pow(gamma, double(s / step_size)) : base;
+      case Kind::cosine: {
+        if (total_steps <= 0) return base;
+        const double x = std::min(1.0, double(s) / double(total_steps));
+        return min_lr + 0.5 * (base - min_lr) * (1.0 + std::cos(M_PI * x));
+      }
+    }
+    return base;
+  }
+};
+
+// A named set of tensors with their own settings: a learning-rate multiplier, a weight decay
+// (negative = the optimiser's), or frozen (no update at all).
+struct ParamGroup {
+  std::string name;
+  std::vector<std::string> tensors;  // names from the model's ParamLayout
+  double lr_scale = 1.0;
+  double weight_decay = -1.0;
+  bool frozen = false;
+};
+
+template <class B, class T>
 class Adam {
  public:
-  Adam(size_t n, AdamConfig cfg) : cfg_(cfg), m_(n, T(0)), v_(n, T(0)) {}
-  const AdamConfig& config() const { return cfg_; }
-  int64_t steps() const { return t_; }
-  std::vector<T>& first_moment() { return m_; }
-  std::vector<T>& second_moment() { return v_; }
-  // Continues from saved state (train/checkpoint.hpp): step count and both moments.
-  void restore(int64_t steps, std::vector<T> m, std::vector<T> v) {
-    RD_REQUIRE(m.size() == m_.size() && v.size() == v_.size(), "Adam::restore: moment sizes differ");
-    t_ = steps;
-    m_ = std::move(m);
-    v_ = std::move(v);
+  Adam(const ParamLayout& layout, AdamConfig cfg)
+      : layout_(&layout), cfg_(cfg), m_(layout.size()), v_(layout.size()),
+        steps_(layout.infos().size(), 0), lr_scale_(layout.infos().size(), 1.0),
+        wd_(layout.infos().size(), cfg.weight_decay), frozen_(layout.infos().size(), 0) {
+    ops::fill<B>(m_.data(), int64_t(layout.size()), 0.0);
+    ops::fill<B>(v_.data(), int64_t(layout.size()), 0.0);
   }
 
-  void step(T* p, const T* g) {
-    ++t_;
-    const double bc1 = 1.0 - std::pow(cfg_.beta1, double(t_));
-    const double bc2 = 1.0 - std::pow(cfg_.beta2, double(t_));
-    const T b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), lr = T(cfg_.lr), wd = T(cfg_.weight_decay);
-    const T step_size = T(cfg_.lr / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2)), eps = T(cfg_.eps);
-    for (size_t i = 0; i < m_.size(); ++i) {
-      T gi = g[i];
-      if (cfg_.decoupled) p[i] -= lr * wd * p[i];
-      else if (wd != T(0)) gi += wd * p[i];
-      m_[i] = b1 * m_[i] + (T(1) - b1) * gi;
-      v_[i] = b2 * v_[i] + (T(1) - b2) * gi * gi;
-      p[i] -= step_size * m_[i] / (std::sqrt(v_[i]) * inv_sqrt_bc2 + eps);
+  const AdamConfig& config() const { return cfg_; }
+  // Applies groups in order (a later group overrides an earlier one for a shared tensor).
+  void set_groups(const std::vector<ParamGroup>& groups) {
+    for (const auto& g : groups)
+      for (const auto& name : g.tensors) {
+        const size_t i = index_of(name, g.name);
+        lr_scale_[i] = g.lr_scale;
+        wd_[i] = g.weight_decay >= 0 ? g.weight_decay : cfg_.weight_decay;
+        frozen_[i] = g.frozen;
+      }
+  }
+  bool frozen(size_t tensor) const { return frozen_[tensor] != 0; }
+  bool any_frozen() const {
+    for (uint8_t f : frozen_)
+      if (f) return true;
+    return false;
+  }
+  // Optimiser steps taken (the largest per-tensor count).
+  int64_t steps() const {
+    int64_t t = 0;
+    for (int64_t s : steps_) t = std::max(t, s);
+    return t;
+  }
+  const std::vector<int64_t>& tensor_steps() const { return steps_; }
+  std::vector<T> first_moment() const { return host(m_); }
+  std::vector<T> second_moment() const { return host(v_); }
+  // Continues from saved state (train/checkpoint.hpp): per-tensor step counts and both moments.
+  void restore(std::vector<int64_t> steps, const std::vector<T>& m, const std::vector<T>& v) {
+    RD_REQUIRE(m.size() == m_.size() && v.size() == v_.size() && steps.size() == steps_.size(),
+               "Adam::restore: state sizes differ");
+    steps_ = std::move(steps);
+    B::template to_device<T>(m_.data(), m.data(), m.size());
+    B::template to_device<T>(v_.data(), v.data(), v.size());
+  }
+
+  // One update of every tensor that is not frozen, at learning rate lr (times its group's).
+  void step(Ptr<B, T> p, CPtr<B, T> g, double lr) {
+    const auto& infos = layout_->infos();
+    for (size_t i = 0; i < infos.size(); ++i) {
+      if (frozen_[i]) continue;
+      AdamStep s{lr * lr_scale_[i], cfg_.beta1, cfg_.beta2, cfg_.eps, wd_[i], cfg_.decoupled, ++steps_[i]};
+      const size_t o = infos[i].offset;
+      ops::adam_step<B>(p + o, g + o, m_.data() + o, v_.data() + o, int64_t(infos[i].size), s);
     }
   }
 
- private:
-  AdamConfig cfg_;
-  std::vector<T> m_, v_;
-  int64_t t_ = 0;
-};
-
-// Returns the global L2 norm before clipping (max_norm <= 0: no clipping).
-template <class T>
-double clip_grad_norm(T* g, size_t n, double max_norm) {
-  double sq = 0;
-  for (size_t i = 0; i < n; ++i) sq += double(g[i]) * double(g[i]);
-  const double norm = std::sqrt(sq);
-  if (max_norm > 0) {
-    const double c = max_norm / (norm + 1e-6);
-    if (c < 1)
-      for (size_t i = 0; i < n; ++i) g[i] = T(g[i] * c);
+  // Global L2 norm of the gradients of the tensors that are not frozen; with max_norm > 0 they
+  // are scaled down to that norm. Returns the norm before clipping.
+  double clip(Ptr<B, T> g, double max_norm) const {
+    const auto& infos = layout_->infos();
+    const bool all = !any_frozen();
+    double sq = 0;
+    if (all) {
+      sq = ops::sum_squares<B>(CPtr<B, T>(g), int64_t(layout_->size()));
+    } else {
+      for (size_t i = 0; i < infos.size(); ++i)
+        if (!frozen_[i]) sq += ops::sum_squares<B>(CPtr<B, T>(g + infos[i].offset), int64_t(infos[i].size));
+    }
+    const double norm = std::sqrt(sq);
+    if (max_norm > 0) {
+      const double c = max_norm / (norm + 1e-6);
+      if (c < 1) {
+        if (all) ops::scale<B>(g, int64_t(layout_->size()), c);
+        else
+          for (size_t i = 0; i < infos.size(); ++i)
+            if (!frozen_[i]) ops::scale<B>(g + infos[i].offset, int64_t(infos[i].size), c);
+      }
+    }
+    return norm;
   }
-  return norm;
-}
+
+ private:
+  size_t index_of(const std::string& name, const std::string& group) const {
+    const auto& infos = layout_->infos();
+    for (size_t i = 0; i < infos.size(); ++i)
+      if (infos[i].name == name) return i;
+    fail("parameter group '", group, "': the model has no tensor named '", name, "'");
+  }
+  std::vector<T> host(const Buffer<B, T>& b) const {
+    std::vector<T> h(b.size());
+    B::template to_host<T>(h.data(), b.data(), h.size());
+    return h;
+  }
+
+  const ParamLayout* layout_;
+  AdamConfig cfg_;
+  Buffer<B, T> m_, v_;
+  std::vector<int64_t> steps_;
+  std::vector<double> lr_scale_, wd_;
+  std::vector<uint8_t> frozen_;
+};
 
 }  // namespace recdistill

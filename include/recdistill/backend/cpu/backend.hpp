@@ -1,13 +1,17 @@
-// recdistill/backend/cpu/backend.hpp: the CPU backend (Eigen GEMM over row-major views).
+// recdistill/backend/cpu/backend.hpp: the CPU backend (Eigen GEMM over row-major views, plain
+// loops for every other op in backend/cpu/ops.hpp).
 //
-// Eigen maps the caller's buffers without copying. Threads (when built with OpenMP): Eigen
-// parallelises large GEMMs and the layers split independent sequences or rows; set_threads()
-// sets both counts. Dropout masks, shuffles and the layers' own loops do not depend on the
-// thread count; Eigen's multi-threaded GEMM blocks its sums by thread count, so weights can
-// differ in the last bits between thread counts (a fixed count is bit-for-bit repeatable).
-// Measure before assuming more threads help.
+// Memory is the host's: Ptr<T> is T*, Buffer<T> a std::vector<T>. Eigen maps the caller's
+// buffers without copying. Threads (when built with OpenMP): Eigen parallelises large GEMMs and
+// the ops split independent sequences or rows; set_threads() sets both counts. Dropout masks,
+// shuffles and the ops' own loops do not depend on the thread count; Eigen's multi-threaded
+// GEMM blocks its sums by thread count, so weights can differ in the last bits between thread
+// counts (a fixed count is bit-for-bit repeatable). Measure before assuming more threads help.
 #pragma once
 #include <Eigen/Core>
+#include <algorithm>
+#include <cstddef>
+#include <vector>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -19,6 +23,18 @@ namespace recdistill::cpu {
 struct Backend {
   static constexpr const char* name = "cpu";
   static constexpr bool host_memory = true;
+
+  template <class T>
+  using Ptr = T*;
+  template <class T>
+  using Buffer = std::vector<T>;
+
+  template <class T>
+  static void to_device(T* dst, const T* host, size_t n) { std::copy_n(host, n, dst); }
+  template <class T>
+  static void to_host(T* host, const T* src, size_t n) { std::copy_n(src, n, host); }
+  template <class T>
+  static void copy(T* dst, const T* src, size_t n) { std::copy_n(src, n, dst); }
 
   template <class T>
   using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -69,3 +85,5 @@ struct Backend {
 static_assert(recdistill::Backend<Backend>);
 
 }  // namespace recdistill::cpu
+
+#include "recdistill/backend/cpu/ops.hpp"

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "recdistill/backend/backend.hpp"
+#include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
 
 namespace recdistill::cuda {
@@ -219,6 +220,25 @@ struct Backend {
   static constexpr const char* name = "cuda";
   static constexpr bool host_memory = false;
 
+  // Device memory: Ptr<T> is a device pointer, Buffer<T> a DeviceBuffer.
+  template <class T>
+  using Ptr = T*;
+  template <class T>
+  using Buffer = DeviceBuffer<T>;
+
+  template <class T>
+  static void to_device(T* dst, const T* host, std::size_t n) {
+    if (n > 0) RD_CUDA_CHECK(cudaMemcpy(dst, host, n * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  template <class T>
+  static void to_host(T* host, const T* src, std::size_t n) {
+    if (n > 0) RD_CUDA_CHECK(cudaMemcpy(host, src, n * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  template <class T>
+  static void copy(T* dst, const T* src, std::size_t n) {
+    if (n > 0) RD_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyDeviceToDevice));
+  }
+
   // C(M,N) = alpha * op(A) * op(B) + beta * C; op(A) is (M,K), op(B) is (K,N); row-major,
   // device pointers. Same contract as cpu::Backend::gemm: beta == 0 means C is not read
   // (NaN in C does not propagate), K == 0 gives C = beta * C.
@@ -282,3 +302,13 @@ struct Backend {
 static_assert(recdistill::Backend<Backend>);
 
 }  // namespace recdistill::cuda
+
+// The ops of backend/ops.hpp this backend has so far; every other op fails to compile on it
+// with the missing-op message (the full GPU backend is a later issue).
+namespace recdistill::ops {
+template <>
+struct gelu_forward_impl<::recdistill::cuda::Backend> {
+  template <class T>
+  static void run(T* y, const T* x, int64_t n) { ::recdistill::cuda::Backend::gelu_forward<T>(y, x, n); }
+};
+}  // namespace recdistill::ops

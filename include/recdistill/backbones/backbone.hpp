@@ -1,0 +1,175 @@
+// recdistill/backbones/backbone.hpp: what a model promises the trainer, the objectives, the
+// evaluator and the methods built on it (DESIGN.md, "The engine's contracts").
+//
+// A Backbone M over backend B and scalar T:
+//   layout()                     the named tensors of its one flat parameter buffer (nestable:
+//                                a method appends its own tensors after the backbone's)
+//   init(T* host_params, seed)   initial values, on host memory
+//   make_activations(capacity)   every activation buffer for up to `capacity` rows, once
+//   forward(params, acts, seq, rows, train, key)
+//                                keeps every block's output, the final output and the mask
+//   output(acts)                 the final output (rows, L, d), after the last layer norm
+//   block_output(acts, k)        block k's output (rows, L, d); blocks() of them
+//   embedding_output(acts)       the stream entering block 0 (rows, L, d)
+//   mask(acts)                   (rows, L) uint8, 1 = real item
+//   backward(params, grads, acts, d_out, taps)
+//                                accumulates parameter gradients of a loss with gradient d_out
+//                                at output() plus the taps' gradients at their points
+//   scorer()                     how a query meets the items (Scorer below): evaluation,
+//                                recommend and the objectives never reach into tables
+//   query(params, acts, cases, n, rows, out)
+//                                the query state of each case's history, (rows, dim)
+//   batching()                   its batching policy: training rows and their layout
+#pragma once
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <vector>
+
+#include "recdistill/backend/backend.hpp"
+#include "recdistill/core/params.hpp"
+#include "recdistill/core/random.hpp"
+#include "recdistill/eval/case.hpp"
+
+namespace recdistill {
+
+// Where a backbone's backward accepts an extra gradient: a block index k in [0, blocks()), or
+// one of these.
+struct TapPoint {
+  static constexpr int embedding = -1;           // the stream entering block 0
+  static constexpr int final_output = 1 << 20;   // output(), after the last layer norm
+};
+
+// Extra gradients at tapped points, each (rows, L, d) in backend memory.
+template <class B, class T>
+struct Taps {
+  struct Tap {
+    int point;
+    CPtr<B, T> grad;
+  };
+  std::vector<Tap> at;
+};
+
+// Scores of a query state q (dim) against items: s_j = q . table[j] (+ bias[j]). The table
+// (n_items, dim) and optional bias (n_items) are offsets into the model's parameter buffer, so
+// the same scorer reads weights and writes gradients.
+struct Scorer {
+  size_t table = 0;      // offset of the (n_items, dim) table
+  int64_t bias = -1;     // offset of the (n_items) bias, -1 = none
+  int n_items = 0, dim = 0;
+};
+
+// A batch of fixed-length rows: item ids (rows, L) and next-item targets (rows, L), 0 = pad /
+// no target; staged on the host, uploaded once per step.
+template <class B>
+struct SeqBatch {
+  int rows = 0, L = 0;
+  std::vector<int32_t> seq_host, target_host;
+  Buffer<B, int32_t> seq, target;
+  SeqBatch() = default;
+  SeqBatch(int capacity, int len)
+      : L(len), seq_host(size_t(capacity) * len), target_host(size_t(capacity) * len),
+        seq(size_t(capacity) * len), target(size_t(capacity) * len) {}
+  int capacity() const { return L == 0 ? 0 : int(seq_host.size() / size_t(L)); }
+  void upload() {
+    B::template to_device<int32_t>(seq.data(), seq_host.data(), size_t(rows) * L);
+    B::template to_device<int32_t>(target.data(), target_host.data(), size_t(rows) * L);
+  }
+};
+
+// The batching policy of next-item models on windows of a user's training sequence
+// (SASRec's; docs/training.md). A row is a window of up to L consecutive (input -> next item)
+// pairs of one user; the pairs from `first_target` on are trained, the ones before give context.
+// Windows are taken from the end of each sequence: window k trains the `stride` pairs ending
+// k * stride pairs before the last one. Every pair is a target exactly once.
+//   stride = L: non-overlapping windows (cheapest; later windows see shorter contexts);
+//   stride = 1: every target sees min(t, L) items of context: RecBole's prefix rows exactly.
+// `first_item_quirk` reproduces the pmixer seed: in a left-padded window that starts at the
+// user's first item, the last pad slot gets that first item as its target (its hidden state is
+// last_LN(0), so the term trains a popularity prior; specs/backbones.md §2.3).
+class WindowBatching {
+ public:
+  struct Window {
+    int32_t user;
+    int32_t begin;         // index into the user's training sequence of the first input
+    int32_t pairs;         // number of (input, target) pairs in the window, <= L
+    int32_t first_target;  // pairs [first_target, pairs) are targets
+  };
+
+  WindowBatching(int L, int stride, bool left_pad, bool first_item_quirk)
+      : L_(L), stride_(stride <= 0 || stride > L ? L : stride), left_(left_pad),
+        quirk_(first_item_quirk) {}
+
+  int length() const { return L_; }
+
+  // The training rows of a split's sequences (index = user id; sequence 0 unused).
+  std::vector<Window> rows(const std::vector<std::vector<int32_t>>& train) const {
+    std::vector<Window> w;
+    for (size_t u = 1; u < train.size(); ++u) {
+      int32_t end = int32_t(train[u].size()) - 1;  // pairs not yet assigned: [0, end)
+      while (end > 0) {
+        const int32_t begin = std::max<int32_t>(0, end - L_);
+        const int32_t targets_from = std::max<int32_t>(0, end - stride_);
+        w.push_back({int32_t(u), begin, end - begin, targets_from - begin});
+        end = targets_from;
+      }
+    }
+    return w;
+  }
+
+  // Lays out one window into seq / target rows of length L.
+  void layout(int32_t* seq, int32_t* target, const std::vector<int32_t>& items, const Window& w) const {
+    std::fill(seq, seq + L_, 0);
+    std::fill(target, target + L_, 0);
+    const int off = left_ ? L_ - w.pairs : 0;
+    for (int j = 0; j < w.pairs; ++j) {
+      seq[off + j] = items[size_t(w.begin + j)];
+      if (j >= w.first_target) target[off + j] = items[size_t(w.begin + j + 1)];
+    }
+    if (left_ && quirk_ && w.begin == 0 && w.first_target == 0 && off > 0) target[off - 1] = items[0];
+  }
+
+  // Fills rows [0, n) of a batch with windows[ids[i]] and uploads it.
+  template <class B>
+  void fill(SeqBatch<B>& batch, const std::vector<std::vector<int32_t>>& train,
+            const std::vector<Window>& windows, const uint32_t* ids, int n) const {
+    batch.rows = n;
+    for (int i = 0; i < n; ++i) {
+      const Window& w = windows[ids[i]];
+      layout(batch.seq_host.data() + size_t(i) * L_, batch.target_host.data() + size_t(i) * L_,
+             train[size_t(w.user)], w);
+    }
+    batch.upload();
+  }
+
+ private:
+  int L_, stride_;
+  bool left_, quirk_;
+};
+
+// The contract above as a concept (compile-time check with a readable failure).
+template <class M>
+concept Backbone = requires(const M& m, typename M::Activations& a, const typename M::Activations& ca,
+                            CPtr<typename M::BackendType, typename M::Scalar> cp,
+                            Ptr<typename M::BackendType, typename M::Scalar> p,
+                            CPtr<typename M::BackendType, int32_t> ids,
+                            const Taps<typename M::BackendType, typename M::Scalar>& taps,
+                            typename M::Scalar* host, const eval::Case* cases, DropoutKey key) {
+  requires Backend<typename M::BackendType>;
+  { m.layout() } -> std::same_as<const ParamLayout&>;
+  { m.num_params() } -> std::convertible_to<size_t>;
+  m.init(host, uint64_t(1));
+  { m.make_activations(1) } -> std::same_as<typename M::Activations>;
+  m.forward(cp, a, ids, 1, true, key);
+  { m.output(ca) } -> std::convertible_to<CPtr<typename M::BackendType, typename M::Scalar>>;
+  { m.block_output(ca, 0) } -> std::convertible_to<CPtr<typename M::BackendType, typename M::Scalar>>;
+  { m.blocks() } -> std::convertible_to<int>;
+  m.backward(cp, p, a, cp, taps);
+  { m.scorer() } -> std::same_as<Scorer>;
+  m.query(cp, a, cases, size_t(1), 1, p);
+  { m.max_len() } -> std::convertible_to<int>;
+  { m.hidden_size() } -> std::convertible_to<int>;
+  { m.n_items() } -> std::convertible_to<int>;
+};
+
+}  // namespace recdistill

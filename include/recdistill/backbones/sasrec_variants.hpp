@@ -1,0 +1,423 @@
+// recdistill/backbones/sasrec_variants.hpp: SASRec's settings, activations and its two
+// variants as encoder policies (a type each, chosen by name at the plugin edge).
+//
+// `recbole` (sasrec::RecBole; RUCAIBox/RecBole sasrec.py; specs/backbones.md §2.1), right padding:
+//   X = Dropout(LN_in(E[seq] + P)); per block (post-LN, BERT style):
+//   X = LN1(Dropout(MHA(X) Wo^T + bo) + X);  X = LN2(Dropout(W2 GELU(W1 X + b1) + b2) + X)
+//   attention mask: causal and key != pad, added as -10000.
+// `pmixer` (sasrec::Pmixer; layout `legacy`, the profile-distillation seed; §2.3), left padding:
+//   X = Dropout(sqrt(d) E[seq] + P) * m; per block: Qn = LN_a(X); A = MHA(q=Qn, k=v=X)
+//   with a causal-only mask (pad keys leak their biases, as upstream); Y = LN_f(Qn + A);
+//   X = (Y + Dropout(conv2(ReLU(Dropout(conv1(Y)))))) * m; finally H = last_LN(X).
+//
+// A variant provides: its parameters (add_*_params), its input stage (after embedding +
+// position), its block, its final stage, each with forward and backward as sequences of backend
+// ops, plus its padding side, embedding scale and init tweaks.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "recdistill/backend/backend.hpp"
+#include "recdistill/backend/ops.hpp"
+#include "recdistill/core/error.hpp"
+#include "recdistill/core/padding.hpp"
+#include "recdistill/core/params.hpp"
+#include "recdistill/layers/layers.hpp"
+
+namespace recdistill {
+
+enum class SASRecVariant { recbole, pmixer };
+
+struct SASRecConfig {
+  SASRecVariant variant = SASRecVariant::recbole;
+  int n_items = 0;  // N: item ids including the pad id 0
+  int max_len = 50;  // L
+  int hidden = 64;   // d
+  int layers = 2;
+  int heads = 2;
+  int inner = 256;  // feed-forward width (pmixer: always d)
+  double hidden_dropout = 0.5;
+  double attn_dropout = 0.5;
+  double ln_eps = 1e-12;  // recbole 1e-12, pmixer 1e-8
+  double init_range = 0.02;
+
+  void validate() const {
+    if (n_items < 2) fail("model: need at least one item besides the pad id, got n_items=", n_items);
+    if (max_len < 1) fail("model.maxlen: expected >= 1, found ", max_len);
+    if (hidden < 1 || heads < 1 || hidden % heads != 0)
+      fail("model.hidden_units (", hidden, ") must be a positive multiple of model.num_heads (",
+           heads, ")");
+    if (layers < 1) fail("model.num_blocks: expected >= 1, found ", layers);
+    if (inner < 1) fail("model.inner_size: expected >= 1, found ", inner);
+    if (!(hidden_dropout >= 0 && hidden_dropout < 1) || !(attn_dropout >= 0 && attn_dropout < 1))
+      fail("model.dropout_rate: expected a value in [0, 1), found ", hidden_dropout, " / ",
+           attn_dropout);
+  }
+};
+
+namespace sasrec {
+
+inline const char* variant_name(SASRecVariant v) {
+  return v == SASRecVariant::pmixer ? "pmixer" : "recbole";
+}
+
+// Calls f.template operator()<V>() with the variant policy of v (defined in sasrec.hpp).
+template <class F>
+decltype(auto) with_variant(SASRecVariant v, F&& f);
+
+struct BlockOffsets {
+  size_t ln_a_w = 0, ln_a_b = 0;  // pmixer only
+  size_t wq, bq, wk, bk, wv, bv, wo, bo, ln1_w, ln1_b, w1, b1, w2, b2, ln2_w = 0, ln2_b = 0;
+};
+struct Offsets {
+  size_t item = 0, pos = 0, ln_in_w = 0, ln_in_b = 0, last_ln_w = 0, last_ln_b = 0;
+  std::vector<BlockOffsets> layer;
+};
+
+// Every activation of one forward pass, (R = capacity * L) rows, in backend memory.
+template <class B, class T>
+struct Activations {
+  int capacity = 0, batch = 0;
+  bool train = false;  // whether the last forward drew dropout masks
+  Buffer<B, int32_t> seq, seq_in, slot;  // (B, L) ids; query(): staged ids, last slots
+  Buffer<B, uint8_t> valid;                  // (B, L)
+  std::vector<int32_t> seq_host, slot_host;     // query(): host staging
+  Buffer<B, T> emb, emb_xhat, emb_rstd, emb_mask;  // the input stage
+  struct Layer {
+    Buffer<B, T> qn, qn_xhat, qn_rstd;        // pmixer LN_a
+    Buffer<B, T> qkv;                               // (R, 3d): q | k | v
+    Buffer<B, T> probs, dropped, attn_mask;   // (B, H, L, L)
+    Buffer<B, T> ctx, attn_out, drop1;        // (R, d)
+    Buffer<B, T> ln1, ln1_xhat, ln1_rstd;     // (R, d), (R)
+    Buffer<B, T> h1, h1_mask, h2;             // (R, inner)
+    Buffer<B, T> f, drop2;                       // (R, d)
+    Buffer<B, T> out, ln2_xhat, ln2_rstd;     // (R, d), (R)
+  };
+  std::vector<Layer> layer;
+  Buffer<B, T> final_xhat, final_rstd, hidden;  // pmixer last_LN; hidden (R, d)
+  Buffer<B, T> g_a, g_b, g_ffn, g_qkv, g_tmp, g_scratch;  // backward scratch
+
+  Activations() = default;
+  Activations(int cap, const SASRecConfig& c, bool query_pre_ln) : capacity(cap) {
+    const size_t R = size_t(cap) * c.max_len, d = size_t(c.hidden), I = size_t(c.inner);
+    const size_t P = size_t(cap) * c.heads * c.max_len * c.max_len;
+    auto buf = [](size_t n) { return Buffer<B, T>(n); };
+    seq = Buffer<B, int32_t>(R);
+    seq_in = Buffer<B, int32_t>(R);
+    slot = Buffer<B, int32_t>(size_t(cap));
+    valid = Buffer<B, uint8_t>(R);
+    emb = buf(R * d), emb_xhat = buf(R * d), emb_rstd = buf(R), emb_mask = buf(R * d);
+    layer.resize(size_t(c.layers));
+    for (auto& l : layer) {
+      if (query_pre_ln) {
+        l.qn = buf(R * d), l.qn_xhat = buf(R * d), l.qn_rstd = buf(R);
+        l.h1_mask = buf(R * I);
+      }
+      l.qkv = buf(R * 3 * d);
+      l.probs = buf(P);
+      if (c.attn_dropout > 0) l.dropped = buf(P), l.attn_mask = buf(P);
+      l.ctx = buf(R * d), l.attn_out = buf(R * d), l.drop1 = buf(R * d);
+      l.ln1 = buf(R * d), l.ln1_xhat = buf(R * d), l.ln1_rstd = buf(R);
+      l.h1 = buf(R * I), l.h2 = buf(R * I);
+      l.f = buf(R * d), l.drop2 = buf(R * d);
+      l.out = buf(R * d), l.ln2_xhat = buf(R * d), l.ln2_rstd = buf(R);
+    }
+    final_xhat = buf(R * d), final_rstd = buf(R), hidden = buf(R * d);
+    g_a = buf(R * d), g_b = buf(R * d), g_tmp = buf(R * d);
+    g_ffn = buf(R * I), g_qkv = buf(R * 3 * d), g_scratch = buf(P);
+  }
+};
+
+// What one forward or backward pass shares between the stages.
+template <class B, class T>
+struct Step {
+  const SASRecConfig& cfg;
+  int R;                       // rows = batch * L
+  AttentionShape shape;
+  CPtr<B, uint8_t> valid;      // (R)
+  double ph, pa;               // hidden / attention dropout of this pass (0 at evaluation)
+  DropoutKey key;
+  uint32_t site;               // the next dropout site
+};
+
+// ---- recbole: post-LN blocks ----------------------------------------------------------
+struct RecBole {
+  static constexpr SASRecVariant id = SASRecVariant::recbole;
+  static constexpr const char* name = "recbole";
+  static constexpr PaddingSide padding = PaddingSide::right;
+  static constexpr bool first_item_quirk = false;
+  static constexpr bool query_pre_ln = false;
+  static double embedding_scale(int) { return 1.0; }
+  static void normalise(SASRecConfig&) {}
+  static void init_extra(void*, const Offsets&, const SASRecConfig&) {}
+
+  static void add_input_params(ParamLayout& p, Offsets& o, const SASRecConfig& c) {
+    o.ln_in_w = p.add("ln_in.weight", {c.hidden});
+    o.ln_in_b = p.add("ln_in.bias", {c.hidden});
+  }
+  static BlockOffsets add_block_params(ParamLayout& p, const std::string& s, const SASRecConfig& c) {
+    const int d = c.hidden, I = c.inner;
+    BlockOffsets o;
+    o.wq = p.add(s + "attn.q.weight", {d, d});
+    o.bq = p.add(s + "attn.q.bias", {d});
+    o.wk = p.add(s + "attn.k.weight", {d, d});
+    o.bk = p.add(s + "attn.k.bias", {d});
+    o.wv = p.add(s + "attn.v.weight", {d, d});
+    o.bv = p.add(s + "attn.v.bias", {d});
+    o.wo = p.add(s + "attn.o.weight", {d, d});
+    o.bo = p.add(s + "attn.o.bias", {d});
+    o.ln1_w = p.add(s + "attn_ln.weight", {d});
+    o.ln1_b = p.add(s + "attn_ln.bias", {d});
+    o.w1 = p.add(s + "ffn.w1.weight", {I, d});
+    o.b1 = p.add(s + "ffn.w1.bias", {I});
+    o.w2 = p.add(s + "ffn.w2.weight", {d, I});
+    o.b2 = p.add(s + "ffn.w2.bias", {d});
+    o.ln2_w = p.add(s + "ffn_ln.weight", {d});
+    o.ln2_b = p.add(s + "ffn_ln.bias", {d});
+    return o;
+  }
+  static void add_final_params(ParamLayout&, Offsets&, const SASRecConfig&) {}
+
+  // emb (R, d) = Dropout(LN_in(emb)), in place.
+  template <class B, class T>
+  static void input_forward(CPtr<B, T> w, const Offsets& o, Activations<B, T>& a, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden;
+    layers::layer_norm_forward<B, T>(a.emb.data(), a.emb_xhat.data(), a.emb_rstd.data(), a.emb.data(),
+                                     w + o.ln_in_w, w + o.ln_in_b, R, d, st.cfg.ln_eps);
+    layers::dropout_forward<B, T>(a.emb.data(), a.emb_mask.data(), a.emb.data(), R, d, st.ph, st.key,
+                                  st.site++);
+  }
+  // gx: d(input stage output) in, d(emb before LN) out (the two buffers may swap).
+  template <class B, class T>
+  static void input_backward(CPtr<B, T> w, Ptr<B, T> g, const Offsets& o, Activations<B, T>& a,
+                             Ptr<B, T>& gx, Ptr<B, T>& gt, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden;
+    layers::dropout_backward<B, T>(gx, gx, a.emb_mask.data(), int64_t(R) * d);
+    layers::layer_norm_backward<B, T>(gt, g + o.ln_in_w, g + o.ln_in_b, gx, a.emb_xhat.data(),
+                                      a.emb_rstd.data(), w + o.ln_in_w, R, d);
+    std::swap(gx, gt);
+  }
+
+  // l.out (R, d) = LN2(Dropout(FFN(y)) + y), y = LN1(Dropout(MHA(x)) + x); x (R, d).
+  template <class B, class T>
+  static void block_forward(CPtr<B, T> w, const BlockOffsets& o, typename Activations<B, T>::Layer& l,
+                            CPtr<B, T> x, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden, I = st.cfg.inner;
+    const int64_t Rd = int64_t(R) * d;
+    // q, k, v from x into the three column blocks of qkv (R, 3d).
+    layers::linear_forward<B, T>(l.qkv.data(), x, d, w + o.wq, w + o.bq, R, d, d, 3 * d);
+    layers::linear_forward<B, T>(l.qkv.data() + d, x, d, w + o.wk, w + o.bk, R, d, d, 3 * d);
+    layers::linear_forward<B, T>(l.qkv.data() + 2 * d, x, d, w + o.wv, w + o.bv, R, d, d, 3 * d);
+    layers::attention_forward<B, T>(l.ctx.data(), l.probs.data(), l.dropped.data(), l.attn_mask.data(),
+                                    l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d, l.qkv.data() + 2 * d,
+                                    3 * d, st.valid, st.shape, AttentionMask::additive_key_padding,
+                                    st.pa, st.key, st.site++);
+    layers::linear_forward<B, T>(l.attn_out.data(), l.ctx.data(), d, w + o.wo, w + o.bo, R, d, d);
+    layers::dropout_forward<B, T>(l.attn_out.data(), l.drop1.data(), l.attn_out.data(), R, d, st.ph,
+                                  st.key, st.site++);
+    ops::add<B>(l.ln1.data(), CPtr<B, T>(l.attn_out.data()), x, Rd);  // residual 1, then LN1 in place
+    layers::layer_norm_forward<B, T>(l.ln1.data(), l.ln1_xhat.data(), l.ln1_rstd.data(), l.ln1.data(),
+                                     w + o.ln1_w, w + o.ln1_b, R, d, st.cfg.ln_eps);
+    layers::linear_forward<B, T>(l.h1.data(), l.ln1.data(), d, w + o.w1, w + o.b1, R, d, I);
+    layers::gelu_forward<B, T>(l.h2.data(), l.h1.data(), int64_t(R) * I);
+    layers::linear_forward<B, T>(l.f.data(), l.h2.data(), I, w + o.w2, w + o.b2, R, I, d);
+    layers::dropout_forward<B, T>(l.f.data(), l.drop2.data(), l.f.data(), R, d, st.ph, st.key, st.site++);
+    ops::add<B>(l.out.data(), CPtr<B, T>(l.f.data()), CPtr<B, T>(l.ln1.data()), Rd);  // residual 2
+    layers::layer_norm_forward<B, T>(l.out.data(), l.ln2_xhat.data(), l.ln2_rstd.data(), l.out.data(),
+                                     w + o.ln2_w, w + o.ln2_b, R, d, st.cfg.ln_eps);
+  }
+
+  // gx: d(l.out) in, d(x) out; gt scratch (R, d).
+  template <class B, class T>
+  static void block_backward(CPtr<B, T> w, Ptr<B, T> g, const BlockOffsets& o,
+                             typename Activations<B, T>::Layer& l, CPtr<B, T> x, Activations<B, T>& a,
+                             Ptr<B, T>& gx, Ptr<B, T>& gt, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden, I = st.cfg.inner;
+    const int64_t Rd = int64_t(R) * d;
+    // gt = d(residual sum 2) through LN2.
+    layers::layer_norm_backward<B, T>(gt, g + o.ln2_w, g + o.ln2_b, gx, l.ln2_xhat.data(),
+                                      l.ln2_rstd.data(), w + o.ln2_w, R, d);
+    // FFN branch: df = gt * drop2 -> g_tmp; W2, GELU, W1 (W1's dx added onto the residual gt).
+    layers::dropout_backward<B, T>(a.g_tmp.data(), gt, l.drop2.data(), Rd);
+    layers::linear_backward<B, T>(a.g_ffn.data(), g + o.w2, g + o.b2, a.g_tmp.data(), d, l.h2.data(), I,
+                                  w + o.w2, R, I, d);
+    layers::gelu_backward<B, T>(a.g_ffn.data(), a.g_ffn.data(), l.h1.data(), int64_t(R) * I);
+    layers::linear_backward<B, T>(gt, g + o.w1, g + o.b1, a.g_ffn.data(), I, l.ln1.data(), d, w + o.w1,
+                                  R, d, I, /*accumulate_dx=*/true);
+    // Through LN1 into the residual sum 1 -> gx.
+    layers::layer_norm_backward<B, T>(gx, g + o.ln1_w, g + o.ln1_b, gt, l.ln1_xhat.data(),
+                                      l.ln1_rstd.data(), w + o.ln1_w, R, d);
+    // Attention output branch (pre-dropout) -> g_tmp; Wo -> gt = d(ctx); core -> g_qkv (R, 3d).
+    layers::dropout_backward<B, T>(a.g_tmp.data(), gx, l.drop1.data(), Rd);
+    layers::linear_backward<B, T>(gt, g + o.wo, g + o.bo, a.g_tmp.data(), d, l.ctx.data(), d, w + o.wo,
+                                  R, d, d);
+    Ptr<B, T> gqkv = a.g_qkv.data();
+    layers::attention_backward<B, T>(gqkv, 3 * d, gqkv + d, 3 * d, gqkv + 2 * d, 3 * d,
+                                     a.g_scratch.data(), gt, l.probs.data(), l.dropped.data(),
+                                     l.attn_mask.data(), l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d,
+                                     l.qkv.data() + 2 * d, 3 * d, st.shape, st.pa);
+    // Residual: dx = d(sum1) (already in gx) + the three projections.
+    layers::linear_backward<B, T>(gx, g + o.wq, g + o.bq, gqkv, 3 * d, x, d, w + o.wq, R, d, d, true);
+    layers::linear_backward<B, T>(gx, g + o.wk, g + o.bk, gqkv + d, 3 * d, x, d, w + o.wk, R, d, d, true);
+    layers::linear_backward<B, T>(gx, g + o.wv, g + o.bv, gqkv + 2 * d, 3 * d, x, d, w + o.wv, R, d, d,
+                                  true);
+  }
+
+  // hidden (R, d) = x: the last block's output is the final output.
+  template <class B, class T>
+  static void final_forward(CPtr<B, T>, const Offsets&, Activations<B, T>& a, CPtr<B, T> x,
+                            Step<B, T>& st) {
+    B::template copy<T>(a.hidden.data(), x, size_t(st.R) * st.cfg.hidden);
+  }
+  // gx (R, d) = d_final.
+  template <class B, class T>
+  static void final_backward(CPtr<B, T>, Ptr<B, T>, const Offsets&, Activations<B, T>&,
+                             CPtr<B, T> d_final, Ptr<B, T> gx, Step<B, T>& st) {
+    B::template copy<T>(gx, d_final, size_t(st.R) * st.cfg.hidden);
+  }
+};
+
+// ---- pmixer: query-pre-LN blocks, a final LayerNorm ------------------------------------
+struct Pmixer {
+  static constexpr SASRecVariant id = SASRecVariant::pmixer;
+  static constexpr const char* name = "pmixer";
+  static constexpr PaddingSide padding = PaddingSide::left;
+  static constexpr bool first_item_quirk = true;
+  static constexpr bool query_pre_ln = true;
+  static double embedding_scale(int d) { return std::sqrt(double(d)); }
+  static void normalise(SASRecConfig& c) { c.inner = c.hidden; }
+  // The pad row of the item table starts at zero (PyTorch padding_idx).
+  template <class T>
+  static void init_extra(T* params, const Offsets& o, const SASRecConfig& c) {
+    std::fill(params + o.item, params + o.item + c.hidden, T(0));
+  }
+
+  static void add_input_params(ParamLayout&, Offsets&, const SASRecConfig&) {}
+  static BlockOffsets add_block_params(ParamLayout& p, const std::string& s, const SASRecConfig& c) {
+    const int d = c.hidden;
+    BlockOffsets o;
+    o.ln_a_w = p.add(s + "attn_ln.weight", {d});
+    o.ln_a_b = p.add(s + "attn_ln.bias", {d});
+    // in_proj (3d, d) stacked q; k; v and its bias (3d): row blocks give the three views.
+    const size_t w = p.add(s + "attn.in_proj_weight", {3 * d, d});
+    const size_t b = p.add(s + "attn.in_proj_bias", {3 * d});
+    o.wq = w, o.wk = w + size_t(d) * d, o.wv = w + 2 * size_t(d) * d;
+    o.bq = b, o.bk = b + d, o.bv = b + 2 * d;
+    o.wo = p.add(s + "attn.out_proj.weight", {d, d});
+    o.bo = p.add(s + "attn.out_proj.bias", {d});
+    o.ln1_w = p.add(s + "ffn_ln.weight", {d});
+    o.ln1_b = p.add(s + "ffn_ln.bias", {d});
+    o.w1 = p.add(s + "ffn.conv1.weight", {d, d});
+    o.b1 = p.add(s + "ffn.conv1.bias", {d});
+    o.w2 = p.add(s + "ffn.conv2.weight", {d, d});
+    o.b2 = p.add(s + "ffn.conv2.bias", {d});
+    return o;
+  }
+  static void add_final_params(ParamLayout& p, Offsets& o, const SASRecConfig& c) {
+    o.last_ln_w = p.add("last_ln.weight", {c.hidden});
+    o.last_ln_b = p.add("last_ln.bias", {c.hidden});
+  }
+
+  // emb (R, d) = Dropout(emb) * m, in place.
+  template <class B, class T>
+  static void input_forward(CPtr<B, T>, const Offsets&, Activations<B, T>& a, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden;
+    layers::dropout_forward<B, T>(a.emb.data(), a.emb_mask.data(), a.emb.data(), R, d, st.ph, st.key,
+                                  st.site++);
+    ops::mask_rows<B>(a.emb.data(), st.valid, R, d);
+  }
+  template <class B, class T>
+  static void input_backward(CPtr<B, T>, Ptr<B, T>, const Offsets&, Activations<B, T>& a,
+                             Ptr<B, T>& gx, Ptr<B, T>&, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden;
+    ops::mask_rows<B>(gx, st.valid, R, d);
+    layers::dropout_backward<B, T>(gx, gx, a.emb_mask.data(), int64_t(R) * d);
+  }
+
+  // Qn = LN_a(x); A = MHA(q=Qn, k=v=x); y = LN_f(Qn + A); out = (y + Dropout(conv2(ReLU(
+  // Dropout(conv1(y)))))) * m.
+  template <class B, class T>
+  static void block_forward(CPtr<B, T> w, const BlockOffsets& o, typename Activations<B, T>::Layer& l,
+                            CPtr<B, T> x, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden, I = st.cfg.inner;
+    const int64_t Rd = int64_t(R) * d;
+    layers::layer_norm_forward<B, T>(l.qn.data(), l.qn_xhat.data(), l.qn_rstd.data(), x, w + o.ln_a_w,
+                                     w + o.ln_a_b, R, d, st.cfg.ln_eps);
+    layers::linear_forward<B, T>(l.qkv.data(), l.qn.data(), d, w + o.wq, w + o.bq, R, d, d, 3 * d);
+    layers::linear_forward<B, T>(l.qkv.data() + d, x, d, w + o.wk, w + o.bk, R, d, d, 3 * d);
+    layers::linear_forward<B, T>(l.qkv.data() + 2 * d, x, d, w + o.wv, w + o.bv, R, d, d, 3 * d);
+    layers::attention_forward<B, T>(l.ctx.data(), l.probs.data(), l.dropped.data(), l.attn_mask.data(),
+                                    l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d, l.qkv.data() + 2 * d,
+                                    3 * d, st.valid, st.shape, AttentionMask::causal, st.pa, st.key,
+                                    st.site++);
+    layers::linear_forward<B, T>(l.attn_out.data(), l.ctx.data(), d, w + o.wo, w + o.bo, R, d, d);
+    ops::add<B>(l.ln1.data(), CPtr<B, T>(l.qn.data()), CPtr<B, T>(l.attn_out.data()), Rd);
+    layers::layer_norm_forward<B, T>(l.ln1.data(), l.ln1_xhat.data(), l.ln1_rstd.data(), l.ln1.data(),
+                                     w + o.ln1_w, w + o.ln1_b, R, d, st.cfg.ln_eps);
+    layers::linear_forward<B, T>(l.h1.data(), l.ln1.data(), d, w + o.w1, w + o.b1, R, d, I);
+    layers::dropout_forward<B, T>(l.h2.data(), l.h1_mask.data(), l.h1.data(), R, I, st.ph, st.key,
+                                  st.site++);
+    layers::relu_forward<B, T>(l.h2.data(), l.h2.data(), int64_t(R) * I);
+    layers::linear_forward<B, T>(l.f.data(), l.h2.data(), I, w + o.w2, w + o.b2, R, I, d);
+    layers::dropout_forward<B, T>(l.f.data(), l.drop2.data(), l.f.data(), R, d, st.ph, st.key, st.site++);
+    ops::add<B>(l.out.data(), CPtr<B, T>(l.f.data()), CPtr<B, T>(l.ln1.data()), Rd);
+    ops::mask_rows<B>(l.out.data(), st.valid, R, d);
+  }
+
+  template <class B, class T>
+  static void block_backward(CPtr<B, T> w, Ptr<B, T> g, const BlockOffsets& o,
+                             typename Activations<B, T>::Layer& l, CPtr<B, T> x, Activations<B, T>& a,
+                             Ptr<B, T>& gx, Ptr<B, T>& gt, Step<B, T>& st) {
+    const int R = st.R, d = st.cfg.hidden, I = st.cfg.inner;
+    const int64_t Rd = int64_t(R) * d;
+    ops::mask_rows<B>(gx, st.valid, R, d);
+    B::template copy<T>(gt, CPtr<B, T>(gx), size_t(Rd));  // gt = d(residual sum 2)
+    layers::dropout_backward<B, T>(a.g_tmp.data(), gt, l.drop2.data(), Rd);
+    layers::linear_backward<B, T>(a.g_ffn.data(), g + o.w2, g + o.b2, a.g_tmp.data(), d, l.h2.data(), I,
+                                  w + o.w2, R, I, d);
+    layers::relu_backward<B, T>(a.g_ffn.data(), a.g_ffn.data(), l.h2.data(), int64_t(R) * I);
+    if (st.ph > 0)
+      layers::dropout_backward<B, T>(a.g_ffn.data(), a.g_ffn.data(), l.h1_mask.data(), int64_t(R) * I);
+    layers::linear_backward<B, T>(gt, g + o.w1, g + o.b1, a.g_ffn.data(), I, l.ln1.data(), d, w + o.w1,
+                                  R, d, I, /*accumulate_dx=*/true);
+    layers::layer_norm_backward<B, T>(gx, g + o.ln1_w, g + o.ln1_b, gt, l.ln1_xhat.data(),
+                                      l.ln1_rstd.data(), w + o.ln1_w, R, d);
+    // gx = d(Qn + A): A's branch through Wo (no dropout) -> gt = d(ctx); core -> g_qkv.
+    layers::linear_backward<B, T>(gt, g + o.wo, g + o.bo, gx, d, l.ctx.data(), d, w + o.wo, R, d, d);
+    Ptr<B, T> gqkv = a.g_qkv.data();
+    layers::attention_backward<B, T>(gqkv, 3 * d, gqkv + d, 3 * d, gqkv + 2 * d, 3 * d,
+                                     a.g_scratch.data(), gt, l.probs.data(), l.dropped.data(),
+                                     l.attn_mask.data(), l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d,
+                                     l.qkv.data() + 2 * d, 3 * d, st.shape, st.pa);
+    // gx holds d(Qn) from the residual; add the q projection, then LN_a into gt += d(x).
+    layers::linear_backward<B, T>(gx, g + o.wq, g + o.bq, gqkv, 3 * d, l.qn.data(), d, w + o.wq, R, d,
+                                  d, true);
+    // k, v come from x: gt = dx (written), then += LN_a backward of d(Qn).
+    layers::linear_backward<B, T>(gt, g + o.wk, g + o.bk, gqkv + d, 3 * d, x, d, w + o.wk, R, d, d);
+    layers::linear_backward<B, T>(gt, g + o.wv, g + o.bv, gqkv + 2 * d, 3 * d, x, d, w + o.wv, R, d, d,
+                                  true);
+    layers::layer_norm_backward<B, T>(gt, g + o.ln_a_w, g + o.ln_a_b, gx, l.qn_xhat.data(),
+                                      l.qn_rstd.data(), w + o.ln_a_w, R, d, true);
+    std::swap(gx, gt);
+  }
+
+  // hidden (R, d) = last_LN(x)
+  template <class B, class T>
+  static void final_forward(CPtr<B, T> w, const Offsets& o, Activations<B, T>& a, CPtr<B, T> x,
+                            Step<B, T>& st) {
+    layers::layer_norm_forward<B, T>(a.hidden.data(), a.final_xhat.data(), a.final_rstd.data(), x,
+                                     w + o.last_ln_w, w + o.last_ln_b, st.R, st.cfg.hidden,
+                                     st.cfg.ln_eps);
+  }
+  template <class B, class T>
+  static void final_backward(CPtr<B, T> w, Ptr<B, T> g, const Offsets& o, Activations<B, T>& a,
+                             CPtr<B, T> d_final, Ptr<B, T> gx, Step<B, T>& st) {
+    layers::layer_norm_backward<B, T>(gx, g + o.last_ln_w, g + o.last_ln_b, d_final, a.final_xhat.data(),
+                                      a.final_rstd.data(), w + o.last_ln_w, st.R, st.cfg.hidden);
+  }
+};
+
+}  // namespace sasrec
+}  // namespace recdistill

@@ -1,0 +1,618 @@
+// recdistill/backend/cpu/ops.hpp: the CPU backend's implementation of every op of
+// backend/ops.hpp: plain loops (the reference), OpenMP over independent rows or sequences,
+// Eigen GEMM inside the ops that need one. Included by backend/cpu/backend.hpp.
+//
+// Derivations: docs/derivations/ (layer_norm.md, attention.md). Every loop's result is
+// independent of the thread count: rows are split between threads but each row's sums run in
+// a fixed order (core/vecmath.hpp).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/backend/cpu/ranking.hpp"
+#include "recdistill/backend/cpu/select.hpp"
+#include "recdistill/backend/ops.hpp"
+#include "recdistill/core/random.hpp"
+#include "recdistill/core/vecmath.hpp"
+
+namespace recdistill::ops {
+
+using CpuB = ::recdistill::cpu::Backend;
+
+// ---- element-wise and memory ----------------------------------------------------------
+
+template <>
+struct fill_impl<CpuB> {
+  template <class T>
+  static void run(T* x, int64_t n, double v) { std::fill(x, x + n, T(v)); }
+};
+
+template <>
+struct add_impl<CpuB> {
+  // y = a + b
+  template <class T>
+  static void run(T* y, const T* a, const T* b, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+  }
+};
+
+template <>
+struct nonzero_mask_impl<CpuB> {
+  static void run(uint8_t* valid, const int32_t* ids, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) valid[i] = ids[i] != 0;
+  }
+};
+
+template <>
+struct mask_rows_impl<CpuB> {
+  template <class T>
+  static void run(T* x, const uint8_t* valid, int R, int d) {
+    for (int r = 0; r < R; ++r)
+      if (!valid[r]) std::fill(x + int64_t(r) * d, x + int64_t(r + 1) * d, T(0));
+  }
+};
+
+// ---- embedding ------------------------------------------------------------------------
+
+template <>
+struct gather_rows_impl<CpuB> {
+  // out (R, d) = scale * table[ids] ; table (N, d), ids (R)
+  template <class T>
+  static void run(T* out, const T* table, const int32_t* ids, int R, int d, double scale = 1.0) {
+    const T s = T(scale);
+    for (int r = 0; r < R; ++r) {
+      const T* src = table + int64_t(ids[r]) * d;
+      T* dst = out + int64_t(r) * d;
+      if (scale == 1.0) std::copy_n(src, d, dst);
+      else for (int c = 0; c < d; ++c) dst[c] = s * src[c];
+    }
+  }
+};
+
+template <>
+struct scatter_add_rows_impl<CpuB> {
+  // dtable (N, d) += scale * scatter(g (R, d)) by ids; skip_pad drops the rows of id 0
+  // (PyTorch padding_idx on the lookup path).
+  template <class T>
+  static void run(T* dtable, const T* g, const int32_t* ids, int R, int d, bool skip_pad,
+                  double scale = 1.0) {
+    const T s = T(scale);
+    for (int r = 0; r < R; ++r) {
+      if (skip_pad && ids[r] == 0) continue;
+      T* dst = dtable + int64_t(ids[r]) * d;
+      const T* src = g + int64_t(r) * d;
+      for (int c = 0; c < d; ++c) dst[c] += s * src[c];
+    }
+  }
+};
+
+template <>
+struct add_position_impl<CpuB> {
+  // x (Bn, L, d) += pos (L, d)
+  template <class T>
+  static void run(T* x, const T* pos, int Bn, int L, int d) {
+    const int R = Bn * L;
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < d; ++c) x[int64_t(r) * d + c] += pos[int64_t(r % L) * d + c];
+  }
+};
+
+template <>
+struct position_grad_impl<CpuB> {
+  // dpos (L, d) += sum over sequences of g (Bn, L, d)
+  template <class T>
+  static void run(T* dpos, const T* g, int Bn, int L, int d) {
+    const int R = Bn * L;
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < d; ++c) dpos[int64_t(r % L) * d + c] += g[int64_t(r) * d + c];
+  }
+};
+
+// ---- linear ---------------------------------------------------------------------------
+
+template <>
+struct add_bias_impl<CpuB> {
+  // y (R, n; row stride ldy) += b (n)
+  template <class T>
+  static void run(T* y, int ldy, const T* b, int R, int n) {
+    for (int r = 0; r < R; ++r)
+      for (int o = 0; o < n; ++o) y[int64_t(r) * ldy + o] += b[o];
+  }
+};
+
+template <>
+struct bias_grad_impl<CpuB> {
+  // db (n) += sum_rows g (R, n; row stride ldg)
+  template <class T>
+  static void run(T* db, const T* g, int ldg, int R, int n) {
+    for (int r = 0; r < R; ++r)
+      for (int o = 0; o < n; ++o) db[o] += g[int64_t(r) * ldg + o];
+  }
+};
+
+// ---- layer norm -----------------------------------------------------------------------
+// y = gamma * (x - mean) / sqrt(var + eps) + beta, biased variance, eps inside the root.
+// Backward with gh = g * gamma, r = rstd: dx = r (gh - mean(gh) - xhat mean(gh xhat)).
+
+template <>
+struct layer_norm_forward_impl<CpuB> {
+  // x, y (R, d); saves xhat (R, d) and rstd (R). y may alias x.
+  template <class T>
+  static void run(T* y, T* xhat, T* rstd, const T* x, const T* gamma, const T* beta, int R, int d,
+                  double eps) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; ++r) {
+      const T* xr = x + int64_t(r) * d;
+      double mean = 0;
+      for (int c = 0; c < d; ++c) mean += xr[c];
+      mean /= d;
+      double var = 0;
+      for (int c = 0; c < d; ++c) var += (xr[c] - mean) * (xr[c] - mean);
+      var /= d;
+      const T rs = T(1.0 / std::sqrt(var + eps));
+      rstd[r] = rs;
+      T* hr = xhat + int64_t(r) * d;
+      T* yr = y + int64_t(r) * d;
+      for (int c = 0; c < d; ++c) {
+        hr[c] = (xr[c] - T(mean)) * rs;
+        yr[c] = gamma[c] * hr[c] + beta[c];
+      }
+    }
+  }
+};
+
+template <>
+struct layer_norm_backward_impl<CpuB> {
+  // dx (R, d) written, or added when accumulate_dx (residual paths).
+  template <class T>
+  static void run(T* dx, T* dgamma, T* dbeta, const T* g, const T* xhat, const T* rstd,
+                  const T* gamma, int R, int d, bool accumulate_dx = false) {
+    for (int r = 0; r < R; ++r) {
+      const T* gr = g + int64_t(r) * d;
+      const T* hr = xhat + int64_t(r) * d;
+      double mean_gh = 0, mean_ghx = 0;
+      for (int c = 0; c < d; ++c) {
+        const double gh = double(gr[c]) * gamma[c];
+        mean_gh += gh;
+        mean_ghx += gh * hr[c];
+        dgamma[c] += gr[c] * hr[c];
+        dbeta[c] += gr[c];
+      }
+      mean_gh /= d;
+      mean_ghx /= d;
+      T* dr = dx + int64_t(r) * d;
+      for (int c = 0; c < d; ++c) {
+        const T v = rstd[r] * (gr[c] * gamma[c] - T(mean_gh) - hr[c] * T(mean_ghx));
+        dr[c] = accumulate_dx ? dr[c] + v : v;
+      }
+    }
+  }
+};
+
+// ---- dropout --------------------------------------------------------------------------
+// The mask holds 0 or 1/(1-p) and is kept for the backward pass (dx = g * mask). Draws are
+// keyed by (seed, dropout stream; epoch, step, row, slot); `site` (< 4096) separates the
+// dropout sites of one step.
+
+template <>
+struct dropout_forward_impl<CpuB> {
+  // x, y, mask (R, n); row r of this call is global row (row0 + r). y may alias x.
+  template <class T>
+  static void run(T* y, T* mask, const T* x, int R, int n, double p, DropoutKey key,
+                  uint32_t site, uint32_t row0 = 0) {
+    if (p <= 0) {
+      for (int64_t i = 0; i < int64_t(R) * n; ++i) {
+        mask[i] = T(1);
+        y[i] = x[i];
+      }
+      return;
+    }
+    const T keep_scale = T(1.0 / (1.0 - p));
+    const float pf = float(p);
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < n; c += 4) {
+        // slot packs the site into the high bits, the column block into the low bits.
+        const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, row0 + r,
+                                (site << 20) | uint32_t(c / 4));
+        for (int k = 0; k < 4 && c + k < n; ++k) {
+          const int64_t i = int64_t(r) * n + c + k;
+          mask[i] = u[k] < pf ? T(0) : keep_scale;
+          y[i] = x[i] * mask[i];
+        }
+      }
+    }
+  }
+};
+
+template <>
+struct dropout_backward_impl<CpuB> {
+  template <class T>
+  static void run(T* dx, const T* g, const T* mask, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * mask[i];
+  }
+};
+
+// ---- activations ----------------------------------------------------------------------
+
+template <>
+struct gelu_forward_impl<CpuB> {
+  template <class T>
+  static void run(T* y, const T* x, int64_t n) { vec::gelu(y, x, n); }
+};
+
+template <>
+struct gelu_backward_impl<CpuB> {
+  // dx = g * GELU'(x), x the saved pre-activation
+  template <class T>
+  static void run(T* dx, const T* g, const T* x, int64_t n) { vec::gelu_grad(dx, g, x, n); }
+};
+
+template <>
+struct relu_forward_impl<CpuB> {
+  template <class T>
+  static void run(T* y, const T* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+  }
+};
+
+template <>
+struct relu_backward_impl<CpuB> {
+  // dx = g * [y > 0]; y (or x) the saved output
+  template <class T>
+  static void run(T* dx, const T* g, const T* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
+  }
+};
+
+// ---- attention core -------------------------------------------------------------------
+// Per sequence b and head h (head h owns channels [h*dh, (h+1)*dh)):
+//   S = scale Q K^T + M,  P = softmax_j(S),  Pd = P * D (dropout),  O = Pd V.
+// Backward (docs/derivations/attention.md): dV = Pd^T dO; dP = (dO V^T) * D;
+//   dS = P * (dP - rowsum(dP * P)); dQ = scale dS K; dK = scale dS^T Q.
+// Sequences are independent: with OpenMP each thread takes whole sequences (the GEMMs inside
+// then run single-threaded), so results do not depend on the thread count.
+
+template <>
+struct attention_forward_impl<CpuB> {
+  // q, k, v: (B*L, ld*) row-strided; out (B*L, d). key_valid (B*L): 1 = real item. Saves probs
+  // (B,H,L,L) (pre-dropout) and, when p_drop > 0, dropped (B,H,L,L) and drop_mask.
+  template <class T>
+  static void run(T* out, T* probs, T* dropped, T* drop_mask, const T* q, int ldq, const T* k,
+                  int ldk, const T* v, int ldv, const uint8_t* key_valid, AttentionShape s,
+                  AttentionMask mask, double p_drop, DropoutKey key, uint32_t site) {
+    const int L = s.L, H = s.H, dh = s.dh, d = s.d();
+    const T scale = T(1.0 / std::sqrt(double(dh)));
+    const int64_t LL = int64_t(L) * L;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < s.B; ++b) {
+      T* Pb = probs + int64_t(b) * H * LL;
+      // S_h = scale * Q_h K_h^T for all heads of this sequence at once (heads are dh apart).
+      CpuB::gemm_strided_batched<T>(false, true, L, L, dh, scale, q + int64_t(b) * L * ldq, ldq,
+                                    dh, k + int64_t(b) * L * ldk, ldk, dh, T(0), Pb, L, LL, H);
+      const uint8_t* valid = key_valid + int64_t(b) * L;
+      for (int h = 0; h < H; ++h) {
+        for (int i = 0; i < L; ++i) {
+          T* row = Pb + h * LL + int64_t(i) * L;
+          T mx = -std::numeric_limits<T>::infinity();
+          for (int j = 0; j < L; ++j) {
+            if (mask == AttentionMask::additive_key_padding) {
+              if (!(j <= i && valid[j])) row[j] += T(-10000);
+            } else if (j > i) {
+              row[j] = -std::numeric_limits<T>::infinity();
+            }
+            mx = row[j] > mx ? row[j] : mx;
+          }
+          vec::exp_shifted(row, L, mx);
+          const T inv = T(1) / vec::sum(row, L);
+          for (int j = 0; j < L; ++j) row[j] *= inv;
+        }
+      }
+      const T* Pused = Pb;
+      if (p_drop > 0) {
+        dropout_forward_impl<CpuB>::run(dropped + int64_t(b) * H * LL,
+                                        drop_mask + int64_t(b) * H * LL, Pb, H * L, L, p_drop, key,
+                                        site, uint32_t(b) * uint32_t(H * L));
+        Pused = dropped + int64_t(b) * H * LL;
+      }
+      // O_h = Pd_h V_h, written into the head's channel block of out.
+      CpuB::gemm_strided_batched<T>(false, false, L, dh, L, T(1), Pused, L, LL,
+                                    v + int64_t(b) * L * ldv, ldv, dh, T(0),
+                                    out + int64_t(b) * L * d, d, dh, H);
+    }
+  }
+};
+
+template <>
+struct attention_backward_impl<CpuB> {
+  // dq, dk, dv written (row strides lddq/lddk/lddv). scratch: (B, H, L, L).
+  template <class T>
+  static void run(T* dq, int lddq, T* dk, int lddk, T* dv, int lddv, T* scratch, const T* dout,
+                  const T* probs, const T* dropped, const T* drop_mask, const T* q, int ldq,
+                  const T* k, int ldk, const T* v, int ldv, AttentionShape s, double p_drop) {
+    const int L = s.L, H = s.H, dh = s.dh, d = s.d();
+    const T scale = T(1.0 / std::sqrt(double(dh)));
+    const int64_t LL = int64_t(L) * L;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < s.B; ++b) {
+      T* scratch_b = scratch + int64_t(b) * H * LL;
+      const T* Pb = probs + int64_t(b) * H * LL;
+      const T* Pused = p_drop > 0 ? dropped + int64_t(b) * H * LL : Pb;
+      const T* dO = dout + int64_t(b) * L * d;
+      // dV_h = Pd_h^T dO_h
+      CpuB::gemm_strided_batched<T>(true, false, L, dh, L, T(1), Pused, L, LL, dO, d, dh, T(0),
+                                    dv + int64_t(b) * L * lddv, lddv, dh, H);
+      // dPd_h = dO_h V_h^T  -> scratch
+      CpuB::gemm_strided_batched<T>(false, true, L, L, dh, T(1), dO, d, dh,
+                                    v + int64_t(b) * L * ldv, ldv, dh, T(0), scratch_b, L, LL, H);
+      for (int h = 0; h < H; ++h) {
+        for (int i = 0; i < L; ++i) {
+          T* g = scratch_b + h * LL + int64_t(i) * L;
+          const T* p = Pb + h * LL + int64_t(i) * L;
+          if (p_drop > 0) {
+            const T* m = drop_mask + int64_t(b) * H * LL + h * LL + int64_t(i) * L;
+            for (int j = 0; j < L; ++j) g[j] *= m[j];
+          }
+          T dot = 0;
+          for (int j = 0; j < L; ++j) dot += g[j] * p[j];
+          for (int j = 0; j < L; ++j) g[j] = scale * p[j] * (g[j] - dot);
+        }
+      }
+      // dQ_h = dS_h K_h ; dK_h = dS_h^T Q_h   (scale already folded into dS)
+      CpuB::gemm_strided_batched<T>(false, false, L, dh, L, T(1), scratch_b, L, LL,
+                                    k + int64_t(b) * L * ldk, ldk, dh, T(0),
+                                    dq + int64_t(b) * L * lddq, lddq, dh, H);
+      CpuB::gemm_strided_batched<T>(true, false, L, dh, L, T(1), scratch_b, L, LL,
+                                    q + int64_t(b) * L * ldq, ldq, dh, T(0),
+                                    dk + int64_t(b) * L * lddk, lddk, dh, H);
+    }
+  }
+};
+
+// ---- losses ---------------------------------------------------------------------------
+
+template <>
+struct softmax_cross_entropy_impl<CpuB> {
+  // Mean over the rows whose target is not 0 of logsumexp(z_r) - z_{r, y_r}, z_r = h_r E^T
+  // (all N columns, the pad column included, as the references do). dh (R, d) written (0 on
+  // ignored rows) when not null; dE (N, d) accumulates when not null. Rows are processed in
+  // chunks so the (R, N) logit matrix never exists; dz = (softmax - onehot) / count in place.
+  template <class T>
+  static double run(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets, int R,
+                    int d, int N, CrossEntropyWorkspace<CpuB, T>& ws, int64_t* n_targets = nullptr) {
+    int count = 0;
+    for (int r = 0; r < R; ++r)
+      if (targets[r] != 0) ws.rows[size_t(count++)] = r;
+    if (n_targets) *n_targets = count;
+    if (dh) std::fill(dh, dh + int64_t(R) * d, T(0));
+    if (count == 0) return 0.0;
+    const T inv_count = T(1) / T(count);
+    double loss = 0;
+    for (int start = 0; start < count; start += ws.chunk) {
+      const int C = std::min(ws.chunk, count - start);
+      for (int i = 0; i < C; ++i)
+        std::copy_n(hidden + int64_t(ws.rows[size_t(start + i)]) * d, d, ws.h.data() + int64_t(i) * d);
+      CpuB::gemm<T>(false, true, C, N, d, T(1), ws.h.data(), d, table, d, T(0), ws.z.data(), N);
+      // Rows are independent; their losses are summed afterwards in row order, so the result
+      // does not depend on the thread count.
+#pragma omp parallel for schedule(static)
+      for (int i = 0; i < C; ++i) {
+        T* z = ws.z.data() + int64_t(i) * N;
+        const int y = targets[ws.rows[size_t(start + i)]];
+        const T zy = z[y];
+        const T mx = vec::max(z, N);
+        vec::exp_shifted(z, N, mx);  // z = exp(z - max), computed once
+        const T sum = vec::sum(z, N);
+        ws.row_loss[size_t(i)] = double(mx + std::log(sum) - zy);
+        const T scale = inv_count / sum;
+        for (int j = 0; j < N; ++j) z[j] *= scale;
+        z[y] -= inv_count;
+      }
+      for (int i = 0; i < C; ++i) loss += ws.row_loss[size_t(i)];
+      if (dh) {
+        CpuB::gemm<T>(false, false, C, d, N, T(1), ws.z.data(), N, table, d, T(0), ws.dh.data(), d);
+        for (int i = 0; i < C; ++i)
+          std::copy_n(ws.dh.data() + int64_t(i) * d, d, dh + int64_t(ws.rows[size_t(start + i)]) * d);
+      }
+      if (dE)
+        CpuB::gemm<T>(true, false, N, d, C, T(1), ws.z.data(), N, ws.h.data(), d, T(1), dE, d);
+    }
+    return loss / count;
+  }
+};
+
+template <>
+struct bpr_loss_impl<CpuB> {
+  // Mean over rows with target != 0 of -log sigmoid(s+ - s-), s+ = h_r . E[y_r],
+  // s- = h_r . E[neg_r]. dh (R, d) written (0 on ignored rows) when not null; dE accumulates.
+  // With x = s+ - s-: dL/dx = -sigmoid(-x) / count.
+  template <class T>
+  static double run(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
+                    const int32_t* negatives, int R, int d, int64_t* n_targets = nullptr) {
+    int64_t count = 0;
+    for (int r = 0; r < R; ++r) count += targets[r] != 0;
+    if (n_targets) *n_targets = count;
+    if (dh) std::fill(dh, dh + int64_t(R) * d, T(0));
+    if (count == 0) return 0.0;
+    double loss = 0;
+    for (int r = 0; r < R; ++r) {
+      if (targets[r] == 0) continue;
+      const T* h = hidden + int64_t(r) * d;
+      const T* ep = table + int64_t(targets[r]) * d;
+      const T* en = table + int64_t(negatives[r]) * d;
+      double x = 0;
+      for (int c = 0; c < d; ++c) x += double(h[c]) * (double(ep[c]) - double(en[c]));
+      // -log sigmoid(x) = log(1 + exp(-x)), computed stably.
+      loss += x > 0 ? std::log1p(std::exp(-x)) : -x + std::log1p(std::exp(x));
+      const T coef = T(-1.0 / (1.0 + std::exp(x)) / double(count));
+      if (dh)
+        for (int c = 0; c < d; ++c) dh[int64_t(r) * d + c] = coef * (ep[c] - en[c]);
+      if (dE) {
+        T* gp = dE + int64_t(targets[r]) * d;
+        T* gn = dE + int64_t(negatives[r]) * d;
+        for (int c = 0; c < d; ++c) {
+          gp[c] += coef * h[c];
+          gn[c] -= coef * h[c];
+        }
+      }
+    }
+    return loss / double(count);
+  }
+};
+
+// ---- reductions and the optimiser -----------------------------------------------------
+
+template <>
+struct sum_squares_impl<CpuB> {
+  template <class T>
+  static double run(const T* x, int64_t n) {
+    double sq = 0;
+    for (int64_t i = 0; i < n; ++i) sq += double(x[i]) * double(x[i]);
+    return sq;
+  }
+};
+
+template <>
+struct scale_impl<CpuB> {
+  template <class T>
+  static void run(T* x, int64_t n, double c) {
+    for (int64_t i = 0; i < n; ++i) x[i] = T(x[i] * c);
+  }
+};
+
+template <>
+struct adam_step_impl<CpuB> {
+  // PyTorch's Adam (L2 in the gradient) or AdamW (decoupled decay); s.t is the step count.
+  template <class T>
+  static void run(T* p, const T* g, T* m, T* v, int64_t n, const AdamStep& s) {
+    const double bc1 = 1.0 - std::pow(s.beta1, double(s.t));
+    const double bc2 = 1.0 - std::pow(s.beta2, double(s.t));
+    const T b1 = T(s.beta1), b2 = T(s.beta2), lr = T(s.lr), wd = T(s.weight_decay);
+    const T step_size = T(s.lr / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2)), eps = T(s.eps);
+    for (int64_t i = 0; i < n; ++i) {
+      T gi = g[i];
+      if (s.decoupled) p[i] -= lr * wd * p[i];
+      else if (wd != T(0)) gi += wd * p[i];
+      m[i] = b1 * m[i] + (T(1) - b1) * gi;
+      v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+      p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+    }
+  }
+};
+
+// ---- ranking (eval/ranking.hpp) -------------------------------------------------------
+
+namespace cpu_detail {
+template <class T>
+std::vector<eval::TopKState<T>>& top_states(eval::RankBlock<T>& b) {
+  if (!b.backend_state)
+    b.backend_state = std::make_shared<std::vector<eval::TopKState<T>>>(size_t(eval::kEvalBlock));
+  return *static_cast<std::vector<eval::TopKState<T>>*>(b.backend_state.get());
+}
+}  // namespace cpu_detail
+
+template <>
+struct rank_rows_impl<CpuB> {
+  // Rows i < n of scores (n, N; row stride ld) are the full score rows of cases [first, first
+  // + n) of the block: mask the exclusions, rank the target, select the top K.
+  template <class T>
+  static void run(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int N) {
+    auto& top = cpu_detail::top_states(b);
+    for (size_t i = 0; i < n; ++i) {
+      const eval::Case& c = b.cases[i];
+      T* row = scores + i * size_t(ld);
+      eval::mask_excluded(row, c, b.o.exclude);
+      if (b.want_ranks) b.ranks[i] = eval::rank_of_target(row, N, c.target, b.o.ties);
+      if (b.K > 0)
+        eval::select_topk(row, N, b.K, b.top_items + i * size_t(b.K),
+                          b.top_scores + i * size_t(b.K), top[0]);
+    }
+  }
+};
+
+template <>
+struct rank_targets_impl<CpuB> {
+  // A chunked block starts here: scores (n, ld) row i column i is case i's target score. Sets
+  // up the exclusion lists, counters and top-K lists of the block.
+  template <class T>
+  static void run(eval::RankBlock<T>& b, const T* scores, int ld, size_t n) {
+    auto& top = cpu_detail::top_states(b);
+    b.excl.resize(size_t(eval::kEvalBlock));
+    b.pos.assign(size_t(eval::kEvalBlock), 0);
+    b.better.assign(size_t(eval::kEvalBlock), 0);
+    b.miss.assign(size_t(eval::kEvalBlock), 0);
+    b.target_score.assign(size_t(eval::kEvalBlock), T(0));
+    for (size_t i = 0; i < n; ++i) {
+      const eval::Case& c = b.cases[i];
+      if (b.want_ranks) b.target_score[i] = scores[i * size_t(ld) + i];
+      auto& x = b.excl[i];
+      x.clear();
+      const eval::Exclude ex = b.o.exclude;
+      if (ex == eval::Exclude::history || ex == eval::Exclude::seen)
+        x.insert(x.end(), c.history, c.history + c.length);
+      if (ex == eval::Exclude::seen || ex == eval::Exclude::listed) x.insert(x.end(), c.seen, c.seen + c.n_seen);
+      std::sort(x.begin(), x.end());
+      b.miss[i] = b.want_ranks && (std::isnan(b.target_score[i]) ||
+                                   std::binary_search(x.begin(), x.end(), c.target));
+      if (b.K > 0) top[i].reset(b.K, b.top_items + i * size_t(b.K), b.top_scores + i * size_t(b.K));
+    }
+  }
+};
+
+template <>
+struct rank_chunk_impl<CpuB> {
+  // scores (n, ld): row i, column t is case i's score of item c0 + t, t < w. The target score
+  // recorded by rank_targets must equal the chunk's own (equal bits: both GEMMs have the same
+  // shape); a mismatch is an internal error, never a silently different rank. `last` closes
+  // the block (writes ranks and top-K lists).
+  template <class T>
+  static void run(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int c0, int w, bool last) {
+    auto& top = cpu_detail::top_states(b);
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    for (size_t i = 0; i < n; ++i) {
+      const eval::Case& c = b.cases[i];
+      T* row = scores + i * size_t(ld);
+      const int tt = c.target - c0;  // the target's position in this chunk, if in [0, w)
+      const T st = b.target_score[i];
+      if (b.want_ranks && tt >= 0 && tt < w && !(row[tt] == st) && !std::isnan(st))
+        fail("internal error: the target score of evaluation case ", i,
+             " of a block differs between two GEMMs of the same shape (", row[tt], " vs ", st, ")");
+      if (c0 == 0) row[0] = nan;  // the pad is never ranked
+      auto& x = b.excl[i];
+      while (b.pos[i] < x.size() && x[b.pos[i]] < c0 + w) row[x[b.pos[i]++] - c0] = nan;
+      if (b.want_ranks && !b.miss[i]) {
+        if (b.o.ties == eval::Ties::against_model) {
+          b.better[i] += eval::detail::count_ge(row, 0, w, st) - (tt >= 0 && tt < w);
+        } else {  // lower ids win ties
+          const int split = std::clamp(tt, 0, w);
+          b.better[i] += eval::detail::count_ge(row, 0, split, st) +
+                         eval::detail::count_gt(row, std::min(split + (tt >= 0 && tt < w), w), w, st);
+        }
+      }
+      if (b.K > 0) top[i].scan(c0 == 0 ? row + 1 : row, c0 == 0 ? w - 1 : w, c0 == 0 ? 1 : c0);
+    }
+    if (!last) return;
+    for (size_t i = 0; i < n; ++i) {
+      if (b.want_ranks) b.ranks[i] = b.miss[i] ? eval::kMissRank : b.better[i] + 1;
+      if (b.K > 0) top[i].finish();
+    }
+  }
+};
+
+template <>
+struct rank_sampled_impl<CpuB> {
+  // The rank of case c's target among `negatives` in its full score row (N,), after masking
+  // its exclusions (an excluded target is a miss).
+  template <class T>
+  static int64_t run(T* row, const eval::Case& c, const std::vector<int32_t>& negatives,
+                     const eval::Options& o) {
+    eval::mask_excluded(row, c, o.exclude);
+    return eval::rank_among(row, negatives, c.target, o.ties);
+  }
+};
+
+}  // namespace recdistill::ops

@@ -1,0 +1,140 @@
+// recdistill/backend/ops.hpp: every tensor operation above GEMM, as backend-dispatched
+// function templates.
+//
+// Call an op as ops::NAME<B>(args...). It forwards to ops::NAME_impl<B>::run(args...), which a
+// backend provides by specialising NAME_impl for itself (backend/cpu/ops.hpp holds the CPU's).
+// The primary template has no body but a static_assert, so a model instantiated on a backend
+// that lacks an op fails to compile with "backend has no implementation of op 'NAME'", the
+// backend type named in the instantiation trace. There is no host fallback.
+//
+// Pointers are the backend's (Ptr<B, T> = B::Ptr<T>); host arrays are spelled T* / std::vector.
+// Shapes are row-major. Conventions: parameter gradients accumulate (+=); activation
+// outputs are written (=) unless an argument says "accumulate".
+//
+//   fill(x, n, value)                         x[0..n) = value
+//   add(y, a, b, n)                           y = a + b (y may alias a or b)
+//   nonzero_mask(valid, ids, n)               valid[i] = ids[i] != 0          (uint8)
+//   mask_rows(x, valid, R, d)                 x[r, :] = 0 where !valid[r]
+//   gather_rows(out, table, ids, R, d, scale) out (R, d) = scale * table[ids] (embedding)
+//   scatter_add_rows(dtable, g, ids, R, d, skip_pad, scale)
+//                                             dtable[ids[r]] += scale * g[r] (skip_pad: not id 0)
+//   add_position(x, pos, Bn, L, d)            x (Bn, L, d) += pos (L, d)
+//   position_grad(dpos, g, Bn, L, d)          dpos (L, d) += sum_b g (Bn, L, d)
+//   add_bias(y, ldy, b, R, n)                 y (R, n; row stride ldy) += b (n)
+//   bias_grad(db, g, ldg, R, n)               db (n) += sum_rows g
+//   layer_norm_forward(y, xhat, rstd, x, gamma, beta, R, d, eps)
+//   layer_norm_backward(dx, dgamma, dbeta, g, xhat, rstd, gamma, R, d, accumulate_dx)
+//   dropout_forward(y, mask, x, R, n, p, key, site, row0)   inverted dropout, Philox-keyed
+//   dropout_backward(dx, g, mask, n)
+//   gelu_forward(y, x, n) / gelu_backward(dx, g, x, n)       erf form
+//   relu_forward(y, x, n) / relu_backward(dx, g, y, n)
+//   attention_forward(...) / attention_backward(...)         scaled dot-product core with the
+//                                             masked softmax (causal | key padding) and dropout
+//   softmax_cross_entropy(dh, dE, h, E, targets, R, d, N, ws, n_targets) -> mean loss
+//                                             full-softmax CE over item chunks (logits never
+//                                             held for all rows)
+//   bpr_loss(dh, dE, h, E, targets, negatives, R, d) -> mean loss
+//   sum_squares(x, n) -> double               sum x^2 (double accumulation)
+//   scale(x, n, c)                            x *= c
+//   adam_step(p, g, m, v, n, AdamStep)        one Adam/AdamW update of a tensor
+//   rank_rows(block, scores, ld, first, n, N) ranks and top-K of n full score rows
+//   rank_targets(block, scores, ld, n)        the target scores of a chunked block
+//   rank_chunk(block, scores, ld, n, c0, w)   a chunk of items: masks, counts, top-K scan
+//   rank_sampled(row, c, negatives, o) -> rank among sampled negatives
+#pragma once
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "recdistill/backend/backend.hpp"
+#include "recdistill/core/random.hpp"
+
+namespace recdistill {
+
+// Which score entries attention may use. `additive_key_padding`: RecBole's tril(key != pad)
+// mask added as -10000. `causal`: PyTorch's boolean causal mask (-inf) alone, as in pmixer's
+// SASRec, where pad keys are deliberately not masked.
+enum class AttentionMask { additive_key_padding, causal };
+
+struct AttentionShape {
+  int B, L, H, dh;
+  int d() const { return H * dh; }
+  int64_t probs_size() const { return int64_t(B) * H * L * L; }
+};
+
+// Hyper-parameters of one Adam update of one tensor (train/optimizer.hpp fills it).
+struct AdamStep {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled = false;  // AdamW
+  int64_t t = 1;           // this tensor's step count, after the increment
+};
+
+// Scratch of the chunked softmax cross-entropy: allocated once for R rows of width d over N
+// items, in chunks of `chunk` rows.
+template <class B, class T>
+struct CrossEntropyWorkspace {
+  int chunk = 0;
+  std::vector<int> rows;          // (R) the rows whose target is not 0
+  std::vector<double> row_loss;   // (chunk)
+  Buffer<B, T> h, z, dh;  // (chunk, d), (chunk, N), (chunk, d)
+  void reserve(int R, int chunk_rows, int d, int N) {
+    chunk = chunk_rows;
+    rows.resize(size_t(R));
+    row_loss.resize(size_t(chunk));
+    h = Buffer<B, T>(size_t(chunk) * d);
+    z = Buffer<B, T>(size_t(chunk) * N);
+    dh = Buffer<B, T>(size_t(chunk) * d);
+  }
+};
+
+namespace ops {
+
+#define RD_BACKEND_OP(op)                                                                      \
+  template <class B>                                                                           \
+  struct op##_impl {                                                                           \
+    template <class... A>                                                                      \
+    static void run(A&&...) {                                                                  \
+      static_assert(::recdistill::no_implementation_for_backend<B>,                            \
+                    "recdistill: this backend has no implementation of op '" #op               \
+                    "' (specialise recdistill::ops::" #op "_impl<Backend>)");                  \
+    }                                                                                          \
+  };                                                                                           \
+  template <class B, class... A>                                                               \
+  decltype(auto) op(A&&... a) {                                                                \
+    return op##_impl<B>::run(std::forward<A>(a)...);                                           \
+  }
+
+RD_BACKEND_OP(fill)
+RD_BACKEND_OP(add)
+RD_BACKEND_OP(nonzero_mask)
+RD_BACKEND_OP(mask_rows)
+RD_BACKEND_OP(gather_rows)
+RD_BACKEND_OP(scatter_add_rows)
+RD_BACKEND_OP(add_position)
+RD_BACKEND_OP(position_grad)
+RD_BACKEND_OP(add_bias)
+RD_BACKEND_OP(bias_grad)
+RD_BACKEND_OP(layer_norm_forward)
+RD_BACKEND_OP(layer_norm_backward)
+RD_BACKEND_OP(dropout_forward)
+RD_BACKEND_OP(dropout_backward)
+RD_BACKEND_OP(gelu_forward)
+RD_BACKEND_OP(gelu_backward)
+RD_BACKEND_OP(relu_forward)
+RD_BACKEND_OP(relu_backward)
+RD_BACKEND_OP(attention_forward)
+RD_BACKEND_OP(attention_backward)
+RD_BACKEND_OP(softmax_cross_entropy)
+RD_BACKEND_OP(bpr_loss)
+RD_BACKEND_OP(sum_squares)
+RD_BACKEND_OP(scale)
+RD_BACKEND_OP(adam_step)
+RD_BACKEND_OP(rank_rows)
+RD_BACKEND_OP(rank_targets)
+RD_BACKEND_OP(rank_chunk)
+RD_BACKEND_OP(rank_sampled)
+
+#undef RD_BACKEND_OP
+
+}  // namespace ops
+}  // namespace recdistill

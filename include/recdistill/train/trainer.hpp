@@ -1,0 +1,442 @@
+// recdistill/train/trainer.hpp: the generic trainer, Trainer<Model, Objective>, counting steps.
+//
+// Any Backbone (backbones/backbone.hpp) with any Objective (losses/objective.hpp):
+//   Trainer<SASRec<cpu::Backend>, NextItemCE> t(model, trainer_config, eval_options, split, seed);
+//   TrainResult r = t.fit();
+//
+// Schedules: `epochs` passes over the model's training rows in a shuffled order (Fisher-Yates
+// on counter-based draws keyed by (seed, epoch)), or `iterations`, where every step draws
+// batch_size distinct rows (keyed by (seed, epoch, step)) and an "epoch" is a fixed number of
+// steps for logs, validation and checkpoints. Validation every eval_every epochs or every
+// eval_every_steps steps; `iterations` caps the total steps of either schedule. Early stopping
+// and selection as before (docs/training.md). Parameter groups: a learning-rate multiplier, a
+// weight decay, or frozen (bit-identical while frozen; train/optimizer.hpp). Phases switch at an
+// epoch or a step: their callback may change the objective's terms, the groups or the training
+// rows, and a phase may restart best-epoch selection from its start. Learning-rate schedules:
+// train/optimizer.hpp LRSchedule. Params, grads and optimiser state live in backend buffers;
+// the trainer writes checkpoints for any model (train/checkpoint.hpp).
+#pragma once
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recdistill/backbones/backbone.hpp"
+#include "recdistill/core/random.hpp"
+#include "recdistill/data/dataset.hpp"
+#include "recdistill/eval/ranking.hpp"
+#include "recdistill/io/container.hpp"
+#include "recdistill/losses/objective.hpp"
+#include "recdistill/train/checkpoint.hpp"
+#include "recdistill/train/optimizer.hpp"
+#include "recdistill/train/result.hpp"
+
+namespace recdistill {
+
+// Shuffled order of n items for one epoch (Fisher-Yates on counter-based draws).
+inline std::vector<uint32_t> epoch_permutation(size_t n, uint64_t seed, uint32_t epoch) {
+  std::vector<uint32_t> p(n);
+  for (size_t i = 0; i < n; ++i) p[i] = uint32_t(i);
+  for (size_t i = n; i > 1; --i) {
+    const auto r = bits4(seed, Stream::shuffling, epoch, 0, uint32_t(i - 1), 0);
+    const uint64_t wide = (uint64_t(r[0]) << 32) | r[1];
+    std::swap(p[i - 1], p[size_t(wide % i)]);
+  }
+  return p;
+}
+
+// k distinct rows of n for one iteration, keyed by (seed, epoch, step): draws with rejection of
+// repeats (k <= n).
+inline void draw_distinct(std::vector<uint32_t>& out, size_t k, size_t n, uint64_t seed, uint32_t epoch,
+                          uint32_t step, std::vector<uint8_t>& mark) {
+  out.clear();
+  mark.assign(n, 0);
+  for (uint32_t slot = 0; out.size() < k; ++slot) {
+    const auto r = bits4(seed, Stream::shuffling, epoch, step, slot, 1);
+    const uint64_t wide = (uint64_t(r[0]) << 32) | r[1];
+    const size_t j = size_t(wide % n);
+    if (mark[j]) continue;
+    mark[j] = 1;
+    out.push_back(uint32_t(j));
+  }
+}
+
+// Evaluation cases viewing the histories of a split's cases (which must outlive them).
+// `train` (the split's training sequences) gives each case its `seen` list (eval.exclude: seen).
+inline std::vector<eval::Case> eval_cases(const std::vector<data::SplitCase>& split_cases,
+                                          const std::vector<std::vector<int32_t>>* train = nullptr) {
+  std::vector<eval::Case> cases;
+  cases.reserve(split_cases.size());
+  for (const auto& c : split_cases) {
+    if (c.target == 0 || c.history.empty()) continue;
+    eval::Case e{c.history.data(), c.history.size(), c.target, c.user};
+    if (train && c.user >= 0 && size_t(c.user) < train->size()) {
+      e.seen = (*train)[size_t(c.user)].data();
+      e.n_seen = (*train)[size_t(c.user)].size();
+    }
+    cases.push_back(e);
+  }
+  return cases;
+}
+
+struct TrainerConfig {
+  enum class Schedule { epochs, iterations };
+  Schedule schedule = Schedule::epochs;
+  int batch_size = 256;
+  int epochs = 200;               // epochs to run (iterations: logged epochs of steps_per_epoch)
+  int64_t steps_per_epoch = 0;    // iterations: steps per epoch (0 = rows / batch_size, rounded up)
+  int64_t max_steps = 0;          // a cap on optimiser steps over the whole run (0 = none)
+  int eval_every = 1;             // validate every N epochs (and after the last)
+  int64_t eval_every_steps = 0;   // > 0: validate every N steps instead
+  int patience = 10;              // evaluations without improvement
+  std::string valid_metric = "NDCG@10";
+  bool select_best = true;        // false: test the last weights (training.selection: last)
+  int window_stride = 0;          // the batching policy's stride (0 = model.maxlen)
+  AdamConfig adam;
+  LRSchedule lr_schedule;
+  double clip_grad_norm = 0.0;    // 0 = off
+  std::vector<ParamGroup> groups;
+};
+
+// What a checkpoint records about the run beyond the trainer's state: the resolved config and
+// the settings a resume must share (train/checkpoint.hpp checkpoint_settings).
+struct CheckpointMeta {
+  std::string config_yaml;
+  std::map<std::string, std::string> settings;
+};
+
+template <class M, template <class> class O>
+  requires Backbone<M> && Objective<O<M>, M>
+class Trainer {
+ public:
+  using B = typename M::BackendType;
+  using T = typename M::Scalar;
+  using Batching = decltype(std::declval<const M&>().batching(0));
+  using Row = typename decltype(std::declval<const Batching&>().rows({}))::value_type;
+
+  // A phase starts at an epoch (start_epoch > 0) or a step (start_step > 0); `enter` runs just
+  // before its first step (and again, in order, when a run resumes past its start).
+  struct Phase {
+    int start_epoch = 0;
+    int64_t start_step = 0;
+    std::function<void(Trainer&)> enter;
+    bool restart_selection = false;  // best-epoch selection counts from this phase on
+  };
+
+  Trainer(M model, TrainerConfig tc, eval::Options eo, data::Split split, uint64_t seed,
+          CheckpointMeta meta = {})
+      : model_(std::move(model)), tc_(std::move(tc)), eo_(std::move(eo)), split_(std::move(split)),
+        seed_(seed), meta_(std::move(meta)), batching_(model_.batching(tc_.window_stride)),
+        params_(model_.num_params()), grads_(model_.num_params()), best_(model_.num_params()),
+        opt_(model_.layout(), tc_.adam) {
+    std::vector<T> host(model_.num_params());
+    model_.init(host.data(), seed_);
+    B::template to_device<T>(params_.data(), host.data(), host.size());
+    rows_ = batching_.rows(split_.train);
+    if (rows_.empty()) fail("no training rows (every user has fewer than 2 training items)");
+    valid_cases_ = eval_cases(split_.valid, &split_.train);
+    test_cases_ = eval_cases(split_.test, &split_.train);
+    opt_.set_groups(tc_.groups);
+  }
+
+  const M& model() const { return model_; }
+  // The objective (made at the first step): phases switch its terms through it.
+  O<M>* objective() { return obj_.get(); }
+  Buffer<B, T>& params() { return params_; }
+  const TrainerConfig& config() const { return tc_; }
+  Adam<B, T>& optimizer() { return opt_; }
+  size_t rows() const { return rows_.size(); }
+  void set_rows(std::vector<Row> rows) {
+    if (rows.empty()) fail("a phase set no training rows");
+    rows_ = std::move(rows);
+  }
+  void add_phase(Phase p) { phases_.push_back(std::move(p)); }
+  // Starts from the given weights (host memory) with a fresh optimiser.
+  void start_from(const std::vector<T>& weights) {
+    if (weights.size() != model_.num_params())
+      fail("start_from: ", weights.size(), " weights given, the model has ", model_.num_params());
+    B::template to_device<T>(params_.data(), weights.data(), weights.size());
+    opt_ = Adam<B, T>(model_.layout(), tc_.adam);
+    opt_.set_groups(tc_.groups);
+  }
+  std::vector<T> host_params() const {
+    std::vector<T> h(params_.size());
+    B::template to_host<T>(h.data(), params_.data(), h.size());
+    return h;
+  }
+
+  // The target's rank of each case under the eval options (one per case, in order).
+  std::vector<int64_t> rank(const std::vector<eval::Case>& cases) {
+    if (!eval_acts_)
+      eval_acts_ = std::make_unique<typename M::Activations>(model_.make_activations(eval::kEvalBlock));
+    if (eo_.sampling == eval::Sampling::popularity && popularity_.empty()) {
+      // Popularity of sampled negatives: training interactions per item.
+      popularity_.assign(size_t(model_.n_items()), 0.0);
+      for (const auto& seq : split_.train)
+        for (int32_t j : seq) popularity_[size_t(j)] += 1;
+    }
+    return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cases, eo_, seed_,
+                               &popularity_);
+  }
+  eval::Metrics evaluate(const std::vector<eval::Case>& cases) {
+    return eval::metrics_from_ranks(rank(cases), eo_);
+  }
+  eval::Metrics evaluate_valid() { return evaluate(valid_cases_); }
+  eval::Metrics evaluate_test() { return evaluate(test_cases_); }
+
+  // One epoch of training; returns its log (no evaluation). A NaN/Inf loss or gradient norm
+  // stops training with the epoch and step named, or with `o.skip_nonfinite` skips the step
+  // (no optimiser update) and counts it in the log.
+  EpochLog train_epoch(int epoch, const FitOptions& o = {}) {
+    const int Bsz = tc_.batch_size;
+    if (!acts_) {
+      acts_ = std::make_unique<typename M::Activations>(model_.make_activations(Bsz));
+      obj_ = std::make_unique<O<M>>(model_, Bsz);
+      batch_ = typename M::Batch(Bsz, model_.max_len());
+      d_out_ = Buffer<B, T>(size_t(Bsz) * model_.max_len() * model_.hidden_size());
+    }
+    EpochLog log;
+    log.epoch = epoch;
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool iterations = tc_.schedule == TrainerConfig::Schedule::iterations;
+    std::vector<uint32_t> order;
+    int64_t n_steps;
+    if (iterations) {
+      n_steps = tc_.steps_per_epoch > 0 ? tc_.steps_per_epoch
+                                        : int64_t((rows_.size() + size_t(Bsz) - 1) / size_t(Bsz));
+    } else {
+      order = epoch_permutation(rows_.size(), seed_, uint32_t(epoch));
+      n_steps = int64_t((order.size() + size_t(Bsz) - 1) / size_t(Bsz));
+    }
+    double loss_sum = 0, norm_sum = 0;
+    std::vector<uint32_t> ids;
+    int step = 0;
+    for (; step < n_steps; ++step) {
+      if (tc_.max_steps > 0 && global_step_ >= tc_.max_steps) break;
+      enter_phases(epoch, global_step_ + 1);
+      const auto ts = std::chrono::steady_clock::now();
+      int n;
+      const uint32_t* row_ids;
+      if (iterations) {
+        n = int(std::min(rows_.size(), size_t(Bsz)));
+        draw_distinct(ids, size_t(n), rows_.size(), seed_, uint32_t(epoch), uint32_t(step), mark_);
+        row_ids = ids.data();
+      } else {
+        const size_t start = size_t(step) * size_t(Bsz);
+        n = int(std::min(order.size() - start, size_t(Bsz)));
+        row_ids = order.data() + start;
+      }
+      batching_.fill(batch_, split_.train, rows_, row_ids, n);
+      ops::fill<B>(grads_.data(), int64_t(grads_.size()), 0.0);
+      // Dropout and sampling are keyed by (seed, epoch, step) and the row within the batch; the
+      // batch itself is a function of (seed, epoch, step), so any step can be replayed exactly.
+      const StepContext ctx{seed_, uint32_t(epoch), uint32_t(step)};
+      model_.forward(CPtr<B, T>(params_.data()), *acts_, CPtr<B, int32_t>(batch_.seq.data()), n, true,
+                     {seed_, uint32_t(epoch), uint32_t(step)});
+      const LossValue lv = obj_->loss(model_, CPtr<B, T>(params_.data()), grads_.data(), *acts_, batch_, ctx,
+                                      d_out_.data());
+      double norm = std::numeric_limits<double>::quiet_NaN();
+      if (std::isfinite(lv.loss)) {
+        model_.backward(CPtr<B, T>(params_.data()), grads_.data(), *acts_, CPtr<B, T>(d_out_.data()));
+        norm = opt_.clip(grads_.data(), tc_.clip_grad_norm);
+      }
+      const bool finite = std::isfinite(lv.loss) && std::isfinite(norm);
+      if (!finite && !o.skip_nonfinite) {
+        if (!std::isfinite(lv.loss))
+          fail("training diverged: the loss is ", lv.loss, " at epoch ", epoch, ", step ", step + 1,
+               " (batch of ", n, " rows); try a lower training.learning_rate or set "
+               "training.clip_grad_norm");
+        fail("training diverged: the gradient norm is ", norm, " at epoch ", epoch, ", step ", step + 1,
+             " (batch of ", n, " rows)");
+      }
+      ++global_step_;
+      if (finite) {
+        opt_.step(params_.data(), CPtr<B, T>(grads_.data()), tc_.lr_schedule.at(tc_.adam.lr, opt_.steps() + 1));
+        loss_sum += lv.loss;
+        norm_sum += norm;
+        log.targets += lv.targets;
+      } else {
+        ++log.skipped_steps;
+      }
+      // Encoder forward + backward (3x forward) and the objective's own products.
+      log.gflop += 1e-9 * (3.0 * model_.forward_gemm_flops(n) + obj_->gemm_flops(model_, lv));
+      if (o.on_step)
+        o.on_step({epoch, step + 1, int(n_steps), lv.loss, norm,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count(), !finite});
+      if (tc_.eval_every_steps > 0 && global_step_ % tc_.eval_every_steps == 0) step_evals_.push_back(global_step_);
+    }
+    log.steps = step;
+    const int taken = std::max(step - log.skipped_steps, 1);
+    log.loss = loss_sum / taken;
+    log.grad_norm = norm_sum / taken;
+    log.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return log;
+  }
+
+  // The whole schedule: train, validate, stop after `patience` evaluations without improvement,
+  // test with the selected weights; checkpoints and resume through FitOptions.
+  TrainResult fit(const FitOptions& o = {}) {
+    TrainResult res;
+    res.n_params = model_.num_params();
+    res.n_windows = rows_.size();
+    B::template copy<T>(best_.data(), CPtr<B, T>(params_.data()), params_.size());
+    double best_score = -1;
+    int bad_evals = 0;
+    int first_epoch = 1;
+    const uint64_t shash = data::split_hash(split_);
+    if (!o.resume_from.empty()) {
+      auto ck = load_checkpoint<T>(o.resume_from);
+      check_resumable(ck, o.resume_from, meta_.settings, o.mapping_hash, shash);
+      if (ck.params.size() != params_.size())
+        fail(o.resume_from, ": the checkpoint holds ", ck.params.size(), " weights, this model has ",
+             params_.size());
+      if (ck.tensor_steps.size() != model_.layout().infos().size())
+        fail(o.resume_from, ": the checkpoint has optimiser steps for ", ck.tensor_steps.size(),
+             " tensors, this model has ", model_.layout().infos().size());
+      B::template to_device<T>(params_.data(), ck.params.data(), ck.params.size());
+      B::template to_device<T>(best_.data(), ck.best_params.data(), ck.best_params.size());
+      opt_.restore(std::move(ck.tensor_steps), ck.adam_m, ck.adam_v);
+      global_step_ = ck.step;
+      best_score = ck.best_score;
+      bad_evals = ck.bad_evals;
+      res.best_epoch = ck.best_epoch;
+      res.best_valid = ck.best_valid;
+      res.train_seconds = ck.train_seconds;
+      res.eval_seconds = ck.eval_seconds;
+      res.train_seconds_to_best = ck.train_seconds_to_best;
+      res.epochs = std::move(ck.epochs);
+      res.epochs_run = ck.epoch;
+      res.resumed_from_epoch = ck.epoch;
+      first_epoch = ck.epoch + 1;
+    }
+    // A resumed run that had already stopped early under the current patience trains no more.
+    const bool stopped = tc_.select_best && res.epochs_run > 0 && bad_evals >= tc_.patience;
+    if (!o.checkpoint_dir.empty()) std::filesystem::create_directories(o.checkpoint_dir);
+    for (int epoch = first_epoch; epoch <= tc_.epochs && !stopped; ++epoch) {
+      if (tc_.max_steps > 0 && global_step_ >= tc_.max_steps) break;
+      step_evals_.clear();
+      EpochLog log = train_epoch(epoch, o);
+      res.train_seconds += log.train_seconds;
+      res.epochs_run = epoch;
+      if (restart_selection_) {
+        best_score = -1;
+        bad_evals = 0;
+        restart_selection_ = false;
+      }
+      const bool last = epoch == tc_.epochs || (tc_.max_steps > 0 && global_step_ >= tc_.max_steps);
+      const bool due = tc_.eval_every_steps > 0 ? !step_evals_.empty() : epoch % tc_.eval_every == 0;
+      if (due || last) {
+        const auto t0 = std::chrono::steady_clock::now();
+        log.valid = evaluate_valid();
+        log.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        res.eval_seconds += log.eval_seconds;
+        log.evaluated = true;
+        const auto it = log.valid.find(tc_.valid_metric);
+        if (it == log.valid.end()) fail("training.valid_metric: '", tc_.valid_metric, "' is not computed");
+        if (it->second > best_score) {
+          best_score = it->second;
+          B::template copy<T>(best_.data(), CPtr<B, T>(params_.data()), params_.size());
+          res.best_epoch = epoch;
+          res.best_valid = log.valid;
+          res.train_seconds_to_best = res.train_seconds;
+          log.best = true;
+          bad_evals = 0;
+        } else {
+          ++bad_evals;
+        }
+      }
+      res.epochs.push_back(log);
+      if (!o.checkpoint_dir.empty()) {
+        const std::string bytes = encode_checkpoint(make_checkpoint(res, best_score, bad_evals, o.mapping_hash, shash));
+        const std::filesystem::path dir(o.checkpoint_dir);
+        io::write_container((dir / kLatestCheckpoint).string(), kCheckpointFile, bytes);
+        if (log.best) io::write_container((dir / kBestCheckpoint).string(), kCheckpointFile, bytes);
+      }
+      if (o.on_epoch) o.on_epoch(log);
+      if (tc_.select_best && bad_evals >= tc_.patience) break;
+    }
+    if (tc_.select_best && res.best_epoch > 0) {
+      B::template copy<T>(params_.data(), CPtr<B, T>(best_.data()), params_.size());
+    } else {
+      res.best_epoch = res.epochs_run;
+      res.train_seconds_to_best = res.train_seconds;
+      if (!res.epochs.empty()) res.best_valid = res.epochs.back().valid;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    res.test = evaluate_test();
+    res.eval_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return res;
+  }
+
+ private:
+  // Runs the phases that start at (epoch, step) and, when resuming, every earlier one in order.
+  void enter_phases(int epoch, int64_t step) {
+    for (size_t i = entered_; i < phases_.size(); ++i) {
+      const Phase& p = phases_[i];
+      const bool due = (p.start_epoch > 0 && epoch >= p.start_epoch) || (p.start_step > 0 && step >= p.start_step);
+      if (!due) continue;
+      if (p.enter) p.enter(*this);
+      if (p.restart_selection) restart_selection_ = true;
+      entered_ = i + 1;
+    }
+  }
+
+  Checkpoint<T> make_checkpoint(const TrainResult& res, double best_score, int bad_evals, uint64_t mapping_hash,
+                                uint64_t shash) const {
+    Checkpoint<T> ck;
+    ck.config_yaml = meta_.config_yaml;
+    ck.settings = meta_.settings;
+    ck.mapping_hash = mapping_hash;
+    ck.split_hash = shash;
+    ck.seed = seed_;
+    ck.epoch = res.epochs_run;
+    ck.step = global_step_;
+    ck.tensor_steps = opt_.tensor_steps();
+    ck.params = host_params();
+    ck.best_params.resize(best_.size());
+    B::template to_host<T>(ck.best_params.data(), CPtr<B, T>(best_.data()), best_.size());
+    ck.adam_m = opt_.first_moment();
+    ck.adam_v = opt_.second_moment();
+    ck.best_score = best_score;
+    ck.best_epoch = res.best_epoch;
+    ck.bad_evals = bad_evals;
+    ck.best_valid = res.best_valid;
+    ck.train_seconds = res.train_seconds;
+    ck.eval_seconds = res.eval_seconds;
+    ck.train_seconds_to_best = res.train_seconds_to_best;
+    ck.epochs = res.epochs;
+    return ck;
+  }
+
+  M model_;
+  TrainerConfig tc_;
+  eval::Options eo_;
+  data::Split split_;
+  uint64_t seed_;
+  CheckpointMeta meta_;
+  Batching batching_;
+  std::vector<Row> rows_;
+  Buffer<B, T> params_, grads_, best_;
+  Adam<B, T> opt_;
+  std::vector<eval::Case> valid_cases_, test_cases_;
+  std::vector<double> popularity_;  // (N,) for eval.sampling: popularity
+  std::unique_ptr<typename M::Activations> acts_, eval_acts_;
+  std::unique_ptr<O<M>> obj_;
+  typename M::Batch batch_;
+  Buffer<B, T> d_out_;
+  std::vector<Phase> phases_;
+  size_t entered_ = 0;
+  bool restart_selection_ = false;
+  int64_t global_step_ = 0;
+  std::vector<int64_t> step_evals_;
+  std::vector<uint8_t> mark_;
+};
+
+}  // namespace recdistill
