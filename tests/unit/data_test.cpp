@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "recdistill/data/atomic.hpp"
+#include "recdistill/backbones/window_batching.hpp"
 #include "recdistill/data/dataset.hpp"
 
 using namespace recdistill;
@@ -83,12 +84,12 @@ TEST(Windows, EveryPairIsATargetExactlyOnceAndTheLastWindowIsMostRecent) {
   for (int i = 1; i <= 12; ++i) train[1].push_back(i);  // 11 pairs
   train[2] = {3, 4};                                    // 1 pair
   const int L = 4;
-  const auto w = make_windows(train, L);
+  const auto w = WindowBatching(L, 0, false, false).rows(train);
   std::vector<int> seen(13, 0);
   std::vector<int32_t> seq(L), tgt(L);
   for (const auto& x : w) {
     if (x.user != 1) continue;
-    layout_window(seq.data(), tgt.data(), train[1], x, L, false, false);
+    WindowBatching(L, 0, false, false).layout(seq.data(), tgt.data(), train[1], x);
     for (int j = 0; j < L; ++j)
       if (tgt[j]) {
         ++seen[size_t(tgt[j])];
@@ -107,11 +108,11 @@ TEST(Windows, OverlappingStrideGivesEveryTargetContextAndEachPairOnce) {
   std::vector<std::vector<int32_t>> train(2);
   for (int i = 1; i <= 12; ++i) train[1].push_back(i);  // 11 pairs, item i -> i + 1
   const int L = 4, stride = 2;
-  const auto w = make_windows(train, L, stride);
+  const auto w = WindowBatching(L, stride, false, false).rows(train);
   std::vector<int> seen(13, 0);
   std::vector<int32_t> seq(L), tgt(L);
   for (const auto& x : w) {
-    layout_window(seq.data(), tgt.data(), train[1], x, L, false, false);
+    WindowBatching(L, 0, false, false).layout(seq.data(), tgt.data(), train[1], x);
     for (int j = 0; j < L; ++j) {
       if (!tgt[j]) continue;
       ++seen[size_t(tgt[j])];
@@ -122,7 +123,7 @@ TEST(Windows, OverlappingStrideGivesEveryTargetContextAndEachPairOnce) {
   }
   for (int i = 2; i <= 12; ++i) EXPECT_EQ(seen[size_t(i)], 1) << i;
   // stride 1 is RecBole's prefix objective: every target has min(t, L) items of context.
-  for (const auto& x : make_windows(train, L, 1)) {
+  for (const auto& x : WindowBatching(L, 1, false, false).rows(train)) {
     EXPECT_EQ(x.pairs - x.first_target, 1);
     EXPECT_EQ(x.pairs, std::min(L, x.begin + x.pairs));
   }
@@ -130,13 +131,13 @@ TEST(Windows, OverlappingStrideGivesEveryTargetContextAndEachPairOnce) {
 
 TEST(Windows, LeftPaddingAndThePmixerFirstItemQuirk) {
   const std::vector<int32_t> items = {5, 6, 7};
-  const Window w{1, 0, 2, 0};
+  const WindowBatching::Window w{1, 0, 2, 0};
   std::vector<int32_t> seq(4), tgt(4);
-  layout_window(seq.data(), tgt.data(), items, w, 4, true, false);
+  WindowBatching(4, 0, true, false).layout(seq.data(), tgt.data(), items, w);
   EXPECT_EQ(seq, (std::vector<int32_t>{0, 0, 5, 6}));
   EXPECT_EQ(tgt, (std::vector<int32_t>{0, 0, 6, 7}));
-  layout_window(seq.data(), tgt.data(), items, w, 4, true, true);
+  WindowBatching(4, 0, true, true).layout(seq.data(), tgt.data(), items, w);
   EXPECT_EQ(tgt, (std::vector<int32_t>{0, 5, 6, 7}));
-  layout_window(seq.data(), tgt.data(), items, w, 4, false, false);
+  WindowBatching(4, 0, false, false).layout(seq.data(), tgt.data(), items, w);
   EXPECT_EQ(seq, (std::vector<int32_t>{5, 6, 0, 0}));
 }

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "recdistill/core/vecmath.hpp"
+#include "recdistill/backend/cpu/vecmath.hpp"
 
 using namespace recdistill;
 

@@ -22,6 +22,7 @@
 
 #include "recdistill/backbones/backbone.hpp"
 #include "recdistill/backbones/sasrec_variants.hpp"
+#include "recdistill/backbones/window_batching.hpp"
 #include "recdistill/backend/backend.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"

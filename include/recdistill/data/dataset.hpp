@@ -204,54 +204,6 @@ inline Split to_split(const LeaveOneOut& s) {
   return out;
 }
 
-// A training window: up to L consecutive (input -> next item) pairs of one user, of which the
-// pairs from `first_target` on are trained (the ones before only give context).
-struct Window {
-  int32_t user;
-  int32_t begin;         // index into the user's training sequence of the first input
-  int32_t pairs;         // number of (input, target) pairs in the window, <= L
-  int32_t first_target;  // pairs [first_target, pairs) are targets
-};
-
-// Windows over each user's training pairs (s_t -> s_{t+1}), taken from the end. Window k
-// trains the `stride` pairs ending `k * stride` pairs before the last one, and feeds the
-// up to L - stride pairs before them as context. Every pair is a target exactly once.
-//   stride = L: non-overlapping windows (cheapest; later windows see shorter contexts);
-//   stride = 1: every target sees min(t, L) items of context, which is RecBole's
-//               prefix-row objective exactly (docs/training.md).
-inline std::vector<Window> make_windows(const std::vector<std::vector<int32_t>>& train, int L,
-                                        int stride = 0) {
-  if (stride <= 0 || stride > L) stride = L;
-  std::vector<Window> w;
-  for (size_t u = 1; u < train.size(); ++u) {
-    int32_t end = int32_t(train[u].size()) - 1;  // pairs not yet assigned: [0, end)
-    while (end > 0) {
-      const int32_t begin = std::max<int32_t>(0, end - L);
-      const int32_t targets_from = std::max<int32_t>(0, end - stride);
-      w.push_back({int32_t(u), begin, end - begin, targets_from - begin});
-      end = targets_from;
-    }
-  }
-  return w;
-}
-
-// Lays out one window into seq/target rows of length L on the given side.
-// `first_item_quirk` reproduces the pmixer seed: in a left-padded window that starts at the
-// user's first item, the last pad slot gets that first item as its target (its hidden state
-// is last_LN(0), so the term trains a popularity prior; specs/backbones.md §2.3).
-inline void layout_window(int32_t* seq, int32_t* target, const std::vector<int32_t>& items,
-                          const Window& w, int L, bool left_pad, bool first_item_quirk) {
-  std::fill(seq, seq + L, 0);
-  std::fill(target, target + L, 0);
-  const int off = left_pad ? L - w.pairs : 0;
-  for (int j = 0; j < w.pairs; ++j) {
-    seq[off + j] = items[size_t(w.begin + j)];
-    if (j >= w.first_target) target[off + j] = items[size_t(w.begin + j + 1)];
-  }
-  if (left_pad && first_item_quirk && w.begin == 0 && w.first_target == 0 && off > 0)
-    target[off - 1] = items[0];
-}
-
 // Lays out the last (up to L) items of `history` as one input row.
 inline void layout_history(int32_t* seq, const int32_t* history, size_t n, int L, bool left_pad) {
   std::fill(seq, seq + L, 0);

@@ -4,7 +4,7 @@
 //
 // Derivations: docs/derivations/ (layer_norm.md, attention.md). Every loop's result is
 // independent of the thread count: rows are split between threads but each row's sums run in
-// a fixed order (core/vecmath.hpp).
+// a fixed order (backend/cpu/vecmath.hpp).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -18,7 +18,7 @@
 #include "recdistill/backend/cpu/select.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/random.hpp"
-#include "recdistill/core/vecmath.hpp"
+#include "recdistill/backend/cpu/vecmath.hpp"
 
 namespace recdistill::ops {
 

@@ -1,4 +1,4 @@
-// recdistill/core/vecmath.hpp: the CPU's hot element-wise loops (exp, GELU, sums), written
+// recdistill/backend/cpu/vecmath.hpp: the CPU's hot element-wise loops (exp, GELU, sums), written
 // so that every element goes through the same code path.
 //
 // Why not plain Eigen array expressions: Eigen peels unaligned heads and tails into scalar

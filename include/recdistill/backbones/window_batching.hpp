@@ -1,0 +1,83 @@
+// recdistill/backbones/window_batching.hpp: the batching policy of next-item models on windows
+// of a user's training sequence (SASRec's; docs/training.md). It owns the window layout and the
+// pmixer first-item quirk, which data/ no longer knows about.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "recdistill/backbones/backbone.hpp"
+
+namespace recdistill {
+
+// The batching policy of next-item models on windows of a user's training sequence
+// (SASRec's; docs/training.md). A row is a window of up to L consecutive (input -> next item)
+// pairs of one user; the pairs from `first_target` on are trained, the ones before give context.
+// Windows are taken from the end of each sequence: window k trains the `stride` pairs ending
+// k * stride pairs before the last one. Every pair is a target exactly once.
+//   stride = L: non-overlapping windows (cheapest; later windows see shorter contexts);
+//   stride = 1: every target sees min(t, L) items of context: RecBole's prefix rows exactly.
+// `first_item_quirk` reproduces the pmixer seed: in a left-padded window that starts at the
+// user's first item, the last pad slot gets that first item as its target (its hidden state is
+// last_LN(0), so the term trains a popularity prior; specs/backbones.md §2.3).
+class WindowBatching {
+ public:
+  struct Window {
+    int32_t user;
+    int32_t begin;         // index into the user's training sequence of the first input
+    int32_t pairs;         // number of (input, target) pairs in the window, <= L
+    int32_t first_target;  // pairs [first_target, pairs) are targets
+  };
+
+  WindowBatching(int L, int stride, bool left_pad, bool first_item_quirk)
+      : L_(L), stride_(stride <= 0 || stride > L ? L : stride), left_(left_pad),
+        quirk_(first_item_quirk) {}
+
+  int length() const { return L_; }
+
+  // The training rows of a split's sequences (index = user id; sequence 0 unused).
+  std::vector<Window> rows(const std::vector<std::vector<int32_t>>& train) const {
+    std::vector<Window> w;
+    for (size_t u = 1; u < train.size(); ++u) {
+      int32_t end = int32_t(train[u].size()) - 1;  // pairs not yet assigned: [0, end)
+      while (end > 0) {
+        const int32_t begin = std::max<int32_t>(0, end - L_);
+        const int32_t targets_from = std::max<int32_t>(0, end - stride_);
+        w.push_back({int32_t(u), begin, end - begin, targets_from - begin});
+        end = targets_from;
+      }
+    }
+    return w;
+  }
+
+  // Lays out one window into seq / target rows of length L.
+  void layout(int32_t* seq, int32_t* target, const std::vector<int32_t>& items, const Window& w) const {
+    std::fill(seq, seq + L_, 0);
+    std::fill(target, target + L_, 0);
+    const int off = left_ ? L_ - w.pairs : 0;
+    for (int j = 0; j < w.pairs; ++j) {
+      seq[off + j] = items[size_t(w.begin + j)];
+      if (j >= w.first_target) target[off + j] = items[size_t(w.begin + j + 1)];
+    }
+    if (left_ && quirk_ && w.begin == 0 && w.first_target == 0 && off > 0) target[off - 1] = items[0];
+  }
+
+  // Fills rows [0, n) of a batch with windows[ids[i]] and uploads it.
+  template <class B>
+  void fill(SeqBatch<B>& batch, const std::vector<std::vector<int32_t>>& train,
+            const std::vector<Window>& windows, const uint32_t* ids, int n) const {
+    batch.rows = n;
+    for (int i = 0; i < n; ++i) {
+      const Window& w = windows[ids[i]];
+      layout(batch.seq_host.data() + size_t(i) * L_, batch.target_host.data() + size_t(i) * L_,
+             train[size_t(w.user)], w);
+    }
+    batch.upload();
+  }
+
+ private:
+  int L_, stride_;
+  bool left_, quirk_;
+};
+
+}  // namespace recdistill
