@@ -19,7 +19,9 @@
 //                                recommend and the objectives never reach into tables
 //   query(params, acts, cases, n, rows, out)
 //                                the query state of each case's history, (rows, dim)
-//   batching()                   its batching policy: training rows and their layout
+//   batching(stride)             its batching policy: rows(train sequences) and fill(batch, ...)
+//                                (backbones/window_batching.hpp is SASRec's)
+//   max_len(), hidden_size(), n_items(), forward_gemm_flops(rows) (logs only)
 #pragma once
 #include <algorithm>
 #include <concepts>
@@ -93,6 +95,8 @@ concept Backbone = requires(const M& m, typename M::Activations& a, const typena
   m.forward(cp, a, ids, 1, true, key);
   { m.output(ca) } -> std::convertible_to<CPtr<typename M::BackendType, typename M::Scalar>>;
   { m.block_output(ca, 0) } -> std::convertible_to<CPtr<typename M::BackendType, typename M::Scalar>>;
+  { m.embedding_output(ca) } -> std::convertible_to<CPtr<typename M::BackendType, typename M::Scalar>>;
+  { m.mask(ca) } -> std::convertible_to<CPtr<typename M::BackendType, uint8_t>>;
   { m.blocks() } -> std::convertible_to<int>;
   m.backward(cp, p, a, cp, taps);
   { m.scorer() } -> std::same_as<Scorer>;
@@ -100,6 +104,8 @@ concept Backbone = requires(const M& m, typename M::Activations& a, const typena
   { m.max_len() } -> std::convertible_to<int>;
   { m.hidden_size() } -> std::convertible_to<int>;
   { m.n_items() } -> std::convertible_to<int>;
+  { m.forward_gemm_flops(int64_t(1)) } -> std::convertible_to<double>;
+  m.batching(0);
 };
 
 }  // namespace recdistill
