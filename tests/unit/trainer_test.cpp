@@ -239,3 +239,36 @@ TEST(Trainer, BPRLearnsPlantedStructure) {
   const double pop = eval::metrics_from_ranks(ranks, {10}).at("HR@10");
   EXPECT_GT(r.test.at("HR@10"), 2.0 * pop + 0.1) << "popularity HR@10 " << pop;
 }
+
+// A phase that restarts selection, resumed after it began: the resumed run re-enters the phase
+// (its callback runs again) but keeps the checkpoint's selection state, so it equals the
+// uninterrupted run.
+TEST(Trainer, ResumePastAPhaseEqualsTheUninterruptedRun) {
+  test::TempDir dir("rd_trainer_phase_resume");
+  auto make = [&](int epochs) {
+    auto tc = trainer_config(epochs);
+    auto t = std::make_unique<Trainer<Model, NextItemCE>>(Model(model_config(split().n_items)), tc, eval_options(),
+                                                          split(), 3);
+    Trainer<Model, NextItemCE>::Phase p;
+    p.start_epoch = 2;
+    p.restart_selection = true;
+    p.enter = [](Trainer<Model, NextItemCE>& tr) {
+      tr.optimizer().set_groups({{"pos", {"position_embedding"}, 1.0, -1.0, true}});
+    };
+    t->add_phase(p);
+    return t;
+  };
+  auto straight = make(4);
+  const TrainResult rs = straight->fit();
+  auto first = make(3);
+  FitOptions o;
+  o.checkpoint_dir = dir.str();
+  first->fit(o);
+  auto resumed = make(4);
+  FitOptions r;
+  r.resume_from = dir.str("latest.ckpt");
+  const TrainResult rr = resumed->fit(r);
+  EXPECT_EQ(resumed->host_params(), straight->host_params());
+  EXPECT_EQ(rr.best_epoch, rs.best_epoch);
+  EXPECT_GE(rs.best_epoch, 2);
+}

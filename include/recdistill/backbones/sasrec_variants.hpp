@@ -142,6 +142,36 @@ struct Step {
   uint32_t site;               // the next dropout site
 };
 
+// ---- the attention sub-block both variants share --------------------------------------
+
+// l.attn_out (R, d) = MHA(q = q_src, k = v = x) Wo^T + bo, keeping qkv, probs and ctx.
+template <class B, class T>
+void mha_forward(CPtr<B, T> w, const BlockOffsets& o, typename Activations<B, T>::Layer& l,
+                 CPtr<B, T> q_src, CPtr<B, T> x, AttentionMask mask, Step<B, T>& st) {
+  const int R = st.R, d = st.cfg.hidden;
+  // q, k, v into the three column blocks of qkv (R, 3d).
+  layers::linear_forward<B, T>(l.qkv.data(), q_src, d, w + o.wq, w + o.bq, R, d, d, 3 * d);
+  layers::linear_forward<B, T>(l.qkv.data() + d, x, d, w + o.wk, w + o.bk, R, d, d, 3 * d);
+  layers::linear_forward<B, T>(l.qkv.data() + 2 * d, x, d, w + o.wv, w + o.bv, R, d, d, 3 * d);
+  layers::attention_forward<B, T>(l.ctx.data(), l.probs.data(), l.dropped.data(), l.attn_mask.data(),
+                                  l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d, l.qkv.data() + 2 * d, 3 * d,
+                                  st.valid, st.shape, mask, st.pa, st.key, st.site++);
+  layers::linear_forward<B, T>(l.attn_out.data(), l.ctx.data(), d, w + o.wo, w + o.bo, R, d, d);
+}
+
+// From g = d(attn_out) (R, d): Wo's gradients, then the attention core's, into a.g_qkv (R, 3d):
+// d(q) | d(k) | d(v). gt (R, d) is scratch (it ends up holding d(ctx)).
+template <class B, class T>
+void mha_backward(CPtr<B, T> w, Ptr<B, T> g, const BlockOffsets& o, typename Activations<B, T>::Layer& l,
+                  Activations<B, T>& a, CPtr<B, T> d_attn_out, Ptr<B, T> gt, Step<B, T>& st) {
+  const int R = st.R, d = st.cfg.hidden;
+  layers::linear_backward<B, T>(gt, g + o.wo, g + o.bo, d_attn_out, d, l.ctx.data(), d, w + o.wo, R, d, d);
+  Ptr<B, T> gqkv = a.g_qkv.data();
+  layers::attention_backward<B, T>(gqkv, 3 * d, gqkv + d, 3 * d, gqkv + 2 * d, 3 * d, a.g_scratch.data(), gt,
+                                   l.probs.data(), l.dropped.data(), l.attn_mask.data(), l.qkv.data(), 3 * d,
+                                   l.qkv.data() + d, 3 * d, l.qkv.data() + 2 * d, 3 * d, st.shape, st.pa);
+}
+
 // ---- recbole: post-LN blocks ----------------------------------------------------------
 struct RecBole {
   static constexpr SASRecVariant id = SASRecVariant::recbole;
@@ -206,15 +236,7 @@ struct RecBole {
                             CPtr<B, T> x, Step<B, T>& st) {
     const int R = st.R, d = st.cfg.hidden, I = st.cfg.inner;
     const int64_t Rd = int64_t(R) * d;
-    // q, k, v from x into the three column blocks of qkv (R, 3d).
-    layers::linear_forward<B, T>(l.qkv.data(), x, d, w + o.wq, w + o.bq, R, d, d, 3 * d);
-    layers::linear_forward<B, T>(l.qkv.data() + d, x, d, w + o.wk, w + o.bk, R, d, d, 3 * d);
-    layers::linear_forward<B, T>(l.qkv.data() + 2 * d, x, d, w + o.wv, w + o.bv, R, d, d, 3 * d);
-    layers::attention_forward<B, T>(l.ctx.data(), l.probs.data(), l.dropped.data(), l.attn_mask.data(),
-                                    l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d, l.qkv.data() + 2 * d,
-                                    3 * d, st.valid, st.shape, AttentionMask::additive_key_padding,
-                                    st.pa, st.key, st.site++);
-    layers::linear_forward<B, T>(l.attn_out.data(), l.ctx.data(), d, w + o.wo, w + o.bo, R, d, d);
+    mha_forward<B, T>(w, o, l, x, x, AttentionMask::additive_key_padding, st);
     layers::dropout_forward<B, T>(l.attn_out.data(), l.drop1.data(), l.attn_out.data(), R, d, st.ph,
                                   st.key, st.site++);
     ops::add<B>(l.ln1.data(), CPtr<B, T>(l.attn_out.data()), x, Rd);  // residual 1, then LN1 in place
@@ -249,15 +271,10 @@ struct RecBole {
     // Through LN1 into the residual sum 1 -> gx.
     layers::layer_norm_backward<B, T>(gx, g + o.ln1_w, g + o.ln1_b, gt, l.ln1_xhat.data(),
                                       l.ln1_rstd.data(), w + o.ln1_w, R, d);
-    // Attention output branch (pre-dropout) -> g_tmp; Wo -> gt = d(ctx); core -> g_qkv (R, 3d).
+    // Attention output branch (pre-dropout) -> g_tmp; Wo and the core -> g_qkv (R, 3d).
     layers::dropout_backward<B, T>(a.g_tmp.data(), gx, l.drop1.data(), Rd);
-    layers::linear_backward<B, T>(gt, g + o.wo, g + o.bo, a.g_tmp.data(), d, l.ctx.data(), d, w + o.wo,
-                                  R, d, d);
+    mha_backward<B, T>(w, g, o, l, a, a.g_tmp.data(), gt, st);
     Ptr<B, T> gqkv = a.g_qkv.data();
-    layers::attention_backward<B, T>(gqkv, 3 * d, gqkv + d, 3 * d, gqkv + 2 * d, 3 * d,
-                                     a.g_scratch.data(), gt, l.probs.data(), l.dropped.data(),
-                                     l.attn_mask.data(), l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d,
-                                     l.qkv.data() + 2 * d, 3 * d, st.shape, st.pa);
     // Residual: dx = d(sum1) (already in gx) + the three projections.
     layers::linear_backward<B, T>(gx, g + o.wq, g + o.bq, gqkv, 3 * d, x, d, w + o.wq, R, d, d, true);
     layers::linear_backward<B, T>(gx, g + o.wk, g + o.bk, gqkv + d, 3 * d, x, d, w + o.wk, R, d, d, true);
@@ -345,14 +362,7 @@ struct Pmixer {
     const int64_t Rd = int64_t(R) * d;
     layers::layer_norm_forward<B, T>(l.qn.data(), l.qn_xhat.data(), l.qn_rstd.data(), x, w + o.ln_a_w,
                                      w + o.ln_a_b, R, d, st.cfg.ln_eps);
-    layers::linear_forward<B, T>(l.qkv.data(), l.qn.data(), d, w + o.wq, w + o.bq, R, d, d, 3 * d);
-    layers::linear_forward<B, T>(l.qkv.data() + d, x, d, w + o.wk, w + o.bk, R, d, d, 3 * d);
-    layers::linear_forward<B, T>(l.qkv.data() + 2 * d, x, d, w + o.wv, w + o.bv, R, d, d, 3 * d);
-    layers::attention_forward<B, T>(l.ctx.data(), l.probs.data(), l.dropped.data(), l.attn_mask.data(),
-                                    l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d, l.qkv.data() + 2 * d,
-                                    3 * d, st.valid, st.shape, AttentionMask::causal, st.pa, st.key,
-                                    st.site++);
-    layers::linear_forward<B, T>(l.attn_out.data(), l.ctx.data(), d, w + o.wo, w + o.bo, R, d, d);
+    mha_forward<B, T>(w, o, l, l.qn.data(), x, AttentionMask::causal, st);
     ops::add<B>(l.ln1.data(), CPtr<B, T>(l.qn.data()), CPtr<B, T>(l.attn_out.data()), Rd);
     layers::layer_norm_forward<B, T>(l.ln1.data(), l.ln1_xhat.data(), l.ln1_rstd.data(), l.ln1.data(),
                                      w + o.ln1_w, w + o.ln1_b, R, d, st.cfg.ln_eps);
@@ -384,13 +394,9 @@ struct Pmixer {
                                   R, d, I, /*accumulate_dx=*/true);
     layers::layer_norm_backward<B, T>(gx, g + o.ln1_w, g + o.ln1_b, gt, l.ln1_xhat.data(),
                                       l.ln1_rstd.data(), w + o.ln1_w, R, d);
-    // gx = d(Qn + A): A's branch through Wo (no dropout) -> gt = d(ctx); core -> g_qkv.
-    layers::linear_backward<B, T>(gt, g + o.wo, g + o.bo, gx, d, l.ctx.data(), d, w + o.wo, R, d, d);
+    // gx = d(Qn + A): A's branch (no dropout) through Wo and the core -> g_qkv.
+    mha_backward<B, T>(w, g, o, l, a, gx, gt, st);
     Ptr<B, T> gqkv = a.g_qkv.data();
-    layers::attention_backward<B, T>(gqkv, 3 * d, gqkv + d, 3 * d, gqkv + 2 * d, 3 * d,
-                                     a.g_scratch.data(), gt, l.probs.data(), l.dropped.data(),
-                                     l.attn_mask.data(), l.qkv.data(), 3 * d, l.qkv.data() + d, 3 * d,
-                                     l.qkv.data() + 2 * d, 3 * d, st.shape, st.pa);
     // gx holds d(Qn) from the residual; add the q projection, then LN_a into gt += d(x).
     layers::linear_backward<B, T>(gx, g + o.wq, g + o.bq, gqkv, 3 * d, l.qn.data(), d, w + o.wq, R, d,
                                   d, true);

@@ -29,6 +29,14 @@ class ParamLayout {
     total_ += n;
     return infos_.back().offset;
   }
+  // Appends every tensor of `inner` (a nested model's layout) with names prefixed by `prefix`,
+  // keeping their order; returns the offset of the first. A method nests its backbone this way:
+  // the backbone then reads its weights at params + that offset.
+  size_t add_nested(const std::string& prefix, const ParamLayout& inner) {
+    const size_t base = total_;
+    for (const auto& p : inner.infos()) add(prefix + p.name, p.shape);
+    return base;
+  }
   size_t size() const { return total_; }
   const std::vector<ParamInfo>& infos() const { return infos_; }
   const ParamInfo& find(const std::string& name) const {

@@ -9,6 +9,7 @@
 //   L = (1/T) sum_r -log sigmoid(h_r . E_{y_r} - h_r . E_{n_r}).
 // Both read the scorer's table and bias-free dot products (a scorer with a bias is rejected).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -81,7 +82,7 @@ class SampledBPR {
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     const Scorer s = m.scorer();
-    const int R = batch.rows * batch.L;
+    const int R = std::max(batch.rows * batch.L, 0);
     for (int r = 0; r < R; ++r) {
       const int32_t y = batch.target_host[size_t(r)];
       neg_host_[size_t(r)] = y == 0 ? 0 : negative(ctx.seed, ctx, uint32_t(r), y, s.n_items);

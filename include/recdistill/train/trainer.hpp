@@ -121,8 +121,9 @@ class Trainer {
   using Batching = decltype(std::declval<const M&>().batching(0));
   using Row = typename decltype(std::declval<const Batching&>().rows({}))::value_type;
 
-  // A phase starts at an epoch (start_epoch > 0) or a step (start_step > 0); `enter` runs just
-  // before its first step (and again, in order, when a run resumes past its start).
+  // A phase starts at an epoch (start_epoch > 0) or a global step (start_step > 0); `enter` runs
+  // just before its first step (and again, in order, when a run resumes past its start). Phases
+  // are entered in the order they were added, so add them in the order they start.
   struct Phase {
     int start_epoch = 0;
     int64_t start_step = 0;
@@ -220,7 +221,7 @@ class Trainer {
     int step = 0;
     for (; step < n_steps; ++step) {
       if (tc_.max_steps > 0 && global_step_ >= tc_.max_steps) break;
-      enter_phases(epoch, global_step_ + 1);
+      enter_phases(epoch, step == 0, global_step_ + 1);
       const auto ts = std::chrono::steady_clock::now();
       int n;
       const uint32_t* row_ids;
@@ -376,14 +377,18 @@ class Trainer {
   }
 
  private:
-  // Runs the phases that start at (epoch, step) and, when resuming, every earlier one in order.
-  void enter_phases(int epoch, int64_t step) {
+  // Runs the phases that start at (epoch, global step) and, when resuming, every earlier one in
+  // order. Only a phase that starts at this very step restarts selection: one re-entered on
+  // resume finds the selection state in the checkpoint.
+  void enter_phases(int epoch, bool epoch_start, int64_t step) {
     for (size_t i = entered_; i < phases_.size(); ++i) {
       const Phase& p = phases_[i];
-      const bool due = (p.start_epoch > 0 && epoch >= p.start_epoch) || (p.start_step > 0 && step >= p.start_step);
-      if (!due) continue;
+      const bool by_epoch = p.start_epoch > 0 && epoch >= p.start_epoch;
+      const bool by_step = p.start_step > 0 && step >= p.start_step;
+      if (!by_epoch && !by_step) break;  // phases are entered in the order they were added
       if (p.enter) p.enter(*this);
-      if (p.restart_selection) restart_selection_ = true;
+      const bool now = (by_epoch && epoch == p.start_epoch && epoch_start) || (by_step && step == p.start_step);
+      if (p.restart_selection && now) restart_selection_ = true;
       entered_ = i + 1;
     }
   }

@@ -1,5 +1,5 @@
-// recdistill/eval/select.hpp: partial top-K selection over rows of scores, streamed in
-// chunks of item ids (no dependency on models: used by eval/ranking.hpp and eval/topk.hpp).
+// recdistill/backend/cpu/select.hpp: partial top-K selection over rows of scores, streamed in
+// chunks of item ids: the CPU backend's top-K kernel (its rank_rows / rank_chunk ops).
 //
 // Order: higher score first; equal scores are ordered by the lower item id. NaN scores
 // (masked items) are never selected; a list with fewer than K selectable items is filled
