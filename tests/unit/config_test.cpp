@@ -72,7 +72,7 @@ TEST(Config, OverridesWinOverTheFile) {
 // The effective config lists every settable key with its resolved value and reads back to the
 // same config (so a saved config.yaml reproduces the run), defaults included.
 TEST(Config, EffectiveConfigReadsBackToTheSameConfig) {
-  for (const std::string text :
+  for (const std::string& text :
        {std::string("seed: 3\n"),
         std::string("seed: 9\nmodel: {variant: pmixer, hidden_units: 48, num_heads: 3, dropout_rate: 0.2}\n"
                     "training: {grad_clip_norm: 0.5, valid_metric: HR@5, learning_rate: 0.0007}\n"

@@ -272,3 +272,24 @@ TEST(Trainer, ResumePastAPhaseEqualsTheUninterruptedRun) {
   EXPECT_EQ(rr.best_epoch, rs.best_epoch);
   EXPECT_GE(rs.best_epoch, 2);
 }
+
+// A phase may switch the training rows: from its epoch on, the epochs cover the new rows only.
+TEST(Trainer, APhaseSwitchesTheTrainingRows) {
+  auto tc = trainer_config(3);
+  Trainer<Model, NextItemCE> t(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
+  ASSERT_GT(t.rows(), 40u);
+  Trainer<Model, NextItemCE>::Phase p;
+  p.start_epoch = 2;
+  p.enter = [](Trainer<Model, NextItemCE>& tr) {
+    const auto& all = tr.training_rows();
+    tr.set_rows({all.begin(), all.begin() + 20});  // 20 windows: 2 steps of 16
+  };
+  t.add_phase(p);
+  const TrainResult r = t.fit();
+  ASSERT_EQ(r.epochs.size(), 3u);
+  EXPECT_GT(r.epochs[0].steps, 2);
+  EXPECT_EQ(r.epochs[1].steps, 2);
+  EXPECT_EQ(r.epochs[2].steps, 2);
+  EXPECT_LT(r.epochs[1].targets, r.epochs[0].targets);
+  EXPECT_EQ(t.rows(), 20u);
+}

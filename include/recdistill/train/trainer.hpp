@@ -154,9 +154,12 @@ class Trainer {
   const TrainerConfig& config() const { return tc_; }
   Adam<B, T>& optimizer() { return opt_; }
   size_t rows() const { return rows_.size(); }
+  const std::vector<Row>& training_rows() const { return rows_; }
+  // New training rows: from the next epoch on (epochs schedule, whose shuffled order covers
+  // the rows of the epoch's start), or from the next step (iterations schedule).
   void set_rows(std::vector<Row> rows) {
     if (rows.empty()) fail("a phase set no training rows");
-    rows_ = std::move(rows);
+    pending_rows_ = std::move(rows);
   }
   void add_phase(Phase p) { phases_.push_back(std::move(p)); }
   // Starts from the given weights (host memory) with a fresh optimiser.
@@ -207,6 +210,9 @@ class Trainer {
     log.epoch = epoch;
     const auto t0 = std::chrono::steady_clock::now();
     const bool iterations = tc_.schedule == TrainerConfig::Schedule::iterations;
+    // Phases that start with this epoch come first: they may change the rows the epoch covers.
+    if (tc_.max_steps <= 0 || global_step_ < tc_.max_steps) enter_phases(epoch, true, global_step_ + 1);
+    apply_pending_rows();
     std::vector<uint32_t> order;
     int64_t n_steps;
     if (iterations) {
@@ -222,6 +228,7 @@ class Trainer {
     for (; step < n_steps; ++step) {
       if (tc_.max_steps > 0 && global_step_ >= tc_.max_steps) break;
       enter_phases(epoch, step == 0, global_step_ + 1);
+      if (iterations) apply_pending_rows();
       const auto ts = std::chrono::steady_clock::now();
       int n;
       const uint32_t* row_ids;
@@ -393,6 +400,11 @@ class Trainer {
     }
   }
 
+  void apply_pending_rows() {
+    if (pending_rows_) rows_ = std::move(*pending_rows_);
+    pending_rows_.reset();
+  }
+
   Checkpoint<T> make_checkpoint(const TrainResult& res, double best_score, int bad_evals, uint64_t mapping_hash,
                                 uint64_t shash) const {
     Checkpoint<T> ck;
@@ -428,6 +440,7 @@ class Trainer {
   CheckpointMeta meta_;
   Batching batching_;
   std::vector<Row> rows_;
+  std::optional<std::vector<Row>> pending_rows_;  // set_rows(): applied at the next epoch or step
   Buffer<B, T> params_, grads_, best_;
   Adam<B, T> opt_;
   std::vector<eval::Case> valid_cases_, test_cases_;
