@@ -141,16 +141,30 @@ TEST_P(AttentionGrad, MatchesFiniteDifferences) {
                                         3 * d, qkv.data() + d, 3 * d, qkv.data() + 2 * d, 3 * d, s,
                                         p);
   EXPECT_LT(gradcheck(qkv, dqkv, loss), kTol);
-  // Masked entries carry exactly zero probability.
+  // Masked entries carry exactly zero probability: future keys (causal masks), pad keys
+  // (bidirectional: every real key, future ones included, gets some).
   for (int b = 0; b < Bn; ++b)
     for (int h = 0; h < H; ++h)
       for (int i = 0; i < L; ++i)
-        for (int j = i + 1; j < L; ++j) EXPECT_EQ(probs[((b * H + h) * L + i) * L + j], 0.0);
+        for (int j = 0; j < L; ++j) {
+          const double pr = probs[((b * H + h) * L + i) * L + j];
+          if (mask == layers::AttentionMask::bidirectional) {
+            if (valid[size_t(b * L + j)]) {
+              EXPECT_GT(pr, 0.0);
+            } else {
+              EXPECT_EQ(pr, 0.0);
+            }
+          } else if (j > i) {
+            EXPECT_EQ(pr, 0.0);
+          }
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(Masks, AttentionGrad,
                          ::testing::Values(std::make_tuple(layers::AttentionMask::additive_key_padding, 0.0),
                                            std::make_tuple(layers::AttentionMask::causal, 0.0),
+                                           std::make_tuple(layers::AttentionMask::bidirectional, 0.0),
+                                           std::make_tuple(layers::AttentionMask::bidirectional, 0.4),
                                            std::make_tuple(layers::AttentionMask::additive_key_padding, 0.4)));
 
 TEST(GradCheck, SoftmaxCrossEntropyTied) {
@@ -186,4 +200,67 @@ TEST(GradCheck, SoftmaxCrossEntropyTied) {
   EXPECT_NEAR(l, manual / 5, 1e-12);
   EXPECT_LT(gradcheck(h, dh, loss), kTol);
   EXPECT_LT(gradcheck(E, dE, loss), kTol);
+}
+
+TEST(GradCheck, MaskedSoftmax) {
+  const int R = 4, n = 5;
+  auto x = randn(R * n, 21, 2.0), Rg = randn(R * n, 22);
+  // Row 2 keeps one entry, row 3 none (all-zero output and gradient).
+  std::vector<uint8_t> mask = {1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+  std::vector<double> p(R * n);
+  auto loss = [&] {
+    ops::masked_softmax_forward<B>(p.data(), x.data(), mask.data(), R, n);
+    return dot(p, Rg);
+  };
+  loss();
+  for (int r = 0; r < R; ++r) {
+    double total = 0;
+    for (int j = 0; j < n; ++j) {
+      if (!mask[size_t(r * n + j)]) {
+        EXPECT_EQ(p[size_t(r * n + j)], 0.0);
+      }
+      total += p[size_t(r * n + j)];
+    }
+    EXPECT_NEAR(total, r == 3 ? 0.0 : 1.0, 1e-15) << r;
+  }
+  std::vector<double> dx(R * n);
+  ops::masked_softmax_backward<B>(dx.data(), Rg.data(), p.data(), R, n);
+  EXPECT_LT(gradcheck(x, dx, loss), kTol);
+}
+
+TEST(GradCheck, L2Normalise) {
+  const double eps = 1e-6;
+  // Rows of ordinary scale, then one row whose norm is below eps (y = x / eps there: the clamp
+  // is a constant, so a step small enough to stay below eps is needed).
+  for (const double scale : {1.0, 1e-9}) {
+    const int R = scale == 1.0 ? 3 : 1, d = 4;
+    auto x = randn(R * d, 23), Rg = randn(R * d, 24);
+    for (auto& v : x) v *= scale;
+    std::vector<double> y(R * d), norm(R);
+    auto loss = [&] {
+      ops::l2_normalise_forward<B>(y.data(), norm.data(), x.data(), R, d, eps);
+      return dot(y, Rg);
+    };
+    loss();
+    for (int r = 0; r < R; ++r) {
+      double sq = 0;
+      for (int c = 0; c < d; ++c) sq += y[size_t(r * d + c)] * y[size_t(r * d + c)];
+      if (scale == 1.0) {
+        EXPECT_NEAR(sq, 1.0, 1e-12);
+      } else {
+        EXPECT_EQ(norm[size_t(r)], eps);
+      }
+    }
+    std::vector<double> dx(R * d);
+    ops::l2_normalise_backward<B>(dx.data(), Rg.data(), y.data(), norm.data(), R, d, eps);
+    EXPECT_LT(gradcheck(x, dx, loss, scale == 1.0 ? 1e-5 : 1e-13), kTol) << "scale " << scale;
+  }
+}
+
+TEST(Ops, DotAndSum) {
+  const std::vector<double> a = {1, 2, 3, 4}, b = {0.5, -1, 2, 0};
+  EXPECT_DOUBLE_EQ(ops::dot<B>(a.data(), b.data(), 4), 4.5);
+  EXPECT_DOUBLE_EQ(ops::sum<B>(a.data(), 4), 10.0);
+  const std::vector<float> f = {1.5f, 2.5f};
+  EXPECT_DOUBLE_EQ(ops::sum<B>(f.data(), 2), 4.0);
 }

@@ -30,6 +30,12 @@
 //   relu_forward(y, x, n) / relu_backward(dx, g, y, n)
 //   attention_forward(...) / attention_backward(...)         scaled dot-product core with the
 //                                             masked softmax (causal | key padding) and dropout
+//   masked_softmax_forward(p, s, mask, R, n)  p (R, n) = softmax of s over the entries with
+//                                             mask != 0 (others exactly 0; an all-masked row is 0)
+//   masked_softmax_backward(ds, g, p, R, n)   ds = p * (g - rowsum(g * p))
+//   l2_normalise_forward(y, norm, x, R, d, eps)   y_r = x_r / max(||x_r||, eps); keeps norm (R)
+//   l2_normalise_backward(dx, g, y, norm, R, d, eps)  dx written
+//   dot(x, y, n) -> double, sum(x, n) -> double   (double accumulation)
 //   softmax_cross_entropy(dh, dE, h, E, targets, R, d, N, ws, n_targets) -> mean loss
 //                                             full-softmax CE over item chunks (logits never
 //                                             held for all rows)
@@ -37,10 +43,14 @@
 //   sum_squares(x, n) -> double               sum x^2 (double accumulation)
 //   scale(x, n, c)                            x *= c
 //   adam_step(p, g, m, v, n, AdamStep)        one Adam/AdamW update of a tensor
-//   rank_rows(block, scores, ld, first, n, N) ranks and top-K of n full score rows
-//   rank_targets(block, scores, ld, n)        the target scores of a chunked block
-//   rank_chunk(block, scores, ld, n, c0, w)   a chunk of items: masks, counts, top-K scan
-//   rank_sampled(row, c, negatives, o) -> rank among sampled negatives
+//   rank_rows(block, scores, ld, n, N)        exclusions, ranks and top-K of n full score rows
+//   rank_targets(block, scores, ld, n)        starts a chunked block: the targets' scores
+//                                             (diagonal of scores), exclusion lists, top-K lists
+//   rank_chunk(block, scores, ld, n, c0, w, last)
+//                                             a chunk of items c0..c0+w: masks, rank counts,
+//                                             top-K scan; `last` writes the block's results
+//   rank_sampled(row, c, negatives, o) -> rank among sampled negatives (row: a host copy)
+// (block: eval::RankBlock, the block's cases, options and host result arrays.)
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -53,8 +63,9 @@ namespace recdistill {
 
 // Which score entries attention may use. `additive_key_padding`: RecBole's tril(key != pad)
 // mask added as -10000. `causal`: PyTorch's boolean causal mask (-inf) alone, as in pmixer's
-// SASRec, where pad keys are deliberately not masked.
-enum class AttentionMask { additive_key_padding, causal };
+// SASRec, where pad keys are deliberately not masked. `bidirectional`: every real key, no
+// causal part (BERT4Rec), pad keys added as -10000 like RecBole's.
+enum class AttentionMask { additive_key_padding, causal, bidirectional };
 
 struct AttentionShape {
   int B, L, H, dh;
@@ -124,6 +135,12 @@ RD_BACKEND_OP(relu_forward)
 RD_BACKEND_OP(relu_backward)
 RD_BACKEND_OP(attention_forward)
 RD_BACKEND_OP(attention_backward)
+RD_BACKEND_OP(masked_softmax_forward)
+RD_BACKEND_OP(masked_softmax_backward)
+RD_BACKEND_OP(l2_normalise_forward)
+RD_BACKEND_OP(l2_normalise_backward)
+RD_BACKEND_OP(dot)
+RD_BACKEND_OP(sum)
 RD_BACKEND_OP(softmax_cross_entropy)
 RD_BACKEND_OP(bpr_loss)
 RD_BACKEND_OP(sum_squares)

@@ -7,7 +7,8 @@
 //   dK = scale dS^T Q.
 // Masks (AttentionMask, backend/ops.hpp): `additive_key_padding` is RecBole's tril(key != pad)
 // mask added as -10000; `causal` alone is PyTorch's boolean causal mask (-inf), used by
-// pmixer's SASRec, where pad keys are deliberately not masked.
+// pmixer's SASRec, where pad keys are deliberately not masked; `bidirectional` (BERT4Rec) masks
+// pad keys only.
 // The core (the two batched GEMMs around the masked softmax and its dropout) is one backend op,
 // so a backend can fuse it; the CPU runs it sequence by sequence.
 #pragma once

@@ -302,6 +302,8 @@ struct attention_forward_impl<CpuB> {
           for (int j = 0; j < L; ++j) {
             if (mask == AttentionMask::additive_key_padding) {
               if (!(j <= i && valid[j])) row[j] += T(-10000);
+            } else if (mask == AttentionMask::bidirectional) {
+              if (!valid[j]) row[j] += T(-10000);
             } else if (j > i) {
               row[j] = -std::numeric_limits<T>::infinity();
             }
@@ -370,6 +372,103 @@ struct attention_backward_impl<CpuB> {
                                     q + int64_t(b) * L * ldq, ldq, dh, T(0),
                                     dk + int64_t(b) * L * lddk, lddk, dh, H);
     }
+  }
+};
+
+// ---- masked softmax, L2 normalisation, reductions --------------------------------------
+
+template <>
+struct masked_softmax_forward_impl<CpuB> {
+  // p (R, n) = softmax of s (R, n) over the entries with mask (R, n) != 0; masked entries get
+  // exactly 0, and a row with no unmasked entry is all 0. p may alias s.
+  template <class T>
+  static void run(T* p, const T* s, const uint8_t* mask, int R, int n) {
+    for (int r = 0; r < R; ++r) {
+      const T* sr = s + int64_t(r) * n;
+      const uint8_t* mr = mask + int64_t(r) * n;
+      T* pr = p + int64_t(r) * n;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int j = 0; j < n; ++j)
+        if (mr[j] && sr[j] > mx) mx = sr[j];
+      double total = 0;
+      for (int j = 0; j < n; ++j) {
+        pr[j] = mr[j] ? T(std::exp(double(sr[j] - mx))) : T(0);
+        total += pr[j];
+      }
+      const T inv = total > 0 ? T(1.0 / total) : T(0);
+      for (int j = 0; j < n; ++j) pr[j] *= inv;
+    }
+  }
+};
+
+template <>
+struct masked_softmax_backward_impl<CpuB> {
+  // ds (R, n) = p * (g - rowsum(g * p)); masked entries (p = 0) get 0. ds may alias g.
+  template <class T>
+  static void run(T* ds, const T* g, const T* p, int R, int n) {
+    for (int r = 0; r < R; ++r) {
+      const T* gr = g + int64_t(r) * n;
+      const T* pr = p + int64_t(r) * n;
+      double dot = 0;
+      for (int j = 0; j < n; ++j) dot += double(gr[j]) * pr[j];
+      T* dr = ds + int64_t(r) * n;
+      for (int j = 0; j < n; ++j) dr[j] = pr[j] * (gr[j] - T(dot));
+    }
+  }
+};
+
+template <>
+struct l2_normalise_forward_impl<CpuB> {
+  // y_r = x_r / max(||x_r||, eps) for rows of x (R, d); keeps norm (R) = max(||x_r||, eps).
+  template <class T>
+  static void run(T* y, T* norm, const T* x, int R, int d, double eps) {
+    for (int r = 0; r < R; ++r) {
+      const T* xr = x + int64_t(r) * d;
+      double sq = 0;
+      for (int c = 0; c < d; ++c) sq += double(xr[c]) * xr[c];
+      const double nr = std::max(std::sqrt(sq), eps);
+      norm[r] = T(nr);
+      for (int c = 0; c < d; ++c) y[int64_t(r) * d + c] = T(xr[c] / nr);
+    }
+  }
+};
+
+template <>
+struct l2_normalise_backward_impl<CpuB> {
+  // dx_r = (g_r - y_r (g_r . y_r)) / n_r where ||x_r|| > eps, else g_r / eps (the clamp is
+  // constant). dx written.
+  template <class T>
+  static void run(T* dx, const T* g, const T* y, const T* norm, int R, int d, double eps) {
+    for (int r = 0; r < R; ++r) {
+      const T* gr = g + int64_t(r) * d;
+      const T* yr = y + int64_t(r) * d;
+      T* dr = dx + int64_t(r) * d;
+      const double nr = norm[r];
+      double gy = 0;
+      if (nr > eps)
+        for (int c = 0; c < d; ++c) gy += double(gr[c]) * yr[c];
+      for (int c = 0; c < d; ++c) dr[c] = T((gr[c] - yr[c] * gy) / nr);
+    }
+  }
+};
+
+template <>
+struct dot_impl<CpuB> {
+  template <class T>
+  static double run(const T* x, const T* y, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += double(x[i]) * double(y[i]);
+    return s;
+  }
+};
+
+template <>
+struct sum_impl<CpuB> {
+  template <class T>
+  static double run(const T* x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += double(x[i]);
+    return s;
   }
 };
 
