@@ -117,7 +117,9 @@ TEST(GradCheck, EmbeddingSkipsPadOnLookup) {
 class AttentionGrad : public ::testing::TestWithParam<std::tuple<layers::AttentionMask, double>> {};
 
 TEST_P(AttentionGrad, MatchesFiniteDifferences) {
-  const auto [mask, p] = GetParam();
+  // (Not a structured binding: clang 14 cannot capture one in the lambda below.)
+  const layers::AttentionMask mask = std::get<0>(GetParam());
+  const double p = std::get<1>(GetParam());
   const int Bn = 3, L = 5, H = 2, dh = 3, d = H * dh, R = Bn * L;
   // Right-padded rows of length 5, 3 and 1 (pads are never the only key of a row).
   std::vector<uint8_t> valid = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0};

@@ -50,11 +50,17 @@ U* raw(Handle<U> h) {
   return h.p_;
 }
 
+// Move-only, like the CUDA backend's DeviceBuffer: generic code that copied a buffer would
+// compile on the CPU backend (std::vector) but not here.
 template <class T>
 class Buffer {
  public:
   Buffer() = default;
   explicit Buffer(size_t n) : v_(n) {}
+  Buffer(Buffer&&) noexcept = default;
+  Buffer& operator=(Buffer&&) noexcept = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
   Handle<T> data() { return Handle<T>(v_.data()); }
   Handle<const T> data() const { return Handle<const T>(v_.data()); }
   size_t size() const { return v_.size(); }
@@ -68,9 +74,18 @@ inline constexpr bool is_handle = false;
 template <class T>
 inline constexpr bool is_handle<Handle<T>> = true;
 
-// A handle becomes its raw pointer; anything else passes through unchanged.
+// A handle becomes its raw pointer; a raw pointer is refused (a host pointer where the op wants
+// backend memory would only fail on a real device); anything else passes through unchanged.
 template <class A>
 decltype(auto) un(A&& a) {
+  static_assert(!std::is_pointer_v<std::remove_cvref_t<A>>,
+                "a raw pointer was passed to a backend op where backend memory is expected");
+  if constexpr (is_handle<std::remove_cvref_t<A>>) return raw(a);
+  else return std::forward<A>(a);
+}
+// For the arguments an op documents as host memory (a loss's target count, a host score row).
+template <class A>
+decltype(auto) un_host(A&& a) {
   if constexpr (is_handle<std::remove_cvref_t<A>>) return raw(a);
   else return std::forward<A>(a);
 }
@@ -154,16 +169,30 @@ RD_OPAQUE_OP(l2_normalise_forward)
 RD_OPAQUE_OP(l2_normalise_backward)
 RD_OPAQUE_OP(dot)
 RD_OPAQUE_OP(sum)
-RD_OPAQUE_OP(bpr_loss)
 RD_OPAQUE_OP(sum_squares)
 RD_OPAQUE_OP(scale)
 RD_OPAQUE_OP(adam_step)
 RD_OPAQUE_OP(rank_rows)
 RD_OPAQUE_OP(rank_targets)
 RD_OPAQUE_OP(rank_chunk)
-RD_OPAQUE_OP(rank_sampled)
 
 #undef RD_OPAQUE_OP
+
+// Ops with documented host-memory arguments: bpr_loss's target count, rank_sampled's host row.
+template <>
+struct bpr_loss_impl<::opaque::Backend> {
+  template <class... A>
+  static decltype(auto) run(A&&... a) {
+    return bpr_loss_impl<::recdistill::cpu::Backend>::run(::opaque::un_host(std::forward<A>(a))...);
+  }
+};
+template <>
+struct rank_sampled_impl<::opaque::Backend> {
+  template <class... A>
+  static decltype(auto) run(A&&... a) {
+    return rank_sampled_impl<::recdistill::cpu::Backend>::run(::opaque::un_host(std::forward<A>(a))...);
+  }
+};
 
 // The CE workspace holds opaque buffers: the CPU implementation gets a workspace of its own.
 template <>

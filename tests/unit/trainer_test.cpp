@@ -112,17 +112,13 @@ TEST(Trainer, IterationsScheduleDrawsDistinctRowsAndHonoursTheCap) {
   tc.schedule = TrainerConfig::Schedule::iterations;
   tc.steps_per_epoch = 4;
   tc.max_steps = 10;
-  tc.eval_every_steps = 5;
   Trainer<Model, NextItemCE> t(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
   const TrainResult r = t.fit();
   int steps = 0;
   for (const auto& e : r.epochs) steps += e.steps;
   EXPECT_EQ(steps, 10);  // 4 + 4 + 2: the cap ends the run mid-epoch
-  EXPECT_EQ(r.epochs.size(), 3u);
-  // Validation after the epochs in which step 5 and step 10 fell (and at the end).
-  EXPECT_TRUE(r.epochs[1].evaluated);
-  EXPECT_TRUE(r.epochs[2].evaluated);
-  EXPECT_FALSE(r.epochs[0].evaluated);
+  ASSERT_EQ(r.epochs.size(), 3u);
+  EXPECT_TRUE(r.epochs[2].evaluated);  // the run's last epoch is validated
   std::vector<uint32_t> ids;
   std::vector<uint8_t> mark;
   draw_distinct(ids, 16, 20, 7, 1, 2, mark);
@@ -130,6 +126,19 @@ TEST(Trainer, IterationsScheduleDrawsDistinctRowsAndHonoursTheCap) {
   std::vector<uint32_t> again;
   draw_distinct(again, 16, 20, 7, 1, 2, mark);
   EXPECT_EQ(ids, again);  // keyed by (seed, epoch, step)
+}
+
+TEST(Trainer, ValidatesAfterTheEpochsInWhichEveryNthStepFalls) {
+  auto tc = trainer_config(5);
+  tc.schedule = TrainerConfig::Schedule::iterations;
+  tc.steps_per_epoch = 4;
+  tc.eval_every_steps = 6;  // steps 6, 12, 18: epochs 2, 3 and 5; epochs 1 and 4 have none
+  Trainer<Model, NextItemCE> t(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
+  const TrainResult r = t.fit();
+  ASSERT_EQ(r.epochs.size(), 5u);
+  std::vector<bool> evaluated;
+  for (const auto& e : r.epochs) evaluated.push_back(e.evaluated);
+  EXPECT_EQ(evaluated, (std::vector<bool>{false, true, true, false, true}));
 }
 
 TEST(Trainer, LearningRateSchedules) {
@@ -140,20 +149,29 @@ TEST(Trainer, LearningRateSchedules) {
   EXPECT_DOUBLE_EQ(s.at(0.1, 1), 0.025);
   EXPECT_DOUBLE_EQ(s.at(0.1, 4), 0.1);
   EXPECT_DOUBLE_EQ(s.at(0.1, 50), 0.1);
+  // Step decay: steps 1..10 at the base rate, x 0.5 after every 10 steps.
   s.kind = LRSchedule::Kind::step;
   s.warmup_steps = 0;
   s.step_size = 10;
   s.gamma = 0.5;
-  EXPECT_DOUBLE_EQ(s.at(1.0, 9), 1.0);
-  EXPECT_DOUBLE_EQ(s.at(1.0, 10), 0.5);
-  EXPECT_DOUBLE_EQ(s.at(1.0, 25), 0.25);
+  EXPECT_DOUBLE_EQ(s.at(1.0, 1), 1.0);
+  EXPECT_DOUBLE_EQ(s.at(1.0, 10), 1.0);
+  EXPECT_DOUBLE_EQ(s.at(1.0, 11), 0.5);
+  EXPECT_DOUBLE_EQ(s.at(1.0, 21), 0.25);
+  // After a warm-up of 4, the decay counts from step 5.
+  s.warmup_steps = 4;
+  EXPECT_DOUBLE_EQ(s.at(1.0, 14), 1.0);
+  EXPECT_DOUBLE_EQ(s.at(1.0, 15), 0.5);
+  // Cosine: the base rate on the first step, half way after total/2 steps, min_lr after total.
   s.kind = LRSchedule::Kind::cosine;
+  s.warmup_steps = 0;
   s.total_steps = 100;
-  s.min_lr = 0.0;
-  EXPECT_DOUBLE_EQ(s.at(1.0, 0), 1.0);
-  EXPECT_NEAR(s.at(1.0, 50), 0.5, 1e-12);
-  EXPECT_NEAR(s.at(1.0, 100), 0.0, 1e-12);
-  EXPECT_NEAR(s.at(1.0, 500), 0.0, 1e-12);
+  s.min_lr = 0.1;
+  EXPECT_DOUBLE_EQ(s.at(1.0, 1), 1.0);
+  EXPECT_NEAR(s.at(1.0, 51), 0.55, 1e-12);
+  EXPECT_NEAR(s.at(1.0, 101), 0.1, 1e-12);
+  EXPECT_NEAR(s.at(1.0, 500), 0.1, 1e-12);
+  EXPECT_GT(s.at(1.0, 100), 0.1);
 }
 
 TEST(Trainer, AScheduleChangesTheRun) {
@@ -176,12 +194,23 @@ TEST(Trainer, StartFromGivenWeightsWithAFreshOptimiser) {
   auto tc = trainer_config(1);
   Trainer<Model, NextItemCE> a(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
   a.fit();
+  ASSERT_GT(a.optimizer().steps(), 0);
   const auto trained = a.host_params();
   Trainer<Model, NextItemCE> b(Model(model_config(split().n_items)), tc, eval_options(), split(), 4);
-  b.start_from(trained);
-  EXPECT_EQ(b.host_params(), trained);
-  EXPECT_EQ(b.optimizer().steps(), 0);
-  EXPECT_THROW(b.start_from(std::vector<float>(3)), Error);
+  const auto b_init = b.host_params();
+  a.start_from(b_init);  // the trained trainer takes other weights and forgets its moments
+  EXPECT_EQ(a.host_params(), b_init);
+  EXPECT_EQ(a.optimizer().steps(), 0);
+  for (float m : a.optimizer().first_moment()) ASSERT_EQ(m, 0.0f);
+  EXPECT_THROW(a.start_from(std::vector<float>(3)), Error);
+  EXPECT_NE(trained, b_init);
+}
+
+TEST(Trainer, RefusesASecondFitAndAPhaseWithoutAStart) {
+  Trainer<Model, NextItemCE> t(Model(model_config(split().n_items)), trainer_config(1), eval_options(), split(), 3);
+  t.fit();
+  EXPECT_THROW(t.fit(), Error);
+  EXPECT_THROW(t.add_phase({}), Error);
 }
 
 TEST(Trainer, ResumeWithAFrozenGroupEqualsTheUninterruptedRun) {
@@ -204,7 +233,21 @@ TEST(Trainer, ResumeWithAFrozenGroupEqualsTheUninterruptedRun) {
   resumed.fit(r);
   EXPECT_EQ(resumed.host_params(), straight.host_params());
   EXPECT_EQ(resumed.optimizer().tensor_steps(), straight.optimizer().tensor_steps());
-  // Other settings: refused, naming the key.
+  // Another seed or learning rate is another run: refused, naming the setting.
+  {
+    Trainer<Model, NextItemCE> other_seed(Model(model_config(split().n_items)), tc, eval_options(), split(), 4, meta);
+    EXPECT_THROW(other_seed.fit(r), Error);
+    auto lr_tc = tc;
+    lr_tc.adam.lr *= 2;
+    Trainer<Model, NextItemCE> other_lr(Model(model_config(split().n_items)), lr_tc, eval_options(), split(), 3, meta);
+    try {
+      other_lr.fit(r);
+      FAIL() << "resumed with another learning rate";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("trainer.adam"), std::string::npos) << e.what();
+    }
+  }
+  // Other caller settings: refused, naming the key.
   Trainer<Model, NextItemCE> other(Model(model_config(split().n_items)), tc, eval_options(), split(), 3,
                                    CheckpointMeta{"", {{"k", "w"}}});
   try {

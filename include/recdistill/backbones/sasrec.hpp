@@ -190,6 +190,8 @@ class SASRec {
              Ptr<B, T> out) const {
     const int L = cfg_.max_len, d = cfg_.hidden;
     const bool left = V::padding == PaddingSide::left;
+    RD_REQUIRE(rows <= a.capacity && n <= size_t(rows), "query: ", rows, " rows for activations of capacity ",
+               a.capacity, " (", n, " cases)");
     a.seq_host.resize(size_t(rows) * L);
     a.slot_host.resize(size_t(rows));
     for (size_t i = 0; i < size_t(rows); ++i) {

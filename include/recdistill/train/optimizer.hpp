@@ -26,9 +26,11 @@ struct AdamConfig {
   bool decoupled = false;  // true = AdamW
 };
 
-// Learning rate as a function of the optimiser step (1-based), given the base rate:
-//   constant; linear warm-up over warmup_steps then constant; step decay (x gamma every
-//   step_size steps, after any warm-up); cosine from the base rate to min_lr over total_steps.
+// Learning rate as a function of the optimiser step t (1-based), given the base rate:
+//   constant; linear warm-up (step t <= warmup_steps takes base * t / warmup_steps) then
+//   constant; step decay (x gamma after every step_size steps, counted after any warm-up);
+//   cosine from the base rate (the first step after any warm-up) to min_lr, reached
+//   total_steps steps later (PyTorch's CosineAnnealingLR with T_max = total_steps).
 struct LRSchedule {
   enum class Kind { constant, warmup, step, cosine };
   Kind kind = Kind::constant;
@@ -40,7 +42,7 @@ struct LRSchedule {
 
   double at(double base, int64_t t) const {
     if (warmup_steps > 0 && t <= warmup_steps) return base * double(t) / double(warmup_steps);
-    const int64_t s = t - warmup_steps;  // steps since the warm-up
+    const int64_t s = t - warmup_steps - 1;  // steps taken since the warm-up: 0 on the first
     switch (kind) {
       case Kind::constant:
       case Kind::warmup: return base;
@@ -69,7 +71,7 @@ template <class B, class T>
 class Adam {
  public:
   Adam(const ParamLayout& layout, AdamConfig cfg)
-      : layout_(&layout), cfg_(cfg), m_(layout.size()), v_(layout.size()),
+      : infos_(layout.infos()), total_(layout.size()), cfg_(cfg), m_(layout.size()), v_(layout.size()),
         steps_(layout.infos().size(), 0), lr_scale_(layout.infos().size(), 1.0),
         wd_(layout.infos().size(), cfg.weight_decay), frozen_(layout.infos().size(), 0) {
     ops::fill<B>(m_.data(), int64_t(layout.size()), 0.0);
@@ -113,7 +115,7 @@ class Adam {
 
   // One update of every tensor that is not frozen, at learning rate lr (times its group's).
   void step(Ptr<B, T> p, CPtr<B, T> g, double lr) {
-    const auto& infos = layout_->infos();
+    const auto& infos = infos_;
     for (size_t i = 0; i < infos.size(); ++i) {
       if (frozen_[i]) continue;
       AdamStep s{lr * lr_scale_[i], cfg_.beta1, cfg_.beta2, cfg_.eps, wd_[i], cfg_.decoupled, ++steps_[i]};
@@ -125,11 +127,11 @@ class Adam {
   // Global L2 norm of the gradients of the tensors that are not frozen; with max_norm > 0 they
   // are scaled down to that norm. Returns the norm before clipping.
   double clip(Ptr<B, T> g, double max_norm) const {
-    const auto& infos = layout_->infos();
+    const auto& infos = infos_;
     const bool all = !any_frozen();
     double sq = 0;
     if (all) {
-      sq = ops::sum_squares<B>(CPtr<B, T>(g), int64_t(layout_->size()));
+      sq = ops::sum_squares<B>(CPtr<B, T>(g), int64_t(total_));
     } else {
       for (size_t i = 0; i < infos.size(); ++i)
         if (!frozen_[i]) sq += ops::sum_squares<B>(CPtr<B, T>(g + infos[i].offset), int64_t(infos[i].size));
@@ -138,7 +140,7 @@ class Adam {
     if (max_norm > 0) {
       const double c = max_norm / (norm + 1e-6);
       if (c < 1) {
-        if (all) ops::scale<B>(g, int64_t(layout_->size()), c);
+        if (all) ops::scale<B>(g, int64_t(total_), c);
         else
           for (size_t i = 0; i < infos.size(); ++i)
             if (!frozen_[i]) ops::scale<B>(g + infos[i].offset, int64_t(infos[i].size), c);
@@ -149,9 +151,8 @@ class Adam {
 
  private:
   size_t index_of(const std::string& name, const std::string& group) const {
-    const auto& infos = layout_->infos();
-    for (size_t i = 0; i < infos.size(); ++i)
-      if (infos[i].name == name) return i;
+    for (size_t i = 0; i < infos_.size(); ++i)
+      if (infos_[i].name == name) return i;
     fail("parameter group '", group, "': the model has no tensor named '", name, "'");
   }
   std::vector<T> host(const Buffer<B, T>& b) const {
@@ -160,7 +161,8 @@ class Adam {
     return h;
   }
 
-  const ParamLayout* layout_;
+  std::vector<ParamInfo> infos_;  // the model's tensors (a copy: the optimiser outlives moves)
+  size_t total_;
   AdamConfig cfg_;
   Buffer<B, T> m_, v_;
   std::vector<int64_t> steps_;

@@ -7,8 +7,9 @@
 // Schedules: `epochs` passes over the model's training rows in a shuffled order (Fisher-Yates
 // on counter-based draws keyed by (seed, epoch)), or `iterations`, where every step draws
 // batch_size distinct rows (keyed by (seed, epoch, step)) and an "epoch" is a fixed number of
-// steps for logs, validation and checkpoints. Validation every eval_every epochs or every
-// eval_every_steps steps; `iterations` caps the total steps of either schedule. Early stopping
+// steps for logs, validation and checkpoints. Validation every eval_every epochs, or after every
+// epoch in which a multiple of eval_every_steps steps was reached; `max_steps` caps the total
+// steps of either schedule. Early stopping
 // and selection as before (docs/training.md). Parameter groups: a learning-rate multiplier, a
 // weight decay, or frozen (bit-identical while frozen; train/optimizer.hpp). Phases switch at an
 // epoch or a step: their callback may change the objective's terms, the groups or the training
@@ -17,6 +18,8 @@
 // the trainer writes checkpoints for any model (train/checkpoint.hpp).
 #pragma once
 #include <chrono>
+#include <iomanip>
+#include <sstream>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -94,7 +97,8 @@ struct TrainerConfig {
   int64_t steps_per_epoch = 0;    // iterations: steps per epoch (0 = rows / batch_size, rounded up)
   int64_t max_steps = 0;          // a cap on optimiser steps over the whole run (0 = none)
   int eval_every = 1;             // validate every N epochs (and after the last)
-  int64_t eval_every_steps = 0;   // > 0: validate every N steps instead
+  int64_t eval_every_steps = 0;   // > 0: instead, validate at the end of every epoch in which a
+                                  // multiple of N steps was reached
   int patience = 10;              // evaluations without improvement
   std::string valid_metric = "NDCG@10";
   bool select_best = true;        // false: test the last weights (training.selection: last)
@@ -145,6 +149,7 @@ class Trainer {
     valid_cases_ = eval_cases(split_.valid, &split_.train);
     test_cases_ = eval_cases(split_.test, &split_.train);
     opt_.set_groups(tc_.groups);
+    add_trainer_settings();
   }
 
   const M& model() const { return model_; }
@@ -161,7 +166,11 @@ class Trainer {
     if (rows.empty()) fail("a phase set no training rows");
     pending_rows_ = std::move(rows);
   }
-  void add_phase(Phase p) { phases_.push_back(std::move(p)); }
+  void add_phase(Phase p) {
+    if (p.start_epoch <= 0 && p.start_step <= 0)
+      fail("a training phase needs start_epoch > 0 or start_step > 0");
+    phases_.push_back(std::move(p));
+  }
   // Starts from the given weights (host memory) with a fresh optimiser.
   void start_from(const std::vector<T>& weights) {
     if (weights.size() != model_.num_params())
@@ -291,6 +300,10 @@ class Trainer {
   // The whole schedule: train, validate, stop after `patience` evaluations without improvement,
   // test with the selected weights; checkpoints and resume through FitOptions.
   TrainResult fit(const FitOptions& o = {}) {
+    // The step counter, the phases entered and the optimiser carry over from a first fit: a
+    // second one would not be the run it looks like. Resume from a checkpoint instead.
+    if (fitted_) fail("Trainer::fit called twice; make a new trainer (or resume one from a checkpoint)");
+    fitted_ = true;
     TrainResult res;
     res.n_params = model_.num_params();
     res.n_windows = rows_.size();
@@ -400,6 +413,44 @@ class Trainer {
     }
   }
 
+  // What a resume must share besides the caller's settings (CheckpointMeta): the seed, every
+  // trainer setting that changes the steps taken (not the schedule's length: epochs, patience,
+  // eval_every, eval_every_steps, max_steps may change), and the model's tensors.
+  void add_trainer_settings() {
+    auto num = [](double v) {
+      std::ostringstream o;
+      o << std::setprecision(17) << v;
+      return o.str();
+    };
+    auto& m = meta_.settings;
+    m["trainer.seed"] = std::to_string(seed_);
+    m["trainer.schedule"] = tc_.schedule == TrainerConfig::Schedule::epochs ? "epochs" : "iterations";
+    m["trainer.batch_size"] = std::to_string(tc_.batch_size);
+    m["trainer.steps_per_epoch"] = std::to_string(tc_.steps_per_epoch);
+    m["trainer.window_stride"] = std::to_string(tc_.window_stride);
+    const AdamConfig& a = tc_.adam;
+    m["trainer.adam"] = cat(num(a.lr), " ", num(a.beta1), " ", num(a.beta2), " ", num(a.eps), " ",
+                            num(a.weight_decay), a.decoupled ? " adamw" : " adam");
+    const LRSchedule& l = tc_.lr_schedule;
+    m["trainer.lr_schedule"] = cat(int(l.kind), " ", l.warmup_steps, " ", l.step_size, " ", num(l.gamma), " ",
+                                   l.total_steps, " ", num(l.min_lr));
+    m["trainer.clip_grad_norm"] = num(tc_.clip_grad_norm);
+    std::string groups;
+    for (const auto& g : tc_.groups) {
+      groups += cat(g.name, "(", num(g.lr_scale), ",", num(g.weight_decay), g.frozen ? ",frozen" : "", "):");
+      for (const auto& t : g.tensors) groups += t + ",";
+      groups += ";";
+    }
+    m["trainer.groups"] = groups;
+    uint64_t h = io::kFnvOffset;
+    for (const auto& t : model_.layout().infos()) {
+      h = io::fnv1a64(t.name, h);
+      for (int d : t.shape) h = io::fnv1a64_bytes(&d, sizeof d, h);
+    }
+    m["model.tensors"] = cat(model_.layout().infos().size(), " tensors, ", model_.num_params(),
+                             " weights, layout hash ", io::hex64(h));
+  }
+
   void apply_pending_rows() {
     if (pending_rows_) rows_ = std::move(*pending_rows_);
     pending_rows_.reset();
@@ -452,6 +503,7 @@ class Trainer {
   std::vector<Phase> phases_;
   size_t entered_ = 0;
   bool restart_selection_ = false;
+  bool fitted_ = false;
   int64_t global_step_ = 0;
   std::vector<int64_t> step_evals_;
   std::vector<uint8_t> mark_;
