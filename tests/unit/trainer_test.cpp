@@ -336,3 +336,18 @@ TEST(Trainer, APhaseSwitchesTheTrainingRows) {
   EXPECT_LT(r.epochs[1].targets, r.epochs[0].targets);
   EXPECT_EQ(t.rows(), 20u);
 }
+
+// A trainer built in one place and moved to another still trains every tensor (its optimiser
+// keeps its own record of the model's tensors).
+TEST(Trainer, AMovedTrainerTrains) {
+  auto make = [&] {
+    Trainer<Model, NextItemCE> t(Model(model_config(split().n_items)), trainer_config(1), eval_options(), split(), 3);
+    return t;
+  };
+  auto moved = std::make_unique<Trainer<Model, NextItemCE>>(make());
+  const auto before = moved->host_params();
+  moved->fit();
+  const auto after = moved->host_params();
+  EXPECT_NE(tensor(*moved, before, "layer1.ffn.w2.weight"), tensor(*moved, after, "layer1.ffn.w2.weight"));
+  for (int64_t s : moved->optimizer().tensor_steps()) EXPECT_GT(s, 0);
+}
