@@ -91,13 +91,7 @@ struct RankBlock {
   int64_t* ranks = nullptr;     // (n) when want_ranks
   int32_t* top_items = nullptr; // (n, K) when K > 0
   T* top_scores = nullptr;      // (n, K)
-  // Scratch of the backend's ranking ops (sized by them).
-  std::vector<std::vector<int32_t>> excl;
-  std::vector<size_t> pos;
-  std::vector<int64_t> better;
-  std::vector<uint8_t> miss;
-  std::vector<T> target_score;
-  std::shared_ptr<void> backend_state;  // the backend's own per-block state (top-K lists)
+  std::shared_ptr<void> backend_state;  // the backend's own per-block state (its rank ops' scratch)
 };
 
 }  // namespace recdistill::eval

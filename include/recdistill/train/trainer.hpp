@@ -256,7 +256,7 @@ class Trainer {
       // batch itself is a function of (seed, epoch, step), so any step can be replayed exactly.
       const StepContext ctx{seed_, uint32_t(epoch), uint32_t(step)};
       model_.forward(CPtr<B, T>(params_.data()), *acts_, CPtr<B, int32_t>(batch_.seq.data()), n, true,
-                     {seed_, uint32_t(epoch), uint32_t(step)});
+                     DropoutKey{ctx.seed, ctx.epoch, ctx.step});
       const LossValue lv = obj_->loss(model_, CPtr<B, T>(params_.data()), grads_.data(), *acts_, batch_, ctx,
                                       d_out_.data());
       double norm = std::numeric_limits<double>::quiet_NaN();

@@ -606,11 +606,22 @@ struct adam_step_impl<CpuB> {
 // ---- ranking (eval/ranking.hpp) -------------------------------------------------------
 
 namespace cpu_detail {
+// The CPU's scratch for ranking one block (eval::RankBlock::backend_state): per case, its sorted
+// exclusions and a cursor into them, the running count of better items, whether it is a miss,
+// the target's score, and its top-K list.
 template <class T>
-std::vector<eval::TopKState<T>>& top_states(eval::RankBlock<T>& b) {
-  if (!b.backend_state)
-    b.backend_state = std::make_shared<std::vector<eval::TopKState<T>>>(size_t(eval::kEvalBlock));
-  return *static_cast<std::vector<eval::TopKState<T>>*>(b.backend_state.get());
+struct RankState {
+  std::vector<eval::TopKState<T>> top = std::vector<eval::TopKState<T>>(size_t(eval::kEvalBlock));
+  std::vector<std::vector<int32_t>> excl = std::vector<std::vector<int32_t>>(size_t(eval::kEvalBlock));
+  std::vector<size_t> pos;
+  std::vector<int64_t> better;
+  std::vector<uint8_t> miss;
+  std::vector<T> target_score;
+};
+template <class T>
+RankState<T>& state(eval::RankBlock<T>& b) {
+  if (!b.backend_state) b.backend_state = std::make_shared<RankState<T>>();
+  return *static_cast<RankState<T>*>(b.backend_state.get());
 }
 }  // namespace cpu_detail
 
@@ -620,7 +631,7 @@ struct rank_rows_impl<CpuB> {
   // + n) of the block: mask the exclusions, rank the target, select the top K.
   template <class T>
   static void run(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int N) {
-    auto& top = cpu_detail::top_states(b);
+    auto& top = cpu_detail::state(b).top;
     for (size_t i = 0; i < n; ++i) {
       const eval::Case& c = b.cases[i];
       T* row = scores + i * size_t(ld);
@@ -639,25 +650,24 @@ struct rank_targets_impl<CpuB> {
   // up the exclusion lists, counters and top-K lists of the block.
   template <class T>
   static void run(eval::RankBlock<T>& b, const T* scores, int ld, size_t n) {
-    auto& top = cpu_detail::top_states(b);
-    b.excl.resize(size_t(eval::kEvalBlock));
-    b.pos.assign(size_t(eval::kEvalBlock), 0);
-    b.better.assign(size_t(eval::kEvalBlock), 0);
-    b.miss.assign(size_t(eval::kEvalBlock), 0);
-    b.target_score.assign(size_t(eval::kEvalBlock), T(0));
+    auto& st = cpu_detail::state(b);
+    st.pos.assign(size_t(eval::kEvalBlock), 0);
+    st.better.assign(size_t(eval::kEvalBlock), 0);
+    st.miss.assign(size_t(eval::kEvalBlock), 0);
+    st.target_score.assign(size_t(eval::kEvalBlock), T(0));
     for (size_t i = 0; i < n; ++i) {
       const eval::Case& c = b.cases[i];
-      if (b.want_ranks) b.target_score[i] = scores[i * size_t(ld) + i];
-      auto& x = b.excl[i];
+      if (b.want_ranks) st.target_score[i] = scores[i * size_t(ld) + i];
+      auto& x = st.excl[i];
       x.clear();
       const eval::Exclude ex = b.o.exclude;
       if (ex == eval::Exclude::history || ex == eval::Exclude::seen)
         x.insert(x.end(), c.history, c.history + c.length);
       if (ex == eval::Exclude::seen || ex == eval::Exclude::listed) x.insert(x.end(), c.seen, c.seen + c.n_seen);
       std::sort(x.begin(), x.end());
-      b.miss[i] = b.want_ranks && (std::isnan(b.target_score[i]) ||
-                                   std::binary_search(x.begin(), x.end(), c.target));
-      if (b.K > 0) top[i].reset(b.K, b.top_items + i * size_t(b.K), b.top_scores + i * size_t(b.K));
+      st.miss[i] = b.want_ranks && (std::isnan(st.target_score[i]) ||
+                                    std::binary_search(x.begin(), x.end(), c.target));
+      if (b.K > 0) st.top[i].reset(b.K, b.top_items + i * size_t(b.K), b.top_scores + i * size_t(b.K));
     }
   }
 };
@@ -670,34 +680,34 @@ struct rank_chunk_impl<CpuB> {
   // the block (writes ranks and top-K lists).
   template <class T>
   static void run(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int c0, int w, bool last) {
-    auto& top = cpu_detail::top_states(b);
+    auto& st = cpu_detail::state(b);
     const T nan = std::numeric_limits<T>::quiet_NaN();
     for (size_t i = 0; i < n; ++i) {
       const eval::Case& c = b.cases[i];
       T* row = scores + i * size_t(ld);
       const int tt = c.target - c0;  // the target's position in this chunk, if in [0, w)
-      const T st = b.target_score[i];
-      if (b.want_ranks && tt >= 0 && tt < w && !(row[tt] == st) && !std::isnan(st))
+      const T ts = st.target_score[i];
+      if (b.want_ranks && tt >= 0 && tt < w && !(row[tt] == ts) && !std::isnan(ts))
         fail("internal error: the target score of evaluation case ", i,
-             " of a block differs between two GEMMs of the same shape (", row[tt], " vs ", st, ")");
+             " of a block differs between two GEMMs of the same shape (", row[tt], " vs ", ts, ")");
       if (c0 == 0) row[0] = nan;  // the pad is never ranked
-      auto& x = b.excl[i];
-      while (b.pos[i] < x.size() && x[b.pos[i]] < c0 + w) row[x[b.pos[i]++] - c0] = nan;
-      if (b.want_ranks && !b.miss[i]) {
+      auto& x = st.excl[i];
+      while (st.pos[i] < x.size() && x[st.pos[i]] < c0 + w) row[x[st.pos[i]++] - c0] = nan;
+      if (b.want_ranks && !st.miss[i]) {
         if (b.o.ties == eval::Ties::against_model) {
-          b.better[i] += eval::detail::count_ge(row, 0, w, st) - (tt >= 0 && tt < w);
+          st.better[i] += eval::detail::count_ge(row, 0, w, ts) - (tt >= 0 && tt < w);
         } else {  // lower ids win ties
           const int split = std::clamp(tt, 0, w);
-          b.better[i] += eval::detail::count_ge(row, 0, split, st) +
-                         eval::detail::count_gt(row, std::min(split + (tt >= 0 && tt < w), w), w, st);
+          st.better[i] += eval::detail::count_ge(row, 0, split, ts) +
+                          eval::detail::count_gt(row, std::min(split + (tt >= 0 && tt < w), w), w, ts);
         }
       }
-      if (b.K > 0) top[i].scan(c0 == 0 ? row + 1 : row, c0 == 0 ? w - 1 : w, c0 == 0 ? 1 : c0);
+      if (b.K > 0) st.top[i].scan(c0 == 0 ? row + 1 : row, c0 == 0 ? w - 1 : w, c0 == 0 ? 1 : c0);
     }
     if (!last) return;
     for (size_t i = 0; i < n; ++i) {
-      if (b.want_ranks) b.ranks[i] = b.miss[i] ? eval::kMissRank : b.better[i] + 1;
-      if (b.K > 0) top[i].finish();
+      if (b.want_ranks) b.ranks[i] = st.miss[i] ? eval::kMissRank : st.better[i] + 1;
+      if (b.K > 0) st.top[i].finish();
     }
   }
 };
