@@ -30,8 +30,8 @@ inline std::string json_metrics(const eval::Metrics& m) {
 
 inline std::string json_str(const std::string& s) { return io::json_quote(s); }
 
-inline fs::path fresh_run_dir(const io::ExperimentConfig& c, const std::string& output) {
-  fs::path base = output.empty() ? fs::path(c.training.model_dir) / c.experiment_name : fs::path(output);
+inline fs::path fresh_run_dir(const io::CommonConfig& c, const std::string& output) {
+  fs::path base = output.empty() ? fs::path(c.model_dir) / c.experiment_name : fs::path(output);
   std::time_t now = std::time(nullptr);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
@@ -67,7 +67,7 @@ inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std:
 // dataset's users (dimension, finite values, duplicates, unknown and missing users; errors
 // name the file and place) and prints what was found. No bundled model consumes profiles
 // yet (profile distillation is not implemented), so the table is only checked and reported.
-inline void check_profiles(const io::ExperimentConfig& cfg, const data::Dataset& d, std::ostream& out) {
+inline void check_profiles(const io::CommonConfig& cfg, const data::Dataset& d, std::ostream& out) {
   const auto& files = cfg.data.user_profile_embeddings_files;
   if (files.empty()) return;
   data::ProfileOptions po = data::profile_options(cfg.data.profile_unknown_users, cfg.data.on_nonfinite);
@@ -106,7 +106,7 @@ inline RankedCases rank_split_cases(plugin::Model& model, const data::Split& spl
 
 // Per-user ranks and metrics as CSV or JSON lines (by the file name; eval/per_case.hpp), with
 // raw user and item ids; the input of `recdistill compare`.
-inline void write_per_user(const std::string& path, const RankedCases& r, const io::ExperimentConfig& cfg,
+inline void write_per_user(const std::string& path, const RankedCases& r, const io::CommonConfig& cfg,
                            const data::Dataset& d) {
   std::vector<eval::Case> cases;
   cases.reserve(r.cases.size());

@@ -3,7 +3,7 @@
 //   recdistill evaluate --model-path RUN_DIR_OR_WEIGHTS [--config FILE.yaml ...] [--set k=v ...]
 //                       [--output DIR] [--plugin-dir DIR ...] [--no-default-plugins] [--verbose]
 //
-// RUN_DIR is a folder written by `train` (its model.weights is used, and its config.yaml when
+// RUN_DIR is a folder written by `train` (its model.safetensors is used, and its config.yaml when
 // no --config is given); a file is taken as the weights themselves. The data named by the
 // config is read and split as for training, and the weights must match it (same item mapping)
 // and the config's model settings; otherwise the plugin refuses them with the reason.
@@ -27,7 +27,10 @@ std::pair<std::string, std::vector<std::string>> resolve_model_path(const std::s
   std::error_code ec;
   if (fs::is_directory(weights, ec)) {
     const fs::path dir = weights;
-    weights = dir / "model.weights";
+    weights = dir / "model.safetensors";
+    if (!fs::exists(weights, ec) && fs::exists(dir / "model.weights", ec))
+      fail((dir / "model.weights").string(), ": weights in the old recdistill format (before safetensors), which "
+           "this build does not read; train the run again (its results.json and per-user files stay valid)");
     if (configs.empty()) {
       if (!fs::exists(dir / "config.yaml", ec))
         fail(model_path, ": no config.yaml in this folder; give --config FILE.yaml");
@@ -64,12 +67,14 @@ int cmd_evaluate(const Args& args) {
   }
   po::notify(vm);
   const auto [weights, files] = resolve_model_path(model_path, configs);
-  const io::ExperimentConfig cfg = load_configs(files, sets);
+  const plugin::Registry registry = open_plugins(pa);
+  const RunConfig rc = load_configs(files, sets, registry);
+  const io::CommonConfig& cfg = rc.common;
   std::ostream& out = std::cout;
   out << "config: " << cfg.source << ": model " << cfg.model_name << ", data " << cfg.data.path << "\n";
-  if (vm.count("verbose")) out << "resolved config:\n" << io::effective_config_text(cfg);
-  const plugin::Registry registry = open_plugins(pa);
-  auto model = registry.create_model(cfg.model_name, cfg);
+  auto model = registry.create_model(cfg.model_name, rc.layers);
+  const std::string config_text = run_config_text(rc, model->resolved_config());
+  if (vm.count("verbose")) out << "resolved config:\n" << config_text;
   const PreparedData prep = prepare_data(cfg, out);
   model->load(weights, prep.data);
   out << "model: " << model->summary() << "\nweights: " << weights << "\n";
@@ -92,7 +97,7 @@ int cmd_evaluate(const Args& args) {
     // The results and the config they came from, side by side.
     fs::create_directories(output);
     io::write_file_atomic((fs::path(output) / "evaluation.json").string(), js.str() + "\n}\n");
-    io::write_file_atomic((fs::path(output) / "config.yaml").string(), io::effective_config_text(cfg));
+    io::write_file_atomic((fs::path(output) / "config.yaml").string(), config_text);
     out << "\nwrote " << (fs::path(output) / "evaluation.json").string() << " and config.yaml\n";
   }
   return 0;

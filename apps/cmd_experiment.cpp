@@ -31,6 +31,7 @@
 #include "recdistill/core/error.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/plugin/registry.hpp"
 #include "recdistill/io/log.hpp"
 #include "recdistill/io/progress.hpp"
 #include "recdistill/io/report.hpp"
@@ -235,7 +236,8 @@ int cmd_experiment(const Args& args) {
       if (plan.variants[i].label == plan.variants[j].label)
         fail("variant '", plan.variants[i].label, "' is given twice");
 
-  const io::ExperimentConfig base = io::load_config(plan.config, plan.sets);
+  const plugin::Registry registry = open_plugins(PluginArgs{});
+  const io::CommonConfig base = load_configs({plan.config}, plan.sets, registry).common;
   if (plan.seeds.empty()) plan.seeds = {base.seed};
   for (size_t i = 0; i < plan.seeds.size(); ++i)
     for (size_t j = 0; j < i; ++j)
@@ -245,7 +247,7 @@ int cmd_experiment(const Args& args) {
   struct Job {
     const Variant* variant;
     uint64_t seed;
-    io::ExperimentConfig cfg;
+    RunConfig cfg;
   };
   std::vector<Job> jobs;
   for (const auto& v : plan.variants)
@@ -254,13 +256,13 @@ int cmd_experiment(const Args& args) {
       all.insert(all.end(), v.sets.begin(), v.sets.end());
       all.push_back("seed=" + std::to_string(s));
       try {
-        jobs.push_back({&v, s, io::load_config(plan.config, all)});
+        jobs.push_back({&v, s, load_configs({plan.config}, all, registry)});
       } catch (const Error& e) {
         fail("variant '", v.label, "': ", e.what());
       }
     }
 
-  const fs::path parent = output.empty() ? fs::path(base.training.model_dir) / base.experiment_name : fs::path(output);
+  const fs::path parent = output.empty() ? fs::path(base.model_dir) / base.experiment_name : fs::path(output);
   const fs::path dir = fresh_experiment_dir(parent);
   {
     YAML::Node rec;
@@ -296,7 +298,6 @@ int cmd_experiment(const Args& args) {
 
   io::ReportOptions ropt;
   ropt.title = base.experiment_name;
-  ropt.curve_metric = base.training.valid_metric;
   const char* gp = std::getenv("RECDISTILL_GNUPLOT");
   ropt.gnuplot = vm.count("no-plots") ? "" : (gp && *gp ? gp : "gnuplot");
 
@@ -353,7 +354,7 @@ int cmd_experiment(const Args& args) {
       io::CurvePoint p;
       p.epoch = e.epoch;
       p.loss = e.loss;
-      const auto it = e.valid.find(job.cfg.training.valid_metric);
+      const auto it = e.valid.find(out.valid_metric);
       if (e.evaluated && it != e.valid.end()) p.valid = it->second;
       rec.curve.push_back(p);
     }
@@ -367,7 +368,8 @@ int cmd_experiment(const Args& args) {
                                 .add("train_seconds", rec.train_seconds)
                                 .add("valid", rec.valid)
                                 .add("test", rec.test));
-    const std::string& m = job.cfg.training.valid_metric;
+    const std::string& m = out.valid_metric;
+    if (i == 0) ropt.curve_metric = m;  // the model's, known once it ran
     std::ostringstream line;
     line << "[" << i + 1 << "/" << jobs.size() << "] " << what << ": test " << m << " "
          << (r.test.count(m) ? fixed4(r.test.at(m)) : "-") << ", valid "

@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "recdistill/data/prepared.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/plugin/registry.hpp"
 #include "recdistill/train/checkpoint.hpp"
 
 namespace recdistill::app {
@@ -26,10 +27,12 @@ int cmd_prepare(const std::vector<std::string>& args) {
   po::options_description opts("recdistill prepare options");
   std::string config, output;
   std::vector<std::string> sets;
+  PluginArgs pa;
   opts.add_options()("help,h", "show this help")(
       "config,c", po::value(&config)->required(), "YAML experiment config (its data section is used)")(
       "set", po::value(&sets)->composing(), "override a key: --set data.split=temporal (repeatable)")(
       "output,o", po::value(&output), "prepared file to write (default: data.prepared)");
+  add_plugin_options(opts, pa);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {
@@ -37,7 +40,8 @@ int cmd_prepare(const std::vector<std::string>& args) {
     return 0;
   }
   po::notify(vm);
-  auto cfg = io::load_config(config, sets);
+  // The model's plugin, when found, lets its keys in the file pass the check.
+  auto cfg = load_configs({config}, sets, open_plugins(pa), false).common;
   if (output.empty()) output = cfg.data.prepared;
   if (output.empty()) fail(config, ": no output file: give --output FILE or set data.prepared");
   if (const auto dir = std::filesystem::path(output).parent_path(); !dir.empty())

@@ -81,11 +81,12 @@ int cmd_recommend(const Args& args) {
   if (k < 1) fail("--k: expected a positive number of items, found ", k);
   const std::vector<std::string> users = read_users(user_lists, users_file);
   const auto [weights, files] = resolve_model_path(model_path, configs);
-  const io::ExperimentConfig cfg = load_configs(files, sets);
+  const plugin::Registry registry = open_plugins(pa);
+  const RunConfig rc = load_configs(files, sets, registry);
+  const io::CommonConfig& cfg = rc.common;
   // Progress goes to stderr: stdout carries only the table.
   std::cerr << "config: " << cfg.source << ": model " << cfg.model_name << ", data " << cfg.data.path << "\n";
-  const plugin::Registry registry = open_plugins(pa);
-  auto model = registry.create_model(cfg.model_name, cfg);
+  auto model = registry.create_model(cfg.model_name, rc.layers);
   const PreparedData prep = prepare_data(cfg, std::cerr);
   model->load(weights, prep.data);
 

@@ -8,8 +8,9 @@
 // no model. Trains with validation every training.eval_every epochs, prints one line per
 // epoch and a final test table, and writes into a fresh run folder: the resolved config
 // (config.yaml), one JSON line per event (metrics.jsonl), the final results (results.json),
-// the selected weights (model.weights, for `evaluate` and `recommend`) and the checkpoints
-// the model's trainer keeps. Existing files are never overwritten.
+// the selected weights (model.safetensors, for `evaluate` and `recommend`), what built and ran
+// it (provenance.json) and the checkpoints the model's trainer keeps. Existing files are
+// never overwritten.
 #include <yaml-cpp/yaml.h>
 
 #include <boost/program_options.hpp>
@@ -27,30 +28,14 @@
 #include "recdistill/io/config.hpp"
 #include "recdistill/io/log.hpp"
 #include "recdistill/io/progress.hpp"
+#include "recdistill/io/provenance.hpp"
 #include "recdistill/plugin/registry.hpp"
 
 namespace recdistill::app {
 
 namespace po = boost::program_options;
 
-namespace {
-
-// Later mappings override earlier ones key by key (sections merge; other values replace).
-void merge_yaml(YAML::Node& into, const YAML::Node& from) {
-  for (auto it = from.begin(); it != from.end(); ++it) {
-    const std::string key = it->first.as<std::string>();
-    YAML::Node dst = into[key];
-    if (dst && dst.IsMap() && it->second.IsMap()) {
-      merge_yaml(dst, it->second);
-    } else {
-      into[key] = YAML::Clone(it->second);
-    }
-  }
-}
-
-}  // namespace
-
-std::string ranking_text(const io::ExperimentConfig& cfg, int32_t n_items) {
+std::string ranking_text(const io::CommonConfig& cfg, int32_t n_items) {
   std::string s = cfg.eval.sampled_negatives > 0
                       ? cat(eval::protocol_label(cfg.eval), " negatives per case")
                       : cat("full ranking over ", n_items - 1, " items");
@@ -59,33 +44,49 @@ std::string ranking_text(const io::ExperimentConfig& cfg, int32_t n_items) {
   return s;
 }
 
-io::ExperimentConfig load_configs(const std::vector<std::string>& files,
-                                  const std::vector<std::string>& sets) {
+RunConfig load_configs(const std::vector<std::string>& files, const std::vector<std::string>& sets,
+                       const plugin::Registry& registry, bool require_model) {
   if (files.empty()) fail("no config file given (--config FILE.yaml)");
-  if (files.size() == 1) return io::load_config(files[0], sets);
-  YAML::Node root(YAML::NodeType::Map);
-  std::string label;
-  for (const auto& f : files) {
-    YAML::Node n;
-    try {
-      n = YAML::LoadFile(f);
-    } catch (const YAML::BadFile&) {
-      fail(f, ": cannot open config file");
-    } catch (const YAML::ParserException& e) {
-      fail(f, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
-    }
-    if (n && !n.IsNull() && !n.IsMap()) fail(f, ": expected a mapping of sections at the top level");
-    if (n && n.IsMap()) merge_yaml(root, n);
-    label += (label.empty() ? "" : " + ") + f;
+  RunConfig rc;
+  rc.layers = io::config_layers(files, sets);
+  const io::RawConfig raw = io::read_layers(rc.layers);
+  // The model's name first (the app's keys alone, quietly), to know whose keys count.
+  const auto app_schema = io::schema_of<io::CommonConfig>();
+  const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, {false, false}));
+  io::Schema schema = app_schema;
+  if (const auto* mk = registry.model_keys(first.model_name)) {
+    rc.model_keys = *mk;
+    schema.add(rc.model_keys);
+  } else if (require_model) {
+    registry.create_model(first.model_name, rc.layers);  // fails: names the folders searched
   }
-  for (const auto& o : sets) io::apply_override(root, o);
-  // Line numbers in messages refer to the file that set the key.
-  return io::parse_config(root, label);
+  rc.common = io::bind_config<io::CommonConfig>(io::resolve(schema, raw, {rc.model_keys.size() > 0 || require_model}));
+  return rc;
+}
+
+std::string run_config_text(const RunConfig& rc, const std::string& model_resolved) {
+  YAML::Node root = io::effective_config(rc.common);
+  const YAML::Node m = YAML::Load(model_resolved);
+  if (m && m.IsMap())
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      const std::string k = it->first.as<std::string>();
+      if (it->second.IsMap())
+        for (auto kt = it->second.begin(); kt != it->second.end(); ++kt) root[k][kt->first.as<std::string>()] = kt->second;
+      else
+        root[k] = it->second;
+    }
+  return io::yaml_text(root);
+}
+
+std::string valid_metric_of(const RunConfig& rc, const std::string& model_resolved) {
+  const YAML::Node m = YAML::Load(model_resolved);
+  if (!m || !m.IsMap() || !m["training"] || !m["training"]["valid_metric"]) return "";
+  return m["training"]["valid_metric"].as<std::string>() + eval::metric_suffix(rc.common.eval);
 }
 
 // The data as training sees it: read back from data.prepared when set (verified against the
 // config), imported, filtered and split otherwise.
-PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out) {
+PreparedData prepare_data(const io::CommonConfig& cfg, std::ostream& out) {
   data::LoadedData l = data::load_prepared_or_import(cfg);
   PreparedData p;
   p.data = std::move(l.dataset);
@@ -126,41 +127,39 @@ int cmd_train(const std::vector<std::string>& args) {
   po::notify(vm);
   run.verbosity = vm.count("debug") ? Verbosity::debug : vm.count("verbose") ? Verbosity::verbose
                                                                              : Verbosity::normal;
-  train_run(load_configs(configs, sets), run);
+  train_run(load_configs(configs, sets, open_plugins(run.plugins)), run);
   return 0;
 }
 
-TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions& opt) {
+TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
+  const io::CommonConfig& cfg = rc.common;
   std::ostringstream sink;
   std::ostream& out = opt.quiet ? static_cast<std::ostream&>(sink) : std::cout;
-  // The resolved config first: a summary line, then the config itself.
   out << "config: " << cfg.source << ": experiment " << cfg.experiment_name << ", model "
       << cfg.model_name << ", data " << cfg.data.path << ", seed " << cfg.seed << "\n";
-  // The resolved config (defaults < file(s) < --set; every key, io::effective_config), one
-  // flow-style line per section; --verbose prints it as block YAML instead.
-  const YAML::Node effective = io::effective_config(cfg);
-  if (opt.verbosity >= Verbosity::verbose) {
-    out << "resolved config:\n" << io::effective_config_text(cfg);
-  } else {
-    for (auto it = effective.begin(); it != effective.end(); ++it) {
-      YAML::Node section = YAML::Clone(it->second);
-      section.SetStyle(YAML::EmitterStyle::Flow);
-      YAML::Emitter em;
-      em << section;
-      out << "  " << it->first.as<std::string>() << ": " << em.c_str() << "\n";
-    }
-  }
 
-  // The plugin before the data: a missing model is reported at once.
+  // The plugin before the data: a missing model or a config it refuses is reported at once.
   const plugin::Registry registry = open_plugins(opt.plugins);
-  std::shared_ptr<plugin::Model> model = registry.create_model(cfg.model_name, cfg);
+  std::shared_ptr<plugin::Model> model = registry.create_model(cfg.model_name, rc.layers);
   if (const auto* p = registry.model_provider(cfg.model_name))
     out << "plugin: " << cfg.model_name << " from " << p->info.name << " " << p->info.version << " ("
         << p->file.string() << ")\n";
+  // The resolved config (defaults < presets < file(s) < --set; every key the app and the model
+  // read), one flow-style line per section; --verbose prints it as block YAML instead.
+  const std::string config_text = run_config_text(rc, model->resolved_config());
+  const std::string valid_metric = valid_metric_of(rc, model->resolved_config());
+  if (opt.verbosity >= Verbosity::verbose) {
+    out << "resolved config:\n" << config_text;
+  } else {
+    const YAML::Node effective = YAML::Load(config_text);
+    for (auto it = effective.begin(); it != effective.end(); ++it)
+      out << "  " << it->first.as<std::string>() << ": " << io::flow_text(it->second) << "\n";
+  }
   const PreparedData prep = prepare_data(cfg, out);
 
   const fs::path run = fresh_run_dir(cfg, opt.output);
-  io::write_file_atomic((run / "config.yaml").string(), io::effective_config_text(cfg));
+  io::write_file_atomic((run / "config.yaml").string(), config_text);
+  io::write_file_atomic((run / "provenance.json").string(), io::provenance_json(cfg.runtime.threads));
   io::JsonlWriter jsonl((run / "metrics.jsonl").string());  // one schema: docs/experiments.md
   jsonl.write("run_start", io::JsonFields()
                                .add("experiment_name", cfg.experiment_name)
@@ -172,7 +171,9 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
   io::ProgressOptions popt;
   popt.bar_width = 12;  // room for the loss on an 80-column terminal
   if (opt.quiet) popt.mode = io::ProgressMode::plain;
-  io::TrainProgress bar(out, cfg.training.epochs, popt);
+  const YAML::Node resolved = YAML::Load(config_text);
+  const int epochs = resolved["training"] && resolved["training"]["epochs"] ? resolved["training"]["epochs"].as<int>() : 0;
+  io::TrainProgress bar(out, epochs, popt);
 
   plugin::RunOptions ro;
   ro.log = [&](const std::string& line) { bar.line(line); };
@@ -186,9 +187,9 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
          << std::setprecision(0) << double(e.targets) / e.train_seconds << " targets/s  "
          << std::setprecision(1) << e.gflop / e.train_seconds << " GFLOP/s";
     if (e.skipped_steps > 0) line << "  " << e.skipped_steps << " steps skipped (non-finite)";
-    if (e.evaluated)
-      line << "  valid " << cfg.training.valid_metric << " " << std::setprecision(4)
-           << e.valid.at(cfg.training.valid_metric) << (e.best ? " *" : "");
+    if (e.evaluated && e.valid.count(valid_metric))
+      line << "  valid " << valid_metric << " " << std::setprecision(4) << e.valid.at(valid_metric)
+           << (e.best ? " *" : "");
     bar.epoch_line(line.str());
     io::JsonFields f;
     f.add("epoch", e.epoch).add("loss", e.loss).add("train_seconds", e.train_seconds)
@@ -215,15 +216,15 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
   out << "run folder: " << run.string() << "\n";
 
   const TrainResult res = model->train(prep.data, prep.split, ro);
-  model->save((run / "model.weights").string());
+  model->save((run / "model.safetensors").string());
   // Per-user test ranks of the selected weights, for paired tests between runs (`compare`).
   write_per_user((run / "per_user_test.csv").string(), rank_split_cases(*model, prep.split, prep.split.test),
                  cfg, prep.data);
   jsonl.write("test", io::JsonFields().add("best_epoch", res.best_epoch).add("test", res.test));
 
   out << "\ntest results (weights of epoch " << res.best_epoch << ", valid "
-      << cfg.training.valid_metric << " " << std::setprecision(4)
-      << (res.best_valid.count(cfg.training.valid_metric) ? res.best_valid.at(cfg.training.valid_metric) : 0.0)
+      << valid_metric << " " << std::setprecision(4)
+      << (res.best_valid.count(valid_metric) ? res.best_valid.at(valid_metric) : 0.0)
       << "; " << ranking_text(cfg, prep.split.n_items) << ")\n";
   print_table(res.test, cfg.eval.ks, out, eval::metric_suffix(cfg.eval));
   out << "training time " << std::setprecision(1) << res.train_seconds << " s ("
@@ -242,10 +243,10 @@ TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions
      << ",\n  \"valid\": " << json_metrics(res.best_valid) << ",\n  \"test\": " << json_metrics(res.test)
      << "\n}\n";
   io::write_file_atomic((run / "results.json").string(), js.str());
-  out << "weights: " << (run / "model.weights").string() << "\n"
+  out << "weights: " << (run / "model.safetensors").string() << "\n"
       << "results: " << (run / "results.json").string() << "\n"
       << "per-user test metrics: " << (run / "per_user_test.csv").string() << "\n";
-  return {run, res};
+  return {run, res, valid_metric};
 }
 
 }  // namespace recdistill::app

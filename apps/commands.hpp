@@ -48,19 +48,34 @@ struct PreparedData {
   data::Dataset data;
   data::Split split;
 };
-PreparedData prepare_data(const io::ExperimentConfig& cfg, std::ostream& out);
+PreparedData prepare_data(const io::CommonConfig& cfg, std::ostream& out);
 // "full ranking over N items, ties against the model" or the sampled protocol (cmd_train.cpp).
-std::string ranking_text(const io::ExperimentConfig& cfg, int32_t n_items);
+std::string ranking_text(const io::CommonConfig& cfg, int32_t n_items);
 
-// --model-path of evaluate/recommend (cmd_evaluate.cpp): a run folder (its model.weights,
+// --model-path of evaluate/recommend (cmd_evaluate.cpp): a run folder (its model.safetensors,
 // and its config.yaml when `configs` is empty) or a weights file. Returns {weights, configs}.
 std::pair<std::string, std::vector<std::string>> resolve_model_path(const std::string& model_path,
                                                                     std::vector<std::string> configs);
 
+// A run's config as the app holds it: the YAML layers (what the model's plugin receives) and
+// the app's own keys, bound. The model's keys are validated with them but bound by the model.
+struct RunConfig {
+  io::ConfigLayers layers;
+  io::CommonConfig common;
+  std::vector<keys::KeyDoc> model_keys;  // the keys the model's plugin declares
+};
 // Config from one or more YAML files (later files override earlier ones, key by key) and
-// --set overrides (cmd_train.cpp).
-io::ExperimentConfig load_configs(const std::vector<std::string>& files,
-                                  const std::vector<std::string>& sets);
+// --set overrides (cmd_train.cpp), validated against the app's keys and those of the model
+// model.model_name names (from `registry`); every other key is an error naming file and line.
+// Without `require_model` (prepare), a model no plugin offers only narrows the check to the
+// app's own keys.
+RunConfig load_configs(const std::vector<std::string>& files, const std::vector<std::string>& sets,
+                       const plugin::Registry& registry, bool require_model = true);
+// The config a run folder records: the app's keys, then the model's resolved config over them.
+std::string run_config_text(const RunConfig& rc, const std::string& model_resolved);
+// The model's validation metric as results name it (its resolved training.valid_metric with
+// the sampled-metric suffix), or "" when the model has none.
+std::string valid_metric_of(const RunConfig& rc, const std::string& model_resolved);
 
 // One training run of a resolved config, as `train` does it; `experiment` calls it once per
 // seed and variant. Prints progress to stdout unless `quiet`.
@@ -76,8 +91,9 @@ struct TrainRunOptions {
 struct TrainRunOutcome {
   std::filesystem::path run_dir;  // holds config.yaml, metrics.jsonl, results.json
   TrainResult result;
+  std::string valid_metric;  // the model's selection metric as results name it
 };
-TrainRunOutcome train_run(const io::ExperimentConfig& cfg, const TrainRunOptions& opt);
+TrainRunOutcome train_run(const RunConfig& cfg, const TrainRunOptions& opt);
 
 struct Command {
   std::string name, summary;

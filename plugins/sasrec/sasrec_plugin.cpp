@@ -4,13 +4,16 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
 
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/eval/topk.hpp"
-#include "recdistill/io/container.hpp"
+#include "recdistill/backbones/sasrec_state_dict.hpp"
+#include "recdistill/io/config.hpp"
+#include "recdistill/io/safetensors.hpp"
 #include "recdistill/plugin/interface.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
@@ -39,16 +42,17 @@ TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset
   return t.fit(o);
 }
 
-// Weights file (io/container.hpp framing: magic, version, length, checksum, verified before
-// decoding): the model settings that fix the parameters' meaning, the item-mapping hash,
-// then the flat float parameters.
-inline constexpr io::FileKind kWeightsFile{std::string_view("RDWGHT\0\1", 8), 1, "SASRec weights"};
+// Weights: safetensors (docs/weights.md), tensors named as the reference module's state_dict
+// (RecBole's SASRec for `recbole`), metadata holding what load() checks.
+constexpr const char* kWeightsFormatVersion = "1";
 
 class SASRecModel final : public plugin::Model {
  public:
   explicit SASRecModel(const io::ExperimentConfig& cfg) : cfg_(cfg) {
     cpu::Backend::set_threads(cfg_.runtime.threads);
   }
+
+  std::string resolved_config() const override { return io::effective_config_text(cfg_); }
 
   std::string name() const override { return "SASRec"; }
 
@@ -63,7 +67,7 @@ class SASRecModel final : public plugin::Model {
       opt.log("model: " + describe_model(trainer.model_config(), trainer.num_params()));
       opt.log(cat("training: ", trainer.windows(), " windows, batch ", cfg_.training.batch_size, ", lr ",
                   cfg_.training.learning_rate, " (", cfg_.training.optimizer, "), up to ",
-                  cfg_.training.epochs, " epochs, early stop on ", cfg_.training.valid_metric,
+                  cfg_.training.epochs, " epochs, early stop on ", cfg_.valid_metric(),
                   " (patience ", cfg_.training.patience, "), threads ", cfg_.runtime.threads,
                   ", seed ", cfg_.seed));
     }
@@ -90,60 +94,77 @@ class SASRecModel final : public plugin::Model {
 
   void save(const std::string& path) const override {
     if (!mc_) fail(path, ": SASRec has no weights to save (neither trained nor loaded)");
-    const auto& mc = *mc_;
-    io::ByteWriter w;
-    w.put<int32_t>(mc.variant == SASRecVariant::recbole ? 0 : 1);
-    for (int32_t v : {mc.n_items, mc.max_len, mc.hidden, mc.layers, mc.heads, mc.inner}) w.put<int32_t>(v);
-    w.put<double>(mc.ln_eps);
-    w.put<uint64_t>(item_hash_);
-    w.put(params_);
-    io::write_container(path, kWeightsFile, w.bytes());
+    io::SafeTensors st = sasrec::with_variant(mc_->variant, [&]<class V>() {
+      return sasrec_state_dict(SASRec<cpu::Backend, float, V>(*mc_), params_);
+    });
+    YAML::Node weights_keys(YAML::NodeType::Map);
+    for (const auto& [k, v] : io::compat_settings(cfg_, keys::kWeights)) weights_keys[k] = v;
+    st.metadata["format_version"] = kWeightsFormatVersion;
+    st.metadata["model"] = "SASRec";
+    st.metadata["model_config"] = io::yaml_text(weights_keys);
+    st.metadata["n_items"] = std::to_string(mc_->n_items);
+    st.metadata["item_mapping_hash"] = io::hex64(item_hash_);
+    st.metadata["tensors_fnv1a64"] = io::hex64(tensors_hash(st));
+    io::write_safetensors(path, st);
   }
 
+  void export_model(const std::string& path) const override { save(path); }  // nothing is training-only
+
   void load(const std::string& path, const data::Dataset& data) override {
-    const std::string payload = io::read_container(path, kWeightsFile);
-    io::ByteReader r(payload, path);
-    const int32_t variant = r.get<int32_t>("model.variant");
-    const int32_t n_items = r.get<int32_t>("item count");
-    const int32_t max_len = r.get<int32_t>("model.maxlen"), hidden = r.get<int32_t>("model.hidden_units"),
-                  layers = r.get<int32_t>("model.num_blocks"), heads = r.get<int32_t>("model.num_heads"),
-                  inner = r.get<int32_t>("model.inner_size");
-    const double ln_eps = r.get<double>("model.layer_norm_eps");
-    const uint64_t hash = r.get<uint64_t>("item-mapping hash");
-    std::vector<float> params = r.get_vector<float>("parameters");
-    r.expect_end();
-    // The weights must fit the configured model: these settings change the parameters' meaning.
-    const SASRecConfig& want = cfg_.sasrec;
-    auto check = [&](const char* key, auto got, auto expected) {
-      if (got != expected)
-        fail(path, ": ", key, " is ", got, " in the weights but ", expected, " in the config");
+    {  // The old framed format starts with its magic bytes; say so instead of a JSON error.
+      std::ifstream f(path, std::ios::binary);
+      char magic[6] = {};
+      if (f.read(magic, 6) && std::string_view(magic, 6) == "RDWGHT")
+        fail(path, ": weights in the old recdistill format (before safetensors), which this build does not "
+                   "read; train the run again with `recdistill train` (its results stay valid)");
+    }
+    const io::SafeTensors st = io::read_safetensors(path);
+    auto meta = [&](const char* key) -> const std::string& {
+      auto it = st.metadata.find(key);
+      if (it == st.metadata.end())
+        fail(path, ": the metadata has no '", key, "': not a recdistill SASRec weights file (docs/weights.md)");
+      return it->second;
     };
-    check("model.variant", variant == 0 ? "recbole" : "pmixer",
-          want.variant == SASRecVariant::recbole ? "recbole" : "pmixer");
-    check("model.maxlen", max_len, want.max_len);
-    check("model.hidden_units", hidden, want.hidden);
-    check("model.num_blocks", layers, want.layers);
-    check("model.num_heads", heads, want.heads);
-    check("model.inner_size", inner, want.inner);
-    check("model.layer_norm_eps", ln_eps, want.ln_eps);
+    if (meta("format_version") != kWeightsFormatVersion)
+      fail(path, ": weights format version ", meta("format_version"), ", this build reads version ", kWeightsFormatVersion);
+    if (meta("model") != "SASRec") fail(path, ": weights of model '", meta("model"), "', not SASRec");
+    // safetensors has no checksum of its own: ours (of the tensors' bytes) catches a flipped bit.
+    if (meta("tensors_fnv1a64") != io::hex64(tensors_hash(st)))
+      fail(path, ": the weights are corrupted: tensor checksum ", io::hex64(tensors_hash(st)), ", metadata says ",
+           meta("tensors_fnv1a64"), " (FNV-1a 64 of the tensors' bytes)");
+    // The weights must fit the configured model: the keys that change a parameter's meaning.
+    YAML::Node file_keys;
+    try {
+      file_keys = YAML::Load(meta("model_config"));
+    } catch (const YAML::Exception& e) {
+      fail(path, ": the metadata's model_config is not YAML: ", e.what());
+    }
+    std::string diffs;
+    for (const auto& [k, v] : io::compat_settings(cfg_, keys::kWeights)) {
+      const std::string have = file_keys.IsMap() && file_keys[k] ? file_keys[k].as<std::string>() : "(not set)";
+      if (have != v) diffs += cat("\n  ", k, ": weights ", have, ", config ", v);
+    }
+    if (!diffs.empty()) fail(path, ": the weights do not fit the configured model:", diffs);
+    int32_t n_items = 0;
+    try {
+      n_items = int32_t(std::stol(meta("n_items")));
+    } catch (const std::exception&) {
+      fail(path, ": the metadata's n_items is not a number: '", meta("n_items"), "'");
+    }
     if (n_items != data.items.size())
       fail(path, ": the weights are for ", n_items - 1, " items but the data (", data.source, ") has ",
            data.items.size() - 1);
-    if (hash != data::item_mapping_hash(data))
+    const uint64_t hash = data::item_mapping_hash(data);
+    if (meta("item_mapping_hash") != io::hex64(hash))
       fail(path, ": the weights were trained on a different item mapping than ", data.source,
            "'s (same number of items, different ids or order)");
     SASRecConfig mc = cfg_.sasrec;
     mc.n_items = n_items;
-    size_t n_params = 0;
-    const SASRecConfig normalised = sasrec::with_variant(mc.variant, [&]<class V>() {
+    sasrec::with_variant(mc.variant, [&]<class V>() {
       const SASRec<cpu::Backend, float, V> net(mc);
-      n_params = net.num_params();
-      return net.config();
+      params_ = sasrec_from_state_dict(net, st, path);
+      mc_ = net.config();
     });
-    if (n_params != params.size())
-      fail(path, ": ", params.size(), " parameters in the file, the configured model has ", n_params);
-    params_ = std::move(params);
-    mc_ = normalised;
     item_hash_ = hash;
   }
 
@@ -189,6 +210,15 @@ class SASRecModel final : public plugin::Model {
     if (n_params > 0) s += cat(", ", n_params, " parameters");
     return s;
   }
+  // FNV-1a 64 over each tensor's name and float bytes, in file order.
+  static uint64_t tensors_hash(const io::SafeTensors& st) {
+    uint64_t h = io::kFnvOffset;
+    for (const auto& t : st.tensors) {
+      h = io::fnv1a64(t.name, h);
+      h = io::fnv1a64_bytes(t.data.data(), t.data.size() * sizeof(float), h);
+    }
+    return h;
+  }
   void require_weights(const char* what) const {
     if (!mc_) fail("SASRec: cannot ", what, " before the model is trained or its weights are loaded");
   }
@@ -203,13 +233,18 @@ plugin::PluginInfo describe() {
   plugin::PluginInfo info;
   info.name = "sasrec";
   info.version = RECDISTILL_VERSION;
-  info.models.push_back({"SASRec", "self-attentive sequential recommender (Kang & McAuley 2018), "
-                                   "variants recbole and pmixer, next-item CE on all positions, CPU"});
+  info.models.push_back({"SASRec",
+                         "self-attentive sequential recommender (Kang & McAuley 2018), "
+                         "variants recbole and pmixer, next-item CE on all positions, CPU",
+                         io::describe<io::ExperimentConfig>()});
   return info;
 }
 
-std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ExperimentConfig& cfg) {
+// The app has checked every key against the union of its keys and ours; we bind ours (and the
+// shared data/eval/runtime keys) from the same layers, quietly.
+std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
   if (name != "SASRec") return nullptr;
+  const auto cfg = io::parse_config<io::ExperimentConfig>(layers, {}, {false, false});
   if (cfg.runtime.backend != "cpu")
     fail("runtime.backend: the SASRec plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
   return std::make_unique<SASRecModel>(cfg);

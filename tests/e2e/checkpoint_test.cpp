@@ -43,7 +43,6 @@ io::ExperimentConfig small_config() {
   c.training.patience = 5;
   c.eval.ks = {10};
   c.training.valid_metric = "NDCG@10";
-  c.resolved = YAML::Load("model: {hidden_units: 16}\ntraining: {epochs: 6}\n");
   return c;
 }
 

@@ -8,6 +8,8 @@
 #include <fstream>
 
 #include "recdistill/data/atomic.hpp"
+#include "recdistill/io/config.hpp"
+#include "recdistill/io/safetensors.hpp"
 #include "recdistill/plugin/registry.hpp"
 
 namespace {
@@ -23,7 +25,8 @@ plugin::SearchOptions only(std::vector<std::string> dirs) {
 }
 
 struct Tiny {
-  io::ExperimentConfig cfg = io::load_config(RECDISTILL_TEST_CONFIG, {cat("data.path=", RECDISTILL_TEST_DATA)});
+  io::ConfigLayers layers = io::config_layers({RECDISTILL_TEST_CONFIG}, {cat("data.path=", RECDISTILL_TEST_DATA)});
+  io::ExperimentConfig cfg = io::parse_config(layers);
   data::Dataset data = data::read_atomic_inter(RECDISTILL_TEST_DATA);
   data::Split split = data::to_split(data::split_leave_one_out(data::to_sequences(data)));
 };
@@ -70,7 +73,7 @@ TEST(PluginRegistry, RefusesAnotherAbiVersionBeforeTouchingAnythingElse) {
 TEST(PluginRegistry, MissingModelNamesTheModelAndEveryFolder) {
   Tiny t;
   plugin::Registry reg(only({RECDISTILL_TEST_EMPTY_DIR, "/nonexistent/plugins"}));
-  const std::string e = error_of([&] { reg.create_model("SASRec", t.cfg); });
+  const std::string e = error_of([&] { reg.create_model("SASRec", t.layers); });
   EXPECT_NE(e.find("no plugin offers the model 'SASRec'"), std::string::npos) << e;
   EXPECT_NE(e.find(RECDISTILL_TEST_EMPTY_DIR), std::string::npos) << e;
   EXPECT_NE(e.find("/nonexistent/plugins (--plugin-dir, missing)"), std::string::npos) << e;
@@ -95,11 +98,11 @@ TEST(PluginRegistry, ObjectKeepsItsLibraryLoaded) {
     ASSERT_EQ(reg.plugins().size(), 1u);
     const auto& lib = reg.plugins()[0].lib;
     EXPECT_EQ(lib.use_count(), 1);
-    m = reg.create_model("SASRec", t.cfg);
+    m = reg.create_model("SASRec", t.layers);
     // The object's deleter holds the library handle. (glibc may keep a library mapped after
     // dlclose anyway, e.g. for its STB_GNU_UNIQUE symbols, so the count is what is checked.)
     EXPECT_EQ(lib.use_count(), 2);
-    auto m2 = reg.create_model("SASRec", t.cfg);
+    auto m2 = reg.create_model("SASRec", t.layers);
     EXPECT_EQ(lib.use_count(), 3);
     m2.reset();
     EXPECT_EQ(lib.use_count(), 2);
@@ -115,20 +118,20 @@ TEST(PluginRegistry, StrategiesAndModelsFromSeveralLibrariesFirstFolderWins) {
   plugin::Registry reg(only({RECDISTILL_TEST_EXAMPLE_DIR, RECDISTILL_TEST_PLUGIN_DIR}));
   ASSERT_EQ(reg.plugins().size(), 2u);
   EXPECT_EQ(reg.plugins()[0].info.name, "example");
-  auto s = reg.create_strategy("Longest", t.cfg);
+  auto s = reg.create_strategy("Longest", t.layers);
   EXPECT_EQ(s->name(), "Longest");
   const std::vector<data::SplitCase> cases = {{1, {1}, 2}, {2, {1, 2, 3}, 4}, {3, {1, 2}, 3}};
   EXPECT_EQ(s->select(cases, 2), (std::vector<size_t>{1, 2}));
-  EXPECT_EQ(reg.create_model("Popularity", t.cfg)->name(), "Popularity");
-  EXPECT_EQ(reg.create_model("SASRec", t.cfg)->name(), "SASRec");
-  const std::string e = error_of([&] { reg.create_strategy("ALKDMaxMin", t.cfg); });
+  EXPECT_EQ(reg.create_model("Popularity", t.layers)->name(), "Popularity");
+  EXPECT_EQ(reg.create_model("SASRec", t.layers)->name(), "SASRec");
+  const std::string e = error_of([&] { reg.create_strategy("ALKDMaxMin", t.layers); });
   EXPECT_NE(e.find("no plugin offers the strategy 'ALKDMaxMin' (available: Longest)"), std::string::npos) << e;
 }
 
 TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
   Tiny t;
   plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
-  auto m = reg.create_model("SASRec", t.cfg);
+  auto m = reg.create_model("SASRec", t.layers);
   int epochs = 0, steps = 0;
   plugin::RunOptions ro;
   ro.on_epoch = [&](const EpochLog&) { ++epochs; };
@@ -140,7 +143,7 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
 
   const fs::path w = scratch("weights");
   m->save(w.string());
-  auto loaded = reg.create_model("SASRec", t.cfg);
+  auto loaded = reg.create_model("SASRec", t.layers);
   loaded->load(w.string(), t.data);
   std::vector<data::SplitCase> cases;
   for (const auto& c : t.split.test)
@@ -163,7 +166,13 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
     }
   }
 
-  // A flipped byte is caught by the checksum; a different model setting is named.
+  // The file is safetensors with the resolved model settings in its metadata.
+  const io::SafeTensors st = io::read_safetensors(w.string());
+  EXPECT_EQ(st.metadata.at("format_version"), "1");
+  EXPECT_NE(st.metadata.at("model_config").find("model.hidden_units: 8"), std::string::npos) << st.metadata.at("model_config");
+  EXPECT_NE(st.find("item_embedding.weight"), nullptr);
+  // A flipped byte in the tensors is caught by the checksum, a truncated file by the reader;
+  // a different model setting is named.
   std::string bytes;
   {
     std::ifstream in(w, std::ios::binary);
@@ -172,21 +181,27 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
   const fs::path bad = scratch("flipped");
   {
     std::string b = bytes;
-    b[b.size() / 2] ^= 0x10;
+    b[b.size() - 2] ^= 0x10;
     std::ofstream(bad, std::ios::binary) << b;
   }
-  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("is corrupted: payload checksum"), std::string::npos);
+  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("the weights are corrupted: tensor checksum"),
+            std::string::npos);
   {
     std::ofstream(bad, std::ios::binary) << bytes.substr(0, bytes.size() - 3);
   }
-  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("truncated"), std::string::npos);
-  io::ExperimentConfig other = t.cfg;
-  other.sasrec.hidden = 16;
-  other.sasrec.inner = 32;
+  const std::string trunc = error_of([&] { loaded->load(bad.string(), t.data); });
+  EXPECT_NE(trunc.find("extend past the end of the file"), std::string::npos) << trunc;
+  {
+    std::ofstream(bad, std::ios::binary) << std::string("RDWGHT\0\1") << bytes;
+  }
+  EXPECT_NE(error_of([&] { loaded->load(bad.string(), t.data); }).find("old recdistill format"), std::string::npos);
+  io::ConfigLayers other = t.layers;
+  other.sets.push_back("model.hidden_units=16");
+  other.sets.push_back("model.inner_size=32");
   auto wider = reg.create_model("SASRec", other);
-  EXPECT_NE(error_of([&] { wider->load(w.string(), t.data); })
-                .find("model.hidden_units is 8 in the weights but 16 in the config"),
-            std::string::npos);
+  const std::string e = error_of([&] { wider->load(w.string(), t.data); });
+  EXPECT_NE(e.find("the weights do not fit the configured model:"), std::string::npos) << e;
+  EXPECT_NE(e.find("model.hidden_units: weights 8, config 16"), std::string::npos) << e;
   fs::remove(w);
   fs::remove(bad);
 }

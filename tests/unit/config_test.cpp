@@ -1,15 +1,16 @@
 // The YAML config: keys of the seed README, strict checking, overrides.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "recdistill/io/config.hpp"
 
 using namespace recdistill;
 
 namespace {
 io::ExperimentConfig parse(const std::string& text, const std::vector<std::string>& sets = {}) {
-  YAML::Node root = YAML::Load(text);
-  for (const auto& s : sets) io::apply_override(root, s);
-  return io::parse_config(root, "exp.yaml");
+  return io::parse_config_text(text, "exp.yaml", sets);
 }
 std::string error_of(const std::string& text, const std::vector<std::string>& sets = {}) {
   try {
@@ -44,7 +45,7 @@ TEST(Config, UnknownKeysAndBadValuesNameFileLineAndKey) {
   EXPECT_NE(msg.find("unknown key 'model.hiden_units'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("hidden_units"), std::string::npos) << msg;  // lists the known keys
   msg = error_of("trainig:\n  epochs: 3\n");
-  EXPECT_NE(msg.find("unknown top-level key 'trainig'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("exp.yaml:2: unknown section 'trainig'"), std::string::npos) << msg;
   msg = error_of("training:\n  epochs: many\n");
   EXPECT_NE(msg.find("training.epochs"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'many'"), std::string::npos) << msg;
@@ -66,7 +67,7 @@ TEST(Config, OverridesWinOverTheFile) {
   EXPECT_EQ(c.sasrec.variant, SASRecVariant::pmixer);
   EXPECT_DOUBLE_EQ(c.sasrec.ln_eps, 1e-8);  // pmixer's default eps
   EXPECT_NE(error_of("", {"training.epochz=3"}).find("training.epochz"), std::string::npos);
-  EXPECT_THROW(io::apply_override(*new YAML::Node(), "noequals"), Error);
+  EXPECT_NE(error_of("", {"noequals"}).find("--set 'noequals'"), std::string::npos);
 }
 
 // The effective config lists every settable key with its resolved value and reads back to the
@@ -81,9 +82,9 @@ TEST(Config, EffectiveConfigReadsBackToTheSameConfig) {
                     "eval: {ks: [5, 50], sampled_negatives: 100, sampling: popularity, exclude: seen}\n")}) {
     const auto c = parse(text);
     const std::string once = io::effective_config_text(c);
-    const auto back = io::parse_config(YAML::Load(once), "effective.yaml");
+    const auto back = io::parse_config_text(once, "effective.yaml");
     EXPECT_EQ(io::effective_config_text(back), once) << once;
-    EXPECT_EQ(back.training.valid_metric, c.training.valid_metric);
+    EXPECT_EQ(back.valid_metric(), c.valid_metric());
     EXPECT_EQ(back.sasrec.inner, c.sasrec.inner);
     EXPECT_EQ(back.sasrec.ln_eps, c.sasrec.ln_eps);
     EXPECT_EQ(back.data.user_profile_embeddings_files, c.data.user_profile_embeddings_files);
@@ -97,4 +98,134 @@ TEST(Config, EffectiveConfigReadsBackToTheSameConfig) {
   const std::string p = io::effective_config_text(parse("model: {variant: pmixer}\neval: {sampled_negatives: 10}\n"));
   EXPECT_NE(p.find("layer_norm_eps: 1e-08"), std::string::npos) << p;
   EXPECT_NE(p.find("valid_metric: NDCG@10\n"), std::string::npos) << p;
+}
+
+// Layers: each --config file and each --set override keeps its own name and line in errors.
+TEST(Config, LayersNameTheFileAndLineEachKeyCameFrom) {
+  const io::ConfigLayers layers{{{"base.yaml", "seed: 1\nmodel:\n  maxlen: 20\n"},
+                                 {"second.yaml", "training:\n  epochs: 4\n\n  batch_siz: 8\n"}},
+                                {}};
+  std::string msg;
+  try {
+    io::parse_config(layers);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("second.yaml:4: unknown key 'training.batch_siz'"), std::string::npos) << msg;
+  msg = error_of("", {"training.epochs=3", "training.learning_rate=fast"});
+  EXPECT_NE(msg.find("--set 'training.learning_rate=fast': key 'training.learning_rate'"), std::string::npos) << msg;
+  // Later layers win key by key; sections merge.
+  const io::ConfigLayers two{{{"a.yaml", "model: {maxlen: 20, hidden_units: 32}\n"}, {"b.yaml", "model: {maxlen: 30}\n"}},
+                             {"model.num_blocks=3"}};
+  const auto c = io::parse_config(two);
+  EXPECT_EQ(c.sasrec.max_len, 30);
+  EXPECT_EQ(c.sasrec.hidden, 32);
+  EXPECT_EQ(c.sasrec.layers, 3);
+  EXPECT_EQ(c.source, "a.yaml + b.yaml");
+  // A value error inside a list names the element's line.
+  msg = error_of("eval:\n  ks:\n    - 5\n    - 0\n");
+  EXPECT_NE(msg.find("exp.yaml:4: key 'eval.ks'"), std::string::npos) << msg;
+}
+
+TEST(Config, AliasesPresetsAndModelDefaults) {
+  // The seed README's prose names are deprecated aliases, with a warning naming file and line.
+  io::Schema s = io::schema_of<io::ExperimentConfig>();
+  std::ostringstream warn;
+  const auto r = io::resolve(s, io::read_layers({{{"p.yaml", "model:\n  embedding_dim: 48\n  num_heads: 4\n"}}, {}}),
+                             {true, true, &warn});
+  const auto c = io::bind_config<io::ExperimentConfig>(r);
+  EXPECT_EQ(c.sasrec.hidden, 48);
+  EXPECT_NE(warn.str().find("p.yaml:2: 'model.embedding_dim' is a deprecated name; use 'model.hidden_units'"),
+            std::string::npos)
+      << warn.str();
+  // The specs' spellings are silent aliases: of a key (even in another section) or of a value.
+  warn.str("");
+  const auto c2 = io::bind_config<io::ExperimentConfig>(io::resolve(
+      s, io::read_layers({{{"q.yaml", "training: {eval_ks: [10, 20], selection: best_valid, grad_clip_norm: 0.5}\n"}}, {}}),
+      {true, true, &warn}));
+  EXPECT_EQ(c2.eval.ks, (std::vector<int>{10, 20}));
+  EXPECT_EQ(c2.training.selection, "best");
+  EXPECT_DOUBLE_EQ(c2.training.clip_grad_norm, 0.5);
+  EXPECT_EQ(warn.str(), "");
+  // A key and its alias in the same file is ambiguous.
+  EXPECT_NE(error_of("model:\n  hidden_units: 32\n  embedding_dim: 48\n").find("exp.yaml:3"), std::string::npos);
+  // compat: upstream sets model.variant's default (the profile seed's SASRec), not a given value.
+  EXPECT_EQ(parse("compat: upstream\n").sasrec.variant, SASRecVariant::pmixer);
+  EXPECT_DOUBLE_EQ(parse("compat: upstream\n").sasrec.ln_eps, 1e-8);
+  EXPECT_EQ(parse("compat: upstream\nmodel: {variant: recbole}\n").sasrec.variant, SASRecVariant::recbole);
+  EXPECT_EQ(parse("compat: recommended\n").sasrec.variant, SASRecVariant::recbole);
+  EXPECT_NE(io::effective_config_text(parse("compat: upstream\n")).find("variant: pmixer"), std::string::npos);
+}
+
+namespace {
+// A component as a method would write it: one line per key.
+struct TestComponent {
+  int answer = 42;
+  std::string flavour = "plain";
+  template <class V>
+  void keys(V& v) {
+    v(answer, io::Key("test", "answer", "the answer").range(0, 100).weights().for_model("Oracle", "7"));
+    v(flavour, io::Key("test", "flavour", "a choice").one_of({"plain", "spicy"}));
+  }
+};
+}  // namespace
+
+// One line of a component declares a key: parsing, validation, the resolved config, the docs
+// table and the compatibility settings all follow from it.
+TEST(Config, OneLineDeclaresAKeyEverywhere) {
+  auto layers = [](const std::string& text) { return io::ConfigLayers{{{"t.yaml", text}}, {}}; };
+  EXPECT_EQ(io::parse_config<TestComponent>(layers("test:\n  answer: 9\n")).answer, 9);
+  std::string msg;
+  try {
+    io::parse_config<TestComponent>(layers("test:\n  flavour: x\n  answer: 101\n"));
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("t.yaml:2: key 'test.flavour': expected one of plain, spicy"), std::string::npos) << msg;
+  try {
+    io::parse_config<TestComponent>(layers("test:\n  answer: 101\n"));
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("t.yaml:2: key 'test.answer': expected an integer in [0, 100], found 101"), std::string::npos) << msg;
+  EXPECT_THROW(io::parse_config<TestComponent>(layers("test:\n  answr: 1\n")), Error);
+  // The model-name default applies when the model is named (here by a key another component owns).
+  io::Schema s = io::schema_of<TestComponent>();
+  s.add({io::KeyDoc(io::Key("model", "model_name", "which model"))});
+  const auto oracle = io::bind_config<TestComponent>(io::resolve(s, io::read_layers(layers("model: {model_name: Oracle}\n"))));
+  EXPECT_EQ(oracle.answer, 7);
+  const TestComponent c = io::parse_config<TestComponent>(layers("test: {answer: 5}\n"));
+  EXPECT_NE(io::effective_config_text(c).find("answer: 5"), std::string::npos);
+  const auto table = io::markdown_table(io::describe<TestComponent>());
+  EXPECT_NE(table.find("| `test.answer` | integer | `42` | [0, 100] | weights, resume | the answer. Model `Oracle`: 7. |"),
+            std::string::npos)
+      << table;
+  const auto w = io::compat_settings(c, keys::kWeights);
+  EXPECT_EQ(w.size(), 1u);
+  EXPECT_EQ(w.at("test.answer"), "5");
+  EXPECT_EQ(io::compat_settings(c, keys::kResume).count("test.answer"), 1u);
+  EXPECT_EQ(io::compat_settings(c, keys::kPrepared).size(), 0u);
+}
+
+// docs/config.md's key table is the declarations' table (regenerate: RECDISTILL_UPDATE_DOCS=1).
+TEST(Config, DocsTableIsTheDeclarations) {
+  const std::string path = std::string(RECDISTILL_SOURCE_DIR) + "/docs/config.md";
+  std::ifstream f(path);
+  ASSERT_TRUE(f) << path;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string doc = ss.str();
+  const std::string begin = "<!-- keys:begin (generated from the key declarations; see below) -->\n";
+  const std::string end = "<!-- keys:end -->";
+  const auto a = doc.find(begin), b = doc.find(end);
+  ASSERT_NE(a, std::string::npos) << "no begin marker in " << path;
+  ASSERT_NE(b, std::string::npos) << "no end marker in " << path;
+  const std::string want = io::markdown_table(io::describe<io::ExperimentConfig>());
+  const std::string have = doc.substr(a + begin.size(), b - a - begin.size());
+  if (have != want && std::getenv("RECDISTILL_UPDATE_DOCS")) {
+    doc.replace(a + begin.size(), b - a - begin.size(), want);
+    std::ofstream(path) << doc;
+    return;
+  }
+  EXPECT_EQ(have, want) << "docs/config.md's key table is out of date: run the test with RECDISTILL_UPDATE_DOCS=1";
 }

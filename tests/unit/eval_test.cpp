@@ -379,7 +379,7 @@ TEST(PerCase, DumpsNameUsersAndSayWhichProtocol) {
 }
 
 TEST(Config, EvalKeys) {
-  auto parse = [](const std::string& text) { return io::parse_config(YAML::Load(text), "t.yaml"); };
+  auto parse = [](const std::string& text) { return io::parse_config_text(text, "t.yaml"); };
   auto c = parse("eval:\n  ks: [10]\n");
   EXPECT_EQ(c.eval.exclude, Exclude::none);
   EXPECT_EQ(c.eval.sampled_negatives, 0);
@@ -389,7 +389,7 @@ TEST(Config, EvalKeys) {
   EXPECT_EQ(c.eval.exclude, Exclude::seen);
   EXPECT_EQ(c.eval.sampled_negatives, 100);
   EXPECT_EQ(c.eval.sampling, Sampling::popularity);
-  EXPECT_EQ(c.training.valid_metric, "Recall@10 (sampled 100 popularity)");
+  EXPECT_EQ(c.valid_metric(), "Recall@10 (sampled 100 popularity)");
   EXPECT_EQ(parse("eval:\n  exclude: history\n").eval.exclude, Exclude::history);
   try {
     parse("eval:\n  exclude: everything\n");

@@ -171,7 +171,7 @@ TEST(Load, ConfigDispatchesOnFormatAndFilters) {
 }
 
 TEST(Load, DataKeysOfTheConfig) {
-  const auto cfg = io::parse_config(YAML::Load(R"(
+  const auto cfg = io::parse_config_text(R"(
 data:
   format: csv
   path: x.csv
@@ -185,7 +185,7 @@ data:
   temporal_quantile: 0.9
   valid_share: 0.1
   split_ratios: [0.5, 0.25, 0.25]
-)"), "c.yaml");
+)", "c.yaml");
   EXPECT_EQ(cfg.data.format, "csv");
   EXPECT_EQ(cfg.data.item_path, "items.csv");
   EXPECT_EQ(cfg.data.split, "temporal");
@@ -197,11 +197,11 @@ data:
   EXPECT_EQ(cfg.data.split_ratios, (std::vector<double>{0.5, 0.25, 0.25}));
   EXPECT_FALSE(filter_options(io::DataConfig{}).active());
   const std::string bad = error_of([] {
-    io::parse_config(YAML::Load("data:\n  split_ratios: [0.5, 0.2, 0.2]\n"), "c.yaml");
+    io::parse_config_text("data:\n  split_ratios: [0.5, 0.2, 0.2]\n", "c.yaml");
   });
   EXPECT_NE(bad.find("c.yaml:2"), std::string::npos) << bad;
   EXPECT_NE(bad.find("summing to 1"), std::string::npos) << bad;
-  EXPECT_NE(error_of([] { io::parse_config(YAML::Load("data:\n  format: xml\n"), "c.yaml"); })
+  EXPECT_NE(error_of([] { io::parse_config_text("data:\n  format: xml\n", "c.yaml"); })
                 .find("expected one of atomic, csv, amazon, sessions"),
             std::string::npos);
 }

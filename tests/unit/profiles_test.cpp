@@ -236,7 +236,7 @@ TEST(ProfileTable, EmptyListIsAnError) {
 }
 
 TEST(ProfileConfig, OnePathOrAListAndThePolicies) {
-  auto parse = [](const std::string& yaml) { return io::parse_config(YAML::Load(yaml), "c.yaml"); };
+  auto parse = [](const std::string& yaml) { return io::parse_config_text(yaml, "c.yaml"); };
   EXPECT_TRUE(parse("seed: 1").data.user_profile_embeddings_files.empty());
   EXPECT_EQ(parse("data: {user_profile_embeddings_files: p.json}").data.user_profile_embeddings_files,
             (std::vector<std::string>{"p.json"}));
@@ -251,8 +251,10 @@ TEST(ProfileConfig, OnePathOrAListAndThePolicies) {
                                        parse("seed: 1").data.on_nonfinite);
   EXPECT_EQ(d.unknown_users, UnknownProfileUsers::warn);
   EXPECT_EQ(d.on_nonfinite, NonFiniteProfile::error);
-  expect_error([&] { parse("data: {user_profile_embeddings_files: []}"); },
-               {"c.yaml", "user_profile_embeddings_files", "non-empty list"});
+  // An empty list is the default (no profiles), as the resolved config writes it.
+  EXPECT_TRUE(parse("data: {user_profile_embeddings_files: []}").data.user_profile_embeddings_files.empty());
+  expect_error([&] { parse("data: {user_profile_embeddings_files: {a: 1}}"); },
+               {"c.yaml:1", "user_profile_embeddings_files", "a mapping"});
   expect_error([&] { parse("data: {profile_unknown_users: ignore}"); },
                {"c.yaml", "profile_unknown_users", "warn, error", "ignore"});
   expect_error([&] { parse("data: {on_nonfinite: zero}"); }, {"c.yaml", "on_nonfinite", "zero"});

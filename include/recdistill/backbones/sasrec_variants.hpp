@@ -14,14 +14,18 @@
 // position), its block, its final stage, each with forward and backward as sequences of backend
 // ops, plus its padding side, embedding scale and init tweaks.
 #pragma once
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "recdistill/backend/backend.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
+#include "recdistill/core/keys.hpp"
 #include "recdistill/core/padding.hpp"
 #include "recdistill/core/params.hpp"
 #include "recdistill/layers/layers.hpp"
@@ -29,6 +33,10 @@
 namespace recdistill {
 
 enum class SASRecVariant { recbole, pmixer };
+
+inline constexpr std::array<std::pair<std::string_view, SASRecVariant>, 2> enum_names(SASRecVariant) {
+  return {{{"recbole", SASRecVariant::recbole}, {"pmixer", SASRecVariant::pmixer}}};
+}
 
 struct SASRecConfig {
   SASRecVariant variant = SASRecVariant::recbole;
@@ -42,6 +50,37 @@ struct SASRecConfig {
   double attn_dropout = 0.5;
   double ln_eps = 1e-12;  // recbole 1e-12, pmixer 1e-8
   double init_range = 0.02;
+
+  // The `model` keys (core/keys.hpp). Defaults written as "derived" are filled from other keys
+  // by resolve_defaults below, unless the key was given.
+  template <class V>
+  void keys(V& v) {
+    using keys::Key;
+    v(variant, Key("model", "variant", "which reference SASRec to match (specs/backbones.md §2)")
+                   .weights().preset("upstream", "pmixer"));
+    v(max_len, Key("model", "maxlen", "window length L and size of the position table").range(1, 4096).weights());
+    v(hidden, Key("model", "hidden_units", "hidden size d").range(1, 8192).weights()
+                  .deprecated_alias("model.embedding_dim"));
+    v(layers, Key("model", "num_blocks", "number of transformer blocks").range(1, 64).weights()
+                  .deprecated_alias("model.num_layers"));
+    v(heads, Key("model", "num_heads", "attention heads (must divide hidden_units)").range(1, 256).weights());
+    v(inner, Key("model", "inner_size", "feed-forward width").range(1, 65536).weights()
+                 .derived_default("4 × hidden_units (recbole); hidden_units (pmixer)"));
+    v(hidden_dropout, Key("model", "dropout_rate", "dropout on embeddings and block outputs").range_open(0, 1).resume());
+    v(attn_dropout, Key("model", "attn_dropout_rate", "dropout on attention weights").range_open(0, 1).resume()
+                        .derived_default("dropout_rate"));
+    v(ln_eps, Key("model", "layer_norm_eps", "layer-norm epsilon").range(1e-30, 1).weights()
+                  .derived_default("1e-12 (recbole), 1e-08 (pmixer)"));
+    v(init_range, Key("model", "initializer_range", "std of the normal initialisation").range(0, 10).resume());
+  }
+
+  // Derived defaults of keys not given (`given(path)` tells which were).
+  template <class Given>
+  void resolve_defaults(const Given& given) {
+    if (!given("model.inner_size")) inner = variant == SASRecVariant::pmixer ? hidden : 4 * hidden;
+    if (!given("model.attn_dropout_rate")) attn_dropout = hidden_dropout;
+    if (!given("model.layer_norm_eps")) ln_eps = variant == SASRecVariant::pmixer ? 1e-8 : 1e-12;
+  }
 
   void validate() const {
     if (n_items < 2) fail("model: need at least one item besides the pad id, got n_items=", n_items);

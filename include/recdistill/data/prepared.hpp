@@ -85,42 +85,12 @@ struct PreparedData {
   Split split;
 };
 
-namespace detail {
-
-inline std::string yaml_flow(const YAML::Node& n) {
-  YAML::Emitter em;
-  em << YAML::Flow << n;
-  return em.c_str();
-}
-
-// Keys of `data` that say nothing about the prepared dataset itself.
-inline bool outside_prepared(const std::string& key) {
-  return key == "prepared" || key == "user_profile_embeddings_files" || key == "profile_unknown_users" ||
-         key == "on_nonfinite";
-}
-
-}  // namespace detail
-
 // The data settings a prepared file depends on, one "key=value" per line, sorted: every key
-// of the config's `data` section (except data.prepared and the profile keys), the parsed
-// format, paths, fields and split (so defaults count), and the seed when the split draws
-// random numbers (every split but loo, session and ratio).
-inline std::string prepared_settings(const io::ExperimentConfig& cfg) {
-  std::map<std::string, std::string> s;
-  if (cfg.resolved && cfg.resolved.IsMap() && cfg.resolved["data"] && cfg.resolved["data"].IsMap())
-    for (auto it = cfg.resolved["data"].begin(); it != cfg.resolved["data"].end(); ++it) {
-      const std::string k = it->first.as<std::string>();
-      if (!detail::outside_prepared(k)) s["data." + k] = detail::yaml_flow(it->second);
-    }
+// declared with keys::kPrepared (io/config.hpp DataConfig: format, paths, fields, filters,
+// split), and the seed when the split draws random numbers (every split but loo, session and ratio).
+inline std::string prepared_settings(const io::CommonConfig& cfg) {
+  auto s = io::compat_settings(cfg, keys::kPrepared);
   const auto& d = cfg.data;
-  s["data.format"] = d.format;
-  s["data.path"] = d.path;
-  s["data.item_path"] = d.item_path;
-  s["data.user_path"] = d.user_path;
-  s["data.split"] = d.split;
-  s["data.user_field"] = d.user_field;
-  s["data.item_field"] = d.item_field;
-  s["data.time_field"] = d.time_field;
   if (d.split != "loo" && d.split != "session" && d.split != "ratio") s["seed"] = std::to_string(cfg.seed);
   std::string out;
   for (const auto& [k, v] : s) out += k + "=" + v + "\n";
@@ -149,7 +119,7 @@ inline uint64_t inputs_hash(const std::vector<PreparedInput>& in) {
 }
 
 // The header for `cfg` as it is now (hashes the input files).
-inline PreparedHeader prepared_header(const io::ExperimentConfig& cfg) {
+inline PreparedHeader prepared_header(const io::CommonConfig& cfg) {
   PreparedHeader h;
   h.settings = prepared_settings(cfg);
   h.settings_hash = io::fnv1a64(h.settings);
@@ -160,7 +130,7 @@ inline PreparedHeader prepared_header(const io::ExperimentConfig& cfg) {
 
 // Import, filter and split as configured (what `prepare` stores and what training does
 // without a prepared file).
-inline PreparedData import_data(const io::ExperimentConfig& cfg, FilterReport* report = nullptr) {
+inline PreparedData import_data(const io::CommonConfig& cfg, FilterReport* report = nullptr) {
   PreparedData p;
   p.dataset = load_dataset(cfg.data, report);
   p.split = split_dataset(p.dataset, cfg.data, cfg.seed);
@@ -328,7 +298,7 @@ struct LoadedData {
   std::string source;  // the prepared file, or data.path
 };
 
-inline LoadedData load_prepared_or_import(const io::ExperimentConfig& cfg) {
+inline LoadedData load_prepared_or_import(const io::CommonConfig& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadedData out;
   if (!cfg.data.prepared.empty()) {

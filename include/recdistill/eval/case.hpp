@@ -1,6 +1,7 @@
 // recdistill/eval/case.hpp: what evaluation ranks (a case: history and target) and how (the
 // `eval.*` options), shared by eval/ranking.hpp and the backends' ranking ops.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/core/keys.hpp"
 
 namespace recdistill::eval {
 
@@ -49,7 +51,31 @@ struct Options {
   Exclude exclude = Exclude::none;
   int sampled_negatives = 0;  // 0 = full ranking (the default)
   Sampling sampling = Sampling::uniform;
+
+  template <class V>
+  void keys(V& v) {
+    using keys::Key;
+    v(ks, Key("eval", "ks", "cut-offs K of every metric").at_least(1).items(1, 64).resume()
+              .spelling("training.eval_ks"));
+    v(ties, Key("eval", "ties", "`against_model`: a tie ranks the target below the tied items; `index`: lower id wins (docs/metrics.md)").resume());
+    v(exclude, Key("eval", "exclude", "items masked out: `none`, `history` (the case's history) or `seen` (history plus the user's training items); an excluded target is a miss")
+                   .resume());
+    v(sampled_negatives, Key("eval", "sampled_negatives", "0 = full ranking; N > 0 ranks the target among N sampled negatives and every metric name gets the suffix ` (sampled N uniform|popularity)`")
+                             .range(0, 1 << 24).resume());
+    v(sampling, Key("eval", "sampling", "negatives for eval.sampled_negatives: `uniform` or `popularity` (training counts)").resume());
+  }
 };
+
+inline constexpr std::array<std::pair<std::string_view, Ties>, 2> enum_names(Ties) {
+  return {{{"against_model", Ties::against_model}, {"index", Ties::index}}};
+}
+// `listed` is recommend's own exclusion, not a config value.
+inline constexpr std::array<std::pair<std::string_view, Exclude>, 3> enum_names(Exclude) {
+  return {{{"none", Exclude::none}, {"history", Exclude::history}, {"seen", Exclude::seen}}};
+}
+inline constexpr std::array<std::pair<std::string_view, Sampling>, 2> enum_names(Sampling) {
+  return {{{"uniform", Sampling::uniform}, {"popularity", Sampling::popularity}}};
+}
 
 inline const char* name_of(Exclude e) {
   return e == Exclude::none ? "none" : e == Exclude::history ? "history" : "seen";

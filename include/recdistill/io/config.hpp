@@ -1,40 +1,85 @@
-// recdistill/io/config.hpp: the YAML experiment config (seed README layout: model.*,
-// training.*, data.*, plus eval.* and runtime.*; docs/config.md lists every key).
+// recdistill/io/config.hpp: the experiment config (the seed README's sections model.*,
+// training.*, data.*, plus eval.* and runtime.*) as components that each declare their keys
+// once (core/keys.hpp); io/config_schema.hpp turns YAML layers into them. docs/config.md's key
+// table is generated from these declarations (a test keeps it in step).
 //
-// Precedence: built-in defaults < YAML file < `--set section.key=value` overrides. Unknown
-// keys and ill-typed or out-of-range values are errors naming the file, line and key.
+// Precedence: built-in default < model-name default < `compat` preset < --config files, in
+// order < `--set section.key=value` overrides. Unknown keys and ill-typed or out-of-range values
+// are errors naming the file (or the --set override), the line and the key.
 #pragma once
 #include <yaml-cpp/yaml.h>
 
-#include <cmath>
-#include <charconv>
 #include <cstdint>
-#include <functional>
-#include <iostream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/core/error.hpp"
 #include "recdistill/eval/ranking.hpp"
+#include "recdistill/io/config_schema.hpp"
 
 namespace recdistill::io {
 
+// training.*: what the trainer does with the model (train/trainer.hpp TrainerConfig).
 struct TrainingConfig {
   int batch_size = 256;
   int window_stride = 0;  // 0 = model.maxlen (non-overlapping windows); docs/training.md
   int epochs = 200;
+  std::string schedule = "epochs";  // epochs | iterations
+  int64_t steps_per_epoch = 0;
+  int64_t max_steps = 0;
   double learning_rate = 1e-3;
   std::string optimizer = "adam";  // adam | adamw
   double weight_decay = 0.0;
   double clip_grad_norm = 0.0;  // 0 = off
+  std::string lr_schedule = "constant";
+  int64_t warmup_steps = 0, lr_step_size = 0, lr_decay_steps = 0;
+  double lr_gamma = 0.1, min_lr = 0.0;
   int eval_every = 1;
+  int64_t eval_every_steps = 0;
   int patience = 10;  // evaluations without improvement
   std::string valid_metric = "NDCG@10";
   std::string selection = "best";  // best | last
-  std::string model_dir = "runs";
+
+  template <class V>
+  void keys(V& v) {
+    v(batch_size, Key("training", "batch_size", "sequences (windows) per optimiser step").range(1, 1 << 20).resume());
+    v(window_stride, Key("training", "window_stride", "step between training windows; 0 = model.maxlen")
+                         .range(0, 1 << 20).resume());
+    v(epochs, Key("training", "epochs", "epochs to run (may change on resume)").range(0, 1 << 20));
+    v(schedule, Key("training", "schedule", "epochs: shuffled passes over the rows; iterations: each step draws a batch")
+                    .one_of({"epochs", "iterations"}).resume());
+    v(steps_per_epoch, Key("training", "steps_per_epoch", "iterations: steps per logged epoch; 0 = rows / batch_size")
+                           .range(0, 1e15).resume());
+    v(max_steps, Key("training", "max_steps", "a cap on optimiser steps over the run; 0 = none").range(0, 1e15));
+    v(learning_rate, Key("training", "learning_rate", "Adam learning rate").range(0, 10).resume());
+    v(optimizer, Key("training", "optimizer", "adam: L2 in the gradient; adamw: decoupled weight decay")
+                     .one_of({"adam", "adamw"}).resume());
+    v(weight_decay, Key("training", "weight_decay", "weight decay of every tensor").range(0, 10).resume());
+    v(clip_grad_norm, Key("training", "clip_grad_norm", "clip the global gradient L2 norm to this; 0 = off")
+                          .range(0, 1e12).resume().spelling("training.grad_clip_norm"));
+    v(lr_schedule, Key("training", "lr_schedule", "learning rate over steps (train/optimizer.hpp LRSchedule)")
+                       .one_of({"constant", "warmup", "step", "cosine"}).resume());
+    v(warmup_steps, Key("training", "warmup_steps", "linear warm-up steps before the schedule").range(0, 1e15).resume());
+    v(lr_step_size, Key("training", "lr_step_size", "step schedule: steps between decays").range(0, 1e15).resume());
+    v(lr_gamma, Key("training", "lr_gamma", "step schedule: decay factor").range(0, 1).resume());
+    v(lr_decay_steps, Key("training", "lr_decay_steps", "cosine schedule: steps of the decay").range(0, 1e15).resume());
+    v(min_lr, Key("training", "min_lr", "cosine schedule: the final learning rate").range(0, 10).resume());
+    v(eval_every, Key("training", "eval_every", "validate every N epochs (may change on resume)").range(1, 1 << 20));
+    v(eval_every_steps, Key("training", "eval_every_steps", "> 0: validate after each epoch that passed a multiple of N steps")
+                            .range(0, 1e15));
+    v(patience, Key("training", "patience", "stop after N validations without improvement").range(1, 1 << 20));
+    v(valid_metric, Key("training", "valid_metric", "model selection metric, NAME@K with K in eval.ks").resume());
+    v(selection, Key("training", "selection", "test the best-validation weights or the last ones")
+                     .one_of({"best", "last"}).value_alias("best_valid", "best").resume());
+    v.declared(Key("training", "save_checkpoints", "the seed's switch")
+                   .ignore("checkpoints are always written to the run folder (docs/checkpoints.md)", true),
+               keys::Type::boolean);
+    for (const char* k : {"reconstruct_loss", "alpha", "fine_tune_epoch", "scale_guide_loss"})
+      v.declared(Key("training", k, "profile distillation (specs/profile-distillation.md §11)")
+                     .not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
+  }
 };
 
 // data.*: docs/data.md describes every format, filter and split.
@@ -55,417 +100,201 @@ struct DataConfig {
   std::vector<std::string> user_profile_embeddings_files;
   std::string profile_unknown_users = "warn";  // warn | error
   std::string on_nonfinite = "error";          // error | drop_user
-};
 
-// eval.*: ks, ties, exclude, sampled_negatives, sampling (eval/ranking.hpp, docs/metrics.md).
-using EvalConfig = eval::Options;
+  template <class V>
+  void keys(V& v) {
+    v(format, Key("data", "format", "`atomic` (RecBole .inter/.item/.user), `csv` (seed layout), `amazon` (2018 JSON lines) or `sessions` (alkdrec-ml layout); docs/data.md").one_of({"atomic", "csv", "amazon", "sessions"}).prepared().resume());
+    v(path, Key("data", "path", "the interactions: .inter, interactions.csv, the review dump or sessions.tsv (on resume its content must match, not its path)").prepared());
+    v(prepared, Key("data", "prepared", "a file written by `recdistill prepare`, read instead of importing; refused when the data settings or the input files changed (docs/prepared.md)"));
+    v(item_path, Key("data", "item_path", "item file whose columns become metadata and whose ids are interned first (.item, items.csv, Amazon metadata, items.tsv)").prepared());
+    v(user_path, Key("data", "user_path", "user file whose columns become metadata (.user, users.csv)").prepared());
+    v(split, Key("data", "split", "`loo` (leave-one-out by time), `temporal` (global time quantile), `session` (the shipped labels) or `ratio` (contiguous fractions); docs/data.md").one_of({"loo", "temporal", "session", "ratio"}).prepared().resume());
+    v(user_field, Key("data", "user_field", "user column name (atomic, csv)").prepared().resume());
+    v(item_field, Key("data", "item_field", "item column name (atomic, csv)").prepared().resume());
+    v(time_field, Key("data", "time_field", "timestamp column name (atomic, csv)").prepared().resume());
+    v(rating_field, Key("data", "rating_field", "rating column, read when present (atomic, csv)").prepared().resume());
+    v(drop_duplicates, Key("data", "drop_duplicates", "drop rows repeating an earlier (user, item, timestamp); duplicates are always counted").prepared().resume());
+    v(min_rating, Key("data", "min_rating", "drop rows rated below this (the data needs ratings); the default keeps all").range(-1e300, 1e300).prepared().resume());
+    v(min_user_interactions, Key("data", "min_user_interactions", "k-core filter on users, iterated to a fixed point with the item filter; <= 1 = off")
+                                 .range(0, 1 << 30).prepared().resume());
+    v(min_item_interactions, Key("data", "min_item_interactions", "k-core filter on items; <= 1 = off")
+                                 .range(0, 1 << 30).prepared().resume());
+    v(temporal_quantile, Key("data", "temporal_quantile", "`temporal`: the boundary is this quantile of all timestamps")
+                             .range(0, 1).prepared().resume());
+    v(valid_share, Key("data", "valid_share", "`temporal`: share of training users drawn (with `seed`) for validation")
+                       .range_open(0, 1).prepared().resume());
+    v(split_ratios, Key("data", "split_ratios", "`ratio`: train, valid and test fractions, summing to 1")
+                        .range(0, 1).items(3, 3).prepared().resume());
+    v(user_profile_embeddings_files, Key("data", "user_profile_embeddings_files", "profile embeddings: one path or K paths (multi-profile), JSON or .npy with a .npy.ids sidecar (docs/profiles.md)")
+                                         .deprecated_alias("data.profile_embeddings_path"));
+    v(profile_unknown_users, Key("data", "profile_unknown_users", "profile keys that are not users of the dataset: `warn` (counted, ignored) or `error`")
+                                 .one_of({"warn", "error"}));
+    v(on_nonfinite, Key("data", "on_nonfinite", "a NaN/Inf/float32-overflowing profile value: `error`, or `drop_user` (no profile from that file)")
+                        .one_of({"error", "drop_user"}));
+    for (const char* k : {"profile_train_sequences", "finetune_train_sequences", "valid_sequences", "test_sequences",
+                          "mappings", "counts"})
+      v.declared(Key("data", k, "the seed's pickle inputs")
+                     .not_implemented("the seed's pickle inputs are not read; give data.format and data.path"));
+  }
+};
 
 struct RuntimeConfig {
   int threads = 1;
   std::string backend = "cpu";
+
+  template <class V>
+  void keys(V& v) {
+    v(threads, Key("runtime", "threads", "Eigen/OpenMP threads; results do not depend on it (on 2 cores one thread was as fast)").range(1, 1024));
+    v(backend, Key("runtime", "backend", "where the model runs; only `cpu` trains for now (docs/cuda.md)").one_of({"cpu"}));
+  }
 };
 
-struct ExperimentConfig {
+// The keys the app itself reads: the top level, the model's name, the run folder, data, eval
+// and runtime. A plugin's model adds its own sections' keys (its ComponentInfo lists them).
+struct CommonConfig {
   uint64_t seed = 2020;
   std::string experiment_name = "experiment";
+  std::string compat = "reference";
   std::string model_name = "SASRec";
-  SASRecConfig sasrec;
-  bool inner_size_set = false, attn_dropout_set = false, ln_eps_set = false;
-  TrainingConfig training;
+  std::string model_dir = "runs";
   DataConfig data;
-  EvalConfig eval;
+  eval::Options eval;
   RuntimeConfig runtime;
-  std::string source;     // file it came from
-  YAML::Node resolved;    // the merged YAML (file + overrides), for saving next to results
+  std::string source;  // the first config file (for messages)
+
+  template <class V>
+  void keys(V& v) {
+    v(seed, Key("", "seed", "seed of every random stream (init, dropout, shuffling, sampling)")
+                .range(0, 9.2e18).resume().spelling("runtime.seed"));
+    v(experiment_name, Key("", "experiment_name", "run label; runs go to training.model_dir/experiment_name"));
+    v(compat, Key("", "compat", "preset: reference (= recommended) is the library's behaviour; upstream (profile "
+                                "seed) and upstream_compat (active seed) restore the releases' behaviour")
+                  .one_of({"reference", "upstream", "upstream_compat"}).value_alias("recommended", "reference").resume());
+    v(model_name, Key("model", "model_name", "the model, by the name a loaded plugin offers it under (`recdistill plugins` lists them)")
+                      .deprecated_alias("model.model_type"));
+    v.declared(Key("model", "add_head", "emit logits; must be true for training (the seed's key)"), keys::Type::boolean);
+    v.declared(Key("model", "item_num", "the seed's placeholder").ignore("overwritten from the data", false),
+               keys::Type::integer);
+    v.declared(Key("model", "user_num", "the seed's placeholder").ignore("overwritten from the data", false),
+               keys::Type::integer);
+    for (const char* k : {"reconstruction_layer", "weighting_scheme", "weight_scale", "use_down_scale", "use_upscale",
+                          "multi_profile", "multi_profile_aggr_scheme"})
+      v.declared(Key("model", k, "profile distillation (specs/profile-distillation.md §11)")
+                     .not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
+    v(model_dir, Key("training", "model_dir", "parent of the run folders (training.model_dir/experiment_name/run-...)"));
+    data.keys(v);
+    eval.keys(v);
+    runtime.keys(v);
+  }
+
+  // Cross-key checks and derived values, after binding; `r` says where each key came from.
+  void finish(const ResolvedConfig& r) {
+    if (const Entry* e = r.find("model.add_head"); e && !convert<bool>(Key("model", "add_head", ""), *e))
+      fail(where(*e), ": key 'model.add_head': must be true for training");
+    double sum = 0;
+    for (double x : data.split_ratios) sum += x;
+    if (std::abs(sum - 1) > 1e-9)
+      fail(r.where("data.split_ratios"), ": key 'data.split_ratios': expected fractions summing to 1, found a sum of ", sum);
+  }
 };
 
-namespace detail {
+// Everything a SASRec run reads: the app's keys plus the model's and the trainer's.
+struct ExperimentConfig : CommonConfig {
+  SASRecConfig sasrec;
+  TrainingConfig training;
 
-inline std::string where(const std::string& file, const YAML::Node& n) {
-  const auto m = n.Mark();
-  return m.line >= 0 ? cat(file, ":", m.line + 1) : file;
+  template <class V>
+  void keys(V& v) {
+    CommonConfig::keys(v);
+    sasrec.keys(v);
+    training.keys(v);
+  }
+
+  void finish(const ResolvedConfig& r) {
+    CommonConfig::finish(r);
+    sasrec.resolve_defaults([&](const char* path) { return r.given(path); });
+    if (training.window_stride > sasrec.max_len)
+      fail(r.where("training.window_stride"), ": training.window_stride (", training.window_stride,
+           ") must be at most model.maxlen (", sasrec.max_len, ")");
+    if (sasrec.hidden % sasrec.heads != 0)
+      fail(r.where("model.num_heads"), ": model.hidden_units (", sasrec.hidden, ") must be divisible by model.num_heads (",
+           sasrec.heads, ")");
+    bool metric_ok = false;
+    for (int k : eval.ks)
+      for (const auto& n : eval::metric_families())
+        if (training.valid_metric == n + "@" + std::to_string(k)) metric_ok = true;
+    if (!metric_ok)
+      fail(r.where("training.valid_metric"), ": training.valid_metric '", training.valid_metric,
+           "' is not computed; expected HR@K, Recall@K, NDCG@K, MRR@K or Precision@K with K in eval.ks");
+  }
+
+  // The validation metric as results name it (sampled evaluation adds a suffix to every name).
+  std::string valid_metric() const { return training.valid_metric + eval::metric_suffix(eval); }
+};
+
+// ---- a component from layers, and back ----
+
+template <class C>
+Schema schema_of() {
+  return Schema(describe<C>());
 }
 
-template <class V>
-V scalar(const YAML::Node& n, const std::string& file, const std::string& key, const char* what) {
-  if (!n.IsScalar()) fail(where(file, n), ": key '", key, "': expected ", what, ", found a ",
-                          n.IsSequence() ? "list" : n.IsMap() ? "mapping" : "null value");
-  try {
-    return n.as<V>();
-  } catch (const YAML::Exception&) {
-    fail(where(file, n), ": key '", key, "': expected ", what, ", found '", n.Scalar(), "'");
-  }
-}
-
-inline bool boolean(const YAML::Node& n, const std::string& file, const std::string& key) {
-  return scalar<bool>(n, file, key, "true or false");
-}
-
-}  // namespace detail
-
-// Applies `section.key=value` overrides (value parsed as YAML) to the root node.
-inline void apply_override(YAML::Node& root, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    fail("--set '", assignment, "': expected section.key=value");
-  const std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
-  YAML::Node v;
-  try {
-    v = YAML::Load(value);
-  } catch (const YAML::Exception& e) {
-    fail("--set '", assignment, "': the value is not valid YAML: ", e.msg);
-  }
-  const auto dot = key.find('.');
-  if (dot == std::string::npos) {
-    root[key] = v;
-  } else {
-    const std::string sec = key.substr(0, dot), k = key.substr(dot + 1);
-    if (root[sec] && !root[sec].IsMap()) fail("--set '", assignment, "': '", sec, "' is not a section");
-    root[sec][k] = v;
-  }
-}
-
-inline ExperimentConfig parse_config(const YAML::Node& root, const std::string& file) {
-  using detail::scalar;
-  ExperimentConfig c;
-  c.source = file;
-  c.resolved = YAML::Clone(root);
-  if (!root || root.IsNull()) fail(file, ": the config is empty");
-  if (!root.IsMap()) fail(detail::where(file, root), ": expected a mapping of sections at the top level");
-
-  using Setter = std::function<void(const YAML::Node&, const std::string&)>;
-  auto Int = [&](int& dst, int lo, int hi) {
-    return Setter([&dst, lo, hi, &file](const YAML::Node& n, const std::string& key) {
-      const long long v = scalar<long long>(n, file, key, "an integer");
-      if (v < lo || v > hi)
-        fail(detail::where(file, n), ": key '", key, "': expected an integer in [", lo, ", ", hi,
-             "], found ", v);
-      dst = int(v);
-    });
-  };
-  auto Real = [&](double& dst, double lo, double hi, bool hi_open = false) {
-    return Setter([&dst, lo, hi, hi_open, &file](const YAML::Node& n, const std::string& key) {
-      const double v = scalar<double>(n, file, key, "a number");
-      if (!(v >= lo && (hi_open ? v < hi : v <= hi)))
-        fail(detail::where(file, n), ": key '", key, "': expected a number in [", lo, ", ", hi,
-             hi_open ? ")" : "]", ", found ", n.Scalar());
-      dst = v;
-    });
-  };
-  auto Str = [&](std::string& dst, std::vector<std::string> allowed = {}) {
-    return Setter([&dst, allowed, &file](const YAML::Node& n, const std::string& key) {
-      const std::string v = scalar<std::string>(n, file, key, "a string");
-      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail(detail::where(file, n), ": key '", key, "': expected one of ", list, ", found '", v, "'");
-      }
-      dst = v;
-    });
-  };
-  // Keys of the seed config that are accepted without effect; `warn` says so on stderr.
-  auto Ignored = [&](const char* why, bool warn) {
-    return Setter([why, warn, &file](const YAML::Node& n, const std::string& key) {
-      if (warn) std::cerr << "warning: " << detail::where(file, n) << ": key '" << key << "' has no effect: " << why << "\n";
-    });
-  };
-  auto Unsupported = [&](const char* why) {
-    return Setter([why, &file](const YAML::Node& n, const std::string& key) {
-      fail(detail::where(file, n), ": key '", key, "' is not supported yet: ", why);
-    });
-  };
-  std::string variant = "recbole";
-  std::string ties = "against_model";
-  double dropout = 0.5;
-  bool dropout_set = false;
-  bool add_head = true;
-
-  std::map<std::string, std::map<std::string, Setter>> keys;
-  keys[""]["seed"] = [&](const YAML::Node& n, const std::string& key) {
-    const long long v = scalar<long long>(n, file, key, "a non-negative integer");
-    if (v < 0) fail(detail::where(file, n), ": key 'seed': expected a non-negative integer, found ", v);
-    c.seed = uint64_t(v);
-  };
-  keys[""]["experiment_name"] = Str(c.experiment_name);
-  keys[""]["compat"] = Unsupported("only the recommended (default) behaviour exists");
-  auto& m = keys["model"];
-  m["model_name"] = Str(c.model_name);  // any name: the plugins say which exist (`recdistill plugins`)
-  m["variant"] = Str(variant, {"recbole", "pmixer"});
-  m["item_num"] = Ignored("overwritten from the data", false);
-  m["user_num"] = Ignored("overwritten from the data", false);
-  m["maxlen"] = Int(c.sasrec.max_len, 1, 4096);
-  m["hidden_units"] = Int(c.sasrec.hidden, 1, 8192);
-  m["num_blocks"] = Int(c.sasrec.layers, 1, 64);
-  m["num_heads"] = Int(c.sasrec.heads, 1, 256);
-  m["inner_size"] = [&](const YAML::Node& n, const std::string& k) {
-    Int(c.sasrec.inner, 1, 65536)(n, k);
-    c.inner_size_set = true;
-  };
-  m["dropout_rate"] = [&](const YAML::Node& n, const std::string& k) {
-    Real(dropout, 0, 1, true)(n, k);
-    dropout_set = true;
-  };
-  m["attn_dropout_rate"] = [&](const YAML::Node& n, const std::string& k) {
-    Real(c.sasrec.attn_dropout, 0, 1, true)(n, k);
-    c.attn_dropout_set = true;
-  };
-  m["layer_norm_eps"] = [&](const YAML::Node& n, const std::string& k) {
-    Real(c.sasrec.ln_eps, 1e-30, 1)(n, k);
-    c.ln_eps_set = true;
-  };
-  m["initializer_range"] = Real(c.sasrec.init_range, 0, 10);
-  m["add_head"] = [&](const YAML::Node& n, const std::string& k) {
-    add_head = detail::boolean(n, file, k);
-    if (!add_head) fail(detail::where(file, n), ": key 'model.add_head': must be true for training");
-  };
-  for (const char* k : {"reconstruction_layer", "weighting_scheme", "weight_scale", "use_down_scale",
-                        "use_upscale", "multi_profile", "multi_profile_aggr_scheme"})
-    m[k] = Unsupported("profile distillation (SASRecLLM) is not implemented yet");
-  auto& t = keys["training"];
-  t["batch_size"] = Int(c.training.batch_size, 1, 1 << 20);
-  t["epochs"] = Int(c.training.epochs, 0, 1 << 20);
-  t["window_stride"] = Int(c.training.window_stride, 0, 1 << 20);
-  t["learning_rate"] = Real(c.training.learning_rate, 0, 10);
-  t["optimizer"] = Str(c.training.optimizer, {"adam", "adamw"});
-  t["weight_decay"] = Real(c.training.weight_decay, 0, 10);
-  t["clip_grad_norm"] = Real(c.training.clip_grad_norm, 0, 1e12);
-  t["grad_clip_norm"] = Real(c.training.clip_grad_norm, 0, 1e12);  // profile-distillation spelling
-  t["eval_every"] = Int(c.training.eval_every, 1, 1 << 20);
-  t["patience"] = Int(c.training.patience, 1, 1 << 20);
-  t["valid_metric"] = Str(c.training.valid_metric);
-  t["selection"] = Str(c.training.selection, {"best", "last"});
-  t["model_dir"] = Str(c.training.model_dir);
-  t["save_checkpoints"] = Ignored("checkpoints are always written to the run folder (docs/checkpoints.md)", true);
-  for (const char* k : {"reconstruct_loss", "alpha", "fine_tune_epoch", "scale_guide_loss"})
-    t[k] = Unsupported("profile distillation (SASRecLLM) is not implemented yet");
-  auto& d = keys["data"];
-  d["format"] = Str(c.data.format, {"atomic", "csv", "amazon", "sessions"});
-  d["path"] = Str(c.data.path);
-  d["prepared"] = Str(c.data.prepared);
-  d["item_path"] = Str(c.data.item_path);
-  d["user_path"] = Str(c.data.user_path);
-  d["split"] = Str(c.data.split, {"loo", "temporal", "session", "ratio"});
-  d["user_field"] = Str(c.data.user_field);
-  d["item_field"] = Str(c.data.item_field);
-  d["time_field"] = Str(c.data.time_field);
-  d["rating_field"] = Str(c.data.rating_field);
-  d["drop_duplicates"] = [&](const YAML::Node& n, const std::string& k) {
-    c.data.drop_duplicates = detail::boolean(n, file, k);
-  };
-  d["min_rating"] = Real(c.data.min_rating, -1e300, 1e300);
-  d["min_user_interactions"] = Int(c.data.min_user_interactions, 0, 1 << 30);
-  d["min_item_interactions"] = Int(c.data.min_item_interactions, 0, 1 << 30);
-  d["temporal_quantile"] = Real(c.data.temporal_quantile, 0, 1);
-  d["valid_share"] = Real(c.data.valid_share, 0, 1, true);
-  d["split_ratios"] = [&](const YAML::Node& n, const std::string& key) {
-    if (!n.IsSequence() || n.size() != 3)
-      fail(detail::where(file, n), ": key '", key, "': expected a list of 3 fractions (train, valid, test)");
-    double sum = 0;
-    c.data.split_ratios.clear();
-    for (const auto& x : n) {
-      const double v = scalar<double>(x, file, key, "a number");
-      if (!(v >= 0 && v <= 1))
-        fail(detail::where(file, x), ": key '", key, "': expected fractions in [0, 1], found ", x.Scalar());
-      c.data.split_ratios.push_back(v);
-      sum += v;
-    }
-    if (std::abs(sum - 1) > 1e-9)
-      fail(detail::where(file, n), ": key '", key, "': expected fractions summing to 1, found a sum of ", sum);
-  };
-  for (const char* k : {"profile_train_sequences", "finetune_train_sequences", "valid_sequences",
-                        "test_sequences", "mappings", "counts"})
-    d[k] = Unsupported("the seed's pickle inputs are not read; give data.format and data.path");
-  d["user_profile_embeddings_files"] = [&](const YAML::Node& n, const std::string& key) {
-    auto& files = c.data.user_profile_embeddings_files;
-    files.clear();
-    if (!n.IsSequence()) {
-      files.push_back(scalar<std::string>(n, file, key, "a path or a list of paths"));
-      return;
-    }
-    if (n.size() == 0) fail(detail::where(file, n), ": key '", key, "': expected a path or a non-empty list of paths");
-    for (const auto& x : n) files.push_back(scalar<std::string>(x, file, key, "a path"));
-  };
-  d["profile_unknown_users"] = Str(c.data.profile_unknown_users, {"warn", "error"});
-  d["on_nonfinite"] = Str(c.data.on_nonfinite, {"error", "drop_user"});
-  auto& e = keys["eval"];
-  e["ks"] = [&](const YAML::Node& n, const std::string& key) {
-    if (!n.IsSequence() || n.size() == 0)
-      fail(detail::where(file, n), ": key '", key, "': expected a non-empty list of integers");
-    c.eval.ks.clear();
-    for (const auto& x : n) {
-      const int k = scalar<int>(x, file, key, "a positive integer");
-      if (k < 1) fail(detail::where(file, x), ": key '", key, "': expected positive integers, found ", k);
-      c.eval.ks.push_back(k);
-    }
-  };
-  e["ties"] = Str(ties, {"against_model", "index"});
-  std::string exclude = "none", sampling = "uniform";
-  e["exclude"] = Str(exclude, {"none", "history", "seen"});
-  e["sampled_negatives"] = Int(c.eval.sampled_negatives, 0, 1 << 24);
-  e["sampling"] = Str(sampling, {"uniform", "popularity"});
-  auto& r = keys["runtime"];
-  r["threads"] = Int(c.runtime.threads, 1, 1024);
-  r["backend"] = Str(c.runtime.backend, {"cpu"});
-  r["seed"] = keys[""]["seed"];
-
-  auto known_list = [&](const std::string& sec) {
-    std::string list;
-    for (const auto& [k, _] : keys[sec]) list += (list.empty() ? "" : ", ") + k;
-    return list;
-  };
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    const std::string name = it->first.as<std::string>();
-    const YAML::Node& val = it->second;
-    if (keys[""].count(name)) {
-      keys[""][name](val, name);
-      continue;
-    }
-    if (!keys.count(name) || name.empty())
-      fail(detail::where(file, it->first), ": unknown top-level key '", name,
-           "' (expected seed, experiment_name, model, training, data, eval, runtime)");
-    if (!val.IsMap())
-      fail(detail::where(file, val), ": section '", name, "' must be a mapping of keys");
-    for (auto kt = val.begin(); kt != val.end(); ++kt) {
-      const std::string k = kt->first.as<std::string>();
-      auto f = keys[name].find(k);
-      if (f == keys[name].end())
-        fail(detail::where(file, kt->first), ": unknown key '", name, ".", k, "' (known keys of '",
-             name, "': ", known_list(name), ")");
-      f->second(kt->second, name + "." + k);
-    }
-  }
-  c.sasrec.variant = variant == "pmixer" ? SASRecVariant::pmixer : SASRecVariant::recbole;
-  c.eval.ties = ties == "index" ? eval::Ties::index : eval::Ties::against_model;
-  c.eval.exclude = exclude == "seen" ? eval::Exclude::seen
-                   : exclude == "history" ? eval::Exclude::history : eval::Exclude::none;
-  c.eval.sampling = sampling == "popularity" ? eval::Sampling::popularity : eval::Sampling::uniform;
-  if (dropout_set) {
-    c.sasrec.hidden_dropout = dropout;
-    if (!c.attn_dropout_set) c.sasrec.attn_dropout = dropout;
-  }
-  if (c.sasrec.variant == SASRecVariant::pmixer && !c.ln_eps_set) c.sasrec.ln_eps = 1e-8;
-  if (!c.inner_size_set) c.sasrec.inner = 4 * c.sasrec.hidden;
-  if (c.training.window_stride > c.sasrec.max_len)
-    fail(file, ": training.window_stride (", c.training.window_stride,
-         ") must be at most model.maxlen (", c.sasrec.max_len, ")");
-  if (c.sasrec.hidden % c.sasrec.heads != 0)
-    fail(file, ": model.hidden_units (", c.sasrec.hidden, ") must be divisible by model.num_heads (",
-         c.sasrec.heads, ")");
-  // The validation metric must be one that is computed.
-  bool metric_ok = false;
-  for (int k : c.eval.ks)
-    for (const auto& n : eval::metric_families())
-      if (c.training.valid_metric == n + "@" + std::to_string(k)) metric_ok = true;
-  if (!metric_ok)
-    fail(file, ": training.valid_metric '", c.training.valid_metric,
-         "' is not computed; expected HR@K, Recall@K, NDCG@K, MRR@K or Precision@K with K in eval.ks");
-  // Sampled evaluation renames every metric (" (sampled 100 uniform)"); so does the selector.
-  c.training.valid_metric += eval::metric_suffix(c.eval);
+// Binds a component (with CommonConfig's finish) from a resolved document.
+template <class C>
+C bind_config(const ResolvedConfig& r) {
+  C c{};
+  Binder b{r};
+  c.keys(b);
+  if constexpr (requires { c.source; }) c.source = r.first_file;
+  if constexpr (requires { c.finish(r); }) c.finish(r);
   return c;
 }
 
-// The effective config: every settable key with the value this config resolves to (defaults,
-// then the file(s), then overrides), in the sections and names the parser reads, so
-// parse_config(effective_config(c)) gives the same config back (tested). This is what runs
-// print at start and save as config.yaml; the spellings a user wrote (e.g. grad_clip_norm)
-// come back in their canonical form.
-inline YAML::Node effective_config(const ExperimentConfig& c) {
-  // Doubles as their shortest text that reads back to the same value (0.8, not 0.80000000000000004).
-  auto num = [](double v) {
-    char buf[64];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    return YAML::Node(std::string(buf, r.ptr));
-  };
+// A component from config layers. `extra`: keys other components declare (a plugin's model's,
+// seen by the app); `opt.strict` rejects every other key.
+template <class C>
+C parse_config(const ConfigLayers& layers, const std::vector<KeyDoc>& extra = {}, const ResolveOptions& opt = {}) {
+  Schema s = schema_of<C>();
+  s.add(extra);
+  return bind_config<C>(resolve(s, read_layers(layers), opt));
+}
+
+inline ExperimentConfig parse_config(const ConfigLayers& layers) { return parse_config<ExperimentConfig>(layers); }
+
+// Config text as if read from `file` (tests and tools).
+inline ExperimentConfig parse_config_text(const std::string& text, const std::string& file = "config.yaml",
+                                          const std::vector<std::string>& sets = {}) {
+  return parse_config(ConfigLayers{{{file, text}}, sets});
+}
+
+// One file and --set overrides (the library's entry point; the app passes layers).
+inline ExperimentConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {}) {
+  return parse_config(config_layers({path}, overrides));
+}
+
+// The resolved config of a component: every key with the value it resolved to (defaults, then
+// the layers), in the sections and names the parser reads, so parsing it gives the same config
+// back (tested). Runs print it and save it as config.yaml; aliases come back canonical.
+template <class C>
+YAML::Node effective_config(const C& c) {
   YAML::Node root(YAML::NodeType::Map);
-  root["seed"] = c.seed;
-  root["experiment_name"] = c.experiment_name;
-  YAML::Node m = root["model"];
-  m["model_name"] = c.model_name;
-  m["variant"] = c.sasrec.variant == SASRecVariant::pmixer ? "pmixer" : "recbole";
-  m["maxlen"] = c.sasrec.max_len;
-  m["hidden_units"] = c.sasrec.hidden;
-  m["num_blocks"] = c.sasrec.layers;
-  m["num_heads"] = c.sasrec.heads;
-  m["inner_size"] = c.sasrec.inner;
-  m["dropout_rate"] = num(c.sasrec.hidden_dropout);
-  m["attn_dropout_rate"] = num(c.sasrec.attn_dropout);
-  m["layer_norm_eps"] = num(c.sasrec.ln_eps);
-  m["initializer_range"] = num(c.sasrec.init_range);
-  YAML::Node t = root["training"];
-  const auto& tc = c.training;
-  t["batch_size"] = tc.batch_size;
-  t["window_stride"] = tc.window_stride;
-  t["epochs"] = tc.epochs;
-  t["learning_rate"] = num(tc.learning_rate);
-  t["optimizer"] = tc.optimizer;
-  t["weight_decay"] = num(tc.weight_decay);
-  t["clip_grad_norm"] = num(tc.clip_grad_norm);
-  t["eval_every"] = tc.eval_every;
-  t["patience"] = tc.patience;
-  // Stored with the sampled-metric suffix (see parse_config); written as the user gives it.
-  const std::string suffix = eval::metric_suffix(c.eval);
-  std::string metric = tc.valid_metric;
-  if (!suffix.empty() && metric.size() >= suffix.size() &&
-      metric.compare(metric.size() - suffix.size(), suffix.size(), suffix) == 0)
-    metric.resize(metric.size() - suffix.size());
-  t["valid_metric"] = metric;
-  t["selection"] = tc.selection;
-  t["model_dir"] = tc.model_dir;
-  YAML::Node d = root["data"];
-  const auto& dc = c.data;
-  d["format"] = dc.format;
-  d["path"] = dc.path;
-  d["prepared"] = dc.prepared;
-  d["item_path"] = dc.item_path;
-  d["user_path"] = dc.user_path;
-  d["split"] = dc.split;
-  d["user_field"] = dc.user_field;
-  d["item_field"] = dc.item_field;
-  d["time_field"] = dc.time_field;
-  d["rating_field"] = dc.rating_field;
-  d["drop_duplicates"] = dc.drop_duplicates;
-  d["min_rating"] = num(dc.min_rating);
-  d["min_user_interactions"] = dc.min_user_interactions;
-  d["min_item_interactions"] = dc.min_item_interactions;
-  d["temporal_quantile"] = num(dc.temporal_quantile);
-  d["valid_share"] = num(dc.valid_share);
-  YAML::Node ratios(YAML::NodeType::Sequence);
-  for (double v : dc.split_ratios) ratios.push_back(num(v));
-  d["split_ratios"] = ratios;
-  if (!dc.user_profile_embeddings_files.empty())  // an empty list is not a valid value
-    d["user_profile_embeddings_files"] = dc.user_profile_embeddings_files;
-  d["profile_unknown_users"] = dc.profile_unknown_users;
-  d["on_nonfinite"] = dc.on_nonfinite;
-  YAML::Node e = root["eval"];
-  e["ks"] = c.eval.ks;
-  e["ties"] = c.eval.ties == eval::Ties::index ? "index" : "against_model";
-  e["exclude"] = eval::name_of(c.eval.exclude);
-  e["sampled_negatives"] = c.eval.sampled_negatives;
-  e["sampling"] = eval::name_of(c.eval.sampling);
-  YAML::Node r = root["runtime"];
-  r["threads"] = c.runtime.threads;
-  r["backend"] = c.runtime.backend;
+  Emitter e{root};
+  const_cast<C&>(c).keys(e);  // the emitter only reads
   return root;
 }
 
-inline std::string effective_config_text(const ExperimentConfig& c) {
-  YAML::Emitter em;
-  em << effective_config(c);
-  return std::string(em.c_str()) + "\n";
+template <class C>
+std::string effective_config_text(const C& c) {
+  return yaml_text(effective_config(c));
 }
 
-inline ExperimentConfig load_config(const std::string& path,
-                                    const std::vector<std::string>& overrides = {}) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail(path, ": cannot open config file");
-  } catch (const YAML::ParserException& e) {
-    fail(path, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
-  }
-  for (const auto& o : overrides) apply_override(root, o);
-  return parse_config(root, path);
+// The settings whose compatibility has a bit of `mask` (keys::kResume, kWeights, kPrepared).
+template <class C>
+std::map<std::string, std::string> compat_settings(const C& c, unsigned mask) {
+  std::map<std::string, std::string> out;
+  SettingsCollector s{mask, out};
+  const_cast<C&>(c).keys(s);
+  return out;
 }
 
 }  // namespace recdistill::io

@@ -60,6 +60,7 @@ struct FileKind {
   std::string_view magic;  // exactly 8 bytes
   uint32_t version;
   std::string_view what;
+  std::string_view older = "write it again with this build";  // what to do with an older version
 };
 
 inline constexpr size_t kContainerHeader = 8 + 4 + 8 + 8;
@@ -113,8 +114,7 @@ inline std::string_view unframe(std::string_view bytes, const FileKind& kind, co
   const auto version = detail::get_raw<uint32_t>(bytes.data() + 8);
   if (version != kind.version)
     fail(path, ": ", kind.what, " written by format version ", version, ", this build reads version ",
-         kind.version, version < kind.version ? " (write it again with this build)"
-                                              : " (written by a newer recdistill)");
+         kind.version, version < kind.version ? cat(" (", kind.older, ")") : std::string(" (written by a newer recdistill)"));
   const auto length = detail::get_raw<uint64_t>(bytes.data() + 12);
   const uint64_t have = uint64_t(bytes.size() - kContainerHeader);
   if (length > have)

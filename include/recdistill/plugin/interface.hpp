@@ -9,16 +9,24 @@
 //   uint32_t recdistill_plugin_abi_version()   checked FIRST, before any other symbol is used
 //   uint64_t recdistill_plugin_layout()        sizes of the structs that cross the edge
 //   void     recdistill_plugin_describe(PluginInfo*)
-//   Model*   recdistill_plugin_create_model(const char* name, const io::ExperimentConfig*, std::string* error)
+//   Model*   recdistill_plugin_create_model(const char* name, const io::ConfigLayers*, std::string* error)
 //   void     recdistill_plugin_destroy_model(Model*)
 //   Strategy* recdistill_plugin_create_strategy(...) / void recdistill_plugin_destroy_strategy(Strategy*)
 //
 // ABI rule: kPluginAbiVersion changes whenever a class or struct used here changes in a way
 // that breaks a compiled plugin (a virtual function added, removed or reordered; a member of
-// RunOptions, PluginInfo, ExperimentConfig, Dataset, Split, TrainResult, EpochLog, StepLog changed). The
+// RunOptions, PluginInfo, ComponentInfo, KeyDoc, ConfigLayers, Dataset, Split, TrainResult, EpochLog,
+// StepLog changed). The
 // host refuses a plugin whose version differs, and also one whose layout signature (sizes of
 // those structs) differs, so a forgotten bump is still caught in most cases. Plugins must be
 // built with the same compiler family and standard library as the app (C++ types cross the edge).
+//
+// Config rule: what crosses the edge is the config's YAML layers (io/config_schema.hpp
+// ConfigLayers: each --config file's path and text, then the --set overrides), never a C++
+// config struct, so a new key is not an ABI change. Each model lists the keys it reads in its
+// ComponentInfo (io::describe<ItsConfig>()); the app validates the layers against its own keys
+// plus the model's, rejecting every other key with the file and line, and the model binds the
+// same layers to its own structs.
 //
 // Lifetime rule: an object made by a plugin must not outlive the library that holds its
 // code. The registry (registry.hpp) returns shared_ptrs whose deleter holds the library
@@ -33,12 +41,15 @@
 
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/eval/ranking.hpp"
-#include "recdistill/io/config.hpp"
+#include "recdistill/io/config_schema.hpp"
 #include "recdistill/train/result.hpp"
 
 namespace recdistill::plugin {
 
-constexpr uint32_t kPluginAbiVersion = 2;  // 2: Model::evaluate became Model::rank
+// 2: Model::evaluate became Model::rank. 3: config layers instead of ExperimentConfig, the
+// components' keys in ComponentInfo, Model::resolved_config and Model::export_model, weights
+// in safetensors.
+constexpr uint32_t kPluginAbiVersion = 3;
 
 // How a training run is driven: callbacks into the app, and the checkpoint settings.
 // Every callback may be empty.
@@ -77,11 +88,18 @@ class Model {
   // ranks into metrics (eval::metrics_from_ranks) and per-user dumps.
   virtual std::vector<int64_t> rank(const data::Split& split, const std::vector<data::SplitCase>& cases) = 0;
 
-  // Weights with enough to rebuild the model: a file written atomically, with a format
-  // version and a checksum. load() refuses a file whose model settings differ from the config
-  // or whose item mapping differs from `data`'s.
+  // Every key the model read, with the value it resolved to (YAML text: defaults, presets and
+  // derived values filled in); the app saves it as the run's config.yaml.
+  virtual std::string resolved_config() const = 0;
+
+  // The trained weights as a safetensors file (docs/weights.md), written atomically, with the
+  // resolved model settings and the item-mapping hash in its metadata. load() refuses a file
+  // whose model settings differ from the config or whose item mapping differs from `data`'s.
   virtual void save(const std::string& path) const = 0;
   virtual void load(const std::string& path, const data::Dataset& data) = 0;
+  // The weights for serving: the plain model without training-only parameters (a method's
+  // distillation heads), loadable by load() under the config resolved_config() prints.
+  virtual void export_model(const std::string& path) const = 0;
   virtual int32_t num_items() const = 0;  // N, including the pad; 0 before train()/load()
 
   // Top-k items for each history (oldest first), never recommending the pad nor the items in
@@ -105,6 +123,7 @@ class Strategy {
 // What a plugin offers, read by the host after the ABI check.
 struct ComponentInfo {
   std::string name, description;
+  std::vector<keys::KeyDoc> keys;  // the config keys it reads (io::describe<Config>())
 };
 struct PluginInfo {
   std::string name, version;
@@ -117,7 +136,7 @@ constexpr uint64_t layout_signature() {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the sizes
   for (uint64_t v : {uint64_t(sizeof(RunOptions)), uint64_t(sizeof(PluginInfo)),
                      uint64_t(sizeof(ComponentInfo)), uint64_t(sizeof(Recommendation)),
-                     uint64_t(sizeof(io::ExperimentConfig)), uint64_t(sizeof(data::Dataset)),
+                     uint64_t(sizeof(io::ConfigLayers)), uint64_t(sizeof(keys::KeyDoc)), uint64_t(sizeof(data::Dataset)),
                      uint64_t(sizeof(data::Split)), uint64_t(sizeof(data::SplitCase)),
                      uint64_t(sizeof(TrainResult)), uint64_t(sizeof(EpochLog)), uint64_t(sizeof(StepLog)),
                      uint64_t(sizeof(eval::Metrics)), uint64_t(sizeof(std::string))}) {
@@ -127,14 +146,14 @@ constexpr uint64_t layout_signature() {
 }
 
 // For plugins without strategies (the third argument of RECDISTILL_PLUGIN).
-inline std::unique_ptr<Strategy> no_strategies(const std::string&, const io::ExperimentConfig&) {
+inline std::unique_ptr<Strategy> no_strategies(const std::string&, const io::ConfigLayers&) {
   return nullptr;
 }
 
 namespace detail {
 // Runs a factory, turning exceptions into a message so none crosses the C boundary.
 template <class Base, class F>
-Base* create_guarded(F&& factory, const char* name, const io::ExperimentConfig* cfg,
+Base* create_guarded(F&& factory, const char* name, const io::ConfigLayers* cfg,
                      std::string* error) {
   try {
     auto p = factory(std::string(name), *cfg);
@@ -161,7 +180,7 @@ Base* create_guarded(F&& factory, const char* name, const io::ExperimentConfig* 
 // with
 //   recdistill::plugin::PluginInfo describe();
 //   std::unique_ptr<recdistill::plugin::Model> create_model(const std::string& name,
-//                                                           const recdistill::io::ExperimentConfig&);
+//                                                           const recdistill::io::ConfigLayers&);
 //   std::unique_ptr<recdistill::plugin::Strategy> create_strategy(...);  // or plugin::no_strategies
 // A factory returns nullptr for a name it does not offer and throws recdistill::Error for a
 // config it cannot use; the message reaches the user.
@@ -177,7 +196,7 @@ Base* create_guarded(F&& factory, const char* name, const io::ExperimentConfig* 
     *out = DESCRIBE();                                                                             \
   }                                                                                                \
   extern "C" RECDISTILL_PLUGIN_EXPORT ::recdistill::plugin::Model* recdistill_plugin_create_model( \
-      const char* name, const ::recdistill::io::ExperimentConfig* cfg, std::string* error) {      \
+      const char* name, const ::recdistill::io::ConfigLayers* cfg, std::string* error) {          \
     return ::recdistill::plugin::detail::create_guarded<::recdistill::plugin::Model>(             \
         CREATE_MODEL, name, cfg, error);                                                           \
   }                                                                                                \
@@ -186,7 +205,7 @@ Base* create_guarded(F&& factory, const char* name, const io::ExperimentConfig* 
     delete m;                                                                                      \
   }                                                                                                \
   extern "C" RECDISTILL_PLUGIN_EXPORT ::recdistill::plugin::Strategy*                              \
-  recdistill_plugin_create_strategy(const char* name, const ::recdistill::io::ExperimentConfig* cfg, \
+  recdistill_plugin_create_strategy(const char* name, const ::recdistill::io::ConfigLayers* cfg,   \
                                     std::string* error) {                                          \
     return ::recdistill::plugin::detail::create_guarded<::recdistill::plugin::Strategy>(          \
         CREATE_STRATEGY, name, cfg, error);                                                        \

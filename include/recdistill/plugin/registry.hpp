@@ -85,14 +85,22 @@ class Registry {
 
   // The model `name` from the first library offering it; the returned object keeps that
   // library loaded. Fails naming the model and every folder searched when none offers it.
-  std::shared_ptr<Model> create_model(const std::string& name, const io::ExperimentConfig& cfg) const {
+  std::shared_ptr<Model> create_model(const std::string& name, const io::ConfigLayers& cfg) const {
     return create<Model>(name, cfg, "model", &PluginInfo::models, "recdistill_plugin_create_model",
                          "recdistill_plugin_destroy_model");
   }
   std::shared_ptr<Strategy> create_strategy(const std::string& name,
-                                            const io::ExperimentConfig& cfg) const {
+                                            const io::ConfigLayers& cfg) const {
     return create<Strategy>(name, cfg, "strategy", &PluginInfo::strategies,
                             "recdistill_plugin_create_strategy", "recdistill_plugin_destroy_strategy");
+  }
+
+  // The keys the model `name` reads (its ComponentInfo), or nullptr when no plugin offers it.
+  const std::vector<keys::KeyDoc>* model_keys(const std::string& name) const {
+    for (const auto& p : plugins_)
+      for (const auto& c : p.info.models)
+        if (c.name == name) return &c.keys;
+    return nullptr;
   }
 
   // The library create_model(name) would use, or nullptr.
@@ -175,14 +183,14 @@ class Registry {
   }
 
   template <class Base>
-  std::shared_ptr<Base> create(const std::string& name, const io::ExperimentConfig& cfg,
+  std::shared_ptr<Base> create(const std::string& name, const io::ConfigLayers& cfg,
                                const char* kind, std::vector<ComponentInfo> PluginInfo::*list,
                                const char* create_sym, const char* destroy_sym) const {
     for (const auto& p : plugins_) {
       const auto& offered = p.info.*list;
       if (std::none_of(offered.begin(), offered.end(), [&](const ComponentInfo& c) { return c.name == name; }))
         continue;
-      using Create = Base*(const char*, const io::ExperimentConfig*, std::string*);
+      using Create = Base*(const char*, const io::ConfigLayers*, std::string*);
       using Destroy = void(Base*);
       std::string error;
       Base* raw = p.lib->get<Create>(create_sym)(name.c_str(), &cfg, &error);

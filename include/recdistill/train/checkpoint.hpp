@@ -29,9 +29,12 @@
 
 namespace recdistill {
 
-// Version 2: the layout written by save_checkpoint below (version 1 had one optimiser step
-// count for all tensors; version 2 keeps one per tensor).
-inline constexpr io::FileKind kCheckpointFile{std::string_view("RDCKPT\0\1", 8), 2, "checkpoint"};
+// Version 3: the layout written by save_checkpoint below, with the settings named by the
+// config keys' declarations (version 1 had one optimiser step count for all tensors; version 2's
+// settings predate the key declarations). Older checkpoints are not converted.
+inline constexpr io::FileKind kCheckpointFile{
+    std::string_view("RDCKPT\0\1", 8), 3, "checkpoint",
+    "an older checkpoint cannot be resumed by this build: start the run again; its run folder's results stay valid"};
 inline constexpr const char* kLatestCheckpoint = "latest.ckpt";
 inline constexpr const char* kBestCheckpoint = "best.ckpt";
 
@@ -123,27 +126,12 @@ inline eval::Metrics get_metrics(io::ByteReader& r) {
 }  // namespace detail
 
 // The settings a resumed run must share with the checkpoint, as "section.key" -> value: every
-// key of the effective config's model, data, training and eval sections (io::effective_config:
-// defaults count, spellings do not), and the seed. Schedule settings may change on resume and
-// are left out (training.epochs, patience, eval_every, model_dir), as are where the data lies
-// (data.path, prepared, item_path, user_path: the data's content is compared through the
-// mapping and split hashes), runtime.* and experiment_name.
+// key declared with keys::kResume (weights and prepared-data keys included; defaults count,
+// spellings do not). The schedule's length (training.epochs, patience, eval_every, ...), where
+// files lie, runtime.* and experiment_name may change. Where the data lies does not count: its
+// content is compared through the mapping and split hashes.
 inline std::map<std::string, std::string> checkpoint_settings(const io::ExperimentConfig& c) {
-  std::map<std::string, std::string> s;
-  const YAML::Node eff = io::effective_config(c);
-  for (const char* sec : {"model", "data", "training", "eval"})
-    for (auto it = eff[sec].begin(); it != eff[sec].end(); ++it) {
-      YAML::Node v = YAML::Clone(it->second);
-      v.SetStyle(YAML::EmitterStyle::Flow);
-      YAML::Emitter em;
-      em << v;
-      s[std::string(sec) + "." + it->first.as<std::string>()] = em.c_str();
-    }
-  s["seed"] = std::to_string(c.seed);
-  for (const char* k : {"training.epochs", "training.patience", "training.eval_every", "training.model_dir",
-                        "data.path", "data.prepared", "data.item_path", "data.user_path"})
-    s.erase(k);
-  return s;
+  return io::compat_settings(c, keys::kResume);
 }
 
 inline std::string config_yaml_text(const io::ExperimentConfig& c) { return io::effective_config_text(c); }

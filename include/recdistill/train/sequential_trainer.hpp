@@ -27,16 +27,30 @@ namespace recdistill {
 inline TrainerConfig trainer_config(const io::ExperimentConfig& cfg) {
   const auto& t = cfg.training;
   TrainerConfig tc;
+  tc.schedule = t.schedule == "iterations" ? TrainerConfig::Schedule::iterations : TrainerConfig::Schedule::epochs;
   tc.batch_size = t.batch_size;
   tc.epochs = t.epochs;
+  tc.steps_per_epoch = t.steps_per_epoch;
+  tc.max_steps = t.max_steps;
   tc.eval_every = t.eval_every;
+  tc.eval_every_steps = t.eval_every_steps;
   tc.patience = t.patience;
-  tc.valid_metric = t.valid_metric;
+  tc.valid_metric = cfg.valid_metric();
   tc.select_best = t.selection == "best";
   tc.window_stride = t.window_stride;
   tc.adam.lr = t.learning_rate;
   tc.adam.weight_decay = t.weight_decay;
   tc.adam.decoupled = t.optimizer == "adamw";
+  using K = LRSchedule::Kind;
+  tc.lr_schedule.kind = t.lr_schedule == "warmup" ? K::warmup
+                        : t.lr_schedule == "step" ? K::step
+                        : t.lr_schedule == "cosine" ? K::cosine
+                                                    : K::constant;
+  tc.lr_schedule.warmup_steps = t.warmup_steps;
+  tc.lr_schedule.step_size = t.lr_step_size;
+  tc.lr_schedule.gamma = t.lr_gamma;
+  tc.lr_schedule.total_steps = t.lr_decay_steps;
+  tc.lr_schedule.min_lr = t.min_lr;
   tc.clip_grad_norm = t.clip_grad_norm;
   return tc;
 }

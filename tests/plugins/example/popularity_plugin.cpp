@@ -2,18 +2,31 @@
 // the training sequences, and the strategy "Longest" picks the longest sessions. Built out of tree against the installed package (CMakeLists.txt
 // beside this file); docs/plugins.md explains each part.
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
+#include "recdistill/io/config.hpp"
+#include "recdistill/io/safetensors.hpp"
 #include "recdistill/plugin/interface.hpp"
 
 namespace {
 
 using namespace recdistill;
 
+// The model's config: the app's keys (data, eval, ...: it reads eval.ks) plus one of its own,
+// declared once; the app then accepts `model.popularity_window` in a config file.
+struct PopularityConfig : io::CommonConfig {
+  int window = 0;
+  template <class V>
+  void keys(V& v) {
+    CommonConfig::keys(v);
+    v(window, io::Key("model", "popularity_window", "count only the last N items of each training sequence; 0 = all")
+                  .range(0, 1 << 30).resume());
+  }
+};
+
 class Popularity final : public plugin::Model {
  public:
-  explicit Popularity(const io::ExperimentConfig& cfg) : cfg_(cfg) {}
+  explicit Popularity(const PopularityConfig& cfg) : cfg_(cfg) {}
+  std::string resolved_config() const override { return io::effective_config_text(cfg_); }
   std::string name() const override { return "Popularity"; }
   std::string summary() const override {
     return cat("Popularity over ", counts_.empty() ? 0 : counts_.size() - 1, " items");
@@ -21,8 +34,10 @@ class Popularity final : public plugin::Model {
 
   TrainResult train(const data::Dataset&, const data::Split& split, const plugin::RunOptions& opt) override {
     counts_.assign(size_t(split.n_items), 0.0f);
-    for (const auto& seq : split.train)
-      for (int32_t it : seq) counts_[size_t(it)] += 1;
+    for (const auto& seq : split.train) {
+      const size_t from = cfg_.window > 0 && seq.size() > size_t(cfg_.window) ? seq.size() - size_t(cfg_.window) : 0;
+      for (size_t i = from; i < seq.size(); ++i) counts_[size_t(seq[i])] += 1;
+    }
     if (opt.log) opt.log(cat("model: ", summary()));
     TrainResult res;
     res.epochs_run = res.best_epoch = 1;
@@ -50,20 +65,22 @@ class Popularity final : public plugin::Model {
     return out;
   }
 
-  // A plain text file is enough for an example (the bundled plugins add a checksum).
+  // The counts as one safetensors tensor (docs/weights.md), readable from Python.
   void save(const std::string& path) const override {
-    std::ofstream out(path);
-    for (float c : counts_) out << c << "\n";
-    if (!out) fail(path, ": cannot write the popularity counts");
+    io::SafeTensors st;
+    st.metadata["model"] = "Popularity";
+    st.tensors.push_back({"counts", {int64_t(counts_.size())}, counts_});
+    io::write_safetensors(path, st);
   }
   void load(const std::string& path, const data::Dataset& data) override {
-    std::ifstream in(path);
-    if (!in) fail(path, ": cannot open the popularity counts");
-    counts_.clear();
-    for (float c; in >> c;) counts_.push_back(c);
-    if (counts_.size() != size_t(data.items.size()))
-      fail(path, ": ", counts_.size(), " counts for ", data.items.size(), " item ids");
+    const io::SafeTensors st = io::read_safetensors(path);
+    const io::SafeTensor* t = st.find("counts");
+    if (!t || t->shape.size() != 1) fail(path, ": no 1-d tensor 'counts': not Popularity weights");
+    if (t->data.size() != size_t(data.items.size()))
+      fail(path, ": ", t->data.size(), " counts for ", data.items.size(), " item ids");
+    counts_ = t->data;
   }
+  void export_model(const std::string& path) const override { save(path); }
   int32_t num_items() const override { return int32_t(counts_.size()); }
 
   std::vector<std::vector<plugin::Recommendation>> recommend(
@@ -83,7 +100,7 @@ class Popularity final : public plugin::Model {
   }
 
  private:
-  io::ExperimentConfig cfg_;
+  PopularityConfig cfg_;
   std::vector<float> counts_;  // (N,) training occurrences per item id; [0] the pad
 };
 
@@ -104,18 +121,20 @@ class Longest final : public plugin::Strategy {
 };
 
 plugin::PluginInfo describe() {
-  return {"example", "1.0", {{"Popularity", "items ranked by training frequency (example plugin)"}},
-          {{"Longest", "sessions with the longest histories first (example plugin)"}}};
+  return {"example", "1.0",
+          {{"Popularity", "items ranked by training frequency (example plugin)", io::describe<PopularityConfig>()}},
+          {{"Longest", "sessions with the longest histories first (example plugin)", {}}}};
 }
 
-std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ExperimentConfig& cfg) {
+// The config arrives as YAML layers; the app has already rejected keys nobody declared.
+std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
   if (name != "Popularity") return nullptr;
-  return std::make_unique<Popularity>(cfg);
+  return std::make_unique<Popularity>(io::parse_config<PopularityConfig>(layers, {}, {false, false}));
 }
 
 }  // namespace
 
-std::unique_ptr<plugin::Strategy> create_strategy(const std::string& name, const io::ExperimentConfig&) {
+std::unique_ptr<plugin::Strategy> create_strategy(const std::string& name, const io::ConfigLayers&) {
   if (name != "Longest") return nullptr;
   return std::make_unique<Longest>();
 }

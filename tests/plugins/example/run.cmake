@@ -32,9 +32,15 @@ run("example 1.0  \\(ABI version ${ABI}\\)\n    file: [^\n]*libexample_popularit
 if(NOT last_out MATCHES "sasrec [^\n]*\n    file: ${WORK_DIR}/prefix/lib[^\n]*/recdistill/plugins/librecdistill_sasrec.so")
   message(FATAL_ERROR "the installed app did not find the installed SASRec plugin:\n${last_out}")
 endif()
-run("test results" train --config tiny.yaml --set data.path=tiny.inter --set model.model_name=Popularity
+# Its config holds the app's keys and the example's own model.popularity_window (declared by
+# the plugin); the app accepts it only because the Popularity model declares it.
+run("test results" train --config popularity.yaml --set data.path=tiny.inter
     --plugin-dir ${WORK_DIR}/build --output ${WORK_DIR}/runs)
 file(GLOB run_dir LIST_DIRECTORIES true ${WORK_DIR}/runs/run-*)
+file(READ ${run_dir}/config.yaml resolved)
+if(NOT resolved MATCHES "popularity_window: 2")
+  message(FATAL_ERROR "the run's config.yaml lacks the plugin's key:\n${resolved}")
+endif()
 run("json: " evaluate --model-path ${run_dir} --plugin-dir ${WORK_DIR}/build)
 run("u1\t1\ti[0-9]+" recommend --model-path ${run_dir} --users u1 --k 2 --plugin-dir ${WORK_DIR}/build)
 message("example plugin ok")

@@ -1,0 +1,87 @@
+// recdistill/io/provenance.hpp: what built and ran a result, for the run folder's
+// provenance.json: the commit, build type and flags, compiler, CPU model, threads, and the
+// versions of the libraries linked. The app defines the build facts (apps/CMakeLists.txt,
+// cmake/BuildInfo.cmake); a program that does not says "unknown".
+#pragma once
+#include <Eigen/Core>
+#include <boost/version.hpp>
+#include <simdjson.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+
+#if defined(__GLIBC__)
+#include <gnu/libc-version.h>
+#endif
+
+#if defined(RECDISTILL_HAVE_BUILD_INFO)
+#include "build_info.hpp"
+#endif
+
+#include "recdistill/core/error.hpp"
+#include "recdistill/io/log.hpp"
+
+namespace recdistill::io {
+
+#ifndef RECDISTILL_GIT_COMMIT
+#define RECDISTILL_GIT_COMMIT "unknown"
+#endif
+#ifndef RECDISTILL_BUILD_TYPE
+#define RECDISTILL_BUILD_TYPE "unknown"
+#endif
+#ifndef RECDISTILL_CXX_FLAGS
+#define RECDISTILL_CXX_FLAGS "unknown"
+#endif
+#ifndef RECDISTILL_CXX_COMPILER
+#define RECDISTILL_CXX_COMPILER "unknown"
+#endif
+#ifndef RECDISTILL_YAML_CPP_VERSION
+#define RECDISTILL_YAML_CPP_VERSION "unknown"
+#endif
+#ifndef RECDISTILL_VERSION_STRING
+#define RECDISTILL_VERSION_STRING "unknown"
+#endif
+
+// The CPU's model name (/proc/cpuinfo), or "unknown".
+inline std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto c = line.find(':');
+      if (c != std::string::npos) return line.substr(line.find_first_not_of(' ', c + 1));
+    }
+  return "unknown";
+}
+
+inline std::string json_object(const JsonFields& f) { return "{" + (f.body().empty() ? "" : f.body().substr(2)) + "}"; }
+
+// One JSON object; `threads` is the run's runtime.threads.
+inline std::string provenance_json(int threads) {
+  JsonFields lib;
+  lib.add("eigen", cat(EIGEN_WORLD_VERSION, ".", EIGEN_MAJOR_VERSION, ".", EIGEN_MINOR_VERSION))
+      .add("boost", cat(BOOST_VERSION / 100000, ".", BOOST_VERSION / 100 % 1000, ".", BOOST_VERSION % 100))
+      .add("simdjson", cat(simdjson::SIMDJSON_VERSION_MAJOR, ".", simdjson::SIMDJSON_VERSION_MINOR, ".",
+                               simdjson::SIMDJSON_VERSION_REVISION))
+      .add("yaml-cpp", std::string(RECDISTILL_YAML_CPP_VERSION));
+#if defined(__GLIBCXX__)
+  lib.add("libstdc++", cat("GCC ", _GLIBCXX_RELEASE, " (", __GLIBCXX__, ")"));
+#endif
+#if defined(__GLIBC__)
+  lib.add("glibc", std::string(gnu_get_libc_version()));
+#endif
+  JsonFields f;
+  f.add("recdistill", std::string(RECDISTILL_VERSION_STRING))
+      .add("commit", std::string(RECDISTILL_GIT_COMMIT))
+      .add("build_type", std::string(RECDISTILL_BUILD_TYPE))
+      .add("cxx_flags", std::string(RECDISTILL_CXX_FLAGS))
+      .add("compiler", std::string(RECDISTILL_CXX_COMPILER))
+      .add("cpu", cpu_model())
+      .add("hardware_threads", int(std::thread::hardware_concurrency()))
+      .add("threads", threads)
+      .raw("libraries", json_object(lib));
+  return json_object(f) + "\n";
+}
+
+}  // namespace recdistill::io
