@@ -52,7 +52,7 @@ plugin::Registry open_plugins(const PluginArgs& args) {
 int cmd_plugins(const Args& args) {
   po::options_description opts("recdistill plugins options");
   PluginArgs pa;
-  opts.add_options()("help,h", "show this help");
+  opts.add_options()("help,h", "show this help")("keys", "also print each model's config keys (the docs/config.md table)");
   add_plugin_options(opts, pa);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -84,8 +84,10 @@ int cmd_plugins(const Args& args) {
       }
       return std::string();
     };
-    for (const auto& m : p.info.models)
+    for (const auto& m : p.info.models) {
       out << "      " << m.name << "  " << m.description << shadow(m.name, &plugin::PluginInfo::models) << "\n";
+      if (vm.count("keys")) out << "\n" << io::markdown_table(m.keys) << "\n";
+    }
     out << "    strategies:" << (p.info.strategies.empty() ? " none\n" : "\n");
     for (const auto& s : p.info.strategies)
       out << "      " << s.name << "  " << s.description << shadow(s.name, &plugin::PluginInfo::strategies) << "\n";

@@ -46,6 +46,27 @@ if(NOT file_ndcg STREQUAL test_ndcg OR NOT EXISTS ${WORK_DIR}/eval/config.yaml)
   message(FATAL_ERROR "evaluate --output: evaluation.json says ${file_ndcg} (expected ${test_ndcg}) or no config.yaml")
 endif()
 
+# export: the serving folder evaluates to the same numbers; a second export there is refused.
+execute_process(COMMAND ${APP} export ${run} --output ${WORK_DIR}/export WORKING_DIRECTORY ${SOURCE_DIR}
+                RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT EXISTS ${WORK_DIR}/export/model.safetensors OR NOT EXISTS ${WORK_DIR}/export/config.yaml)
+  message(FATAL_ERROR "export failed (${r}): ${out}${err}")
+endif()
+execute_process(COMMAND ${APP} evaluate --model-path ${WORK_DIR}/export WORKING_DIRECTORY ${SOURCE_DIR}
+                RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(REGEX MATCHALL "json: [^\n]*" lines "${out}")
+list(GET lines -1 test_line)
+string(SUBSTRING "${test_line}" 6 -1 test_json)
+string(JSON ex_ndcg GET "${test_json}" "NDCG@10")
+if(r OR NOT ex_ndcg STREQUAL test_ndcg)
+  message(FATAL_ERROR "evaluate of the exported model (${r}) gives NDCG@10 ${ex_ndcg}, the run ${test_ndcg}: ${err}")
+endif()
+execute_process(COMMAND ${APP} export ${run} --output ${WORK_DIR}/export WORKING_DIRECTORY ${SOURCE_DIR}
+                RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT r EQUAL 1 OR NOT err MATCHES "exists; give another --output")
+  message(FATAL_ERROR "a second export into the same folder must be refused (${r}): ${err}")
+endif()
+
 # Per-user dumps: `evaluate --per-user` rewrites the run's own per_user_test.csv byte for byte,
 # and `compare` pairs the two (all differences zero) and refuses a file of other cases.
 execute_process(COMMAND ${APP} evaluate --model-path ${run} --per-user ${WORK_DIR}/per_user.csv
