@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, AddressSanitizer + UBSan) in build-fuzz and runs each
-# for FUZZ_SECONDS (default 60) on a scratch copy of its committed seed corpus
+# for FUZZ_SECONDS on a scratch copy of its committed seed corpus
 # (tests/fuzz/corpus/<name>/; the committed corpus is never written). Prints each target's
 # execution count and fails on any finding (crash, leak, UB, uncaught exception, timeout).
 #
-# Environment: FUZZ_SECONDS (60), FUZZ_TARGETS (all: tests/fuzz/*_fuzz.cpp), FUZZ_BUILD_DIR (build-fuzz),
+# FUZZ_SECONDS defaults to FUZZ_TOTAL_SECONDS (420) shared among the targets, at most 60 each,
+# so the stage stays within about 8 minutes (with the build) whatever the number of targets.
+# Environment: FUZZ_SECONDS, FUZZ_TOTAL_SECONDS (420), FUZZ_TARGETS (all: tests/fuzz/*_fuzz.cpp), FUZZ_BUILD_DIR (build-fuzz),
 # FUZZ_CXX (clang++-14), FUZZ_JOBS (build jobs, 2), FUZZ_KEEP (1: keep the scratch folder).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
-secs=${FUZZ_SECONDS:-60}
 cxx=${FUZZ_CXX:-clang++-14}
 jobs=${FUZZ_JOBS:-2}
 # Default: every tests/fuzz/<name>_fuzz.cpp.
 all=$(cd "$root/tests/fuzz" && ls *_fuzz.cpp | sed 's/_fuzz\.cpp$//' | tr '\n' ' ')
 read -r -a targets <<< "${FUZZ_TARGETS:-$all}"
+share=$(( ${FUZZ_TOTAL_SECONDS:-420} / ${#targets[@]} ))
+[ "$share" -gt 60 ] && share=60
+secs=${FUZZ_SECONDS:-$share}
 
 if ! command -v "$cxx" > /dev/null; then
   echo "fuzz.sh: $cxx not found (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
