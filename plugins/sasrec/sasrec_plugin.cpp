@@ -97,11 +97,9 @@ class SASRecModel final : public plugin::Model {
     io::SafeTensors st = sasrec::with_variant(mc_->variant, [&]<class V>() {
       return sasrec_state_dict(SASRec<cpu::Backend, float, V>(*mc_), params_);
     });
-    YAML::Node weights_keys(YAML::NodeType::Map);
-    for (const auto& [k, v] : io::compat_settings(cfg_, keys::kWeights)) weights_keys[k] = v;
     st.metadata["format_version"] = kWeightsFormatVersion;
     st.metadata["model"] = "SASRec";
-    st.metadata["model_config"] = io::yaml_text(weights_keys);
+    st.metadata["model_config"] = io::effective_config_text(cfg_);  // the resolved config, every key
     st.metadata["n_items"] = std::to_string(mc_->n_items);
     st.metadata["item_mapping_hash"] = io::hex64(item_hash_);
     st.metadata["tensors_fnv1a64"] = io::hex64(tensors_hash(st));
@@ -141,7 +139,13 @@ class SASRecModel final : public plugin::Model {
     }
     std::string diffs;
     for (const auto& [k, v] : io::compat_settings(cfg_, keys::kWeights)) {
-      const std::string have = file_keys.IsMap() && file_keys[k] ? file_keys[k].as<std::string>() : "(not set)";
+      const auto dot = k.find('.');
+      YAML::Node n = !file_keys.IsMap() ? YAML::Node()
+                     : dot == std::string::npos ? file_keys[k]
+                     : file_keys[k.substr(0, dot)] && file_keys[k.substr(0, dot)].IsMap()
+                         ? file_keys[k.substr(0, dot)][k.substr(dot + 1)]
+                         : YAML::Node();
+      const std::string have = n ? io::flow_text(n) : "(not set)";
       if (have != v) diffs += cat("\n  ", k, ": weights ", have, ", config ", v);
     }
     if (!diffs.empty()) fail(path, ": the weights do not fit the configured model:", diffs);

@@ -169,7 +169,7 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
   // The file is safetensors with the resolved model settings in its metadata.
   const io::SafeTensors st = io::read_safetensors(w.string());
   EXPECT_EQ(st.metadata.at("format_version"), "1");
-  EXPECT_NE(st.metadata.at("model_config").find("model.hidden_units: 8"), std::string::npos) << st.metadata.at("model_config");
+  EXPECT_NE(st.metadata.at("model_config").find("  hidden_units: 8\n"), std::string::npos) << st.metadata.at("model_config");
   EXPECT_NE(st.find("item_embedding.weight"), nullptr);
   // A flipped byte in the tensors is caught by the checksum, a truncated file by the reader;
   // a different model setting is named.

@@ -171,7 +171,7 @@ struct CommonConfig {
                                 "seed) and upstream_compat (active seed) restore the releases' behaviour")
                   .one_of({"reference", "upstream", "upstream_compat"}).value_alias("recommended", "reference").resume());
     v(model_name, Key("model", "model_name", "the model, by the name a loaded plugin offers it under (`recdistill plugins` lists them)")
-                      .deprecated_alias("model.model_type"));
+                      .deprecated_alias("model.model_type").value_alias("sasrec", "SASRec").value_alias("bert4rec", "BERT4Rec"));
     v.declared(Key("model", "add_head", "emit logits; must be true for training (the seed's key)"), keys::Type::boolean);
     v.declared(Key("model", "item_num", "the seed's placeholder").ignore("overwritten from the data", false),
                keys::Type::integer);

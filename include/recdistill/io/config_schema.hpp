@@ -448,7 +448,8 @@ inline ResolvedConfig resolve(const Schema& schema, const RawConfig& raw, const 
   // Defaults that depend on the preset or on the model's name, for keys no layer set.
   auto value_of = [&](const char* path, const char* fallback) {
     const Entry* e = r.find(path);
-    return e && e->node.IsScalar() ? e->node.Scalar() : std::string(fallback);
+    const KeyDoc* k = schema.find(path);
+    return e && k ? convert<std::string>(*k, *e) : std::string(fallback);
   };
   const std::string compat = value_of("compat", "");
   const std::string model = value_of("model.model_name", "");
