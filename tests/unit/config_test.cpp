@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "recdistill/io/config.hpp"
+#include "recdistill/train/sequential_trainer.hpp"
 
 using namespace recdistill;
 
@@ -228,4 +229,33 @@ TEST(Config, DocsTableIsTheDeclarations) {
     return;
   }
   EXPECT_EQ(have, want) << "docs/config.md's key table is out of date: run the test with RECDISTILL_UPDATE_DOCS=1";
+}
+
+// The trainer's settings from training.* keys, and which of them a resume must share.
+TEST(Config, TrainerSettingsAndResumeCompatibility) {
+  const auto c = parse(
+      "training: {schedule: iterations, steps_per_epoch: 7, max_steps: 50, eval_every_steps: 10,\n"
+      "           lr_schedule: cosine, warmup_steps: 3, lr_decay_steps: 100, min_lr: 1.0e-5, optimizer: adamw}\n");
+  const TrainerConfig tc = trainer_config(c);
+  EXPECT_EQ(tc.schedule, TrainerConfig::Schedule::iterations);
+  EXPECT_EQ(tc.steps_per_epoch, 7);
+  EXPECT_EQ(tc.max_steps, 50);
+  EXPECT_EQ(tc.eval_every_steps, 10);
+  EXPECT_EQ(tc.lr_schedule.kind, LRSchedule::Kind::cosine);
+  EXPECT_EQ(tc.lr_schedule.warmup_steps, 3);
+  EXPECT_EQ(tc.lr_schedule.total_steps, 100);
+  EXPECT_DOUBLE_EQ(tc.lr_schedule.min_lr, 1e-5);
+  EXPECT_TRUE(tc.adam.decoupled);
+  const auto s = checkpoint_settings(c);
+  for (const char* k : {"seed", "compat", "model.variant", "model.maxlen", "training.lr_schedule", "training.batch_size",
+                        "data.split", "eval.ks"})
+    EXPECT_EQ(s.count(k), 1u) << k;
+  for (const char* k : {"training.epochs", "training.patience", "training.eval_every", "training.max_steps",
+                        "training.model_dir", "data.path", "runtime.threads", "experiment_name"})
+    EXPECT_EQ(s.count(k), 0u) << k;
+  // Weights: only what changes a parameter's meaning.
+  const auto w = io::compat_settings(c, keys::kWeights);
+  EXPECT_EQ(w.size(), 7u);
+  EXPECT_EQ(w.count("model.hidden_units"), 1u);
+  EXPECT_EQ(w.count("model.dropout_rate"), 0u);
 }
