@@ -76,9 +76,17 @@ struct TrainingConfig {
     v.declared(Key("training", "save_checkpoints", "the seed's switch")
                    .ignore("checkpoints are always written to the run folder (docs/checkpoints.md)", true),
                keys::Type::boolean);
-    for (const char* k : {"reconstruct_loss", "alpha", "fine_tune_epoch", "scale_guide_loss"})
-      v.declared(Key("training", k, "profile distillation (specs/profile-distillation.md §11)")
-                     .not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
+    // The seed README's prose names (spec §11.1) are deprecated aliases, in either section.
+    const auto prose = [](const char* name) {
+      return std::vector<std::string>{cat("model.", name), cat("training.", name)};
+    };
+    for (const auto& [k, old] : std::vector<std::pair<const char*, const char*>>{
+             {"reconstruct_loss", ""}, {"alpha", "distillation_alpha"}, {"fine_tune_epoch", ""},
+             {"scale_guide_loss", "use_dynamic_scaling"}}) {
+      Key key("training", k, "profile distillation (specs/profile-distillation.md §11)");
+      if (*old) key.deprecated = prose(old);
+      v.declared(std::move(key).not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
+    }
   }
 };
 
@@ -126,7 +134,8 @@ struct DataConfig {
     v(split_ratios, Key("data", "split_ratios", "`ratio`: train, valid and test fractions, summing to 1")
                         .range(0, 1).items(3, 3).prepared().resume());
     v(user_profile_embeddings_files, Key("data", "user_profile_embeddings_files", "profile embeddings: one path or K paths (multi-profile), JSON or .npy with a .npy.ids sidecar (docs/profiles.md)")
-                                         .deprecated_alias("data.profile_embeddings_path"));
+                                         .deprecated_alias("data.profile_embeddings_path")
+                                         .deprecated_alias("model.profile_embeddings_path"));
     v(profile_unknown_users, Key("data", "profile_unknown_users", "profile keys that are not users of the dataset: `warn` (counted, ignored) or `error`")
                                  .one_of({"warn", "error"}));
     v(on_nonfinite, Key("data", "on_nonfinite", "a NaN/Inf/float32-overflowing profile value: `error`, or `drop_user` (no profile from that file)")
@@ -177,10 +186,19 @@ struct CommonConfig {
                keys::Type::integer);
     v.declared(Key("model", "user_num", "the seed's placeholder").ignore("overwritten from the data", false),
                keys::Type::integer);
-    for (const char* k : {"reconstruction_layer", "weighting_scheme", "weight_scale", "use_down_scale", "use_upscale",
-                          "multi_profile", "multi_profile_aggr_scheme"})
-      v.declared(Key("model", k, "profile distillation (specs/profile-distillation.md §11)")
-                     .not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
+    for (const auto& [k, old] : std::vector<std::pair<const char*, const char*>>{
+             {"reconstruction_layer", "distillation_layer"}, {"weighting_scheme", "aggregation_method"},
+             {"weight_scale", ""}, {"use_down_scale", ""}, {"use_upscale", ""}, {"multi_profile", ""},
+             {"multi_profile_aggr_scheme", ""}}) {
+      Key key("model", k, "profile distillation (specs/profile-distillation.md §11)");
+      if (*old) key.deprecated = {cat("model.", old), cat("training.", old)};
+      v.declared(std::move(key).not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
+    }
+    v.declared(Key("model", "use_distillation", "the seed README's switch; the seed itself names the method by "
+                                                "model.model_name (SASRecLLM, BERT4RecLLM)")
+                   .deprecated_alias("training.use_distillation")
+                   .not_implemented("profile distillation (SASRecLLM) is not implemented yet"),
+               keys::Type::boolean);
     v(model_dir, Key("training", "model_dir", "parent of the run folders (training.model_dir/experiment_name/run-...)"));
     data.keys(v);
     eval.keys(v);
