@@ -19,6 +19,19 @@ both directions are checked:
   (b) ours -> PyTorch: the C++ tool builds the model with our initialisation and writes
       model.safetensors and its logits; the file is loaded with load_state_dict(strict=True) and
       PyTorch's logits are compared.
+and a trained model:
+  (c) a run of the app: `recdistill train --config tests/plugins/tiny.yaml --set model.variant=<v>
+      --set training.epochs=2` writes a run folder; its model.safetensors is checked against its
+      metadata (format_version, model, n_items = item_embedding rows, item_mapping_hash and
+      tensors_fnv1a64 recomputed here), the module is built from the metadata's model_config
+      (the run's resolved config) and loaded with load_state_dict(strict=True); then
+      `recdistill recommend --model-path <run> --users <every user> --k 10` is compared with
+      PyTorch: the score of each listed item (printed with 6 significant digits: |diff| <=
+      1e-5 + 5e-6 |score|, 5e-6 being the print's relative rounding) and the top-10 over the
+      items outside the user's history (same order). Histories are rebuilt here from the .inter
+      file as the app builds them (items numbered 1.. in order of first appearance, each user's
+      rows sorted by timestamp, file order on ties; the model sees the last maxlen items, the
+      whole history is excluded).
 It also writes tests/fixtures/safetensors/python_small.safetensors (the byte-compatibility file
 of Safetensors.ReadsAndRewritesPythonFileByteForByte).
 
@@ -30,16 +43,21 @@ Setup (Debian 12; RecBole as in bench/peers/README.md, into a venv of /usr/bin/p
     .venv-st/bin/pip install --no-deps scipy==1.10.1 pandas==1.5.3 pytz==2024.1 \\
         scikit-learn==1.2.2 joblib==1.3.2 threadpoolctl==3.2.0 tqdm==4.66.1 \\
         colorlog==4.7.2 colorama==0.4.4 texttable==1.7.0
-    ninja -C build-st recdistill_sasrec_safetensors_tool
+    ninja -C build-test recdistill_sasrec_safetensors_tool recdistill_app recdistill_sasrec
 Run (from the repository root; prints the report, kept in docs/safetensors_interchange.txt):
-    .venv-st/bin/python tools/safetensors_interchange.py --tool build-st/tests/recdistill_sasrec_safetensors_tool
+    .venv-st/bin/python tools/safetensors_interchange.py --tool build-test/tests/recdistill_sasrec_safetensors_tool
 --check-only leaves the committed fixtures as they are and checks them (direction (a)) as read.
+--run-check runs (c) only (no C++ tool needed); --app names the app (default
+build-test/apps/recdistill, built by `ninja -C build-test recdistill_app recdistill_sasrec`).
 """
 
 import argparse
 import json
+import collections
+import glob
 import math
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -49,6 +67,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import yaml
 
 import safetensors
 from safetensors.torch import load_file, save_file
@@ -91,7 +110,8 @@ def build_recbole(cfg):
         "MAX_ITEM_LIST_LENGTH": cfg["max_len"], "device": "cpu",
         "n_layers": cfg["layers"], "n_heads": cfg["heads"], "hidden_size": cfg["hidden"],
         "inner_size": cfg["inner"], "hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5,
-        "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02, "loss_type": "CE",
+        "hidden_act": "gelu", "layer_norm_eps": cfg.get("ln_eps", 1e-12), "initializer_range": 0.02,
+        "loss_type": "CE",
     }
 
     class Dataset:  # dataset.num(ITEM_ID) = number of item ids including the pad 0
@@ -130,7 +150,7 @@ class PointWiseFeedForward(nn.Module):
 class PmixerSASRec(nn.Module):
     """specs/backbones.md §2.3 `legacy`, with the reference module's attribute names."""
 
-    def __init__(self, n_items, max_len, hidden, layers, heads, dropout=0.2):
+    def __init__(self, n_items, max_len, hidden, layers, heads, dropout=0.2, eps=1e-8):
         super().__init__()
         self.hidden = hidden
         self.item_emb = nn.Embedding(n_items, hidden, padding_idx=0)  # n_items = item_num + 1
@@ -140,11 +160,11 @@ class PmixerSASRec(nn.Module):
         self.attention_layers = nn.ModuleList()
         self.forward_layernorms = nn.ModuleList()
         self.forward_layers = nn.ModuleList()
-        self.last_layernorm = nn.LayerNorm(hidden, eps=1e-8)
+        self.last_layernorm = nn.LayerNorm(hidden, eps=eps)
         for _ in range(layers):
-            self.attention_layernorms.append(nn.LayerNorm(hidden, eps=1e-8))
+            self.attention_layernorms.append(nn.LayerNorm(hidden, eps=eps))
             self.attention_layers.append(nn.MultiheadAttention(hidden, heads, dropout=dropout))
-            self.forward_layernorms.append(nn.LayerNorm(hidden, eps=1e-8))
+            self.forward_layernorms.append(nn.LayerNorm(hidden, eps=eps))
             self.forward_layers.append(PointWiseFeedForward(hidden, dropout))
 
     def forward(self, seq):  # seq [B, L] left-padded; returns H [B, L, d]
@@ -166,7 +186,8 @@ class PmixerSASRec(nn.Module):
 
 
 def build_pmixer(cfg):
-    return PmixerSASRec(cfg["n_items"], cfg["max_len"], cfg["hidden"], cfg["layers"], cfg["heads"]).eval()
+    return PmixerSASRec(cfg["n_items"], cfg["max_len"], cfg["hidden"], cfg["layers"], cfg["heads"],
+                        eps=cfg.get("ln_eps", 1e-8)).eval()
 
 
 def left_padded(histories, L):
@@ -326,6 +347,184 @@ def ours_to_pytorch(variant, tool, work):
     return float(np.abs(got - want).max()), float(np.abs(want).max()), strict
 
 
+# ---- (c) a run folder of `recdistill train` -----------------------------------------------
+
+RUN_CONFIG = "tests/plugins/tiny.yaml"
+RUN_EPOCHS = 2
+RUN_K = 10
+FNV_OFFSET, FNV_PRIME = 0xcbf29ce484222325, 0x100000001b3
+
+
+def fnv1a64(data, h=FNV_OFFSET):
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def tensors_fnv1a64(path):
+    """The plugin's checksum: FNV-1a 64 over each tensor's name and bytes, in file order."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])  # keeps the file's order
+    h = FNV_OFFSET
+    for name, e in header.items():
+        if name != "__metadata__":
+            b, end = e["data_offsets"]
+            h = fnv1a64(raw[8 + n + b:8 + n + end], fnv1a64(name.encode(), h))
+    return f"{h:016x}"
+
+
+def idmap_hash(tokens):
+    """data::idmap_hash: the id count, then each token ("[PAD]" first) with its length."""
+    h = fnv1a64(struct.pack("<Q", len(tokens)))
+    for t in tokens:
+        b = t.encode()
+        h = fnv1a64(b, fnv1a64(struct.pack("<Q", len(b)), h))
+    return f"{h:016x}"
+
+
+def app_histories(data_cfg):
+    """Raw user ids (first appearance), item tokens by internal id ("[PAD]" = 0) and each user's
+    internal item ids oldest first, as the app builds them from a RecBole .inter file without
+    an item file or filters: ids in order of first appearance, rows of a user sorted by
+    timestamp with file order kept on ties (data::to_sequences, a stable sort)."""
+    unsupported = {"format": data_cfg["format"] != "atomic", "prepared": data_cfg["prepared"] != "",
+                   "item_path": data_cfg["item_path"] != "", "drop_duplicates": data_cfg["drop_duplicates"],
+                   "min_user_interactions": int(data_cfg["min_user_interactions"]) > 1,
+                   "min_item_interactions": int(data_cfg["min_item_interactions"]) > 1,
+                   "min_rating": float(data_cfg["min_rating"]) > -1e300}
+    if any(unsupported.values()):
+        raise SystemExit(f"run check: data settings not rebuilt here: "
+                         f"{[k for k, bad in unsupported.items() if bad]}")
+    with open(os.path.join(ROOT, data_cfg["path"]), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    names = [c.split(":")[0] for c in lines[0].split("\t")]
+    ui, ii, ti = (names.index(data_cfg[k]) for k in ("user_field", "item_field", "time_field"))
+    items = {"[PAD]": 0}
+    rows = collections.defaultdict(list)  # user -> [(timestamp, item id)] in file order
+    for line in lines[1:]:
+        if not line:
+            continue
+        f = line.split("\t")
+        rows[f[ui]].append((float(f[ti]), items.setdefault(f[ii], len(items))))
+    seqs = {u: [it for _, it in sorted(r, key=lambda x: x[0])] for u, r in rows.items()}
+    return list(rows), list(items), seqs
+
+
+def run_app(app, *args):
+    r = subprocess.run([app, *args], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{app} {' '.join(args)} failed ({r.returncode}):\n{r.stderr}{r.stdout}")
+    return r.stdout
+
+
+def run_check(variant, app, work):
+    """(c) for one variant: returns (ok, report lines)."""
+    v = VARIANTS[variant]
+    out = os.path.join(work, f"run_{variant}")
+    run_app(app, "train", "--config", RUN_CONFIG, "--set", f"model.variant={variant}",
+            "--set", f"training.epochs={RUN_EPOCHS}", "--output", out)
+    runs = glob.glob(os.path.join(out, "run-*"))
+    if len(runs) != 1:
+        raise SystemExit(f"run check: expected one run folder under {out}, found {runs}")
+    path = os.path.join(runs[0], "model.safetensors")
+    with safetensors.safe_open(path, "pt") as f:
+        meta = f.metadata() or {}
+    sd = load_file(path)
+    cfg = yaml.safe_load(meta.get("model_config", ""))
+    m = cfg["model"]
+    users, tokens, seqs = app_histories(cfg["data"])
+    emb = sd["item_embedding.weight" if variant == "recbole" else "item_emb.weight"]
+    n_items = int(meta.get("n_items", -1))
+    errors = []
+    want_meta = {  # key: (found, expected)
+        "model": (meta.get("model"), "SASRec"),
+        "model_config model.variant": (m.get("variant"), variant),
+        "model_config training.epochs": (cfg["training"].get("epochs"), RUN_EPOCHS),
+        "n_items = item embedding rows": (n_items, emb.shape[0]),
+        "n_items = items of the data + 1": (n_items, len(tokens)),
+        "item_mapping_hash": (meta.get("item_mapping_hash"), idmap_hash(tokens)),
+        "tensors_fnv1a64": (meta.get("tensors_fnv1a64"), tensors_fnv1a64(path)),
+    }
+    errors += [f"{k}: {got} != {want}" for k, (got, want) in want_meta.items() if got != want]
+    if not meta.get("format_version", "").isdigit():
+        errors.append(f"format_version: {meta.get('format_version')!r} is not a decimal number")
+    L = int(m["maxlen"])
+    c = dict(n_items=n_items, max_len=L, hidden=int(m["hidden_units"]), layers=int(m["num_blocks"]),
+             heads=int(m["num_heads"]), inner=int(m["inner_size"]), ln_eps=float(m["layer_norm_eps"]))
+    model = v["build"](c)
+    res = model.load_state_dict(sd, strict=True)  # raises on a missing, unexpected or misshaped key
+    for k, t in model.state_dict().items():
+        assert torch.equal(t, sd[k]), k
+    lines = [f"model.safetensors of the run folder: {len(sd)} tensors, metadata format_version "
+             f"{meta.get('format_version')}, n_items {n_items}; model_config: L={L} d={c['hidden']} "
+             f"layers={c['layers']} heads={c['heads']} inner_size={c['inner']} "
+             f"layer_norm_eps={c['ln_eps']:g}"]
+    if variant == "pmixer" and c["inner"] != c["hidden"]:
+        lines.append(f"(model_config inner_size {c['inner']} is not used by pmixer: its feed-forward "
+                     f"is d x d, as the file's conv1/conv2 shapes say)")
+    lines.append(f"metadata: {'OK' if not errors else 'FAIL'} (n_items = item embedding rows = "
+                 f"items of {cfg['data']['path']} + 1; item_mapping_hash and tensors_fnv1a64 "
+                 f"recomputed here); load_state_dict(strict=True) OK (missing "
+                 f"{len(res.missing_keys)}, unexpected {len(res.unexpected_keys)})")
+
+    table = run_app(app, "recommend", "--model-path", runs[0], "--users", ",".join(users),
+                    "--k", str(RUN_K)).splitlines()
+    if table[0].split("\t") != ["user_id", "rank", "item_id", "score"]:
+        raise SystemExit(f"recommend: unexpected header {table[0]!r}")
+    listed = collections.defaultdict(list)  # user -> [(rank, item id, score)]
+    for row in table[1:]:
+        u, r, it, sc = row.split("\t")
+        listed[u].append((int(r), tokens.index(it), float(sc)))
+    logits = v["logits"](model, [seqs[u][-L:] for u in users], L)
+    max_diff = max_score = 0.0
+    same_order = near_ties = n_scores = same_print = 0
+    for u, z in zip(users, logits):
+        z = z.astype(np.float64)
+        banned = set(seqs[u]) | {0}
+        want = sorted((i for i in range(n_items) if i not in banned), key=lambda i: (-z[i], i))[:RUN_K]
+        got = listed[u]
+        if [r for r, _, _ in got] != list(range(1, len(want) + 1)):
+            errors.append(f"user {u}: ranks {[r for r, _, _ in got]}, expected 1..{len(want)}")
+            continue
+        for _, it, sc in got:
+            d = abs(z[it] - sc)
+            max_diff, max_score = max(max_diff, d), max(max_score, abs(sc))
+            n_scores += 1
+            same_print += float(f"{np.float32(z[it]):.6g}") == sc  # as the app prints it
+            if d > TOL + 5e-6 * abs(sc):
+                errors.append(f"user {u}: item {tokens[it]}: app score {sc:g}, PyTorch {z[it]:.7g}")
+            if it in banned:
+                errors.append(f"user {u}: item {tokens[it]} is in the history")
+        ids = [it for _, it, _ in got]
+        if ids == want:
+            same_order += 1
+        elif all(abs(z[a] - z[b]) <= TOL for a, b in zip(ids, want)):
+            near_ties += 1  # the lists differ only where PyTorch's scores tie within the tolerance
+        else:
+            errors.append(f"user {u}: app top-{RUN_K} {[tokens[i] for i in ids]}, "
+                          f"PyTorch {[tokens[i] for i in want]}")
+    lengths = [len(seqs[u]) for u in users]
+    lines.append(f"recommend --k {RUN_K}: {len(users)} users (histories {min(lengths)}-{max(lengths)} "
+                 f"items, {sum(n > L for n in lengths)} longer than L); max |score diff| "
+                 f"{max_diff:.2e} (max |score| {max_score:.2f}; PyTorch's score printed with 6 "
+                 f"digits is the app's for {same_print}/{n_scores}); top-{RUN_K} order equal "
+                 f"{same_order}/{len(users)}" + (f", {near_ties} differ only among near-ties" if near_ties else ""))
+    lines += [f"MISMATCH {e}" for e in errors[:20]]
+    if len(errors) > 20:
+        lines.append(f"... {len(errors) - 20} more mismatches")
+    return not errors, lines
+
+
+def find_app():
+    p = os.path.join(ROOT, "build-test", "apps", "recdistill")
+    if os.path.exists(p):
+        return p
+    raise SystemExit("build-test/apps/recdistill not found: build it "
+                     "(ninja -C build-test recdistill_app recdistill_sasrec) or pass --app")
+
+
 def find_tool():
     for b in ("build-st", "build", "build-release", "build-test"):
         p = os.path.join(ROOT, b, "tests", "recdistill_sasrec_safetensors_tool")
@@ -339,31 +538,45 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tool", help="path of recdistill_sasrec_safetensors_tool (default: found in build*/)")
     ap.add_argument("--check-only", action="store_true", help="do not rewrite tests/fixtures/safetensors/")
+    ap.add_argument("--app", help="path of the recdistill app (default: build-test/apps/recdistill)")
+    ap.add_argument("--run-check", action="store_true",
+                    help="only check a trained run's weights and recommendations (c)")
     args = ap.parse_args()
-    tool = os.path.abspath(args.tool) if args.tool else find_tool()
+    tool = None if args.run_check else os.path.abspath(args.tool) if args.tool else find_tool()
+    app = os.path.abspath(args.app) if args.app else find_app()
     torch.set_num_threads(1)
     _, recbole_version = recbole_sasrec()
     print(f"safetensors interchange: torch {torch.__version__}, safetensors {safetensors.__version__}, "
           f"RecBole {recbole_version}")
-    print(f"model: N={CFG['n_items']} L={CFG['max_len']} d={CFG['hidden']} layers={CFG['layers']} "
-          f"heads={CFG['heads']} inner={CFG['inner']} (recbole); {len(HISTORIES)} histories; "
-          f"logits = all N item columns at the last real item; tolerance {TOL:g}")
-    if not args.check_only:
-        os.makedirs(FIXTURES, exist_ok=True)
-        write_python_small()
     ok = True
     with tempfile.TemporaryDirectory() as work:
+        if not args.run_check:
+            print(f"model: N={CFG['n_items']} L={CFG['max_len']} d={CFG['hidden']} layers={CFG['layers']} "
+                  f"heads={CFG['heads']} inner={CFG['inner']} (recbole); {len(HISTORIES)} histories; "
+                  f"logits = all N item columns at the last real item; tolerance {TOL:g}")
+            if not args.check_only:
+                os.makedirs(FIXTURES, exist_ok=True)
+                write_python_small()
+            for variant in ("recbole", "pmixer"):
+                diff, scale, lines = pytorch_to_ours(variant, tool, work, write=not args.check_only)
+                ok &= diff <= TOL
+                print(f"{variant:8s} PyTorch -> ours: max |logit diff| {diff:.2e} (max |logit| {scale:.2f})"
+                      f"  {'OK' if diff <= TOL else 'FAIL'}")
+                for line in lines:
+                    print(f"{'':8s}   {line}")
+                diff, scale, strict = ours_to_pytorch(variant, tool, work)
+                ok &= diff <= TOL
+                print(f"{variant:8s} ours -> PyTorch: max |logit diff| {diff:.2e} (max |logit| {scale:.2f})"
+                      f"  {'OK' if diff <= TOL else 'FAIL'}; {strict}")
+        print(f"trained run: recdistill train --config {RUN_CONFIG} --set model.variant=V --set "
+              f"training.epochs={RUN_EPOCHS}, then recommend --k {RUN_K} for every user; scores printed "
+              f"with 6 significant digits: |diff| <= {TOL:g} + 5e-6 |score|")
         for variant in ("recbole", "pmixer"):
-            diff, scale, lines = pytorch_to_ours(variant, tool, work, write=not args.check_only)
-            ok &= diff <= TOL
-            print(f"{variant:8s} PyTorch -> ours: max |logit diff| {diff:.2e} (max |logit| {scale:.2f})"
-                  f"  {'OK' if diff <= TOL else 'FAIL'}")
+            good, lines = run_check(variant, app, work)
+            ok &= good
+            print(f"{variant:8s} run -> PyTorch: {'OK' if good else 'FAIL'}")
             for line in lines:
                 print(f"{'':8s}   {line}")
-            diff, scale, strict = ours_to_pytorch(variant, tool, work)
-            ok &= diff <= TOL
-            print(f"{variant:8s} ours -> PyTorch: max |logit diff| {diff:.2e} (max |logit| {scale:.2f})"
-                  f"  {'OK' if diff <= TOL else 'FAIL'}; {strict}")
     print("all checks passed" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1
 
