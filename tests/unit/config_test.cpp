@@ -58,6 +58,10 @@ TEST(Config, UnknownKeysAndBadValuesNameFileLineAndKey) {
   EXPECT_NE(msg.find("NDCG@50"), std::string::npos) << msg;
   msg = error_of("model:\n  hidden_units: 30\n  num_heads: 4\n");
   EXPECT_NE(msg.find("divisible"), std::string::npos) << msg;
+  msg = error_of("model:\n  variant: pmixer\n  hidden_units: 32\n  inner_size: 64\n");
+  EXPECT_NE(msg.find("exp.yaml:4: model.inner_size (64) must equal model.hidden_units (32) under model.variant pmixer"),
+            std::string::npos)
+      << msg;
   msg = error_of("model:\n  weighting_scheme: mean\n");
   EXPECT_NE(msg.find("not supported yet"), std::string::npos) << msg;
 }

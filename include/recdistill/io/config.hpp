@@ -231,6 +231,9 @@ struct ExperimentConfig : CommonConfig {
   void finish(const ResolvedConfig& r) {
     CommonConfig::finish(r);
     sasrec.resolve_defaults([&](const char* path) { return r.given(path); });
+    if (sasrec.variant == SASRecVariant::pmixer && sasrec.inner != sasrec.hidden)
+      fail(r.where("model.inner_size"), ": model.inner_size (", sasrec.inner, ") must equal model.hidden_units (",
+           sasrec.hidden, ") under model.variant pmixer, whose feed-forward is hidden_units x hidden_units");
     if (training.window_stride > sasrec.max_len)
       fail(r.where("training.window_stride"), ": training.window_stride (", training.window_stride,
            ") must be at most model.maxlen (", sasrec.max_len, ")");
