@@ -256,7 +256,7 @@ int cmd_experiment(const Args& args) {
       all.insert(all.end(), v.sets.begin(), v.sets.end());
       all.push_back("seed=" + std::to_string(s));
       try {
-        jobs.push_back({&v, s, load_configs({plan.config}, all, registry)});
+        jobs.push_back({&v, s, load_configs({plan.config}, all, registry, true, false)});  // warned once above
       } catch (const Error& e) {
         fail("variant '", v.label, "': ", e.what());
       }

@@ -42,7 +42,7 @@ int cmd_export(const Args& args) {
   if (!fs::is_directory(run_dir, ec)) fail(run_dir, ": not a run folder (expected the folder `train` wrote)");
   const auto [weights, files] = resolve_model_path(run_dir, {});
   const fs::path out_dir = output.empty() ? fs::path(run_dir) / "export" : fs::path(output);
-  for (const char* f : {"model.safetensors", "config.yaml"})
+  for (const char* f : {"model.safetensors", "config.yaml", "provenance.json"})
     if (fs::exists(out_dir / f, ec)) fail((out_dir / f).string(), ": exists; give another --output (nothing is overwritten)");
 
   const plugin::Registry registry = open_plugins(pa);
@@ -53,7 +53,7 @@ int cmd_export(const Args& args) {
   fs::create_directories(out_dir);
   model->export_model((out_dir / "model.safetensors").string());
   io::write_file_atomic((out_dir / "config.yaml").string(), run_config_text(rc, model->resolved_config()));
-  io::write_file_atomic((out_dir / "provenance.json").string(), io::provenance_json(rc.common.runtime.threads));
+  io::write_file_atomic((out_dir / "provenance.json").string(), io::provenance_json(rc.common.runtime.threads, plugin_text(registry, rc.common.model_name)));
   std::cout << "model: " << model->summary() << "\nexported " << weights << " to " << out_dir.string()
             << " (model.safetensors, config.yaml); use it as --model-path of evaluate and recommend\n";
   return 0;

@@ -45,7 +45,7 @@ std::string ranking_text(const io::CommonConfig& cfg, int32_t n_items) {
 }
 
 RunConfig load_configs(const std::vector<std::string>& files, const std::vector<std::string>& sets,
-                       const plugin::Registry& registry, bool require_model) {
+                       const plugin::Registry& registry, bool require_model, bool warn) {
   if (files.empty()) fail("no config file given (--config FILE.yaml)");
   RunConfig rc;
   rc.layers = io::config_layers(files, sets);
@@ -54,13 +54,26 @@ RunConfig load_configs(const std::vector<std::string>& files, const std::vector<
   const auto app_schema = io::schema_of<io::CommonConfig>();
   const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, {false, false}));
   io::Schema schema = app_schema;
+  io::ResolveOptions opt;
+  opt.warn = warn;
   if (const auto* mk = registry.model_keys(first.model_name)) {
     rc.model_keys = *mk;
     schema.add(rc.model_keys);
   } else if (require_model) {
     registry.create_model(first.model_name, rc.layers);  // fails: names the folders searched
+  } else {
+    // No plugin offers the model (prepare): the app's own sections stay strict; the others
+    // belong to the model, whose keys cannot be checked here.
+    for (const auto& [path, e] : raw.entries)
+      if (const auto dot = path.find('.'); dot != std::string::npos) {
+        const std::string sec = path.substr(0, dot);
+        if (sec != "data" && sec != "eval" && sec != "runtime") opt.open_sections.insert(sec);
+      }
+    if (warn)
+      std::cerr << "note: no plugin offers the model '" << first.model_name
+                << "': its keys are not checked (--plugin-dir DIR to check them)\n";
   }
-  rc.common = io::bind_config<io::CommonConfig>(io::resolve(schema, raw, {rc.model_keys.size() > 0 || require_model}));
+  rc.common = io::bind_config<io::CommonConfig>(io::resolve(schema, raw, opt));
   return rc;
 }
 
@@ -78,10 +91,9 @@ std::string run_config_text(const RunConfig& rc, const std::string& model_resolv
   return io::yaml_text(root);
 }
 
-std::string valid_metric_of(const RunConfig& rc, const std::string& model_resolved) {
-  const YAML::Node m = YAML::Load(model_resolved);
-  if (!m || !m.IsMap() || !m["training"] || !m["training"]["valid_metric"]) return "";
-  return m["training"]["valid_metric"].as<std::string>() + eval::metric_suffix(rc.common.eval);
+std::string plugin_text(const plugin::Registry& registry, const std::string& model_name) {
+  const auto* p = registry.model_provider(model_name);
+  return p ? cat(model_name, " from ", p->info.name, " ", p->info.version, " (", p->file.string(), ")") : model_name;
 }
 
 // The data as training sees it: read back from data.prepared when set (verified against the
@@ -147,7 +159,6 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   // The resolved config (defaults < presets < file(s) < --set; every key the app and the model
   // read), one flow-style line per section; --verbose prints it as block YAML instead.
   const std::string config_text = run_config_text(rc, model->resolved_config());
-  const std::string valid_metric = valid_metric_of(rc, model->resolved_config());
   if (opt.verbosity >= Verbosity::verbose) {
     out << "resolved config:\n" << config_text;
   } else {
@@ -159,7 +170,7 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
 
   const fs::path run = fresh_run_dir(cfg, opt.output);
   io::write_file_atomic((run / "config.yaml").string(), config_text);
-  io::write_file_atomic((run / "provenance.json").string(), io::provenance_json(cfg.runtime.threads));
+  io::write_file_atomic((run / "provenance.json").string(), io::provenance_json(cfg.runtime.threads, plugin_text(registry, cfg.model_name)));
   io::JsonlWriter jsonl((run / "metrics.jsonl").string());  // one schema: docs/experiments.md
   jsonl.write("run_start", io::JsonFields()
                                .add("experiment_name", cfg.experiment_name)
@@ -171,11 +182,14 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   io::ProgressOptions popt;
   popt.bar_width = 12;  // room for the loss on an 80-column terminal
   if (opt.quiet) popt.mode = io::ProgressMode::plain;
-  const YAML::Node resolved = YAML::Load(config_text);
-  const int epochs = resolved["training"] && resolved["training"]["epochs"] ? resolved["training"]["epochs"].as<int>() : 0;
-  io::TrainProgress bar(out, epochs, popt);
+  io::TrainProgress bar(out, 0, popt);
 
   plugin::RunOptions ro;
+  std::string valid_metric;  // the model says which, before its first step
+  ro.on_start = [&](const plugin::RunPlan& p) {
+    bar.set_epochs(p.epochs);
+    valid_metric = p.valid_metric;
+  };
   ro.log = [&](const std::string& line) { bar.line(line); };
   ro.checkpoint_dir = run.string();  // checkpoints sit next to config.yaml
   ro.resume_from = opt.resume;

@@ -71,12 +71,11 @@ struct RunConfig {
 // Without `require_model` (prepare), a model no plugin offers only narrows the check to the
 // app's own keys.
 RunConfig load_configs(const std::vector<std::string>& files, const std::vector<std::string>& sets,
-                       const plugin::Registry& registry, bool require_model = true);
+                       const plugin::Registry& registry, bool require_model = true, bool warn = true);
 // The config a run folder records: the app's keys, then the model's resolved config over them.
 std::string run_config_text(const RunConfig& rc, const std::string& model_resolved);
-// The model's validation metric as results name it (its resolved training.valid_metric with
-// the sampled-metric suffix), or "" when the model has none.
-std::string valid_metric_of(const RunConfig& rc, const std::string& model_resolved);
+// "SASRec from sasrec 0.1.0 (path/librecdistill_sasrec.so)": where the model's code came from.
+std::string plugin_text(const plugin::Registry& registry, const std::string& model_name);
 
 // One training run of a resolved config, as `train` does it; `experiment` calls it once per
 // seed and variant. Prints progress to stdout unless `quiet`.

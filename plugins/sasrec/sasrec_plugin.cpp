@@ -1,6 +1,7 @@
 // The SASRec plugin: SequentialTrainer<cpu::Backend, float> behind the plugin edge
 // (include/recdistill/plugin/interface.hpp). Offers the model "SASRec" (config model.model_name).
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -63,6 +64,7 @@ class SASRecModel final : public plugin::Model {
   TrainResult train(const data::Dataset& data, const data::Split& split,
                     const plugin::RunOptions& opt) override {
     Trainer trainer(cfg_, split);
+    if (opt.on_start) opt.on_start({cfg_.training.epochs, cfg_.valid_metric()});
     if (opt.log) {
       opt.log("model: " + describe_model(trainer.model_config(), trainer.num_params()));
       opt.log(cat("training: ", trainer.windows(), " windows, batch ", cfg_.training.batch_size, ", lr ",
@@ -150,11 +152,10 @@ class SASRecModel final : public plugin::Model {
     }
     if (!diffs.empty()) fail(path, ": the weights do not fit the configured model:", diffs);
     int32_t n_items = 0;
-    try {
-      n_items = int32_t(std::stol(meta("n_items")));
-    } catch (const std::exception&) {
-      fail(path, ": the metadata's n_items is not a number: '", meta("n_items"), "'");
-    }
+    const std::string& nt = meta("n_items");
+    if (const auto r = std::from_chars(nt.data(), nt.data() + nt.size(), n_items);
+        r.ec != std::errc() || r.ptr != nt.data() + nt.size() || n_items < 2)
+      fail(path, ": the metadata's n_items is not an item count: '", nt, "'");
     if (n_items != data.items.size())
       fail(path, ": the weights are for ", n_items - 1, " items but the data (", data.source, ") has ",
            data.items.size() - 1);

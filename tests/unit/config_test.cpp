@@ -250,7 +250,14 @@ TEST(Config, DocsTableIsTheDeclarations) {
     std::ofstream(path) << doc;
     return;
   }
-  EXPECT_EQ(have, want) << "docs/config.md's key table is out of date: run the test with RECDISTILL_UPDATE_DOCS=1";
+  if (have != want) {  // name the first row that differs, not the whole table
+    std::istringstream h(have), w(want);
+    std::string hl, wl;
+    int row = 0;
+    while (std::getline(h, hl) && std::getline(w, wl) && hl == wl) ++row;
+    ADD_FAILURE() << "docs/config.md's key table is out of date (run this test with RECDISTILL_UPDATE_DOCS=1); "
+                  << "first difference at row " << row << ":\n  docs:  " << hl << "\n  keys:  " << wl;
+  }
 }
 
 // The trainer's settings from training.* keys, and which of them a resume must share.
@@ -280,4 +287,51 @@ TEST(Config, TrainerSettingsAndResumeCompatibility) {
   EXPECT_EQ(w.size(), 7u);
   EXPECT_EQ(w.count("model.hidden_units"), 1u);
   EXPECT_EQ(w.count("model.dropout_rate"), 0u);
+}
+
+// YAML shapes a user can write by mistake: each is an error naming file and line, or (a
+// section with every key commented out) no error at all.
+TEST(Config, YamlEdgeCases) {
+  auto msg = error_of("seed: 1\n---\ntraining: {epochs: 1}\n");
+  EXPECT_NE(msg.find("exp.yaml:3: a second YAML document"), std::string::npos) << msg;
+  EXPECT_EQ(error_of("seed: 1\nruntime:\n  # threads: 2\n"), "");
+  msg = error_of("seed:\n  a: 1\n");
+  EXPECT_NE(msg.find("exp.yaml:2: key 'seed': expected an integer, found a mapping"), std::string::npos) << msg;
+  msg = error_of("~: 5\n");
+  EXPECT_NE(msg.find("exp.yaml:1: a key must be a plain name, found no name"), std::string::npos) << msg;
+  msg = error_of("runtime: 3\n");
+  EXPECT_NE(msg.find("exp.yaml:1: section 'runtime' must be a mapping of keys, found '3'"), std::string::npos) << msg;
+  EXPECT_EQ(parse("", {"model={maxlen: 5, hidden_units: 32}"}).sasrec.max_len, 5);  // --set of a whole section
+  msg = error_of("training:\n  save_checkpoints: {a: 1}\n");
+  EXPECT_NE(msg.find("exp.yaml:2: key 'training.save_checkpoints': expected true or false"), std::string::npos) << msg;
+  std::string ks = "eval:\n  ks: [";
+  for (int i = 1; i <= 65; ++i) ks += std::to_string(i) + (i < 65 ? ", " : "]\n");
+  msg = error_of(ks);
+  EXPECT_NE(msg.find("expected a list of at most 64 values, found 65"), std::string::npos) << msg;
+  // A rule between two keys blames the one given last.
+  msg = error_of("training:\n  valid_metric: NDCG@10\neval:\n  ks: [5]\n");
+  EXPECT_NE(msg.find("exp.yaml:4: training.valid_metric 'NDCG@10' is not computed with eval.ks [5]"), std::string::npos)
+      << msg;
+  msg = error_of("model:\n  hidden_units: 7\n");
+  EXPECT_NE(msg.find("exp.yaml:2: model.hidden_units (7) must be divisible"), std::string::npos) << msg;
+}
+
+namespace {
+struct Narrow {
+  uint16_t small = 1;
+  template <class V>
+  void keys(V& v) {
+    v(small, io::Key("n", "small", "a narrow unsigned key"));
+  }
+};
+}  // namespace
+
+TEST(Config, NarrowIntegersDoNotWrap) {
+  std::string msg;
+  try {
+    io::parse_config<Narrow>(io::ConfigLayers{{{"n.yaml", "n:\n  small: 65543\n"}}, {}});
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("n.yaml:2: key 'n.small': value 65543 does not fit"), std::string::npos) << msg;
 }

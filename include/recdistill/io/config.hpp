@@ -165,6 +165,7 @@ struct CommonConfig {
   std::string experiment_name = "experiment";
   std::string compat = "reference";
   std::string model_name = "SASRec";
+  bool add_head = true;
   std::string model_dir = "runs";
   DataConfig data;
   eval::Options eval;
@@ -181,7 +182,7 @@ struct CommonConfig {
                   .one_of({"reference", "upstream", "upstream_compat"}).value_alias("recommended", "reference").resume());
     v(model_name, Key("model", "model_name", "the model, by the name a loaded plugin offers it under (`recdistill plugins` lists them)")
                       .deprecated_alias("model.model_type").value_alias("sasrec", "SASRec").value_alias("bert4rec", "BERT4Rec"));
-    v.declared(Key("model", "add_head", "emit logits; must be true for training (the seed's key)"), keys::Type::boolean);
+    v(add_head, Key("model", "add_head", "emit logits; must be true for training (the seed's key)"));
     v.declared(Key("model", "item_num", "the seed's placeholder").ignore("overwritten from the data", false),
                keys::Type::integer);
     v.declared(Key("model", "user_num", "the seed's placeholder").ignore("overwritten from the data", false),
@@ -207,12 +208,11 @@ struct CommonConfig {
 
   // Cross-key checks and derived values, after binding; `r` says where each key came from.
   void finish(const ResolvedConfig& r) {
-    if (const Entry* e = r.find("model.add_head"); e && !convert<bool>(Key("model", "add_head", ""), *e))
-      fail(where(*e), ": key 'model.add_head': must be true for training");
+    if (!add_head) fail(r.where("model.add_head"), ": key 'model.add_head': must be true for training");
     double sum = 0;
     for (double x : data.split_ratios) sum += x;
     if (std::abs(sum - 1) > 1e-9)
-      fail(r.where("data.split_ratios"), ": key 'data.split_ratios': expected fractions summing to 1, found a sum of ", sum);
+      fail(r.where_last({"data.split_ratios"}), ": key 'data.split_ratios': expected fractions summing to 1, found a sum of ", sum);
   }
 };
 
@@ -230,23 +230,25 @@ struct ExperimentConfig : CommonConfig {
 
   void finish(const ResolvedConfig& r) {
     CommonConfig::finish(r);
-    sasrec.resolve_defaults([&](const char* path) { return r.given(path); });
+    sasrec.resolve_defaults([&](const char* path) { return r.has(path); });
     if (sasrec.variant == SASRecVariant::pmixer && sasrec.inner != sasrec.hidden)
-      fail(r.where("model.inner_size"), ": model.inner_size (", sasrec.inner, ") must equal model.hidden_units (",
-           sasrec.hidden, ") under model.variant pmixer, whose feed-forward is hidden_units x hidden_units");
+      fail(r.where_last({"model.inner_size", "model.hidden_units", "model.variant"}), ": model.inner_size (", sasrec.inner,
+           ") must equal model.hidden_units (", sasrec.hidden,
+           ") under model.variant pmixer, whose feed-forward is hidden_units x hidden_units");
     if (training.window_stride > sasrec.max_len)
-      fail(r.where("training.window_stride"), ": training.window_stride (", training.window_stride,
+      fail(r.where_last({"training.window_stride", "model.maxlen"}), ": training.window_stride (", training.window_stride,
            ") must be at most model.maxlen (", sasrec.max_len, ")");
     if (sasrec.hidden % sasrec.heads != 0)
-      fail(r.where("model.num_heads"), ": model.hidden_units (", sasrec.hidden, ") must be divisible by model.num_heads (",
-           sasrec.heads, ")");
+      fail(r.where_last({"model.hidden_units", "model.num_heads"}), ": model.hidden_units (", sasrec.hidden,
+           ") must be divisible by model.num_heads (", sasrec.heads, ")");
     bool metric_ok = false;
     for (int k : eval.ks)
       for (const auto& n : eval::metric_families())
         if (training.valid_metric == n + "@" + std::to_string(k)) metric_ok = true;
     if (!metric_ok)
-      fail(r.where("training.valid_metric"), ": training.valid_metric '", training.valid_metric,
-           "' is not computed; expected HR@K, Recall@K, NDCG@K, MRR@K or Precision@K with K in eval.ks");
+      fail(r.where_last({"training.valid_metric", "eval.ks"}), ": training.valid_metric '", training.valid_metric,
+           "' is not computed with eval.ks ", flow_text(to_yaml(eval.ks)),
+           "; expected HR@K, Recall@K, NDCG@K, MRR@K or Precision@K with K in eval.ks");
   }
 
   // The validation metric as results name it (sampled evaluation adds a suffix to every name).

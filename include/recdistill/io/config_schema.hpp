@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <initializer_list>
+#include <utility>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -90,7 +92,8 @@ struct RawConfig {
 namespace detail {
 
 inline std::string key_text(const YAML::Node& k, const std::string& where_) {
-  if (!k.IsScalar()) fail(where_, ": a key must be a plain name, found a ", k.IsSequence() ? "list" : "mapping");
+  if (!k.IsScalar())
+    fail(where_, ": a key must be a plain name, found ", k.IsSequence() ? "a list" : k.IsMap() ? "a mapping" : "no name");
   return k.Scalar();
 }
 
@@ -120,7 +123,11 @@ inline RawConfig read_layers(const ConfigLayers& layers) {
   for (const auto& f : layers.files) {
     YAML::Node root;
     try {
-      root = YAML::Load(f.text);
+      const std::vector<YAML::Node> docs = YAML::LoadAll(f.text);
+      if (docs.size() > 1)
+        fail(f.path, ":", docs[1].Mark().line + 1, ": a second YAML document ('---'); a config file holds one "
+             "(give more files with another --config)");
+      if (!docs.empty()) root = docs[0];
     } catch (const YAML::ParserException& e) {
       fail(f.path, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
     }
@@ -143,6 +150,12 @@ inline RawConfig read_layers(const ConfigLayers& layers) {
     if (dot != std::string::npos && (dot == 0 || dot + 1 == path.size() || path.find('.', dot + 1) != std::string::npos))
       fail(origin, ": expected section.key=value or key=value");
     raw.origins.push_back(origin);
+    if (dot == std::string::npos && v.IsMap()) {  // --set 'model={maxlen: 5}': a section's keys
+      for (auto it = v.begin(); it != v.end(); ++it)
+        raw.entries.push_back({path + "." + detail::key_text(it->first, origin), Entry{it->second, origin, -1, layer}});
+      ++layer;
+      continue;
+    }
     raw.entries.push_back({path, Entry{v, origin, -1, layer++}});
   }
   return raw;
@@ -224,7 +237,8 @@ inline std::vector<YAML::Node> to_list(const Entry& e, const YAML::Node& n, cons
   else bad(e, n, k, cat("expected a ", keys::type_name(k.type), ", found ", found_text(n)));
   if (out.size() < k.min_items || out.size() > k.max_items)
     bad(e, n, k, k.min_items == k.max_items ? cat("expected a list of ", k.min_items, " values, found ", out.size())
-                                            : cat("expected a list of ", k.min_items, " or more values, found ", out.size()));
+                 : out.size() < k.min_items ? cat("expected a list of ", k.min_items, " or more values, found ", out.size())
+                                            : cat("expected a list of at most ", k.max_items, " values, found ", out.size()));
   return out;
 }
 
@@ -237,8 +251,7 @@ T convert(const KeyDoc& k, const Entry& e) {
     return detail::to_bool(e, n, k);
   } else if constexpr (std::is_integral_v<T>) {
     const long long v = detail::to_int(e, n, k);
-    if (v < (long long)std::numeric_limits<T>::min() || (std::is_signed_v<T> && v > (long long)std::numeric_limits<T>::max()))
-      detail::bad(e, n, k, cat("value ", v, " does not fit"));
+    if (!std::in_range<T>(v)) detail::bad(e, n, k, cat("value ", v, " does not fit"));
     return T(v);
   } else if constexpr (std::is_floating_point_v<T>) {
     return T(detail::to_real(e, n, k));
@@ -402,9 +415,21 @@ struct ResolvedConfig {
     auto it = values.find(path);
     return it == values.end() ? nullptr : &it->second;
   }
+  // Set by a layer (not by a preset or a model-name default).
   bool given(const std::string& path) const {
     const Entry* e = find(path);
     return e && e->user();
+  }
+  // Set by anything: a layer, a preset or a model-name default (derived defaults yield to these).
+  bool has(const std::string& path) const { return find(path) != nullptr; }
+  // The place to blame for a rule between keys: the one of `paths` set last (by layer and line),
+  // or the config file(s) when none was given.
+  std::string where_last(std::initializer_list<const char*> paths) const {
+    const Entry* last = nullptr;
+    for (const char* p : paths)
+      if (const Entry* e = find(p); e && e->user() && (!last || std::pair(e->layer, e->line) > std::pair(last->layer, last->line)))
+        last = e;
+    return last ? io::where(*last) : first_file;
   }
   // Where a key was set, or the config file(s) when it was not.
   std::string where(const std::string& path) const {
@@ -417,6 +442,7 @@ struct ResolveOptions {
   bool strict = true;  // reject keys no component declared (the app; a plugin sees only its own)
   bool warn = true;    // print deprecation and ignored-key warnings (once: the app does)
   std::ostream* warnings = &std::cerr;
+  std::set<std::string> open_sections;  // strict, except unknown keys of these sections pass
 };
 
 inline ResolvedConfig resolve(const Schema& schema, const RawConfig& raw, const ResolveOptions& opt = {}) {
@@ -426,14 +452,20 @@ inline ResolvedConfig resolve(const Schema& schema, const RawConfig& raw, const 
     bool deprecated = false;
     const std::string key = schema.canonical(path, &deprecated);
     if (key.empty()) {
-      if (!opt.strict) continue;
       const auto dot = path.find('.');
-      if (dot == std::string::npos) {
-        if (schema.has_section(path))
-          fail(where(e), ": section '", path, "' must be a mapping of keys");
-        fail(where(e), ": unknown top-level key '", path, "' (expected ", schema.sections(), ")");
+      const std::string sec = dot == std::string::npos ? path : path.substr(0, dot);
+      if (dot == std::string::npos && schema.has_section(path)) {
+        if (e.node.IsNull()) continue;  // a section with every key commented out
+        fail(where(e), ": section '", path, "' must be a mapping of keys, found ", detail::found_text(e.node));
       }
-      const std::string sec = path.substr(0, dot);
+      if (dot != std::string::npos) {
+        if (const KeyDoc* top = schema.find(sec); top && top->section.empty())
+          fail(where(e), ": key '", sec, "': expected ", top->type == keys::Type::integer ? "an " : "a ",
+               keys::type_name(top->type), ", found a mapping");
+      }
+      if (!opt.strict || opt.open_sections.count(sec)) continue;
+      if (dot == std::string::npos)
+        fail(where(e), ": unknown top-level key '", path, "' (expected ", schema.sections(), ")");
       if (!schema.has_section(sec))
         fail(where(e), ": unknown section '", sec, "' (expected ", schema.sections(), ")");
       fail(where(e), ": unknown key '", path, "' (known keys of '", sec, "': ", schema.keys_of(sec), ")");
@@ -470,12 +502,9 @@ inline ResolvedConfig resolve(const Schema& schema, const RawConfig& raw, const 
     const Entry& e = *ep;
     const KeyDoc* k = schema.find(path);
     if (!k->unsupported.empty()) fail(where(e), ": key '", path, "' is not supported yet: ", k->unsupported);
-    if (!k->ignored.empty()) {
-      if (k->warn_ignored && opt.warn && opt.warnings && e.user())
-        *opt.warnings << "warning: " << where(e) << ": key '" << path << "' has no effect: " << k->ignored << "\n";
-      continue;
-    }
     check_value(*k, e);
+    if (!k->ignored.empty() && k->warn_ignored && opt.warn && opt.warnings && e.user())
+      *opt.warnings << "warning: " << where(e) << ": key '" << path << "' has no effect: " << k->ignored << "\n";
   }
   return r;
 }

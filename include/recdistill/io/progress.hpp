@@ -216,6 +216,8 @@ class TrainProgress {
       : progress_(os, std::move(opt)), epochs_(epochs) {}
 
   bool on_terminal() const { return progress_.on_terminal(); }
+  // The run's length once the model has said it (0 = unknown: "epoch 3" without "/N").
+  void set_epochs(int epochs) { epochs_ = epochs; }
 
   void on_step(int epoch, int step, int steps, double loss) {
     if (epoch != epoch_) {

@@ -57,8 +57,9 @@ inline std::string cpu_model() {
 
 inline std::string json_object(const JsonFields& f) { return "{" + (f.body().empty() ? "" : f.body().substr(2)) + "}"; }
 
-// One JSON object; `threads` is the run's runtime.threads.
-inline std::string provenance_json(int threads) {
+// One JSON object; `threads` is the run's runtime.threads, `model_code` where the model's
+// code came from (the app: plugin name, version and file).
+inline std::string provenance_json(int threads, const std::string& model_code = "") {
   JsonFields lib;
   lib.add("eigen", cat(EIGEN_WORLD_VERSION, ".", EIGEN_MAJOR_VERSION, ".", EIGEN_MINOR_VERSION))
       .add("boost", cat(BOOST_VERSION / 100000, ".", BOOST_VERSION / 100 % 1000, ".", BOOST_VERSION % 100))
@@ -80,6 +81,7 @@ inline std::string provenance_json(int threads) {
       .add("cpu", cpu_model())
       .add("hardware_threads", int(std::thread::hardware_concurrency()))
       .add("threads", threads)
+      .add("model_code", model_code)
       .raw("libraries", json_object(lib));
   return json_object(f) + "\n";
 }

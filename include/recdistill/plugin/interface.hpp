@@ -15,7 +15,7 @@
 //
 // ABI rule: kPluginAbiVersion changes whenever a class or struct used here changes in a way
 // that breaks a compiled plugin (a virtual function added, removed or reordered; a member of
-// RunOptions, PluginInfo, ComponentInfo, KeyDoc, ConfigLayers, Dataset, Split, TrainResult, EpochLog,
+// RunOptions, RunPlan, PluginInfo, ComponentInfo, KeyDoc, ConfigLayers, Dataset, Split, TrainResult, EpochLog,
 // StepLog changed). The
 // host refuses a plugin whose version differs, and also one whose layout signature (sizes of
 // those structs) differs, so a forgotten bump is still caught in most cases. Plugins must be
@@ -51,9 +51,17 @@ namespace recdistill::plugin {
 // in safetensors.
 constexpr uint32_t kPluginAbiVersion = 3;
 
+// What a training run will do, as the model tells the app before its first step (from its own
+// resolved config: the app reads no model key by name).
+struct RunPlan {
+  int epochs = 0;            // epochs planned (0 = unknown)
+  std::string valid_metric;  // the selection metric as the results name it ("" = none)
+};
+
 // How a training run is driven: callbacks into the app, and the checkpoint settings.
 // Every callback may be empty.
 struct RunOptions {
+  std::function<void(const RunPlan&)> on_start;     // once, before training
   std::function<void(const std::string&)> log;      // informational lines (model size, data use)
   std::function<void(const EpochLog&)> on_epoch;    // after each epoch (and its validation)
   std::function<void(const StepLog&)> on_step;      // after each optimiser step (debug output)
@@ -134,7 +142,7 @@ struct PluginInfo {
 // headers with different structs reports a different value and is refused.
 constexpr uint64_t layout_signature() {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the sizes
-  for (uint64_t v : {uint64_t(sizeof(RunOptions)), uint64_t(sizeof(PluginInfo)),
+  for (uint64_t v : {uint64_t(sizeof(RunOptions)), uint64_t(sizeof(RunPlan)), uint64_t(sizeof(PluginInfo)),
                      uint64_t(sizeof(ComponentInfo)), uint64_t(sizeof(Recommendation)),
                      uint64_t(sizeof(io::ConfigLayers)), uint64_t(sizeof(keys::KeyDoc)), uint64_t(sizeof(data::Dataset)),
                      uint64_t(sizeof(data::Split)), uint64_t(sizeof(data::SplitCase)),

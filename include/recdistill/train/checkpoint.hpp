@@ -278,8 +278,8 @@ void check_resumable(const Checkpoint<T>& c, const std::string& path,
     if (!c.settings.count(k)) add(k, "(not set)", v);
   if (n > 8) diffs += cat("\n  ... and ", n - 8, " more");
   if (n > 0)
-    fail(path, ": the checkpoint's model/data/training settings differ from the config (only "
-               "training.epochs, patience and eval_every may change on resume):", diffs);
+    fail(path, ": the checkpoint's model/data/training settings differ from the config (the keys marked "
+               "'resume' in docs/config.md must match; the schedule's length, paths and runtime.* may change):", diffs);
   if (c.split_hash != split_hash)
     fail(path, ": the checkpoint was trained on another split of the data (split hash ",
          io::hex64(c.split_hash), ", this split's is ", io::hex64(split_hash),

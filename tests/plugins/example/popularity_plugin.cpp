@@ -6,6 +6,7 @@
 #include "recdistill/io/config.hpp"
 #include "recdistill/io/safetensors.hpp"
 #include "recdistill/plugin/interface.hpp"
+#include "recdistill/train/checkpoint.hpp"  // data::item_mapping_hash
 
 namespace {
 
@@ -32,7 +33,9 @@ class Popularity final : public plugin::Model {
     return cat("Popularity over ", counts_.empty() ? 0 : counts_.size() - 1, " items");
   }
 
-  TrainResult train(const data::Dataset&, const data::Split& split, const plugin::RunOptions& opt) override {
+  TrainResult train(const data::Dataset& data, const data::Split& split, const plugin::RunOptions& opt) override {
+    if (opt.on_start) opt.on_start({1, ""});  // one pass, no model selection
+    item_hash_ = data::item_mapping_hash(data);
     counts_.assign(size_t(split.n_items), 0.0f);
     for (const auto& seq : split.train) {
       const size_t from = cfg_.window > 0 && seq.size() > size_t(cfg_.window) ? seq.size() - size_t(cfg_.window) : 0;
@@ -65,20 +68,27 @@ class Popularity final : public plugin::Model {
     return out;
   }
 
-  // The counts as one safetensors tensor (docs/weights.md), readable from Python.
+  // The counts as one safetensors tensor (docs/weights.md), readable from Python, with the
+  // item mapping's hash: load() must never pair the counts with another dataset's item ids.
   void save(const std::string& path) const override {
     io::SafeTensors st;
     st.metadata["model"] = "Popularity";
+    st.metadata["item_mapping_hash"] = io::hex64(item_hash_);
     st.tensors.push_back({"counts", {int64_t(counts_.size())}, counts_});
     io::write_safetensors(path, st);
   }
   void load(const std::string& path, const data::Dataset& data) override {
     const io::SafeTensors st = io::read_safetensors(path);
+    auto meta = [&](const char* k) { return st.metadata.count(k) ? st.metadata.at(k) : std::string("(none)"); };
+    if (meta("model") != "Popularity") fail(path, ": weights of model '", meta("model"), "', not Popularity");
+    if (meta("item_mapping_hash") != io::hex64(data::item_mapping_hash(data)))
+      fail(path, ": the counts were made on a different item mapping than ", data.source, "'s");
     const io::SafeTensor* t = st.find("counts");
     if (!t || t->shape.size() != 1) fail(path, ": no 1-d tensor 'counts': not Popularity weights");
     if (t->data.size() != size_t(data.items.size()))
       fail(path, ": ", t->data.size(), " counts for ", data.items.size(), " item ids");
     counts_ = t->data;
+    item_hash_ = data::item_mapping_hash(data);
   }
   void export_model(const std::string& path) const override { save(path); }
   int32_t num_items() const override { return int32_t(counts_.size()); }
@@ -101,6 +111,7 @@ class Popularity final : public plugin::Model {
 
  private:
   PopularityConfig cfg_;
+  uint64_t item_hash_ = 0;
   std::vector<float> counts_;  // (N,) training occurrences per item id; [0] the pad
 };
 
