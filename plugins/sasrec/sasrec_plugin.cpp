@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <variant>
 
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/eval/topk.hpp"
@@ -76,6 +77,7 @@ class SASRecModel final : public plugin::Model {
     TrainResult res = run_fit(trainer, opt, data);
     // Keep the selected weights; the trainer's buffers and activations go with it.
     mc_ = trainer.model_config();
+    serving_ = std::monostate{};
     params_ = trainer.params();
     item_hash_ = data::item_mapping_hash(data);
     return res;
@@ -169,6 +171,7 @@ class SASRecModel final : public plugin::Model {
       const SASRec<cpu::Backend, float, V> net(mc);
       params_ = sasrec_from_state_dict(net, st, path);
       mc_ = net.config();
+      serving_ = std::monostate{};
     });
     item_hash_ = hash;
   }
@@ -196,8 +199,10 @@ class SASRecModel final : public plugin::Model {
     std::vector<std::vector<plugin::Recommendation>> out(histories.size());
     if (histories.empty() || k <= 0) return out;
     sasrec::with_variant(mc_->variant, [&]<class V>() {
-      SASRec<cpu::Backend, float, V> net(*mc_);
-      auto acts = net.make_activations(eval::kEvalBlock);
+      // The network and its activations for one evaluation block (about 100 MB at d=64, L=50)
+      // are made once and kept: allocating them per request cost more than the forward pass.
+      if (!std::holds_alternative<Serving<V>>(serving_)) serving_.emplace<Serving<V>>(*mc_);
+      auto& [net, acts] = std::get<Serving<V>>(serving_);
       const auto top = eval::topk_cases<cpu::Backend>(net, params_.data(), acts, cases, k, eval::Exclude::listed);
       for (size_t i = 0; i < histories.size(); ++i)
         for (int r = 0; r < k; ++r)
@@ -232,6 +237,14 @@ class SASRecModel final : public plugin::Model {
   std::optional<SASRecConfig> mc_;  // the trained or loaded model's settings
   std::vector<float> params_;
   uint64_t item_hash_ = 0;
+  // recommend()'s network and activations, kept between calls; reset when the weights change.
+  template <class V>
+  struct Serving {
+    explicit Serving(const SASRecConfig& mc) : net(mc), acts(net.make_activations(eval::kEvalBlock)) {}
+    SASRec<cpu::Backend, float, V> net;
+    typename SASRec<cpu::Backend, float, V>::Activations acts;
+  };
+  std::variant<std::monostate, Serving<sasrec::RecBole>, Serving<sasrec::Pmixer>> serving_;
 };
 
 plugin::PluginInfo describe() {

@@ -166,6 +166,16 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
     }
   }
 
+  // recommend keeps its network between calls: the same request gives the same list, and the
+  // trained object (its own weights) agrees with the loaded one.
+  const auto again = loaded->recommend({hist}, 5, {hist});
+  const auto trained = m->recommend({hist}, 5, {hist});
+  for (size_t r = 0; r < 5; ++r) {
+    EXPECT_EQ(again[0][r].item, recs[0][r].item);
+    EXPECT_EQ(again[0][r].score, recs[0][r].score);
+    EXPECT_EQ(trained[0][r].item, recs[0][r].item);
+  }
+
   // The file is safetensors with the resolved model settings in its metadata.
   const io::SafeTensors st = io::read_safetensors(w.string());
   EXPECT_EQ(st.metadata.at("format_version"), "1");
