@@ -19,7 +19,8 @@
 //
 // Prints one JSON line (prefixed by nothing) and one human line: requests, p50 / p90 / p99 /
 // max / mean latency in ms, the peak RSS of the process (getrusage ru_maxrss), the resident
-// set (/proc/self/statm) at each stage, and the weights file's size. Set OMP_NUM_THREADS=1:
+// set (/proc/self/statm) at each stage, and the weights file's size. For comparison it then
+// times all users in one recommend() call (not counted as requests; its own peak RSS). Set OMP_NUM_THREADS=1:
 // the config's runtime.threads (1 by default) sets the count when the model is created, and the
 // program refuses a config with another count.
 #include <sys/resource.h>
@@ -127,12 +128,15 @@ int main(int argc, char** argv) try {
   const io::ConfigLayers layers = io::config_layers({config.string()}, {});
   const io::RawConfig raw = io::read_layers(layers);
   const auto app_schema = io::schema_of<io::CommonConfig>();
-  const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, {false, false}));
+  io::ResolveOptions quiet;
+  quiet.strict = false;
+  quiet.warn = false;
+  const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, quiet));
   io::Schema schema = app_schema;
   const auto* model_keys = registry.model_keys(first.model_name);
   if (!model_keys) registry.create_model(first.model_name, layers);  // fails, naming the folders searched
   schema.add(*model_keys);
-  const io::CommonConfig cfg = io::bind_config<io::CommonConfig>(io::resolve(schema, raw, {true}));
+  const io::CommonConfig cfg = io::bind_config<io::CommonConfig>(io::resolve(schema, raw, io::ResolveOptions{}));
   if (cfg.runtime.threads != 1) usage("runtime.threads is " + std::to_string(cfg.runtime.threads) + " in " +
                                       config.string() + "; this benchmark is for one thread");
   auto model = registry.create_model(cfg.model_name, layers);  // sets the thread count
@@ -193,6 +197,20 @@ int main(int argc, char** argv) try {
   const double rss_end = rss_mib();
   const double peak_end = peak_rss_mib();
 
+  // For comparison, not a request: all users in one recommend() call (as `recdistill recommend
+  // --users-file` with every user does), 3 times; the fastest, per user. Measured after the
+  // peak RSS above was read, so that peak covers single requests only.
+  std::vector<std::vector<int32_t>> all;
+  for (const auto& r : requests) all.push_back(r[0]);
+  double batch_s = 1e300;
+  for (int r = 0; r < 3; ++r) {
+    const auto a = Clock::now();
+    const auto recs = model->recommend(all, k, all);
+    batch_s = std::min(batch_s, seconds_since(a));
+    if (recs.size() != all.size()) usage("the batched call returned the wrong number of lists");
+  }
+  const double peak_batch = peak_rss_mib();
+
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / double(ms.size());
@@ -211,6 +229,8 @@ int main(int argc, char** argv) try {
      << ", \"repeat\": " << repeat << ", \"requests\": " << ms.size() << ", \"full_lists\": " << full_lists
      << ", \"latency_ms\": {\"p50\": " << p50 << ", \"p90\": " << p90 << ", \"p99\": " << p99 << ", \"max\": " << mx
      << ", \"min\": " << mn << ", \"mean\": " << mean << "}, \"requests_per_s\": " << double(ms.size()) / run_s
+     << ", \"batched_all_users\": {\"users\": " << all.size() << ", \"fastest_of_3_s\": " << batch_s
+     << ", \"ms_per_user\": " << 1e3 * batch_s / double(all.size()) << ", \"peak_rss_mib_after\": " << peak_batch << "}"
      << ", \"weights_bytes\": " << weights_bytes << ", \"rss_mib\": {\"start\": " << rss_start
      << ", \"after_plugin_and_config\": " << rss_plugin << ", \"after_data\": " << rss_before_model
      << ", \"after_model_load\": " << rss_after_model << ", \"model_load_delta\": " << rss_after_model - rss_before_model
@@ -223,7 +243,8 @@ int main(int argc, char** argv) try {
             << p99 << " ms, max " << mx << " ms, mean " << mean << " ms; RSS " << std::setprecision(1) << rss_before_model
             << " -> " << rss_after_model << " MiB by the model load (+" << rss_after_model - rss_before_model
             << "), " << rss_end << " MiB after the requests, peak " << peak_end << " MiB; weights "
-            << std::setprecision(3) << double(weights_bytes) / (1024.0 * 1024.0) << " MiB\n";
+            << std::setprecision(3) << double(weights_bytes) / (1024.0 * 1024.0) << " MiB; all "
+            << all.size() << " users in one call: " << 1e3 * batch_s / double(all.size()) << " ms per user\n";
   if (full_lists != ms.size()) {
     std::cerr << "error: " << ms.size() - full_lists << " requests did not return " << k << " items\n";
     return 1;
