@@ -52,7 +52,7 @@ RunConfig load_configs(const std::vector<std::string>& files, const std::vector<
   const io::RawConfig raw = io::read_layers(rc.layers);
   // The model's name first (the app's keys alone, quietly), to know whose keys count.
   const auto app_schema = io::schema_of<io::CommonConfig>();
-  const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, {false, false}));
+  const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, io::checked_by_the_app()));
   io::Schema schema = app_schema;
   io::ResolveOptions opt;
   opt.warn = warn;

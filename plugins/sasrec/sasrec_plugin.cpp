@@ -262,7 +262,7 @@ plugin::PluginInfo describe() {
 // shared data/eval/runtime keys) from the same layers, quietly.
 std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
   if (name != "SASRec") return nullptr;
-  const auto cfg = io::parse_config<io::ExperimentConfig>(layers, {}, {false, false});
+  const auto cfg = io::parse_config<io::ExperimentConfig>(layers, {}, io::checked_by_the_app());
   if (cfg.runtime.backend != "cpu")
     fail("runtime.backend: the SASRec plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
   return std::make_unique<SASRecModel>(cfg);

@@ -137,7 +137,7 @@ TEST(Config, AliasesPresetsAndModelDefaults) {
   io::Schema s = io::schema_of<io::ExperimentConfig>();
   std::ostringstream warn;
   const auto r = io::resolve(s, io::read_layers({{{"p.yaml", "model:\n  embedding_dim: 48\n  num_heads: 4\n"}}, {}}),
-                             {true, true, &warn});
+                             io::warning_to(warn));
   const auto c = io::bind_config<io::ExperimentConfig>(r);
   EXPECT_EQ(c.sasrec.hidden, 48);
   EXPECT_NE(warn.str().find("p.yaml:2: 'model.embedding_dim' is a deprecated name; use 'model.hidden_units'"),
@@ -147,7 +147,7 @@ TEST(Config, AliasesPresetsAndModelDefaults) {
   warn.str("");
   const auto c2 = io::bind_config<io::ExperimentConfig>(io::resolve(
       s, io::read_layers({{{"q.yaml", "training: {eval_ks: [10, 20], selection: best_valid, grad_clip_norm: 0.5}\n"}}, {}}),
-      {true, true, &warn}));
+      io::warning_to(warn)));
   EXPECT_EQ(c2.eval.ks, (std::vector<int>{10, 20}));
   EXPECT_EQ(c2.training.selection, "best");
   EXPECT_DOUBLE_EQ(c2.training.clip_grad_norm, 0.5);
@@ -156,7 +156,7 @@ TEST(Config, AliasesPresetsAndModelDefaults) {
   warn.str("");
   std::string msg;
   try {
-    io::resolve(s, io::read_layers({{{"r.yaml", "training:\n  distillation_alpha: 0.3\n"}}, {}}), {true, true, &warn});
+    io::resolve(s, io::read_layers({{{"r.yaml", "training:\n  distillation_alpha: 0.3\n"}}, {}}), io::warning_to(warn));
   } catch (const Error& e) {
     msg = e.what();
   }

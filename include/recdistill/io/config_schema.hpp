@@ -445,6 +445,22 @@ struct ResolveOptions {
   std::set<std::string> open_sections;  // strict, except unknown keys of these sections pass
 };
 
+// How a plugin binds its structs from the layers the app passed: the app has already rejected
+// the keys nobody declared and printed the warnings, so this pass is lenient and quiet.
+inline ResolveOptions checked_by_the_app() {
+  ResolveOptions o;
+  o.strict = false;
+  o.warn = false;
+  return o;
+}
+
+// Strict, with warnings to `out` (tests).
+inline ResolveOptions warning_to(std::ostream& out) {
+  ResolveOptions o;
+  o.warnings = &out;
+  return o;
+}
+
 inline ResolvedConfig resolve(const Schema& schema, const RawConfig& raw, const ResolveOptions& opt = {}) {
   ResolvedConfig r;
   r.first_file = !raw.files.empty() ? raw.files : raw.origins.empty() ? "(no config)" : raw.origins.front();

@@ -140,7 +140,7 @@ plugin::PluginInfo describe() {
 // The config arrives as YAML layers; the app has already rejected keys nobody declared.
 std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
   if (name != "Popularity") return nullptr;
-  return std::make_unique<Popularity>(io::parse_config<PopularityConfig>(layers, {}, {false, false}));
+  return std::make_unique<Popularity>(io::parse_config<PopularityConfig>(layers, {}, io::checked_by_the_app()));
 }
 
 }  // namespace
