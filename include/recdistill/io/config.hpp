@@ -268,7 +268,7 @@ C bind_config(const ResolvedConfig& r) {
   C c{};
   Binder b{r};
   c.keys(b);
-  if constexpr (requires { c.source; }) c.source = r.first_file;
+  if constexpr (requires { c.source; }) c.source = r.config_files;
   if constexpr (requires { c.finish(r); }) c.finish(r);
   return c;
 }

@@ -410,7 +410,7 @@ class Schema {
 // The value of every key that a layer, a preset or a model-name default set (canonical paths).
 struct ResolvedConfig {
   std::map<std::string, Entry> values;
-  std::string first_file;  // the config file(s), for messages about the config as a whole
+  std::string config_files;  // the config file(s), for messages about the config as a whole
   const Entry* find(const std::string& path) const {
     auto it = values.find(path);
     return it == values.end() ? nullptr : &it->second;
@@ -429,12 +429,12 @@ struct ResolvedConfig {
     for (const char* p : paths)
       if (const Entry* e = find(p); e && e->user() && (!last || std::pair(e->layer, e->line) > std::pair(last->layer, last->line)))
         last = e;
-    return last ? io::where(*last) : first_file;
+    return last ? io::where(*last) : config_files;
   }
   // Where a key was set, or the config file(s) when it was not.
   std::string where(const std::string& path) const {
     const Entry* e = find(path);
-    return e ? io::where(*e) : first_file;
+    return e ? io::where(*e) : config_files;
   }
 };
 
@@ -463,7 +463,7 @@ inline ResolveOptions warning_to(std::ostream& out) {
 
 inline ResolvedConfig resolve(const Schema& schema, const RawConfig& raw, const ResolveOptions& opt = {}) {
   ResolvedConfig r;
-  r.first_file = !raw.files.empty() ? raw.files : raw.origins.empty() ? "(no config)" : raw.origins.front();
+  r.config_files = !raw.files.empty() ? raw.files : raw.origins.empty() ? "(no config)" : raw.origins.front();
   for (const auto& [path, e] : raw.entries) {
     bool deprecated = false;
     const std::string key = schema.canonical(path, &deprecated);
