@@ -134,24 +134,14 @@ class SASRecModel final : public plugin::Model {
     if (meta("tensors_fnv1a64") != io::hex64(tensors_hash(st)))
       fail(path, ": the weights are corrupted: tensor checksum ", io::hex64(tensors_hash(st)), ", metadata says ",
            meta("tensors_fnv1a64"), " (FNV-1a 64 of the tensors' bytes)");
-    // The weights must fit the configured model: the keys that change a parameter's meaning.
-    YAML::Node file_keys;
-    try {
-      file_keys = YAML::Load(meta("model_config"));
-    } catch (const YAML::Exception& e) {
-      fail(path, ": the metadata's model_config is not YAML: ", e.what());
-    }
+    // The weights must fit the configured model: the keys that change a parameter's meaning,
+    // read back from the saved config by the same parser as any config.
+    const auto saved = io::parse_config<io::ExperimentConfig>(
+        io::ConfigLayers{{{path + " (metadata model_config)", meta("model_config")}}, {}}, {}, io::checked_by_the_app());
+    const auto had = io::compat_settings(saved, keys::kWeights);
     std::string diffs;
-    for (const auto& [k, v] : io::compat_settings(cfg_, keys::kWeights)) {
-      const auto dot = k.find('.');
-      YAML::Node n = !file_keys.IsMap() ? YAML::Node()
-                     : dot == std::string::npos ? file_keys[k]
-                     : file_keys[k.substr(0, dot)] && file_keys[k.substr(0, dot)].IsMap()
-                         ? file_keys[k.substr(0, dot)][k.substr(dot + 1)]
-                         : YAML::Node();
-      const std::string have = n ? io::flow_text(n) : "(not set)";
-      if (have != v) diffs += cat("\n  ", k, ": weights ", have, ", config ", v);
-    }
+    for (const auto& [k, v] : io::compat_settings(cfg_, keys::kWeights))
+      if (had.at(k) != v) diffs += cat("\n  ", k, ": weights ", had.at(k), ", config ", v);
     if (!diffs.empty()) fail(path, ": the weights do not fit the configured model:", diffs);
     int32_t n_items = 0;
     const std::string& nt = meta("n_items");

@@ -208,7 +208,7 @@ struct CommonConfig {
 
   // Cross-key checks and derived values, after binding; `r` says where each key came from.
   void finish(const ResolvedConfig& r) {
-    if (!add_head) fail(r.where("model.add_head"), ": key 'model.add_head': must be true for training");
+    if (!add_head) fail(r.where_last({"model.add_head"}), ": key 'model.add_head': must be true for training");
     double sum = 0;
     for (double x : data.split_ratios) sum += x;
     if (std::abs(sum - 1) > 1e-9)

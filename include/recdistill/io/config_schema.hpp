@@ -431,11 +431,6 @@ struct ResolvedConfig {
         last = e;
     return last ? io::where(*last) : config_files;
   }
-  // Where a key was set, or the config file(s) when it was not.
-  std::string where(const std::string& path) const {
-    const Entry* e = find(path);
-    return e ? io::where(*e) : config_files;
-  }
 };
 
 struct ResolveOptions {

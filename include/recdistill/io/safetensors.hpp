@@ -34,6 +34,7 @@
 
 #include "recdistill/core/error.hpp"
 #include "recdistill/io/atomic_file.hpp"
+#include "recdistill/io/container.hpp"  // read_file_bytes
 
 namespace recdistill::io {
 
@@ -361,39 +362,12 @@ inline SafeTensors parse_safetensors(std::string_view bytes, const std::string& 
   return st;
 }
 
-// Reads a file: the 8-byte length and the header first, then (once both are checked) each
-// tensor's bytes straight into its vector.
+// Reads a file whole and parses it (weights are small; the buffer is the file's own size, and
+// parse_safetensors checks every length against it before copying a tensor).
 inline SafeTensors read_safetensors(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, expected a safetensors file");
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) fail(path, ": cannot open file");
-  const std::streamoff size = f.tellg();
-  if (size < 0) fail(path, ": cannot determine the file size");
-  if (size < 8)
-    fail(path, ": not a valid safetensors file: ", size, " bytes, expected at least the 8-byte ",
-         "header length (truncated file?)");
-  char len[8];
-  f.seekg(0);
-  if (!f.read(len, 8)) fail(path, ": read error");
-  const uint64_t n = detail::st_header_length(len, uint64_t(size), path);
-  std::string header(n, '\0');
-  if (!f.read(header.data(), std::streamsize(n))) fail(path, ": read error in the header");
-  auto h = detail::st_parse_header(header, uint64_t(size), path);
-  SafeTensors st;
-  st.metadata = std::move(h.metadata);
-  for (auto& e : h.entries) {
-    SafeTensor t{std::move(e.name), std::move(e.shape), std::vector<float>((e.end - e.begin) / 4)};
-    if (t.data.empty()) {
-      st.tensors.push_back(std::move(t));
-      continue;
-    }
-    f.seekg(std::streamoff(8 + n + e.begin));
-    if (!f.read(reinterpret_cast<char*>(t.data.data()), std::streamsize(e.end - e.begin)))
-      fail(path, ": read error in tensor '", t.name, "'");
-    st.tensors.push_back(std::move(t));
-  }
-  return st;
+  return parse_safetensors(read_file_bytes(path), path);
 }
 
 }  // namespace recdistill::io
