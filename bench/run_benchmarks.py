@@ -6,7 +6,7 @@ Runs, each as a separate process wrapped in /usr/bin/time (peak RSS):
      training targets per second, GFLOP/s of the epoch's matrix products;
   3. the PyTorch all-positions SASRec (bench/peers/torch_sasrec_allpos.py; same data windows,
      maths, optimiser), 3 epochs, threads {1, 2}, batch {64, 256};
-  4. RecBole 1.2.1 SASRec (bench/peers/run_recbole_sasrec.py --mode epochs), 3 epochs, 1 thread
+  4. RecBole 1.2.1 SASRec (bench/peers/run_recbole.py --mode epochs), 3 epochs, 1 thread
      (and 2 threads with --recbole-threads 1 2).
 The peers use OpenBLAS (Debian's torch calls the system BLAS; the default reference BLAS is
 ~4x slower) with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset so OpenBLAS picks its own kernel.
@@ -75,7 +75,7 @@ def torch_peer(threads, batch, epochs):
 
 def recbole_peer(threads, epochs):
     out = f"/tmp/rd_bench_recbole_t{threads}.json"
-    _, rss, _ = timed([".venv-recbole/bin/python", "bench/peers/run_recbole_sasrec.py", "--mode", "epochs",
+    _, rss, _ = timed([".venv-recbole/bin/python", "bench/peers/run_recbole.py", "--mode", "epochs",
                        "--epochs", str(epochs), "--threads", str(threads), "--out", out],
                       env=peer_env(threads))
     r = json.load(open(out))

@@ -90,7 +90,7 @@ HISTORIES = [[3, 7, 1], [5, 2, 5, 8, 19], [10], [4, 9, 12, 1], [18, 11]]
 
 def recbole_sasrec():
     """RecBole's SASRec class. RecBole imports torch.utils.tensorboard at import time; Debian's
-    torch has no tensorboard package, so a stub is inserted (as bench/peers/run_recbole_sasrec.py)."""
+    torch has no tensorboard package, so a stub is inserted (as bench/peers/run_recbole.py)."""
     try:
         import torch.utils.tensorboard  # noqa: F401
     except Exception:

@@ -1,4 +1,5 @@
-// The SASRec gradient check, generic over backend, variant and objective, so the opaque-handle
+// The SASRec gradient check (and model_gradcheck, its model-generic part, which BERT4Rec's uses),
+// generic over backend, variant and objective, so the opaque-handle
 // test backend (tests/unit/opaque_backend_test.cpp) runs the very same check.
 //
 // Loss = objective(model output, batch) [+ a tap penalty]; every parameter tensor's analytic
@@ -60,6 +61,10 @@ struct TapPenalty {
   }
 };
 
+template <class M, template <class> class O>
+double model_gradcheck(const M& m, const recdistill::SeqBatch<typename M::BackendType>& batch, double dropout,
+                       int tap_block, double tol);
+
 // Runs the check; returns the worst tensor error (every tensor is also EXPECTed below tol).
 template <class B, class V, template <class> class O>
 double sasrec_gradcheck(double dropout, int tap_block = kNoTap, double tol = 1e-6) {
@@ -76,7 +81,7 @@ double sasrec_gradcheck(double dropout, int tap_block = kNoTap, double tol = 1e-
   cfg.hidden_dropout = cfg.attn_dropout = dropout;
   cfg.ln_eps = V::id == SASRecVariant::recbole ? 1e-12 : 1e-8;
   const M m(cfg);
-  const int Bn = 3, L = cfg.max_len, d = cfg.hidden;
+  const int Bn = 3, L = cfg.max_len;
   // Rows with 5, 3 and 1 real items on the model's padding side; targets 0 on pads.
   SeqBatch<B> batch(Bn, L);
   batch.rows = Bn;
@@ -92,6 +97,16 @@ double sasrec_gradcheck(double dropout, int tap_block = kNoTap, double tol = 1e-
     }
   }
   batch.upload();
+  return model_gradcheck<M, O>(m, batch, dropout, tap_block, tol);
+}
+
+// The check itself for any backbone M (double) and objective O on a prepared batch.
+template <class M, template <class> class O>
+double model_gradcheck(const M& m, const recdistill::SeqBatch<typename M::BackendType>& batch, double dropout,
+                       int tap_block, double tol) {
+  using namespace recdistill;
+  using B = typename M::BackendType;
+  const int Bn = batch.rows, L = m.max_len(), d = m.hidden_size();
   std::vector<double> host(m.num_params());
   m.init(host.data(), 99);
   // Larger weights than the 0.02 init so that every path carries a visible gradient.

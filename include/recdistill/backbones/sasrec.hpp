@@ -80,30 +80,7 @@ class SASRec {
   // Initialisation as in the reference of each variant (specs/backbones.md §2.1, §2.3 `ecir`),
   // on host memory (the trainer uploads it).
   void init(T* params, uint64_t seed) const {
-    const double sd = cfg_.init_range;
-    int tensor = 0;
-    for (const auto& p : layout_.infos()) {
-      T* w = params + p.offset;
-      const std::string& n = p.name;
-      auto ends_with = [&](const char* s) {
-        const std::string suf(s);
-        return n.size() >= suf.size() && n.compare(n.size() - suf.size(), suf.size(), suf) == 0;
-      };
-      const bool is_ln = n.find("ln") != std::string::npos;
-      if (is_ln && ends_with(".weight")) {
-        std::fill(w, w + p.size, T(1));
-      } else if (ends_with("bias")) {
-        std::fill(w, w + p.size, T(0));
-      } else if (ends_with("in_proj_weight")) {
-        // PyTorch MHA keeps xavier_uniform_ on the stacked (3d, d) tensor: fan_in d, fan_out 3d.
-        const double a = std::sqrt(6.0 / (cfg_.hidden + 3.0 * cfg_.hidden));
-        init_fill(w, p.size, seed, tensor, [a](float u, float) { return T((2.0 * u - 1.0) * a); });
-      } else {
-        init_fill(w, p.size, seed, tensor,
-                  [sd](float u1, float u2) { return T(sd * normal_from(u1, u2)); });
-      }
-      ++tensor;
-    }
+    encoder::init_params(layout_, params, seed, cfg_.init_range, cfg_.hidden);
     V::init_extra(params, off_, cfg_);
   }
 
@@ -226,15 +203,6 @@ class SASRec {
     for (int l = 0; l < cfg_.layers; ++l)
       off_.layer.push_back(V::add_block_params(layout_, "layer" + std::to_string(l) + ".", cfg_));
     V::add_final_params(layout_, off_, cfg_);
-  }
-
-  template <class F>
-  static void init_fill(T* w, size_t n, uint64_t seed, int tensor, F draw) {
-    for (size_t i = 0; i < n; i += 2) {
-      const auto u = uniform4(seed, Stream::init, uint32_t(tensor), 0, uint32_t(i >> 32), uint32_t(i));
-      w[i] = draw(u[0], u[1]);
-      if (i + 1 < n) w[i + 1] = draw(u[2], u[3]);
-    }
   }
 
   SASRecConfig cfg_;

@@ -62,10 +62,11 @@ class WindowBatching {
     if (left_ && quirk_ && w.begin == 0 && w.first_target == 0 && off > 0) target[off - 1] = items[0];
   }
 
-  // Fills rows [0, n) of a batch with windows[ids[i]] and uploads it.
+  // Fills rows [0, n) of a batch with windows[ids[i]] and uploads it (nothing is random here,
+  // so the step's context is unused).
   template <class B>
   void fill(SeqBatch<B>& batch, const std::vector<std::vector<int32_t>>& train,
-            const std::vector<Window>& windows, const uint32_t* ids, int n) const {
+            const std::vector<Window>& windows, const uint32_t* ids, int n, const StepContext& = {}) const {
     batch.rows = n;
     for (int i = 0; i < n; ++i) {
       const Window& w = windows[ids[i]];

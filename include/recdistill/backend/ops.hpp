@@ -36,9 +36,9 @@
 //   l2_normalise_forward(y, norm, x, R, d, eps)   y_r = x_r / max(||x_r||, eps); keeps norm (R)
 //   l2_normalise_backward(dx, g, y, norm, R, d, eps)  dx written
 //   dot(x, y, n) -> double, sum(x, n) -> double   (double accumulation)
-//   softmax_cross_entropy(dh, dE, h, E, targets, R, d, N, ws, n_targets) -> mean loss
+//   softmax_cross_entropy(dh, dE, h, E, targets, R, d, N, ws, n_targets, bias, dbias) -> mean loss
 //                                             full-softmax CE over item chunks (logits never
-//                                             held for all rows)
+//                                             held for all rows); optional output bias (N)
 //   bpr_loss(dh, dE, h, E, targets, negatives, R, d) -> mean loss
 //   sum_squares(x, n) -> double               sum x^2 (double accumulation)
 //   scale(x, n, c)                            x *= c

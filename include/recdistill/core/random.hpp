@@ -54,6 +54,12 @@ inline std::array<uint32_t, 4> bits4(uint64_t seed, Stream s, uint32_t epoch, ui
 
 // The key of one training step's dropout draws: (seed; epoch, step). Sites and rows complete
 // the Philox counter, so a mask never depends on threads or the resume point.
+// Where in training a step is: keys every random draw of the step (DESIGN.md, Randomness).
+struct StepContext {
+  uint64_t seed = 0;
+  uint32_t epoch = 0, step = 0;
+};
+
 struct DropoutKey {
   uint64_t seed = 0;
   uint32_t epoch = 0, step = 0;

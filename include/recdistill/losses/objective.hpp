@@ -13,14 +13,9 @@
 #include <cstdint>
 
 #include "recdistill/backend/backend.hpp"
+#include "recdistill/core/random.hpp"
 
 namespace recdistill {
-
-// Where in training a step is: keys every random draw of the step (DESIGN.md, Randomness).
-struct StepContext {
-  uint64_t seed = 0;
-  uint32_t epoch = 0, step = 0;
-};
 
 struct LossValue {
   double loss = 0;      // mean over the batch's targets

@@ -250,11 +250,12 @@ class Trainer {
         n = int(std::min(order.size() - start, size_t(Bsz)));
         row_ids = order.data() + start;
       }
-      batching_.fill(batch_, split_.train, rows_, row_ids, n);
-      ops::fill<B>(grads_.data(), int64_t(grads_.size()), 0.0);
-      // Dropout and sampling are keyed by (seed, epoch, step) and the row within the batch; the
-      // batch itself is a function of (seed, epoch, step), so any step can be replayed exactly.
+      // Dropout and sampling are keyed by (seed, epoch, step) and the row within the batch, masks
+      // (the batching policy's) by (seed, epoch) and the row's index; the batch itself is a
+      // function of (seed, epoch, step), so any step can be replayed exactly.
       const StepContext ctx{seed_, uint32_t(epoch), uint32_t(step)};
+      batching_.fill(batch_, split_.train, rows_, row_ids, n, ctx);
+      ops::fill<B>(grads_.data(), int64_t(grads_.size()), 0.0);
       model_.forward(CPtr<B, T>(params_.data()), *acts_, CPtr<B, int32_t>(batch_.seq.data()), n, true,
                      DropoutKey{ctx.seed, ctx.epoch, ctx.step});
       const LossValue lv = obj_->loss(model_, CPtr<B, T>(params_.data()), grads_.data(), *acts_, batch_, ctx,

@@ -476,13 +476,15 @@ struct sum_impl<CpuB> {
 
 template <>
 struct softmax_cross_entropy_impl<CpuB> {
-  // Mean over the rows whose target is not 0 of logsumexp(z_r) - z_{r, y_r}, z_r = h_r E^T
+  // Mean over the rows whose target is not 0 of logsumexp(z_r) - z_{r, y_r}, z_r = h_r E^T (+ c)
   // (all N columns, the pad column included, as the references do). dh (R, d) written (0 on
   // ignored rows) when not null; dE (N, d) accumulates when not null. Rows are processed in
   // chunks so the (R, N) logit matrix never exists; dz = (softmax - onehot) / count in place.
+  // With an output bias c (N): z_r = h_r E^T + c, and dbias (N) accumulates sum_r dz_r.
   template <class T>
   static double run(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets, int R,
-                    int d, int N, CrossEntropyWorkspace<CpuB, T>& ws, int64_t* n_targets = nullptr) {
+                    int d, int N, CrossEntropyWorkspace<CpuB, T>& ws, int64_t* n_targets = nullptr,
+                    const T* bias = nullptr, T* dbias = nullptr) {
     int count = 0;
     for (int r = 0; r < R; ++r)
       if (targets[r] != 0) ws.rows[size_t(count++)] = r;
@@ -501,6 +503,8 @@ struct softmax_cross_entropy_impl<CpuB> {
 #pragma omp parallel for schedule(static)
       for (int i = 0; i < C; ++i) {
         T* z = ws.z.data() + int64_t(i) * N;
+        if (bias)
+          for (int j = 0; j < N; ++j) z[j] += bias[j];
         const int y = targets[ws.rows[size_t(start + i)]];
         const T zy = z[y];
         const T mx = vec::max(z, N);
@@ -512,6 +516,11 @@ struct softmax_cross_entropy_impl<CpuB> {
         z[y] -= inv_count;
       }
       for (int i = 0; i < C; ++i) loss += ws.row_loss[size_t(i)];
+      if (dbias)  // rows in order: independent of the thread count
+        for (int i = 0; i < C; ++i) {
+          const T* z = ws.z.data() + int64_t(i) * N;
+          for (int j = 0; j < N; ++j) dbias[j] += z[j];
+        }
       if (dh) {
         CpuB::gemm<T>(false, false, C, d, N, T(1), ws.z.data(), N, table, d, T(0), ws.dh.data(), d);
         for (int i = 0; i < C; ++i)

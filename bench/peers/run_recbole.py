@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""RecBole 1.2.1 SASRec on MovieLens-100K: the peer benchmark recdistill is compared with.
+"""RecBole 1.2.1 SASRec or BERT4Rec on MovieLens-100K: the peers recdistill is compared with.
 
 Run with the venv described in bench/peers/README.md (Debian's python3-torch + recbole==1.2.1).
 
@@ -10,6 +10,16 @@ Modes
                              early stopping (stopping_step from the config, 10), up to 200
                              epochs, then test HR/NDCG/MRR@5/10/20 with the best-validation
                              weights.
+  --model SASRec|BERT4Rec    which model (default SASRec); the config defaults to
+                             recbole_sasrec.yaml / recbole_bert4rec.yaml beside this script.
+  --resume-dir DIR           (converge) after every validated epoch, write DIR/latest.pth
+                             (RecBole's checkpoint dict plus the RNG states), DIR/best.pth
+                             (RecBole's best-validation checkpoint) and DIR/progress.json (the
+                             per-epoch records so far). When DIR/latest.pth exists at start, the
+                             run resumes from it with RecBole's Trainer.resume_checkpoint (a
+                             resumed run continues the same early stopping; it is not
+                             bit-identical to an uninterrupted one, since the data loader's
+                             shuffle order is not part of the state).
 
 The result JSON goes to --out (and is printed on stdout).
 
@@ -45,7 +55,11 @@ def parse_args():
     p.add_argument("--epochs", type=int, default=3, help="epochs for --mode epochs")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    p.add_argument("--config", default=os.path.join(HERE, "recbole_sasrec.yaml"))
+    p.add_argument("--model", choices=["SASRec", "BERT4Rec"], default="SASRec")
+    p.add_argument("--config", default=None,
+                   help="RecBole YAML (default: recbole_<model>.yaml beside this script)")
+    p.add_argument("--resume-dir", default=None,
+                   help="(converge) keep resumable state here; resume from it when present")
     p.add_argument("--data-path", default=os.path.join(REPO, "data"),
                    help="folder holding ml-100k/ml-100k.{inter,item,user}")
     p.add_argument("--max-epochs", type=int, default=None,
@@ -66,7 +80,12 @@ def parse_args():
 args = parse_args()
 if args.out:
     args.out = os.path.abspath(args.out)  # main() changes the cwd
+if args.config is None:
+    args.config = os.path.join(HERE, f"recbole_{args.model.lower()}.yaml")
 args.config = os.path.abspath(args.config)
+if args.resume_dir:
+    args.resume_dir = os.path.abspath(args.resume_dir)
+EXPECTED_PARAMS = {"SASRec": 211008, "BERT4Rec": 217043}  # specs/backbones.md §2.1, §3.1
 args.data_path = os.path.abspath(args.data_path)
 args.workdir = os.path.abspath(args.workdir)
 
@@ -175,7 +194,7 @@ def main():
     if args.mode == "converge" and args.max_epochs is not None:
         config_dict["epochs"] = args.max_epochs
     argv, sys.argv = sys.argv, sys.argv[:1]  # keep RecBole from parsing our command line
-    config = Config(model="SASRec", dataset="ml-100k",
+    config = Config(model=args.model, dataset="ml-100k",
                     config_file_list=[args.config], config_dict=config_dict)
     sys.argv = argv
     # monkeypatch 4: Config._set_default_parameters hard-codes dataset "ml-100k" to RecBole's
@@ -195,7 +214,7 @@ def main():
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info(model)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"parameter count: {n_params} (spec: 211008)", flush=True)
+    print(f"parameter count: {n_params} (spec: {EXPECTED_PARAMS[args.model]})", flush=True)
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     torch.autograd.set_detect_anomaly(bool(args.anomaly_detection))
@@ -204,7 +223,7 @@ def main():
     steps_per_epoch = len(train_data)
     common = {
         "peer": "RecBole 1.2.1",
-        "model": "SASRec",
+        "model": args.model,
         "dataset": "ml-100k",
         "mode": args.mode,
         "seed": args.seed,
@@ -283,9 +302,70 @@ def main():
     trainer._valid_epoch = valid_epoch
     trainer._save_checkpoint = save_checkpoint
 
+    callback = None
+    resumed_from = None
+    fit_seconds_before = 0.0
+    if args.resume_dir:
+        import random
+        import shutil
+        os.makedirs(args.resume_dir, exist_ok=True)
+        latest = os.path.join(args.resume_dir, "latest.pth")
+        best = os.path.join(args.resume_dir, "best.pth")
+        progress = os.path.join(args.resume_dir, "progress.json")
+        if os.path.exists(latest):
+            with open(progress) as f:
+                prog = json.load(f)
+            trainer.resume_checkpoint(latest)  # start_epoch, cur_step, best score, weights, Adam
+            state = torch.load(latest)
+            torch.set_rng_state(state["rng_torch"])
+            np.random.set_state(state["rng_numpy"])
+            random.setstate(state["rng_python"])
+            epochs_log.extend(prog["per_epoch"])
+            saved_epochs.extend(prog["saved_epochs"])
+            trainer.best_valid_result = prog["best_valid_result"]
+            fit_seconds_before = prog["fit_seconds"]
+            resumed_from = trainer.start_epoch
+            print(f"resumed from {latest}: epoch {trainer.start_epoch + 1} next, "
+                  f"cur_step {trainer.cur_step}, best {trainer.best_valid_score}", flush=True)
+            # RecBole's best-validation checkpoint: a copy of best.pth (resume_checkpoint pointed
+            # saved_model_file at latest.pth).
+            trainer.saved_model_file = os.path.join(config["checkpoint_dir"], "best.pth")
+            os.makedirs(config["checkpoint_dir"], exist_ok=True)
+            shutil.copyfile(best, trainer.saved_model_file)
+        t_start = time.perf_counter()
+
+        def write_atomic(path, write):
+            tmp = path + ".tmp"
+            write(tmp)
+            os.replace(tmp, path)
+
+        def callback(epoch_idx, valid_score):
+            # Called by fit after early stopping's bookkeeping and the best checkpoint's save.
+            state = {
+                "config": config, "epoch": epoch_idx, "cur_step": trainer.cur_step,
+                "best_valid_score": trainer.best_valid_score, "state_dict": model.state_dict(),
+                "other_parameter": model.other_parameter(), "optimizer": trainer.optimizer.state_dict(),
+                "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
+                "rng_python": random.getstate(),
+            }
+            if os.path.exists(trainer.saved_model_file):
+                write_atomic(best, lambda t: shutil.copyfile(trainer.saved_model_file, t))
+            write_atomic(latest, lambda t: torch.save(state, t, pickle_protocol=4))
+            prog = {"per_epoch": epochs_log, "saved_epochs": saved_epochs,
+                    "best_valid_result": {k: float(v) for k, v in (trainer.best_valid_result or {}).items()},
+                    "fit_seconds": fit_seconds_before + time.perf_counter() - t_start}
+
+            def dump(t):
+                with open(t, "w") as f:
+                    json.dump(prog, f, indent=1)
+            write_atomic(progress, dump)
+
     t_fit = time.perf_counter()
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-    fit_seconds = time.perf_counter() - t_fit
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=False,
+                                                      callback_fn=callback)
+    fit_seconds = fit_seconds_before + time.perf_counter() - t_fit
+    if best_valid_result is None and trainer.best_valid_result is not None:
+        best_valid_result = trainer.best_valid_result
     test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     print("test: " + " ".join(f"{k}={float(v):.4f}" for k, v in test_result.items()), flush=True)
 
@@ -302,6 +382,7 @@ def main():
         "mean_seconds_per_train_epoch": sum(train_secs) / len(train_secs),
         "fit_seconds_total": fit_seconds,
         "per_epoch": epochs_log,
+        "resumed_at_epoch": resumed_from,
         "loadavg_at_end": list(os.getloadavg()),
     })
     emit(common)
