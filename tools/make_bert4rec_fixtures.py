@@ -28,6 +28,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import copy  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
@@ -566,6 +567,22 @@ def generate_hf(out_dir):
     w.put("loss", np.array([loss.item()], dtype=np.float64))
     for n in names:
         w.put("grad." + n, grads[n])
+    # Under the `dataset` mask a [MASK] on a pad is inert: invisible as a key and without a target,
+    # it changes no other slot, the loss or any gradient. So the same batch with the masked pad put
+    # back to 0 (what a model that shows every non-zero id sees) must give identical numbers.
+    twin = copy.deepcopy(model)
+    seq_dataset = torch.where(attn_valid.bool(), seq, torch.zeros_like(seq))
+    twin.zero_grad(set_to_none=True)
+    twin_hidden = twin(seq_dataset, attn_valid)
+    twin_loss = cloze_ce(twin.logits(twin_hidden), target)
+    twin_loss.backward()
+    twin_params = dict(twin.named_parameters())
+    keep = seq_dataset == seq
+    check(not bool(keep.all()), "the hf batch has a masked pad")
+    pad_equiv_err = max([abs(twin_loss.item() - loss.item()),
+                         max_abs(twin_hidden.detach()[keep], hidden.detach()[keep])]
+                        + [max_abs(twin_params[n].grad, grads[n]) for n in names])
+    check(pad_equiv_err == 0.0, f"masked pad reverted to pad changes the numbers: {pad_equiv_err}")
 
     # --- evaluation at the initial parameters (spec §3.2 Evaluation) ------------------------
     hist, hist_len = eval_hist_arrays()
@@ -599,6 +616,16 @@ def generate_hf(out_dir):
         opt.step()
     check(step_losses[0] == loss.item(), "first step loss")
     check(float(params["item_embedding"][0].abs().max()) == 0.0, "hf pad row stays zero")
+    twin.train()
+    twin_opt = make_optimizer(cfg, twin.parameters())
+    for _ in range(N_STEPS):
+        twin_opt.zero_grad(set_to_none=True)
+        l = cloze_ce(twin.logits(twin(seq_dataset, attn_valid)), target)
+        l.backward()
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), cfg["clip"])
+        twin_opt.step()
+    pad_equiv_step3_err = max(max_abs(twin_params[n].detach(), params[n].detach()) for n in names)
+    check(pad_equiv_step3_err == 0.0, f"masked pad reverted to pad changes step3: {pad_equiv_step3_err}")
     w.put("step_losses", np.array(step_losses, dtype=np.float64))
     for n in names:
         w.put("step3." + n, params[n])
@@ -624,10 +651,15 @@ def generate_hf(out_dir):
                  "elsewhere (the masked pad has none); attn_valid (B, L): 1 on real items (the `dataset` "
                  "attention mask: the masked pad stays invisible as a key). hidden (B, L, d) = the last "
                  "encoder layer's output; logits (B, L, N+1) = hidden . head.weight^T + head.bias; loss = "
-                 "mean CE over the target slots. Optimiser: clip_grad_norm_(clip) then AdamW, each step.",
+                 "mean CE over the target slots. Optimiser: clip_grad_norm_(clip) then AdamW, each step. "
+                 "Self-checked: the same batch with the masked pad put back to 0 (seq where attn_valid "
+                 "else 0, attention on its non-zero ids) gives bitwise the same loss, gradients, "
+                 "step_losses, step3 weights, and hidden/logits at every other slot.",
         "self_checks": {
             "loss_vs_manual_mean_ce_abs": loss_err,
             "blocks_vs_recbole_transformer_encoder_max_abs": enc_err,
+            "masked_pad_reverted_to_pad_max_abs": pad_equiv_err,
+            "masked_pad_reverted_to_pad_step3_max_abs": pad_equiv_step3_err,
         },
     })
     print(f"hf: loss {loss.item():.12g}  step_losses {[round(x, 10) for x in step_losses]}  "
