@@ -28,6 +28,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+
+def recbole_gelu(x):
+    """GELU (erf form) written as RecBole 1.2.1's FeedForward.gelu writes it, x / sqrt(2) rather
+    than F.gelu's x * (1 / sqrt(2)): the two round differently in the last bit, which after two
+    layers is ~3 ulp of a hidden state (tools/check_sasrec_recbole.py)."""
+    return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
 VARIANTS = ("recbole", "hf")
 
 BLOCK_NAMES = [
@@ -93,7 +100,7 @@ class _BertFFN(nn.Module):
         self.drop = nn.Dropout(hidden_dropout)
 
     def forward(self, x):
-        return self.drop(self.w2(F.gelu(self.w1(x))))
+        return self.drop(self.w2(recbole_gelu(self.w1(x))))
 
 
 class _BertLayer(nn.Module):

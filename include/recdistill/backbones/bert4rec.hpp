@@ -70,7 +70,8 @@ struct BERT4RecConfig : encoder::Dims {
   template <class V>
   void keys(V& v) {
     using keys::Key;
-    v(variant, Key("model", "variant", "which reference BERT4Rec to match (specs/backbones.md §3)").weights());
+    v(variant, Key("model", "variant", "which reference BERT4Rec to match (specs/backbones.md §3)")
+                   .weights().preset("upstream", "hf"));
     v(max_len, Key("model", "maxlen", "window length L and size of the position table").range(1, 4096).weights());
     v(hidden, Key("model", "hidden_units", "hidden size d").range(1, 8192).weights()
                   .deprecated_alias("model.hidden_size"));

@@ -30,19 +30,13 @@
 #include <utility>
 #include <vector>
 
-#include "recdistill/backbones/sasrec_variants.hpp"
+#include "recdistill/backbones/sasrec.hpp"
+#include "recdistill/backbones/state_dict.hpp"
 #include "recdistill/core/error.hpp"
 #include "recdistill/core/params.hpp"
 #include "recdistill/io/safetensors.hpp"
 
 namespace recdistill {
-
-// One tensor of the flat buffer and its state_dict entry.
-struct StateDictEntry {
-  const ParamInfo* param;      // our tensor (name, offset, size)
-  std::string name;            // state_dict key
-  std::vector<int64_t> shape;  // PyTorch shape
-};
 
 namespace detail {
 
@@ -126,88 +120,33 @@ std::pair<std::string, bool> sasrec_torch_name(const std::string& ours) {
 
 }  // namespace detail
 
-// Every tensor of the model, in our layout order, with its state_dict name and PyTorch shape.
-// Net is SASRec<B, T, V>.
-template <class Net>
-std::vector<StateDictEntry> sasrec_state_dict_entries(const Net& net) {
-  std::vector<StateDictEntry> out;
-  for (const auto& p : net.layout().infos()) {
-    auto [name, conv] = detail::sasrec_torch_name<typename Net::Variant>(p.name);
-    std::vector<int64_t> shape(p.shape.begin(), p.shape.end());
-    if (conv) shape.push_back(1);
-    out.push_back({&p, std::move(name), std::move(shape)});
-  }
-  return out;
+// The hooks backbones/state_dict.hpp calls for a SASRec (found by argument-dependent lookup).
+template <class B, class T, class V>
+std::pair<std::string, bool> torch_name(const SASRec<B, T, V>&, const std::string& ours) {
+  return detail::sasrec_torch_name<V>(ours);
+}
+template <class B, class T, class V>
+std::string state_dict_model_text(const SASRec<B, T, V>& net) {
+  const auto& c = net.config();
+  return cat("SASRec (", V::name, " variant, N = ", c.n_items, ", L = ", c.max_len, ", d = ", c.hidden, ", ",
+             c.layers, " layers", V::id == SASRecVariant::recbole ? cat(", inner = ", c.inner) : std::string(), ")");
+}
+// A file of the other variant is the likely mistake: say so.
+template <class B, class T, class V>
+std::string state_dict_hint(const SASRec<B, T, V>&, const io::SafeTensors& st) {
+  const bool recbole = V::id == SASRecVariant::recbole;
+  const bool other = recbole ? st.find("item_emb.weight") != nullptr
+                             : st.find("trm_encoder.layer.0.multi_head_attention.query.weight") != nullptr;
+  return other ? cat(" the file looks like the '", recbole ? "pmixer" : "recbole", "' variant's state_dict;") : "";
 }
 
-// The flat parameters (host memory, the model's layout order) as the reference's state_dict.
-// Metadata is left empty for the caller (docs/weights.md lists the reserved keys).
 template <class Net>
 io::SafeTensors sasrec_state_dict(const Net& net, const std::vector<float>& params) {
-  if (params.size() != net.num_params())
-    fail("SASRec state_dict: ", params.size(), " parameters given, the model has ", net.num_params());
-  io::SafeTensors st;
-  for (auto& e : sasrec_state_dict_entries(net)) {
-    const auto* p = e.param;
-    st.tensors.push_back({std::move(e.name), std::move(e.shape),
-                          std::vector<float>(params.begin() + p->offset, params.begin() + p->offset + p->size)});
-  }
-  return st;
+  return to_state_dict(net, params);
 }
-
-// The flat parameters from a state_dict, as strict as PyTorch's load_state_dict(strict=True):
-// every expected tensor present with exactly its shape and no other tensor; the error lists
-// every missing and unexpected name and every shape mismatch. Values must be finite. `path`
-// names the file in messages.
 template <class Net>
 std::vector<float> sasrec_from_state_dict(const Net& net, const io::SafeTensors& st, const std::string& path) {
-  const auto entries = sasrec_state_dict_entries(net);
-  std::map<std::string, const StateDictEntry*> expected;
-  for (const auto& e : entries) expected[e.name] = &e;
-  std::vector<std::string> missing, unexpected, mismatched;
-  for (const auto& t : st.tensors) {
-    const auto it = expected.find(t.name);
-    if (it == expected.end()) unexpected.push_back("'" + t.name + "'");
-    else if (t.shape != it->second->shape)
-      mismatched.push_back(cat("'", t.name, "': expected ", io::detail::st_shape_text(it->second->shape),
-                               ", found ", io::detail::st_shape_text(t.shape)));
-  }
-  for (const auto& e : entries)
-    if (!st.find(e.name)) missing.push_back("'" + e.name + "'");
-  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    auto list = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (size_t i = 0; i < v.size() && i < 12; ++i) s += (i ? ", " : "") + v[i];
-      if (v.size() > 12) s += cat(" and ", v.size() - 12, " more");
-      return s;
-    };
-    const auto& c = net.config();
-    std::string msg = cat(path, ": not the state_dict of this SASRec (", Net::Variant::name, " variant, N = ",
-                          c.n_items, ", L = ", c.max_len, ", d = ", c.hidden, ", ", c.layers, " layers",
-                          Net::Variant::id == SASRecVariant::recbole ? cat(", inner = ", c.inner) : std::string(),
-                          "):");
-    if (!missing.empty()) msg += cat(" missing tensors (", missing.size(), "): ", list(missing), ";");
-    if (!unexpected.empty()) msg += cat(" unexpected tensors (", unexpected.size(), "): ", list(unexpected), ";");
-    if (!mismatched.empty()) msg += cat(" shape mismatches (", mismatched.size(), "): ", list(mismatched), ";");
-    // A file of the other variant is the likely mistake: say so.
-    const bool other = Net::Variant::id == SASRecVariant::recbole ? st.find("item_emb.weight") != nullptr
-                                                                   : st.find("trm_encoder.layer.0.multi_head_attention.query.weight") != nullptr;
-    if (other)
-      msg += cat(" the file looks like the '",
-                 Net::Variant::id == SASRecVariant::recbole ? "pmixer" : "recbole", "' variant's state_dict;");
-    msg.back() = ' ';
-    msg += "(see docs/weights.md)";
-    fail(msg);
-  }
-  std::vector<float> params(net.num_params());
-  for (const auto& e : entries) {
-    const io::SafeTensor& t = *st.find(e.name);
-    for (size_t i = 0; i < t.data.size(); ++i)
-      if (!std::isfinite(t.data[i]))
-        fail(path, ": tensor '", e.name, "' element ", i, " is ", t.data[i], ": weights must be finite");
-    std::copy(t.data.begin(), t.data.end(), params.begin() + e.param->offset);
-  }
-  return params;
+  return from_state_dict(net, st, path);
 }
 
 }  // namespace recdistill

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "recdistill/backbones/bert4rec.hpp"
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/core/error.hpp"
 #include "recdistill/eval/ranking.hpp"
@@ -216,6 +217,26 @@ struct CommonConfig {
   }
 };
 
+// The checks every sequential-transformer run shares, after binding: the window stride fits
+// the window, heads divide the hidden size, the validation metric is computed.
+inline void check_sequential(const ResolvedConfig& r, const TrainingConfig& training, const eval::Options& eval,
+                             int max_len, int hidden, int heads) {
+  if (training.window_stride > max_len)
+    fail(r.where_last({"training.window_stride", "model.maxlen"}), ": training.window_stride (", training.window_stride,
+         ") must be at most model.maxlen (", max_len, ")");
+  if (hidden % heads != 0)
+    fail(r.where_last({"model.hidden_units", "model.num_heads"}), ": model.hidden_units (", hidden,
+         ") must be divisible by model.num_heads (", heads, ")");
+  bool metric_ok = false;
+  for (int k : eval.ks)
+    for (const auto& n : eval::metric_families())
+      if (training.valid_metric == n + "@" + std::to_string(k)) metric_ok = true;
+  if (!metric_ok)
+    fail(r.where_last({"training.valid_metric", "eval.ks"}), ": training.valid_metric '", training.valid_metric,
+         "' is not computed with eval.ks ", flow_text(to_yaml(eval.ks)),
+         "; expected HR@K, Recall@K, NDCG@K, MRR@K or Precision@K with K in eval.ks");
+}
+
 // Everything a SASRec run reads: the app's keys plus the model's and the trainer's.
 struct ExperimentConfig : CommonConfig {
   SASRecConfig sasrec;
@@ -235,23 +256,34 @@ struct ExperimentConfig : CommonConfig {
       fail(r.where_last({"model.inner_size", "model.hidden_units", "model.variant"}), ": model.inner_size (", sasrec.inner,
            ") must equal model.hidden_units (", sasrec.hidden,
            ") under model.variant pmixer, whose feed-forward is hidden_units x hidden_units");
-    if (training.window_stride > sasrec.max_len)
-      fail(r.where_last({"training.window_stride", "model.maxlen"}), ": training.window_stride (", training.window_stride,
-           ") must be at most model.maxlen (", sasrec.max_len, ")");
-    if (sasrec.hidden % sasrec.heads != 0)
-      fail(r.where_last({"model.hidden_units", "model.num_heads"}), ": model.hidden_units (", sasrec.hidden,
-           ") must be divisible by model.num_heads (", sasrec.heads, ")");
-    bool metric_ok = false;
-    for (int k : eval.ks)
-      for (const auto& n : eval::metric_families())
-        if (training.valid_metric == n + "@" + std::to_string(k)) metric_ok = true;
-    if (!metric_ok)
-      fail(r.where_last({"training.valid_metric", "eval.ks"}), ": training.valid_metric '", training.valid_metric,
-           "' is not computed with eval.ks ", flow_text(to_yaml(eval.ks)),
-           "; expected HR@K, Recall@K, NDCG@K, MRR@K or Precision@K with K in eval.ks");
+    check_sequential(r, training, eval, sasrec.max_len, sasrec.hidden, sasrec.heads);
   }
 
   // The validation metric as results name it (sampled evaluation adds a suffix to every name).
+  std::string valid_metric() const { return training.valid_metric + eval::metric_suffix(eval); }
+};
+
+// Everything a BERT4Rec run reads: the app's keys plus the model's and the trainer's.
+struct BERT4RecExperimentConfig : CommonConfig {
+  BERT4RecConfig bert4rec;
+  TrainingConfig training;
+
+  template <class V>
+  void keys(V& v) {
+    CommonConfig::keys(v);
+    bert4rec.keys(v);
+    training.keys(v);
+  }
+
+  void finish(const ResolvedConfig& r) {
+    CommonConfig::finish(r);
+    bert4rec.resolve_defaults([&](const char* path) { return r.has(path); });
+    if (bert4rec.max_len < 2)
+      fail(r.where_last({"model.maxlen"}), ": model.maxlen (", bert4rec.max_len,
+           ") must be at least 2 for BERT4Rec (a history and the [mask])");
+    check_sequential(r, training, eval, bert4rec.max_len, bert4rec.hidden, bert4rec.heads);
+  }
+
   std::string valid_metric() const { return training.valid_metric + eval::metric_suffix(eval); }
 };
 

@@ -130,11 +130,15 @@ inline eval::Metrics get_metrics(io::ByteReader& r) {
 // spellings do not). The schedule's length (training.epochs, patience, eval_every, ...), where
 // files lie, runtime.* and experiment_name may change. Where the data lies does not count: its
 // content is compared through the mapping and split hashes.
-inline std::map<std::string, std::string> checkpoint_settings(const io::ExperimentConfig& c) {
+template <class C>
+std::map<std::string, std::string> checkpoint_settings(const C& c) {
   return io::compat_settings(c, keys::kResume);
 }
 
-inline std::string config_yaml_text(const io::ExperimentConfig& c) { return io::effective_config_text(c); }
+template <class C>
+std::string config_yaml_text(const C& c) {
+  return io::effective_config_text(c);
+}
 
 template <class T>
 std::string encode_checkpoint(const Checkpoint<T>& c) {
@@ -286,9 +290,9 @@ void check_resumable(const Checkpoint<T>& c, const std::string& path,
          "): the same settings gave different training sequences or evaluation cases");
 }
 
-template <class T>
-void check_resumable(const Checkpoint<T>& c, const std::string& path, const io::ExperimentConfig& cfg,
-                     uint64_t mapping_hash, uint64_t split_hash) {
+template <class T, class C>
+void check_resumable(const Checkpoint<T>& c, const std::string& path, const C& cfg, uint64_t mapping_hash,
+                     uint64_t split_hash) {
   check_resumable(c, path, checkpoint_settings(cfg), mapping_hash, split_hash);
 }
 

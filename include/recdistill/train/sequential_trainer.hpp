@@ -1,8 +1,10 @@
-// recdistill/train/sequential_trainer.hpp: SASRec's next-item training from an experiment
-// config (the `model`, `training`, `eval` and `runtime` sections): the variant named by
-// model.variant picks the model type, and Trainer<SASRec<B, T, Variant>, NextItemCE>
-// (train/trainer.hpp) does the work.
+// recdistill/train/sequential_trainer.hpp: a sequential transformer's training from an
+// experiment config (the `model`, `training`, `eval` and `runtime` sections): the family
+// (SASRecFamily: SASRec with next-item CE; BERT4RecFamily: BERT4Rec with the cloze objective)
+// names the config, the model and the objective, the variant named by model.variant picks the
+// model type, and Trainer<Model<B, T, Variant>, Objective> (train/trainer.hpp) does the work.
 //
+// SASRec:
 // Objective: every training pair (s_t -> s_{t+1}) of a user is one target; a batch holds
 // `batch_size` windows of up to L pairs and the loss is the mean CE over its targets. For a
 // user whose training sequence fits in one window this is exactly the set of RecBole's
@@ -11,12 +13,16 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <tuple>
+#include <utility>
 #include <variant>
 #include <vector>
 
+#include "recdistill/backbones/bert4rec.hpp"
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/losses/cloze.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/train/checkpoint.hpp"
 #include "recdistill/train/trainer.hpp"
@@ -24,7 +30,8 @@
 namespace recdistill {
 
 // The trainer settings of an experiment config's `training` section.
-inline TrainerConfig trainer_config(const io::ExperimentConfig& cfg) {
+template <class C>
+TrainerConfig trainer_config(const C& cfg) {
   const auto& t = cfg.training;
   TrainerConfig tc;
   tc.schedule = t.schedule == "iterations" ? TrainerConfig::Schedule::iterations : TrainerConfig::Schedule::epochs;
@@ -55,31 +62,65 @@ inline TrainerConfig trainer_config(const io::ExperimentConfig& cfg) {
   return tc;
 }
 
-template <Backend B, class T = float>
+// What a family of models brings to SequentialTrainer and the plugins: its config, model,
+// objective and variants.
+struct SASRecFamily {
+  static constexpr const char* name = "SASRec";
+  using Config = io::ExperimentConfig;
+  using ModelConfig = SASRecConfig;
+  template <class B, class T, class V>
+  using Model = SASRec<B, T, V>;
+  template <class M>
+  using Objective = NextItemCE<M>;
+  using Variants = std::tuple<sasrec::RecBole, sasrec::Pmixer>;
+  static const ModelConfig& model_config(const Config& c) { return c.sasrec; }
+  static const char* variant_name(SASRecVariant v) { return sasrec::variant_name(v); }
+  template <class F>
+  static decltype(auto) with_variant(SASRecVariant v, F&& f) { return sasrec::with_variant(v, std::forward<F>(f)); }
+};
+
+struct BERT4RecFamily {
+  static constexpr const char* name = "BERT4Rec";
+  using Config = io::BERT4RecExperimentConfig;
+  using ModelConfig = BERT4RecConfig;
+  template <class B, class T, class V>
+  using Model = BERT4Rec<B, T, V>;
+  template <class M>
+  using Objective = ClozeCE<M>;
+  using Variants = std::tuple<bert4rec::RecBole, bert4rec::Hf>;
+  static const ModelConfig& model_config(const Config& c) { return c.bert4rec; }
+  static const char* variant_name(BERT4RecVariant v) { return bert4rec::variant_name(v); }
+  template <class F>
+  static decltype(auto) with_variant(BERT4RecVariant v, F&& f) { return bert4rec::with_variant(v, std::forward<F>(f)); }
+};
+
+template <Backend B, class T = float, class Family = SASRecFamily>
 class SequentialTrainer {
  public:
   template <class V>
-  using TrainerOf = Trainer<SASRec<B, T, V>, NextItemCE>;
+  using TrainerOf = Trainer<typename Family::template Model<B, T, V>, Family::template Objective>;
+  using Config = typename Family::Config;
+  using ModelConfig = typename Family::ModelConfig;
 
   // The trainer keeps its own copy of the split (training sequences and evaluation cases).
-  SequentialTrainer(const io::ExperimentConfig& cfg, data::Split split) {
-    SASRecConfig mc = cfg.sasrec;
+  SequentialTrainer(const Config& cfg, data::Split split) {
+    ModelConfig mc = Family::model_config(cfg);
     mc.n_items = split.n_items;
     const CheckpointMeta meta{config_yaml_text(cfg), checkpoint_settings(cfg)};
-    sasrec::with_variant(mc.variant, [&]<class V>() {
-      t_ = std::make_unique<TrainerOf<V>>(SASRec<B, T, V>(mc), trainer_config(cfg), cfg.eval,
-                                          std::move(split), cfg.seed, meta);
+    Family::with_variant(mc.variant, [&]<class V>() {
+      t_ = std::make_unique<TrainerOf<V>>(typename Family::template Model<B, T, V>(mc), trainer_config(cfg),
+                                          cfg.eval, std::move(split), cfg.seed, meta);
     });
   }
 
-  // f(trainer) with the variant's Trainer<SASRec<B, T, V>, NextItemCE>.
+  // f(trainer) with the variant's Trainer<Model<B, T, V>, Objective>.
   template <class F>
   decltype(auto) visit(F&& f) {
     return std::visit([&](auto& p) -> decltype(auto) { return f(*p); }, t_);
   }
 
-  const SASRecConfig& model_config() {
-    return visit([](auto& t) -> const SASRecConfig& { return t.model().config(); });
+  const ModelConfig& model_config() {
+    return visit([](auto& t) -> const ModelConfig& { return t.model().config(); });
   }
   size_t num_params() { return visit([](auto& t) { return t.model().num_params(); }); }
   size_t windows() { return visit([](auto& t) { return t.rows(); }); }
@@ -98,7 +139,13 @@ class SequentialTrainer {
   }
 
  private:
-  std::variant<std::unique_ptr<TrainerOf<sasrec::RecBole>>, std::unique_ptr<TrainerOf<sasrec::Pmixer>>> t_;
+  template <class Tuple>
+  struct Of;
+  template <class... V>
+  struct Of<std::tuple<V...>> {
+    using type = std::variant<std::unique_ptr<TrainerOf<V>>...>;
+  };
+  typename Of<typename Family::Variants>::type t_;
 };
 
 }  // namespace recdistill
