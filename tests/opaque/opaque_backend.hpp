@@ -200,12 +200,13 @@ struct softmax_cross_entropy_impl<::opaque::Backend> {
   template <class T>
   static double run(::opaque::Handle<T> dh, ::opaque::Handle<T> dE, ::opaque::Handle<const T> hidden,
                     ::opaque::Handle<const T> table, ::opaque::Handle<const int32_t> targets, int R, int d,
-                    int N, CrossEntropyWorkspace<::opaque::Backend, T>& ws, int64_t* n_targets = nullptr) {
+                    int N, CrossEntropyWorkspace<::opaque::Backend, T>& ws, int64_t* n_targets = nullptr,
+                    ::opaque::Handle<const T> bias = {}, ::opaque::Handle<T> dbias = {}) {
     CrossEntropyWorkspace<::recdistill::cpu::Backend, T> cpu_ws;
     cpu_ws.reserve(R, ws.chunk, d, N);
     return softmax_cross_entropy_impl<::recdistill::cpu::Backend>::run(
         ::opaque::raw(dh), ::opaque::raw(dE), ::opaque::raw(hidden), ::opaque::raw(table),
-        ::opaque::raw(targets), R, d, N, cpu_ws, n_targets);
+        ::opaque::raw(targets), R, d, N, cpu_ws, n_targets, ::opaque::raw(bias), ::opaque::raw(dbias));
   }
 };
 

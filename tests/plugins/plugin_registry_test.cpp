@@ -1,7 +1,7 @@
-// The plugin edge (include/recdistill/plugin/): the registry loads the SASRec plugin from the
-// build tree, refuses a library of another ABI version without touching it, names the folders
-// when a model is missing, keeps a library loaded while its objects live; the SASRec plugin's
-// weights round-trip and are refused when corrupted or configured differently.
+// The plugin edge (include/recdistill/plugin/): the registry loads the bundled plugins (SASRec,
+// BERT4Rec) from the build tree, refuses a library of another ABI version without touching it,
+// names the folders when a model is missing, keeps a library loaded while its objects live; each
+// model's weights round-trip and are refused when corrupted or configured differently.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -24,8 +24,19 @@ plugin::SearchOptions only(std::vector<std::string> dirs) {
   return so;
 }
 
+// The bundled plugins, in the registry's (file name) order.
+constexpr size_t kBundled = 2;
+
+const plugin::LoadedPlugin& plugin_named(const plugin::Registry& reg, const std::string& name) {
+  for (const auto& p : reg.plugins())
+    if (p.info.name == name) return p;
+  throw std::runtime_error("no plugin " + name + " in " + reg.folders_text());
+}
+
 struct Tiny {
-  io::ConfigLayers layers = io::config_layers({RECDISTILL_TEST_CONFIG}, {cat("data.path=", RECDISTILL_TEST_DATA)});
+  explicit Tiny(const std::string& model = "SASRec") : layers(io::config_layers(
+      {RECDISTILL_TEST_CONFIG}, {cat("data.path=", RECDISTILL_TEST_DATA), cat("model.model_name=", model)})) {}
+  io::ConfigLayers layers;
   io::ExperimentConfig cfg = io::parse_config(layers);
   data::Dataset data = data::read_atomic_inter(RECDISTILL_TEST_DATA);
   data::Split split = data::to_split(data::split_leave_one_out(data::to_sequences(data)));
@@ -45,15 +56,16 @@ fs::path scratch(const std::string& name) {
   return p;
 }
 
-TEST(PluginRegistry, ListsSASRecFromTheLibrary) {
+TEST(PluginRegistry, ListsTheBundledModels) {
   plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
-  ASSERT_EQ(reg.plugins().size(), 1u) << reg.folders_text();
-  const auto& p = reg.plugins()[0];
-  EXPECT_EQ(p.info.name, "sasrec");
-  EXPECT_EQ(p.abi_version, plugin::kPluginAbiVersion);
-  ASSERT_EQ(p.info.models.size(), 1u);
-  EXPECT_EQ(p.info.models[0].name, "SASRec");
-  EXPECT_TRUE(p.info.strategies.empty());
+  ASSERT_EQ(reg.plugins().size(), kBundled) << reg.folders_text();
+  for (const auto& [lib, model] : {std::pair{"sasrec", "SASRec"}, std::pair{"bert4rec", "BERT4Rec"}}) {
+    const auto& p = plugin_named(reg, lib);
+    EXPECT_EQ(p.abi_version, plugin::kPluginAbiVersion);
+    ASSERT_EQ(p.info.models.size(), 1u);
+    EXPECT_EQ(p.info.models[0].name, model);
+    EXPECT_TRUE(p.info.strategies.empty());
+  }
   EXPECT_TRUE(reg.refused().empty());
 }
 
@@ -67,7 +79,7 @@ TEST(PluginRegistry, RefusesAnotherAbiVersionBeforeTouchingAnythingElse) {
                                              plugin::kPluginAbiVersion)),
             std::string::npos)
       << reg.refused()[0].reason;
-  EXPECT_EQ(reg.plugins().size(), 1u);  // the good one next to it still loads
+  EXPECT_EQ(reg.plugins().size(), kBundled);  // the good ones next to it still load
 }
 
 TEST(PluginRegistry, MissingModelNamesTheModelAndEveryFolder) {
@@ -87,7 +99,7 @@ TEST(PluginRegistry, ReadsFoldersFromTheEnvironment) {
   ASSERT_EQ(reg.folders().size(), 2u);
   EXPECT_EQ(reg.folders()[0].origin, plugin::kPluginPathEnv);
   EXPECT_FALSE(reg.folders()[0].exists);
-  EXPECT_EQ(reg.plugins().size(), 1u);
+  EXPECT_EQ(reg.plugins().size(), kBundled);
 }
 
 TEST(PluginRegistry, ObjectKeepsItsLibraryLoaded) {
@@ -95,8 +107,8 @@ TEST(PluginRegistry, ObjectKeepsItsLibraryLoaded) {
   std::shared_ptr<plugin::Model> m;
   {
     plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
-    ASSERT_EQ(reg.plugins().size(), 1u);
-    const auto& lib = reg.plugins()[0].lib;
+    ASSERT_EQ(reg.plugins().size(), kBundled);
+    const auto& lib = plugin_named(reg, "sasrec").lib;
     EXPECT_EQ(lib.use_count(), 1);
     m = reg.create_model("SASRec", t.layers);
     // The object's deleter holds the library handle. (glibc may keep a library mapped after
@@ -116,7 +128,7 @@ TEST(PluginRegistry, ObjectKeepsItsLibraryLoaded) {
 TEST(PluginRegistry, StrategiesAndModelsFromSeveralLibrariesFirstFolderWins) {
   Tiny t;
   plugin::Registry reg(only({RECDISTILL_TEST_EXAMPLE_DIR, RECDISTILL_TEST_PLUGIN_DIR}));
-  ASSERT_EQ(reg.plugins().size(), 2u);
+  ASSERT_EQ(reg.plugins().size(), 1 + kBundled);
   EXPECT_EQ(reg.plugins()[0].info.name, "example");
   auto s = reg.create_strategy("Longest", t.layers);
   EXPECT_EQ(s->name(), "Longest");
@@ -128,10 +140,14 @@ TEST(PluginRegistry, StrategiesAndModelsFromSeveralLibrariesFirstFolderWins) {
   EXPECT_NE(e.find("no plugin offers the strategy 'ALKDMaxMin' (available: Longest)"), std::string::npos) << e;
 }
 
-TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
-  Tiny t;
+class BundledModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BundledModel, TrainSaveLoadEvaluateRecommend) {
+  const std::string model = GetParam();
+  Tiny t(model);
   plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
-  auto m = reg.create_model("SASRec", t.layers);
+  auto m = reg.create_model(model, t.layers);
+  EXPECT_EQ(m->name(), model);
   int epochs = 0, steps = 0;
   plugin::RunOptions ro;
   ro.on_epoch = [&](const EpochLog&) { ++epochs; };
@@ -141,9 +157,9 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
   EXPECT_GT(steps, epochs);
   EXPECT_EQ(m->num_items(), t.data.items.size());
 
-  const fs::path w = scratch("weights");
+  const fs::path w = scratch("weights_" + model);
   m->save(w.string());
-  auto loaded = reg.create_model("SASRec", t.layers);
+  auto loaded = reg.create_model(model, t.layers);
   loaded->load(w.string(), t.data);
   std::vector<data::SplitCase> cases;
   for (const auto& c : t.split.test)
@@ -188,7 +204,7 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
     std::ifstream in(w, std::ios::binary);
     bytes.assign(std::istreambuf_iterator<char>(in), {});
   }
-  const fs::path bad = scratch("flipped");
+  const fs::path bad = scratch("flipped_" + model);
   {
     std::string b = bytes;
     b[b.size() - 2] ^= 0x10;
@@ -208,12 +224,14 @@ TEST(SASRecPlugin, TrainSaveLoadEvaluateRecommend) {
   io::ConfigLayers other = t.layers;
   other.sets.push_back("model.hidden_units=16");
   other.sets.push_back("model.inner_size=32");
-  auto wider = reg.create_model("SASRec", other);
+  auto wider = reg.create_model(model, other);
   const std::string e = error_of([&] { wider->load(w.string(), t.data); });
   EXPECT_NE(e.find("the weights do not fit the configured model:"), std::string::npos) << e;
   EXPECT_NE(e.find("model.hidden_units: weights 8, config 16"), std::string::npos) << e;
   fs::remove(w);
   fs::remove(bad);
 }
+
+INSTANTIATE_TEST_SUITE_P(Plugins, BundledModel, ::testing::Values("SASRec", "BERT4Rec"));
 
 }  // namespace
