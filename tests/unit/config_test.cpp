@@ -231,6 +231,8 @@ TEST(Config, OneLineDeclaresAKeyEverywhere) {
 }
 
 // docs/config.md's key table is the declarations' table (regenerate: RECDISTILL_UPDATE_DOCS=1).
+// Each generated table of docs/config.md between its markers: every key of an SASRec run, then
+// BERT4Rec's model keys.
 TEST(Config, DocsTableIsTheDeclarations) {
   const std::string path = std::string(RECDISTILL_SOURCE_DIR) + "/docs/config.md";
   std::ifstream f(path);
@@ -238,26 +240,30 @@ TEST(Config, DocsTableIsTheDeclarations) {
   std::stringstream ss;
   ss << f.rdbuf();
   std::string doc = ss.str();
-  const std::string begin = "<!-- keys:begin (generated from the key declarations; see below) -->\n";
-  const std::string end = "<!-- keys:end -->";
-  const auto a = doc.find(begin), b = doc.find(end);
-  ASSERT_NE(a, std::string::npos) << "no begin marker in " << path;
-  ASSERT_NE(b, std::string::npos) << "no end marker in " << path;
-  const std::string want = io::markdown_table(io::describe<io::ExperimentConfig>());
-  const std::string have = doc.substr(a + begin.size(), b - a - begin.size());
-  if (have != want && std::getenv("RECDISTILL_UPDATE_DOCS")) {
-    doc.replace(a + begin.size(), b - a - begin.size(), want);
-    std::ofstream(path) << doc;
-    return;
+  bool updated = false;
+  for (const auto& [tag, want] : {std::pair{std::string("keys"), io::markdown_table(io::describe<io::ExperimentConfig>())},
+                                  std::pair{std::string("bert4rec-keys"), io::markdown_table(io::describe<BERT4RecConfig>())}}) {
+    const std::string begin = "<!-- " + tag + ":begin (generated from the key declarations; see below) -->\n";
+    const std::string end = "<!-- " + tag + ":end -->";
+    const auto a = doc.find(begin), b = doc.find(end);
+    ASSERT_NE(a, std::string::npos) << "no begin marker " << tag << " in " << path;
+    ASSERT_NE(b, std::string::npos) << "no end marker " << tag << " in " << path;
+    const std::string have = doc.substr(a + begin.size(), b - a - begin.size());
+    if (have != want && std::getenv("RECDISTILL_UPDATE_DOCS")) {
+      doc.replace(a + begin.size(), b - a - begin.size(), want);
+      updated = true;
+      continue;
+    }
+    if (have != want) {  // name the first row that differs, not the whole table
+      std::istringstream h(have), w(want);
+      std::string hl, wl;
+      int row = 0;
+      while (std::getline(h, hl) && std::getline(w, wl) && hl == wl) ++row;
+      ADD_FAILURE() << "docs/config.md's " << tag << " table is out of date (run this test with RECDISTILL_UPDATE_DOCS=1); "
+                    << "first difference at row " << row << ":\n  docs:  " << hl << "\n  keys:  " << wl;
+    }
   }
-  if (have != want) {  // name the first row that differs, not the whole table
-    std::istringstream h(have), w(want);
-    std::string hl, wl;
-    int row = 0;
-    while (std::getline(h, hl) && std::getline(w, wl) && hl == wl) ++row;
-    ADD_FAILURE() << "docs/config.md's key table is out of date (run this test with RECDISTILL_UPDATE_DOCS=1); "
-                  << "first difference at row " << row << ":\n  docs:  " << hl << "\n  keys:  " << wl;
-  }
+  if (updated) std::ofstream(path) << doc;
 }
 
 // The trainer's settings from training.* keys, and which of them a resume must share.
