@@ -52,14 +52,14 @@ inline std::array<uint32_t, 4> bits4(uint64_t seed, Stream s, uint32_t epoch, ui
   return Philox::block({epoch, step, row, slot}, Philox::key(seed, s));
 }
 
-// The key of one training step's dropout draws: (seed; epoch, step). Sites and rows complete
-// the Philox counter, so a mask never depends on threads or the resume point.
 // Where in training a step is: keys every random draw of the step (DESIGN.md, Randomness).
 struct StepContext {
   uint64_t seed = 0;
   uint32_t epoch = 0, step = 0;
 };
 
+// The key of one training step's dropout draws: (seed; epoch, step). Sites and rows complete
+// the Philox counter, so a mask never depends on threads or the resume point.
 struct DropoutKey {
   uint64_t seed = 0;
   uint32_t epoch = 0, step = 0;
