@@ -8,8 +8,9 @@
 //   with probability ft_ratio the row is mask-last: only its newest item becomes [mask];
 //   otherwise each item slot becomes [mask] with probability mask_ratio (no 80/10/10 rule).
 // Targets are the original items at masked slots, 0 elsewhere. RecBole's quirks, kept for its
-// variant: only the last `max_targets` masked slots carry a target (extra masks stay in the
-// input), and a mask in slot 0 carries none. The `hf` seed also masks pad slots (with no
+// variant, in cloze rows: only the last `max_targets` masked slots carry a target (extra masks
+// stay in the input), and a mask in slot 0 carries none (a mask-last row of one item keeps its
+// target, which RecBole drops by the same rule). The `hf` seed also masks pad slots (with no
 // target); that matters only when attention sees them (`mask_pads`), so it is drawn only then.
 #pragma once
 #include <algorithm>
