@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/backend/cpu/ranking.hpp"
+#include "recdistill/eval/ranking.hpp"
 
 namespace recdistill::test {
 
@@ -51,6 +53,18 @@ inline data::LeaveOneOut synthetic(int n_users, int n_items, int length, unsigne
     }
   }
   return data::split_leave_one_out(s);
+}
+
+// HR@10 of ranking by training popularity on a leave-one-out split's test targets: the bar
+// the learning tests must clear by a wide margin.
+inline double popularity_hr10(const data::LeaveOneOut& s) {
+  std::vector<double> count(size_t(s.n_items), 0.0);
+  for (const auto& seq : s.train)
+    for (int32_t i : seq) count[size_t(i)] += 1;
+  std::vector<int64_t> ranks;
+  for (size_t u = 1; u < s.train.size(); ++u)
+    if (s.test[u]) ranks.push_back(eval::rank_of_target(count.data(), s.n_items, s.test[u], eval::Ties::against_model));
+  return eval::metrics_from_ranks(ranks, {10}).at("HR@10");
 }
 
 }  // namespace recdistill::test

@@ -16,6 +16,7 @@ using Bert4RecTrainer = SequentialTrainer<B, float, BERT4RecFamily>;
 
 namespace {
 
+using test::popularity_hr10;
 using test::synthetic;
 
 io::BERT4RecExperimentConfig small_config(BERT4RecVariant v) {
@@ -39,16 +40,6 @@ io::BERT4RecExperimentConfig small_config(BERT4RecVariant v) {
   c.eval.ks = {10};
   c.training.valid_metric = "HR@10";
   return c;
-}
-
-double popularity_hr10(const data::LeaveOneOut& s) {
-  std::vector<double> count(size_t(s.n_items), 0.0);
-  for (const auto& seq : s.train)
-    for (int32_t i : seq) count[size_t(i)] += 1;
-  std::vector<int64_t> ranks;
-  for (size_t u = 1; u < s.train.size(); ++u)
-    if (s.test[u]) ranks.push_back(eval::rank_of_target(count.data(), s.n_items, s.test[u], eval::Ties::against_model));
-  return eval::metrics_from_ranks(ranks, {10}).at("HR@10");
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "recdistill/backbones/bert4rec.hpp"
+#include "../common/golden_fixture.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/eval/case.hpp"
 #include "recdistill/io/npy.hpp"
@@ -32,45 +33,14 @@
 #include "recdistill/train/optimizer.hpp"
 
 using namespace recdistill;
-constexpr int64_t kFixtureFormat = 1;
 
 namespace {
 
-struct Fixture {
-  std::string dir;
-  simdjson::dom::parser parser;
-  simdjson::dom::element manifest;
-  explicit Fixture(const std::string& name) : dir(std::string(RECDISTILL_FIXTURE_DIR) + "/" + name) {
-    manifest = parser.load(dir + "/manifest.json");
-    const int64_t version = int64_t(manifest["format_version"]);
-    if (version != kFixtureFormat)
-      throw std::runtime_error("fixture " + dir + " has format_version " + std::to_string(version) +
-                               ", this test reads " + std::to_string(kFixtureFormat) +
-                               ": regenerate with `/work/main/.venv-recbole/bin/python "
-                               "tools/make_bert4rec_fixtures.py`");
-  }
-  std::vector<double> f64(const std::string& stem) const {
-    return io::read_npy(dir + "/" + stem + ".npy").as<double>();
-  }
-  std::vector<int32_t> i32(const std::string& stem) const {
-    return io::read_npy(dir + "/" + stem + ".npy").as<int32_t>();
-  }
-  int64_t cfg(const char* key) { return int64_t(manifest["config"][key]); }
-  double cfgd(const char* key) { return double(manifest["config"][key]); }
-};
+using rdtest::expect_close;
 
-void expect_close(const std::vector<double>& got, const std::vector<double>& want, double tol,
-                  const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double e = std::abs(got[i] - want[i]);
-    if (e > worst) worst = e, at = i;
-  }
-  EXPECT_LE(worst, tol) << what << ": max abs error " << worst << " at element " << at
-                        << " (got " << got[at] << ", want " << want[at] << ")";
-}
+struct Fixture : rdtest::Fixture {
+  explicit Fixture(const std::string& name) : rdtest::Fixture(name, ".venv-recbole/bin/python tools/make_bert4rec_fixtures.py") {}
+};
 
 // rows x s.n_items scores q . table^T (+ bias) of the (rows, dim) states q.
 std::vector<double> scores_of(const Scorer& s, const double* params, const double* q, int rows) {
