@@ -16,34 +16,28 @@ W is looked up with `padding_idx=0` semantics (row 0 zero at construction, its l
 dropped); the head is a separate Linear(d -> V) with bias, NOT tied to W. The pooler of HF's
 BertModel is unused by the seed and is left out. Dropout is inverted (nn.Dropout).
 
+The encoder layers are tools/torch_sasrec.py's `recbole` block (_RecboleLayer, the same module
+and parameter names, and its init bert_init_); this file adds what `hf` has of its own: the
+token-type row, the zero pad row at init, the bidirectional key mask, the untied head.
+
 Parameter names and their registration order (== `named_parameters()` order) are the flat-buffer
 order of the C++ model; `expected_param_names()` lists them and the constructor asserts it.
 
 Run with: /work/main/.venv-recbole/bin/python or /usr/bin/python3 (needs only torch + numpy).
 """
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def recbole_gelu(x):
-    """GELU (erf form) written as RecBole 1.2.1's FeedForward.gelu writes it, x / sqrt(2) rather
-    than F.gelu's x * (1 / sqrt(2)): the two round differently in the last bit, which after two
-    layers is ~3 ulp of a hidden state (tools/check_sasrec_recbole.py)."""
-    return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+# The encoder block is SASRec's `recbole` block: RecBole's TransformerLayer and HF's BertLayer are
+# the same post-LN computation (attention with an additive mask, erf GELU written as RecBole
+# writes it, residual + LayerNorm twice) under the same parameter names. Only the mask differs,
+# and the block takes it as an argument.
+from torch_sasrec import RECBOLE_BLOCK_NAMES as BLOCK_NAMES
+from torch_sasrec import _RecboleLayer, bert_init_
 
 VARIANTS = ("recbole", "hf")
-
-BLOCK_NAMES = [
-    "attn.q.weight", "attn.q.bias", "attn.k.weight", "attn.k.bias",
-    "attn.v.weight", "attn.v.bias", "attn.o.weight", "attn.o.bias",
-    "attn_ln.weight", "attn_ln.bias",
-    "ffn.w1.weight", "ffn.w1.bias", "ffn.w2.weight", "ffn.w2.bias",
-    "ffn_ln.weight", "ffn_ln.bias",
-]
 
 
 def expected_param_names(variant, layers):
@@ -60,61 +54,6 @@ def expected_param_names(variant, layers):
     for l in range(layers):
         names += [f"layer{l}.{n}" for n in BLOCK_NAMES]
     return names + tail
-
-
-class _BertSelfAttention(nn.Module):
-    """HF BertSelfAttention + BertSelfOutput (q, k, v, o, residual, LayerNorm)."""
-
-    def __init__(self, d, heads, attn_dropout, hidden_dropout):
-        super().__init__()
-        self.heads = heads
-        self.dh = d // heads
-        self.q = nn.Linear(d, d)
-        self.k = nn.Linear(d, d)
-        self.v = nn.Linear(d, d)
-        self.o = nn.Linear(d, d)
-        self.attn_drop = nn.Dropout(attn_dropout)
-        self.out_drop = nn.Dropout(hidden_dropout)
-
-    def forward(self, x, mask):
-        # x [B, L, d]; mask [B, 1, 1, L] additive, shared by heads and queries
-        B, L, d = x.shape
-
-        def split(t):  # head h = channels [h*dh, (h+1)*dh)
-            return t.view(B, L, self.heads, self.dh).permute(0, 2, 1, 3)
-
-        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
-        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.dh) + mask
-        p = self.attn_drop(torch.softmax(s, dim=-1))
-        c = torch.matmul(p, v).permute(0, 2, 1, 3).reshape(B, L, d)
-        return self.out_drop(self.o(c))
-
-
-class _BertFFN(nn.Module):
-    """HF BertIntermediate (dense + GELU erf) + BertOutput's dense and dropout."""
-
-    def __init__(self, d, inner, hidden_dropout):
-        super().__init__()
-        self.w1 = nn.Linear(d, inner)
-        self.w2 = nn.Linear(inner, d)
-        self.drop = nn.Dropout(hidden_dropout)
-
-    def forward(self, x):
-        return self.drop(self.w2(recbole_gelu(self.w1(x))))
-
-
-class _BertLayer(nn.Module):
-    def __init__(self, d, heads, inner, eps, attn_dropout, hidden_dropout):
-        super().__init__()
-        # registration order == parameter order: attn, attn_ln, ffn, ffn_ln
-        self.attn = _BertSelfAttention(d, heads, attn_dropout, hidden_dropout)
-        self.attn_ln = nn.LayerNorm(d, eps=eps)
-        self.ffn = _BertFFN(d, inner, hidden_dropout)
-        self.ffn_ln = nn.LayerNorm(d, eps=eps)
-
-    def forward(self, x, mask):
-        x = self.attn_ln(self.attn(x, mask) + x)
-        return self.ffn_ln(self.ffn(x) + x)
 
 
 class BERT4RecHf(nn.Module):
@@ -134,7 +73,7 @@ class BERT4RecHf(nn.Module):
         self.ln_in = nn.LayerNorm(d, eps=ln_eps)
         self.in_drop = nn.Dropout(hidden_dropout)
         for l in range(layers):
-            self.add_module(f"layer{l}", _BertLayer(d, heads, inner, ln_eps, attn_dropout, hidden_dropout))
+            self.add_module(f"layer{l}", _RecboleLayer(d, heads, inner, ln_eps, attn_dropout, hidden_dropout))
         self.head = nn.Linear(d, self.vocab)
         self.reset_parameters_hf()
         names = [n for n, _ in self.named_parameters()]
@@ -142,14 +81,8 @@ class BERT4RecHf(nn.Module):
 
     def reset_parameters_hf(self, std=0.02):
         """HF BERT init: N(0, std) for Linear and Embedding weights, zero biases, zero pad row, LN 1/0."""
+        bert_init_(self, std)
         with torch.no_grad():
-            for name, p in self.named_parameters():
-                if name.endswith("ln.weight") or name == "ln_in.weight":
-                    p.fill_(1.0)
-                elif name.endswith("bias"):
-                    p.zero_()
-                else:
-                    p.normal_(0.0, std)
             self.item_embedding[0].zero_()
 
     def attention_mask(self, attn_valid):

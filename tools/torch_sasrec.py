@@ -33,18 +33,22 @@ def recbole_gelu(x):
 
 VARIANTS = ("recbole", "pmixer")
 
+# Parameter names of one `recbole` block (_RecboleLayer), in registration order; the BERT4Rec
+# reference (tools/torch_bert4rec.py) uses the same block.
+RECBOLE_BLOCK_NAMES = [
+    "attn.q.weight", "attn.q.bias", "attn.k.weight", "attn.k.bias",
+    "attn.v.weight", "attn.v.bias", "attn.o.weight", "attn.o.bias",
+    "attn_ln.weight", "attn_ln.bias",
+    "ffn.w1.weight", "ffn.w1.bias", "ffn.w2.weight", "ffn.w2.bias",
+    "ffn_ln.weight", "ffn_ln.bias",
+]
+
 
 def expected_param_names(variant, layers):
     """Ordered parameter names (flat-buffer order of the C++ model)."""
     if variant == "recbole":
         names = ["item_embedding", "position_embedding", "ln_in.weight", "ln_in.bias"]
-        per_layer = [
-            "attn.q.weight", "attn.q.bias", "attn.k.weight", "attn.k.bias",
-            "attn.v.weight", "attn.v.bias", "attn.o.weight", "attn.o.bias",
-            "attn_ln.weight", "attn_ln.bias",
-            "ffn.w1.weight", "ffn.w1.bias", "ffn.w2.weight", "ffn.w2.bias",
-            "ffn_ln.weight", "ffn_ln.bias",
-        ]
+        per_layer = RECBOLE_BLOCK_NAMES
         tail = []
     elif variant == "pmixer":
         names = ["item_embedding", "position_embedding"]
@@ -80,7 +84,8 @@ class _RecboleAttention(nn.Module):
         self.out_drop = nn.Dropout(hidden_dropout)
 
     def forward(self, x, mask):
-        # x [B, L, d]; mask [B, 1, L, L] additive (0 / -10000), shared by heads
+        # x [B, L, d]; mask additive, shared by heads: [B, 1, L, L] here (0 / -10000), or any shape
+        # that broadcasts to [B, heads, L, L] (BERT4Rec hf: [B, 1, 1, L], shared by the queries too)
         B, L, d = x.shape
 
         def split(t):  # head h = channels [h*dh, (h+1)*dh)
@@ -119,6 +124,19 @@ class _RecboleLayer(nn.Module):
         return self.ffn_ln(self.ffn(x) + x)
 
 
+def bert_init_(model, std):
+    """BERT-style init in named_parameters() order: LayerNorm weights 1, biases 0, every other
+    tensor (embedding tables, Linear weights) N(0, std). Shared with tools/torch_bert4rec.py."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("ln.weight") or name == "ln_in.weight":
+                p.fill_(1.0)
+            elif name.endswith("bias"):
+                p.zero_()
+            else:
+                p.normal_(0.0, std)
+
+
 class SASRecRecbole(nn.Module):
     variant = "recbole"
 
@@ -140,14 +158,7 @@ class SASRecRecbole(nn.Module):
 
     def reset_parameters_recbole(self, std=0.02):
         """RecBole init: N(0, std) on all E rows (pad row random), P, Linear weights; biases 0; LN 1/0."""
-        with torch.no_grad():
-            for name, p in self.named_parameters():
-                if name.endswith("ln.weight") or name == "ln_in.weight":
-                    p.fill_(1.0)
-                elif name.endswith("bias"):
-                    p.zero_()
-                else:
-                    p.normal_(0.0, std)
+        bert_init_(self, std)
 
     def attention_mask(self, seq):
         # M[b, i, j] = 0 if j <= i and seq[b, j] != 0 else -10000; shape [B, 1, L, L]
