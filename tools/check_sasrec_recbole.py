@@ -53,10 +53,11 @@ Findings (torch 1.13.1, recbole 1.2.1; the JSON has the numbers):
   - The mask constant (-10000), LayerNorm eps 1e-12, the right-padding/causal mask and the pad
     row (random in both, lookup gradient dropped, tied-output gradient kept) match exactly.
 
-Compatibility patches as in bench/peers/run_recbole.py (np.float alias, stub torch.utils.tensorboard);
-importing recbole.model turns autograd anomaly detection on: we turn it off again (it only adds
-NaN checks, no numerical change). --blas openblas (default) re-execs with Debian's OpenBLAS as
-libblas.so.3, --blas system keeps the system default (netlib reference BLAS on Debian).
+RecBole's compatibility patches come from bench/peers/recbole_compat.py (np.float alias, stub
+torch.utils.tensorboard, torch.load default); its apply() also turns off the autograd anomaly
+detection that importing recbole.model turns on (it only adds NaN checks, no numerical change).
+--blas openblas (default) re-execs with Debian's OpenBLAS as libblas.so.3, --blas system keeps
+the system default (netlib reference BLAS on Debian).
 """
 import argparse
 import json
@@ -99,7 +100,6 @@ if args.blas == "openblas" and os.path.exists(os.path.join(OPENBLAS_DIR, "libbla
 import contextlib  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-import types  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -111,30 +111,14 @@ try:
 except RuntimeError:
     pass
 
-# --- compatibility patches (as bench/peers/run_recbole.py) --------------------------------
-for _name, _typ in (("float", float), ("int", int), ("bool", bool)):
-    if _name not in np.__dict__:
-        setattr(np, _name, _typ)
-try:
-    import torch.utils.tensorboard  # noqa: F401
-except Exception:
-    _tb = types.ModuleType("torch.utils.tensorboard")
+# --- compatibility patches, anomaly detection off (bench/peers/recbole_compat.py) -----------
+sys.path.insert(0, os.path.join(REPO, "bench", "peers"))
+import recbole_compat  # noqa: E402
 
-    class _NullSummaryWriter:
-        def __init__(self, *a, **k):
-            pass
-
-        def __getattr__(self, name):
-            return lambda *a, **k: None
-
-    _tb.SummaryWriter = _NullSummaryWriter
-    sys.modules["torch.utils.tensorboard"] = _tb
-    torch.utils.tensorboard = _tb
+recbole_compat.apply()
 
 import recbole  # noqa: E402
 from recbole.model.sequential_recommender.sasrec import SASRec as RecboleSASRec  # noqa: E402
-
-torch.autograd.set_detect_anomaly(False)  # recbole/model/sequential_recommender/sine.py turned it on
 
 sys.path.insert(0, HERE)
 import torch_sasrec  # noqa: E402

@@ -29,10 +29,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import copy  # noqa: E402
-import importlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import types  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -40,6 +38,7 @@ import torch.nn.functional as F  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "bench", "peers"))  # recbole_compat
 sys.path.insert(0, HERE)
 from torch_bert4rec import BERT4RecHf, BLOCK_NAMES, cloze_ce, expected_param_names  # noqa: E402
 
@@ -215,26 +214,11 @@ def config_block(variant, cfg, n_logits):
 # ----------------------------------------------------------------------------------------------
 
 def import_recbole():
-    """RecBole 1.2.1 with numpy 1.24 and without tensorboard (bench/peers/run_recbole.py patches 1, 2)."""
-    for name, typ in (("float", float), ("int", int), ("bool", bool)):
-        if name not in np.__dict__:
-            setattr(np, name, typ)
+    """RecBole 1.2.1 with bench/peers/recbole_compat.py's patches (numpy 1.24, no tensorboard) and
+    autograd anomaly detection off."""
+    import recbole_compat
     try:
-        importlib.import_module("torch.utils.tensorboard")
-    except Exception:
-        tb = types.ModuleType("torch.utils.tensorboard")
-
-        class _NullSummaryWriter:
-            def __init__(self, *a, **k):
-                pass
-
-            def __getattr__(self, name):
-                return lambda *a, **k: None
-
-        tb.SummaryWriter = _NullSummaryWriter
-        sys.modules["torch.utils.tensorboard"] = tb
-        torch.utils.tensorboard = tb
-    try:
+        recbole_compat.apply()
         import recbole
         import recbole.data.transform as transform
         from recbole.data.interaction import Interaction
@@ -242,8 +226,6 @@ def import_recbole():
     except ImportError as e:
         raise SystemExit(f"{e}: run with the RecBole venv, /work/main/.venv-recbole/bin/python "
                          "(bench/peers/README.md)")
-    # recbole/model/sequential_recommender/sine.py turns autograd anomaly detection on at import.
-    torch.autograd.set_detect_anomaly(False)
     return recbole, transform, Interaction, BERT4Rec
 
 

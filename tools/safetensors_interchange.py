@@ -61,7 +61,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import types
 
 import numpy as np
 import torch
@@ -75,6 +74,7 @@ from safetensors.torch import load_file, save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "safetensors")
+sys.path.insert(0, os.path.join(ROOT, "bench", "peers"))  # recbole_compat
 sys.path.insert(0, HERE)
 import torch_sasrec  # noqa: E402
 
@@ -89,14 +89,10 @@ HISTORIES = [[3, 7, 1], [5, 2, 5, 8, 19], [10], [4, 9, 12, 1], [18, 11]]
 # ---- RecBole 1.2.1 ------------------------------------------------------------------------
 
 def recbole_sasrec():
-    """RecBole's SASRec class. RecBole imports torch.utils.tensorboard at import time; Debian's
-    torch has no tensorboard package, so a stub is inserted (as bench/peers/run_recbole.py)."""
-    try:
-        import torch.utils.tensorboard  # noqa: F401
-    except Exception:
-        tb = types.ModuleType("torch.utils.tensorboard")
-        tb.SummaryWriter = type("SummaryWriter", (), {"__init__": lambda self, *a, **k: None})
-        sys.modules["torch.utils.tensorboard"] = tb
+    """RecBole's SASRec class, imported with bench/peers/recbole_compat.py's patches (RecBole
+    imports torch.utils.tensorboard at import time; Debian's torch has no tensorboard package)."""
+    import recbole_compat
+    recbole_compat.apply()
     import recbole
     from recbole.model.sequential_recommender.sasrec import SASRec
     return SASRec, recbole.__version__

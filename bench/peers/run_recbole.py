@@ -23,15 +23,11 @@ Modes
 
 The result JSON goes to --out (and is printed on stdout).
 
-Compatibility monkeypatches (applied below, site-packages is not edited):
-  1. numpy>=1.24 removed the alias np.float, which recbole/evaluator/metrics.py uses
-     (MRR, GAUC): we set np.float = float (and np.int / np.bool likewise).
-  2. recbole/utils/utils.py imports torch.utils.tensorboard at import time, which needs the
-     `tensorboard` package (not installed, Debian's torch does not ship it): we insert a stub
-     module whose SummaryWriter does nothing. RecBole only writes scalars/hparams to it.
-  3. torch.load: with torch>=2.6 the default weights_only=True breaks loading RecBole's
-     checkpoints (they pickle the config); if torch.load accepts weights_only we default it
-     to False. (A no-op on Debian's torch 1.13.)
+Compatibility monkeypatches (site-packages is not edited):
+  1-3. np.float / np.int / np.bool aliases (numpy>=1.24), a stub torch.utils.tensorboard, and
+     torch.load defaulting to weights_only=False (torch>=2.6): recbole_compat.apply() beside this
+     script, whose docstring says what each is for. apply() also turns off the autograd anomaly
+     detection that importing recbole.model turns on (unless --anomaly-detection).
   4. RecBole's Config maps dataset "ml-100k" to its bundled copy whatever data_path says: we
      set config["data_path"] = <--data-path>/ml-100k after building the Config.
   We also never import recbole.quick_start (it imports `ray`, which is not installed); the
@@ -106,8 +102,6 @@ if args.blas == "openblas":
         os.environ["LD_LIBRARY_PATH"] = OPENBLAS_DIR + (":" + ld if ld else "")
         os.execv(sys.executable, [sys.executable] + sys.argv)
 
-import types  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -117,53 +111,16 @@ try:
 except RuntimeError:
     pass
 
-# --- monkeypatch 1: numpy aliases removed in numpy 1.24 ---------------------------------
-for _name, _typ in (("float", float), ("int", int), ("bool", bool)):
-    if _name not in np.__dict__:
-        setattr(np, _name, _typ)
+# Compatibility patches 1-3, and autograd anomaly detection off unless --anomaly-detection
+# (recbole_compat.py, beside this script). Only after the re-exec above.
+import recbole_compat  # noqa: E402
 
-# --- monkeypatch 2: stub torch.utils.tensorboard (no tensorboard package) ----------------
-try:
-    import torch.utils.tensorboard  # noqa: F401
-except Exception:
-    _tb = types.ModuleType("torch.utils.tensorboard")
-
-    class _NullSummaryWriter:
-        def __init__(self, *a, **k):
-            pass
-
-        def __getattr__(self, name):
-            return lambda *a, **k: None
-
-    _tb.SummaryWriter = _NullSummaryWriter
-    sys.modules["torch.utils.tensorboard"] = _tb
-    torch.utils.tensorboard = _tb
-
-# --- monkeypatch 3: torch.load weights_only default (torch>=2.6) -------------------------
-import inspect  # noqa: E402
-
-if "weights_only" in inspect.signature(torch.load).parameters:
-    _orig_load = torch.load
-
-    def _load(*a, **k):
-        k.setdefault("weights_only", False)
-        return _orig_load(*a, **k)
-
-    torch.load = _load
+recbole_compat.apply(anomaly_detection=args.anomaly_detection)
 
 from recbole.config import Config  # noqa: E402
 from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.utils import get_model, get_trainer, init_logger, init_seed  # noqa: E402
 from logging import getLogger  # noqa: E402
-
-# --- not a compatibility patch: RecBole 1.2.1's recbole/model/sequential_recommender/sine.py
-# calls torch.autograd.set_detect_anomaly(True) at import time, so every RecBole model trains
-# with autograd anomaly detection (an isnan().any() check on every backward output: a SASRec
-# step takes ~1.6x as long on CPU). It does not change the numbers; we switch it off unless asked not to.
-# (get_model imports that package lazily, so import it first, then set the mode.)
-import recbole.model.sequential_recommender  # noqa: E402,F401
-
-torch.autograd.set_detect_anomaly(bool(args.anomaly_detection))
 
 
 def loaded_blas():
