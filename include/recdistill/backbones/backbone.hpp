@@ -19,8 +19,10 @@
 //                                recommend and the objectives never reach into tables
 //   query(params, acts, cases, n, rows, out)
 //                                the query state of each case's history, (rows, dim)
-//   batching(stride)             its batching policy: rows(train sequences) and fill(batch, ...)
-//                                (backbones/window_batching.hpp is SASRec's)
+//   batching(stride)             its batching policy: rows(train sequences) and
+//                                fill(batch, train, rows, ids, n, step context), which may draw
+//                                (backbones/window_batching.hpp is SASRec's, cloze_batching.hpp
+//                                BERT4Rec's)
 //   max_len(), hidden_size(), n_items(), forward_gemm_flops(rows) (logs only)
 #pragma once
 #include <algorithm>

@@ -72,7 +72,8 @@ struct BERT4RecConfig : encoder::Dims {
     using keys::Key;
     v(variant, Key("model", "variant", "which reference BERT4Rec to match (specs/backbones.md §3)")
                    .weights().preset("upstream", "hf"));
-    v(max_len, Key("model", "maxlen", "window length L and size of the position table").range(1, 4096).weights());
+    v(max_len, Key("model", "maxlen", "window length L and size of the position table (a history and the [mask])")
+                   .range(2, 4096).weights());
     v(hidden, Key("model", "hidden_units", "hidden size d").range(1, 8192).weights()
                   .deprecated_alias("model.hidden_size"));
     v(layers, Key("model", "num_blocks", "number of transformer blocks").range(1, 64).weights()

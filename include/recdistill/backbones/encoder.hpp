@@ -47,9 +47,8 @@ struct Activations {
   int capacity = 0, batch = 0;
   bool train = false;  // whether the last forward drew dropout masks
   Buffer<B, int32_t> seq, seq_in, slot;  // (B, L) ids; query(): staged ids, last slots
-  Buffer<B, uint8_t> valid;              // (B, L) the keys attention may see
+  Buffer<B, uint8_t> valid;              // (B, L) 1 = a real (non-pad) input: the keys attention sees
   std::vector<int32_t> seq_host, slot_host;  // query(): host staging
-  std::vector<uint8_t> valid_host;           // query(): host staging of `valid` (BERT4Rec hf)
   Buffer<B, T> emb, emb_xhat, emb_rstd, emb_mask;  // the input stage
   struct Layer {
     Buffer<B, T> qn, qn_xhat, qn_rstd;       // pmixer LN_a

@@ -278,9 +278,6 @@ struct BERT4RecExperimentConfig : CommonConfig {
   void finish(const ResolvedConfig& r) {
     CommonConfig::finish(r);
     bert4rec.resolve_defaults([&](const char* path) { return r.has(path); });
-    if (bert4rec.max_len < 2)
-      fail(r.where_last({"model.maxlen"}), ": model.maxlen (", bert4rec.max_len,
-           ") must be at least 2 for BERT4Rec (a history and the [mask])");
     check_sequential(r, training, eval, bert4rec.max_len, bert4rec.hidden, bert4rec.heads);
   }
 
