@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "recdistill/backend/backend.hpp"
+#include "recdistill/backend/ops.hpp"
 #include "recdistill/core/params.hpp"
 #include "recdistill/core/random.hpp"
 #include "recdistill/eval/case.hpp"
@@ -53,6 +54,13 @@ struct Taps {
   };
   std::vector<Tap> at;
 };
+
+// g (n) += the gradient of every tap at `point` (a backbone's backward calls it at each point).
+template <class B, class T>
+void add_taps_at(Ptr<B, T> g, const Taps<B, T>& taps, int point, int64_t n) {
+  for (const auto& t : taps.at)
+    if (t.point == point) ops::add<B>(g, CPtr<B, T>(g), t.grad, n);
+}
 
 // Scores of a query state q (dim) against items: s_j = q . table[j] (+ bias[j]). The table
 // (n_items, dim) and optional bias (n_items) are offsets into the model's parameter buffer, so

@@ -263,7 +263,7 @@ class BERT4Rec {
     Ptr<B, T> gt = a.g_b.data();  // a second (R, d) buffer
     if (d_out) B::template copy<T>(a.g_tmp.data(), d_out, size_t(Rd));
     else ops::fill<B>(a.g_tmp.data(), Rd, 0.0);
-    add_tap(a.g_tmp.data(), taps, TapPoint::final_output, Rd);
+    add_taps_at<B, T>(a.g_tmp.data(), taps, TapPoint::final_output, Rd);
     const CPtr<B, T> x_last = a.layer.back().out.data();
     if constexpr (kHf) {
       B::template copy<T>(gx, CPtr<B, T>(a.g_tmp.data()), size_t(Rd));
@@ -275,12 +275,12 @@ class BERT4Rec {
                                     params + off_.head_w, R, d, d);
     }
     for (int li = cfg_.layers - 1; li >= 0; --li) {
-      add_tap(gx, taps, li, Rd);
+      add_taps_at<B, T>(gx, taps, li, Rd);
       CPtr<B, T> x = li == 0 ? CPtr<B, T>(a.emb.data()) : CPtr<B, T>(a.layer[size_t(li - 1)].out.data());
       encoder::post_ln_block_backward<B, T>(params, grads, off_.layer[size_t(li)], a.layer[size_t(li)], x, a, gx,
                                             gt, st);
     }
-    add_tap(gx, taps, TapPoint::embedding, Rd);
+    add_taps_at<B, T>(gx, taps, TapPoint::embedding, Rd);
     encoder::ln_dropout_backward<B, T>(params + off_.ln_in_w, grads + off_.ln_in_w, grads + off_.ln_in_b, a, gx,
                                        gt, st);
     if constexpr (kHf) ops::bias_grad<B>(grads + off_.type, CPtr<B, T>(gx), d, R, d);
@@ -335,10 +335,6 @@ class BERT4Rec {
   encoder::Step<B, T> step(const Activations& a, int R, int batch, bool train, DropoutKey key) const {
     return {cfg_, R, {batch, cfg_.max_len, cfg_.heads, cfg_.hidden / cfg_.heads}, a.valid.data(),
             train ? cfg_.hidden_dropout : 0.0, train ? cfg_.attn_dropout : 0.0, key, 0};
-  }
-  void add_tap(Ptr<B, T> g, const Taps<B, T>& taps, int point, int64_t n) const {
-    for (const auto& t : taps.at)
-      if (t.point == point) ops::add<B>(g, CPtr<B, T>(g), t.grad, n);
   }
 
   // Tensor names and order match tools/make_bert4rec_fixtures.py (and thus the golden fixtures).

@@ -145,15 +145,15 @@ class SASRec {
     // d(final output) = d_out + the final tap.
     if (d_out) B::template copy<T>(a.g_tmp.data(), d_out, size_t(Rd));
     else ops::fill<B>(a.g_tmp.data(), Rd, 0.0);
-    add_tap(a.g_tmp.data(), taps, TapPoint::final_output, Rd);
+    add_taps_at<B, T>(a.g_tmp.data(), taps, TapPoint::final_output, Rd);
     V::template final_backward<B, T>(params, grads, off_, a, CPtr<B, T>(a.g_tmp.data()), gx, st);
     for (int li = cfg_.layers - 1; li >= 0; --li) {
-      add_tap(gx, taps, li, Rd);
+      add_taps_at<B, T>(gx, taps, li, Rd);
       CPtr<B, T> x = li == 0 ? CPtr<B, T>(a.emb.data()) : CPtr<B, T>(a.layer[size_t(li - 1)].out.data());
       V::template block_backward<B, T>(params, grads, off_.layer[size_t(li)], a.layer[size_t(li)], x, a,
                                        gx, gt, st);
     }
-    add_tap(gx, taps, TapPoint::embedding, Rd);
+    add_taps_at<B, T>(gx, taps, TapPoint::embedding, Rd);
     V::template input_backward<B, T>(params, grads, off_, a, gx, gt, st);
     ops::position_grad<B>(grads + off_.pos, CPtr<B, T>(gx), a.batch, L, d);
     layers::embedding_backward<B, T>(grads + off_.item, gx, a.seq.data(), R, d, /*skip_pad=*/true,
@@ -189,10 +189,6 @@ class SASRec {
   }
 
  private:
-  void add_tap(Ptr<B, T> g, const Taps<B, T>& taps, int point, int64_t n) const {
-    for (const auto& t : taps.at)
-      if (t.point == point) ops::add<B>(g, CPtr<B, T>(g), t.grad, n);
-  }
 
   // Tensor names and order match tools/torch_sasrec.py (and thus the golden fixtures).
   void build_layout() {
