@@ -67,7 +67,7 @@ RunConfig load_configs(const std::vector<std::string>& files, const std::vector<
     for (const auto& [path, e] : raw.entries)
       if (const auto dot = path.find('.'); dot != std::string::npos) {
         const std::string sec = path.substr(0, dot);
-        if (sec != "data" && sec != "eval" && sec != "runtime") opt.open_sections.insert(sec);
+        if (sec != "data" && sec != "eval" && sec != "runtime" && sec != "llm") opt.open_sections.insert(sec);
       }
     if (warn)
       std::cerr << "note: no plugin offers the model '" << first.model_name

@@ -19,6 +19,7 @@
 #include "recdistill/core/error.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/config_schema.hpp"
+#include "recdistill/llm/config.hpp"
 
 namespace recdistill::io {
 
@@ -171,6 +172,7 @@ struct CommonConfig {
   DataConfig data;
   eval::Options eval;
   RuntimeConfig runtime;
+  llm::LlmConfig llm;  // the LLM endpoint and its answer cache (docs/llm.md)
   std::string source;  // the first config file (for messages)
 
   template <class V>
@@ -205,6 +207,7 @@ struct CommonConfig {
     data.keys(v);
     eval.keys(v);
     runtime.keys(v);
+    llm.keys(v);
   }
 
   // Cross-key checks and derived values, after binding; `r` says where each key came from.
@@ -214,6 +217,15 @@ struct CommonConfig {
     for (double x : data.split_ratios) sum += x;
     if (std::abs(sum - 1) > 1e-9)
       fail(r.where_last({"data.split_ratios"}), ": key 'data.split_ratios': expected fractions summing to 1, found a sum of ", sum);
+    const std::pair<const char*, const std::string*> urls[] = {{"llm.base_url", &llm.base_url},
+                                                               {"llm.embedding_base_url", &llm.embedding_base_url}};
+    for (const auto& [key, url] : urls) {
+      try {
+        llm::checked_base_url(*url, key);
+      } catch (const Error& e) {
+        fail(r.where_last({key}), ": ", e.what());
+      }
+    }
   }
 };
 
