@@ -166,7 +166,9 @@ int llm_batch(const Args& args) {
     std::string first;
     for (const auto& r : rep.results)
       if (first.empty() && (r.status == llm::Status::failed || r.status == llm::Status::unparseable)) first = r.error;
-    fail(rep.failed, " requests failed and ", rep.unparseable, " replies are unparseable (cached); the first: ", first);
+    const std::string failed = cat(rep.failed, " requests failed (not cached: the next run sends them again)");
+    const std::string unparseable = cat(rep.unparseable, " replies are unparseable (cached: they were paid for)");
+    fail(rep.failed && rep.unparseable ? failed + " and " + unparseable : rep.failed ? failed : unparseable, "; the first: ", first);
   }
   return 0;
 }

@@ -104,12 +104,8 @@ class FakeLlmServer {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     if (acceptor_.joinable()) acceptor_.join();
-    std::vector<std::thread> ts;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      ts.swap(conns_);
-    }
-    for (auto& t : ts) t.join();
+    std::unique_lock<std::mutex> g(mu_);  // connection threads are detached: wait until all are done
+    cv_.wait(g, [&] { return active_ == 0; });
   }
 
  private:
@@ -122,7 +118,13 @@ class FakeLlmServer {
         ::close(c);
         return;
       }
-      conns_.emplace_back([this, c] { serve(c); });
+      ++active_;
+      std::thread([this, c] {
+        serve(c);
+        std::lock_guard<std::mutex> g(mu_);
+        --active_;
+        cv_.notify_all();
+      }).detach();
     }
   }
 
@@ -198,7 +200,7 @@ class FakeLlmServer {
   std::thread acceptor_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::vector<std::thread> conns_;
+  size_t active_ = 0;  // connection threads still running
   std::vector<FakeRequest> log_;
   bool stopped_ = false;
 };

@@ -571,7 +571,7 @@ TEST(LlmClient, BudgetsStopTheBatchAndAResumeSendsTheRest) {
     const auto rep = llm::Client(cfg).run(reqs, &cache);
     EXPECT_EQ(rep.answered, 3);
     EXPECT_EQ(rep.not_sent, 2);
-    EXPECT_EQ(rep.stop, "the request budget is spent (llm.max_requests = 3)");
+    EXPECT_EQ(rep.stop, server.base_url() + "/chat/completions: the request budget is spent (llm.max_requests = 3)");
   }
   {
     AnswerCache cache(cfg.cache);
@@ -589,7 +589,7 @@ TEST(LlmClient, BudgetsStopTheBatchAndAResumeSendsTheRest) {
   AnswerCache ct(tok.cache);
   const auto rt = llm::Client(tok).run(chat_requests(tok, 5, "t"), &ct);
   EXPECT_EQ(rt.answered, 3);
-  EXPECT_EQ(rt.stop, "the token budget is spent (300 tokens, llm.max_total_tokens = 250)");
+  EXPECT_EQ(rt.stop, server.base_url() + "/chat/completions: the token budget is spent (300 tokens, llm.max_total_tokens = 250)");
   // Cost: $1 per million prompt tokens, $10 per million completion tokens: $0.00046 per reply.
   auto cost = tok;
   cost.max_total_tokens = 0;
@@ -601,7 +601,7 @@ TEST(LlmClient, BudgetsStopTheBatchAndAResumeSendsTheRest) {
   const auto rc = llm::Client(cost).run(chat_requests(cost, 5, "c"), &cc);
   EXPECT_EQ(rc.answered, 3);
   EXPECT_NEAR(rc.cost_usd, 3 * 0.00046, 1e-12);
-  EXPECT_NE(rc.stop.find("the cost budget is spent ($0.00138"), std::string::npos) << rc.stop;
+  EXPECT_NE(rc.stop.find("/chat/completions: the cost budget is spent ($0.00138"), std::string::npos) << rc.stop;
   EXPECT_NEAR(AnswerCache(cost.cache).snapshot().records[0].cost_usd, 0.00046, 1e-15);
 }
 
@@ -802,16 +802,41 @@ TEST(LlmCommand, TwoProcessesSharingACacheNeverSendTheSameRequest) {
   EXPECT_EQ(st.duplicates, 0u);
 }
 
-TEST(LlmCommand, BatchErrorsEndWithOneLine) {
+TEST(LlmCommand, BatchErrorsEndWithOneLineAndLeaveTheCacheConsistent) {
   const auto dir = scratch("batch_errors");
   const auto reqs = write_requests(dir, 3);
-  FakeLlmServer server([](const FakeRequest&, size_t) { return FakeReply{200, "{}"}; });
-  const auto cfg = write_config(dir, server.base_url(), "  max_requests: 1\n");
-  EXPECT_EQ(run_app({"llm", "batch", "--config", cfg.string(), "--input", reqs.string()}, dir / "out.txt"), 1);
-  const std::string out = slurp(dir / "out.txt");
-  EXPECT_NE(out.find("error: the request budget is spent (llm.max_requests = 1); 0 of 3 requests have an answer in "),
-            std::string::npos) << out;
+  FakeLlmServer good([](const FakeRequest& rq, size_t) { return ok_reply(rq); });
+  FakeLlmServer missing([](const FakeRequest&, size_t) { return FakeReply{404, "{\"detail\": \"Not Found\"}"}; });
+  FakeLlmServer malformed([](const FakeRequest&, size_t) { return FakeReply{200, "{\"id\": \"x\"}"}; });
+  const std::string refused = "http://127.0.0.1:" + std::to_string(test::closed_port()) + "/v1";
+  struct Case {
+    std::string url, extra, message;
+  };
+  const std::vector<Case> cases = {
+      {refused, "", refused + "/chat/completions: connection refused or unreachable ("},
+      {missing.base_url() + "/v9", "", missing.base_url() + "/v9/chat/completions: HTTP 404: Not Found; 0 of 3 requests"},
+      {malformed.base_url(), "", "3 replies are unparseable (cached: they were paid for); the first: " + malformed.base_url() +
+                                     "/chat/completions: the reply has no 'choices'"},
+      {good.base_url(), "  max_requests: 1\n", good.base_url() + "/chat/completions: the request budget is spent "
+                                                "(llm.max_requests = 1); 1 of 3 requests have an answer in "},
+  };
+  for (const auto& c : cases) {
+    fs::remove(dir / "cache.jsonl");
+    const auto cfg = write_config(dir, c.url, c.extra);
+    EXPECT_EQ(run_app({"llm", "batch", "--config", cfg.string(), "--input", reqs.string()}, dir / "out.txt"), 1);
+    const std::string out = slurp(dir / "out.txt");
+    const size_t at = out.find("error: ");
+    ASSERT_NE(at, std::string::npos) << out;
+    EXPECT_EQ(out.substr(at + 7).rfind(c.message, 0), 0u) << out;
+    EXPECT_EQ(out.find('\n', at), out.size() - 1) << out;  // one line, the last
+    // Consistent: the cache reads back without warnings and holds no open claim.
+    std::ostringstream warn;
+    const auto st = AnswerCache((dir / "cache.jsonl").string(), &warn).snapshot();
+    EXPECT_EQ(warn.str(), "");
+    for (const auto& [k, slot] : st.slots) EXPECT_FALSE(slot.claim) << c.url;
+  }
   // A bad input line names the file and line.
+  const auto cfg = write_config(dir, good.base_url());
   spit(dir / "bad.jsonl", "{\"id\": 1, \"prompt\": \"a\"}\n{\"id\": 2}\n");
   EXPECT_EQ(run_app({"llm", "batch", "--config", cfg.string(), "--input", (dir / "bad.jsonl").string()}, dir / "out.txt"), 1);
   EXPECT_NE(slurp(dir / "out.txt").find("bad.jsonl:2: expected a 'prompt' string or a 'messages' list"), std::string::npos)

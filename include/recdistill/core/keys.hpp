@@ -69,6 +69,7 @@ struct KeyDoc {
   std::string ignored;      // accepted and ignored; the text says why (warns when non-empty
   bool warn_ignored = false;  //   and warn_ignored)
   std::string unsupported;  // declared but not implemented: setting it is an error saying this
+  std::string refused;      // never accepted (a secret that belongs elsewhere): setting it is an error saying this
   size_t min_items = 0, max_items = SIZE_MAX;  // lists: allowed length
 
   std::string path() const { return section.empty() ? name : section + "." + name; }
@@ -107,6 +108,7 @@ struct Key : KeyDoc {
   Key&& items(size_t lo_n, size_t hi_n) && { min_items = lo_n; max_items = hi_n; return std::move(*this); }
   Key&& ignore(std::string why, bool warn) && { ignored = std::move(why); warn_ignored = warn; return std::move(*this); }
   Key&& not_implemented(std::string why) && { unsupported = std::move(why); return std::move(*this); }
+  Key&& refuse(std::string why) && { refused = std::move(why); return std::move(*this); }
 };
 
 // An enum member is a string key whose choices are its names: a component makes its enum

@@ -513,6 +513,7 @@ inline ResolvedConfig resolve(const Schema& schema, const RawConfig& raw, const 
     const Entry& e = *ep;
     const KeyDoc* k = schema.find(path);
     if (!k->unsupported.empty()) fail(where(e), ": key '", path, "' is not supported yet: ", k->unsupported);
+    if (!k->refused.empty()) fail(where(e), ": key '", path, "': ", k->refused);
     check_value(*k, e);
     if (!k->ignored.empty() && k->warn_ignored && opt.warn && opt.warnings && e.user())
       *opt.warnings << "warning: " << where(e) << ": key '" << path << "' has no effect: " << k->ignored << "\n";
@@ -590,6 +591,7 @@ inline std::string markdown_table(const std::vector<KeyDoc>& ks) {
     for (const auto& [from, to] : k.value_aliases) doc += " `" + from + "` means `" + to + "`.";
     if (!k.ignored.empty()) doc += " Ignored: " + k.ignored + ".";
     if (!k.unsupported.empty()) doc += " Not supported yet: " + k.unsupported + ".";
+    if (!k.refused.empty()) doc += " Never accepted: " + k.refused + ".";
     doc = doc.empty() ? k.doc : k.doc + "." + doc;
     const std::string def = !k.derived.empty() ? k.derived : k.default_text.empty() ? "" : "`" + k.default_text + "`";
     out += cat("| `", k.path(), "` | ", keys::type_name(k.type), " | ", esc(def), " | ", esc(allowed), " | ", must,

@@ -274,15 +274,16 @@ class Client {
       stop = true;
     };
     // Takes one request's share of the budgets; false (and the batch stops) when one is spent.
-    const auto take_budget = [&]() {
+    const auto take_budget = [&](const std::string& url) {
       std::lock_guard<std::mutex> g(mu);
       std::string why;
       if (cfg_.max_requests > 0 && rep.sent >= cfg_.max_requests)
-        why = cat("the request budget is spent (llm.max_requests = ", cfg_.max_requests, ")");
+        why = cat(url, ": the request budget is spent (llm.max_requests = ", cfg_.max_requests, ")");
       else if (cfg_.max_total_tokens > 0 && rep.usage.total() >= cfg_.max_total_tokens)
-        why = cat("the token budget is spent (", rep.usage.total(), " tokens, llm.max_total_tokens = ", cfg_.max_total_tokens, ")");
+        why = cat(url, ": the token budget is spent (", rep.usage.total(), " tokens, llm.max_total_tokens = ",
+                  cfg_.max_total_tokens, ")");
       else if (cfg_.max_cost_usd > 0 && rep.cost_usd >= cfg_.max_cost_usd)
-        why = cat("the cost budget is spent ($", rep.cost_usd, ", llm.max_cost_usd = ", cfg_.max_cost_usd, ")");
+        why = cat(url, ": the cost budget is spent ($", rep.cost_usd, ", llm.max_cost_usd = ", cfg_.max_cost_usd, ")");
       if (!why.empty()) {
         if (rep.stop.empty()) rep.stop = why;
         stop = true;
@@ -326,7 +327,7 @@ class Client {
         const auto release = [&]() {
           if (cache) cache->release(rq.key, token);
         };
-        if (stop || !take_budget()) {
+        if (stop || !take_budget(rq.url)) {
           release();
           finish_one(i, std::move(res));  // not_sent
           continue;

@@ -44,7 +44,7 @@ struct LlmConfig {
     v(embedding_model, Key("llm", "embedding_model", "embedding model name; \"\" = no embedding requests"));
     v(api_key_env, Key("llm", "api_key_env", "environment variable holding the API key (sent as a bearer token; never logged); unset = no key"));
     v.declared(Key("llm", "api_key", "the API key itself")
-                   .not_implemented("an API key is never read from a config file; put it in the environment "
+                   .refuse("an API key is never read from a config file; put it in the environment "
                                     "variable that llm.api_key_env names (default OPENAI_API_KEY)"));
     v(temperature, Key("llm", "temperature", "sampling temperature of chat requests").range(0, 2));
     v(max_tokens, Key("llm", "max_tokens", "completion token limit per chat request; 0 = the server's default").range(0, 1 << 24));

@@ -48,8 +48,8 @@ namespace recdistill::plugin {
 
 // 2: Model::evaluate became Model::rank. 3: config layers instead of ExperimentConfig, the
 // components' keys in ComponentInfo, Model::resolved_config and Model::export_model, weights
-// in safetensors.
-constexpr uint32_t kPluginAbiVersion = 3;
+// in safetensors. 4: KeyDoc::refused (keys never accepted, such as llm.api_key).
+constexpr uint32_t kPluginAbiVersion = 4;
 
 // What a training run will do, as the model tells the app before its first step (from its own
 // resolved config: the app reads no model key by name).
