@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "../common/fake_llm_server.hpp"
 #include "recdistill/io/config.hpp"
@@ -628,6 +629,26 @@ TEST(LlmClient, EmbeddingsInBatchesKeepInputOrder) {
   EXPECT_EQ(server.count(), 3u);
 }
 
+TEST(LlmClient, ConcurrencyIsBounded) {
+  const auto dir = scratch("concurrency");
+  std::atomic<int> active{0}, peak{0};
+  FakeLlmServer server([&](const FakeRequest& rq, size_t) {
+    const int now = ++active;
+    for (int p = peak; now > p && !peak.compare_exchange_weak(p, now);) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    --active;
+    return ok_reply(rq);
+  });
+  auto cfg = fast_config(server.base_url(), dir);
+  cfg.concurrency = 3;
+  AnswerCache cache(cfg.cache);
+  const auto rep = llm::Client(cfg).run(chat_requests(cfg, 12), &cache);
+  EXPECT_EQ(rep.answered, 12);
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_GE(peak.load(), 2);  // requests did overlap
+}
+
 TEST(LlmClient, ProgressShowsRateAndEta) {
   const auto dir = scratch("progress");
   FakeLlmServer server([](const FakeRequest& rq, size_t) { return ok_reply(rq); });
@@ -696,8 +717,13 @@ TEST(LlmCommand, CheckReportsBothRequestsOrOneLineNamingTheEndpoint) {
     return FakeReply{200, test::chat_reply_body("OK", 14, 1)};
   });
   const auto cfg = write_config(dir, server.base_url());
+  ::setenv("OPENAI_API_KEY", "sk-check-456", 1);  // the child inherits it
   ASSERT_EQ(run_app({"llm", "check", "--config", cfg.string()}, dir / "out.txt"), 0) << slurp(dir / "out.txt");
+  ::unsetenv("OPENAI_API_KEY");
   const std::string out = slurp(dir / "out.txt");
+  EXPECT_NE(out.find("(API key: $OPENAI_API_KEY is set, sent as a bearer token)"), std::string::npos) << out;
+  EXPECT_EQ(out.find("sk-check-456"), std::string::npos) << out;  // never printed
+  for (const auto& rq : server.requests()) EXPECT_EQ(rq.authorization, "Bearer sk-check-456");
   EXPECT_NE(out.find("chat: model 'fake-chat': HTTP 200"), std::string::npos) << out;
   EXPECT_NE(out.find(": \"OK\" (finish_reason stop, 14 prompt + 1 completion tokens, served by 'fake')"), std::string::npos) << out;
   EXPECT_NE(out.find("embeddings: model 'fake-embed': HTTP 200"), std::string::npos) << out;
