@@ -8,6 +8,7 @@
 #include "recdistill/aggregators/aggregators.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/losses/reconstruction.hpp"
+#include "recdistill/methods/distillation_head.hpp"
 
 using namespace recdistill;
 using B = cpu::Backend;
@@ -189,4 +190,122 @@ TEST(DistillGradCheck, ReconstructionLosses) {
   check_loss<losses::MSE>();
   check_loss<losses::RMSE>();
   check_loss<losses::Cosine>();
+}
+
+namespace {
+
+struct HeadCase {
+  methods::Projection projection;
+  bool detach_target = false;
+  methods::NullProfileMode null_mode = methods::NullProfileMode::drop;
+};
+
+// The whole head: loss = L_distil(h, params) over a batch with an empty history (row 2) and a
+// user without a profile (row 3). Returns the analytic gradients of h and params.
+template <class Agg, class Loss>
+void check_head(const Agg& agg, const HeadCase& hc) {
+  using Head = methods::DistillationHead<B, double, Agg, Loss>;
+  const std::vector<int> lengths = {4, 1, 0, 3, 2};
+  const std::vector<uint8_t> has_profile = {1, 1, 1, 0, 1};
+  const int Bn = int(lengths.size()), L = 4, d = 3;
+  methods::DistillHeadConfig c;
+  c.d = d;
+  c.D = hc.projection == methods::Projection::none || hc.projection == methods::Projection::both ? d : 5;
+  c.L = L;
+  c.max_rows = 8;
+  c.projection = hc.projection;
+  c.detach_target = hc.detach_target;
+  c.null_profile_mode = hc.null_mode;
+  Head head(c, agg);
+  ParamLayout layout;
+  head.describe(layout);
+  std::vector<double> params(layout.size());
+  head.init(params, 7);
+  for (double v : params) ASSERT_LE(std::abs(v), 1.0);  // U(+-1/sqrt(fan_in))
+  auto h = randn(size_t(Bn) * L * d, 61);
+  const auto profiles = randn(size_t(Bn) * c.D, 62);
+  aggregators::Slots slots;
+  aggregators::left_padded_slots(slots, lengths, L);
+  auto loss = [&] { return head.forward(params.data(), h.data(), slots, profiles, has_profile); };
+  const double l = loss();
+  EXPECT_TRUE(std::isfinite(l));
+  EXPECT_EQ(head.usable_count(), 3);  // rows 0, 1, 4
+  std::vector<double> grads(params.size(), 0.0), dh(h.size(), 0.0);
+  head.backward(grads.data(), dh.data(), params.data(), 1.0);
+  const std::string what = cat(Agg::name, " ", Loss::name, " projection ", int(hc.projection), hc.detach_target ? " detached" : "");
+  EXPECT_LT(gradcheck(h, dh, loss), kTol) << what;
+  for (const auto& p : layout.infos()) {
+    std::vector<double> sub(params.begin() + long(p.offset), params.begin() + long(p.offset + p.size));
+    const std::vector<double> g(grads.begin() + long(p.offset), grads.begin() + long(p.offset + p.size));
+    if (hc.detach_target && p.name.starts_with("profile_transform")) {
+      for (double x : g) EXPECT_EQ(x, 0.0) << what << " " << p.name;  // T gets no gradient
+      continue;
+    }
+    auto sub_loss = [&] {
+      std::copy(sub.begin(), sub.end(), params.begin() + long(p.offset));
+      return loss();
+    };
+    EXPECT_LT(gradcheck(sub, g, sub_loss), kTol) << what << " " << p.name;
+    std::copy(sub.begin(), sub.end(), params.begin() + long(p.offset));
+  }
+  // The empty history (row 2) sends no gradient into its tap.
+  for (int i = 0; i < L * d; ++i) EXPECT_EQ(dh[size_t(2 * L * d + i)], 0.0) << what;
+}
+
+}  // namespace
+
+TEST(DistillGradCheck, HeadEveryProjectionAndLoss) {
+  using methods::Projection;
+  for (Projection p : {Projection::down, Projection::up, Projection::none, Projection::both}) {
+    check_head<aggregators::Mean, losses::MSE>(aggregators::Mean{}, {p});
+    check_head<aggregators::Attention, losses::RMSE>(aggregators::Attention{}, {p});
+    check_head<aggregators::ExpWeight, losses::Cosine>(aggregators::ExpWeight{0.1}, {p});
+  }
+  check_head<aggregators::LastItem, losses::MSE>(aggregators::LastItem{}, {Projection::down, true});
+  check_head<aggregators::Mean, losses::MSE>(aggregators::Mean{}, {Projection::down, false, methods::NullProfileMode::upstream_copy});
+  check_head<aggregators::Mean, losses::RMSE>(aggregators::Mean{}, {Projection::up, false, methods::NullProfileMode::upstream_copy});
+  // D must equal d for `none` and `both`.
+  methods::DistillHeadConfig c;
+  c.d = 4;
+  c.D = 6;
+  c.projection = Projection::none;
+  try {
+    methods::DistillationHead<B, double, aggregators::Mean, losses::MSE> head(c, {});
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("projection none needs the profile width D (6) to equal model.hidden_units (4)"),
+              std::string::npos) << e.what();
+  }
+}
+
+// Conformance 5: with beta (a detached L_rec / (L_distil + 1e-8)) the update alpha * beta *
+// grad L_distil is the same under `drop` and `upstream_copy` (their per-batch factor cancels).
+TEST(DistillConformance, BetaCancelsTheNullProfileFactor) {
+  const double alpha = 0.4, l_rec = 3.7;
+  std::vector<std::vector<double>> updates;
+  for (auto mode : {methods::NullProfileMode::drop, methods::NullProfileMode::upstream_copy}) {
+    methods::DistillHeadConfig c;
+    c.d = 3;
+    c.D = 5;
+    c.L = 4;
+    c.max_rows = 8;
+    c.null_profile_mode = mode;
+    methods::DistillationHead<B, double, aggregators::Mean, losses::MSE> head(c, {});
+    ParamLayout layout;
+    head.describe(layout);
+    std::vector<double> params(layout.size());
+    head.init(params, 7);
+    const auto h = randn(size_t(5) * 4 * 3, 71);
+    const auto profiles = randn(size_t(5) * 5, 72);
+    aggregators::Slots slots;
+    aggregators::left_padded_slots(slots, {4, 1, 2, 3, 2}, 4);
+    const double l = head.forward(params.data(), h.data(), slots, profiles, {1, 0, 1, 0, 1});
+    const double beta = l_rec / (l + 1e-8);
+    std::vector<double> grads(params.size(), 0.0), dh(h.size(), 0.0);
+    head.backward(grads.data(), dh.data(), params.data(), alpha * beta);
+    grads.insert(grads.end(), dh.begin(), dh.end());
+    updates.push_back(grads);
+  }
+  for (size_t i = 0; i < updates[0].size(); ++i)
+    EXPECT_NEAR(updates[0][i], updates[1][i], 1e-7 * std::max(1.0, std::abs(updates[0][i]))) << i;
 }

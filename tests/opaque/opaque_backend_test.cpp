@@ -10,6 +10,7 @@
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/losses/next_item.hpp"
+#include "recdistill/methods/distillation_head.hpp"
 #include "recdistill/train/trainer.hpp"
 
 using namespace recdistill;
@@ -100,4 +101,47 @@ TEST(OpaqueBackend, BPRAndSampledEvaluationEqualTheCpuBackend) {
   const auto cpu_s = train_on<Cpu, sasrec::Pmixer, SampledBPR>(split, eo);
   const auto opq_s = train_on<Opaque, sasrec::Pmixer, SampledBPR>(split, eo);
   EXPECT_EQ(std::get<1>(cpu_s), std::get<1>(opq_s));
+}
+
+// Profile distillation's head (aggregate, projection, reconstruction loss) needs no host
+// access to a tensor either, and gives the CPU backend's numbers bit for bit.
+template <class Bk, class Agg, class Loss>
+std::pair<double, std::vector<float>> distill_head_run(methods::Projection projection) {
+  methods::DistillHeadConfig c;
+  c.d = 4;
+  c.D = projection == methods::Projection::both ? 4 : 6;
+  c.L = 5;
+  c.max_rows = 4;
+  c.projection = projection;
+  methods::DistillationHead<Bk, float, Agg, Loss> head(c, Agg{});
+  ParamLayout layout;
+  head.describe(layout);
+  std::vector<float> host(layout.size());
+  head.init(host, 3);
+  const size_t nh = size_t(4) * c.L * c.d;
+  std::vector<float> h_host(nh), profiles(size_t(4) * c.D), zeros_p(layout.size(), 0.f), zeros_h(nh, 0.f);
+  for (size_t i = 0; i < nh; ++i) h_host[i] = float(std::sin(0.37 * double(i)));
+  for (size_t i = 0; i < profiles.size(); ++i) profiles[i] = float(std::cos(0.11 * double(i)));
+  Buffer<Bk, float> params(layout.size()), grads(layout.size()), h(nh), dh(nh);
+  Bk::template to_device<float>(params.data(), host.data(), host.size());
+  Bk::template to_device<float>(grads.data(), zeros_p.data(), zeros_p.size());
+  Bk::template to_device<float>(h.data(), h_host.data(), nh);
+  Bk::template to_device<float>(dh.data(), zeros_h.data(), nh);
+  aggregators::Slots slots;
+  aggregators::left_padded_slots(slots, {5, 2, 0, 3}, c.L);
+  const double l = head.forward(params.data(), h.data(), slots, profiles, {1, 1, 1, 0});
+  head.backward(grads.data(), dh.data(), params.data(), 0.7);
+  std::vector<float> out(layout.size() + nh);
+  Bk::template to_host<float>(out.data(), grads.data(), layout.size());
+  Bk::template to_host<float>(out.data() + layout.size(), dh.data(), nh);
+  return {l, out};
+}
+
+TEST(OpaqueBackend, DistillationHeadEqualsTheCpuBackend) {
+  for (auto p : {methods::Projection::down, methods::Projection::up, methods::Projection::both}) {
+    EXPECT_EQ((distill_head_run<Cpu, aggregators::Attention, losses::Cosine>(p)),
+              (distill_head_run<Opaque, aggregators::Attention, losses::Cosine>(p)));
+    EXPECT_EQ((distill_head_run<Cpu, aggregators::ExpWeight, losses::RMSE>(p)),
+              (distill_head_run<Opaque, aggregators::ExpWeight, losses::RMSE>(p)));
+  }
 }
