@@ -392,7 +392,7 @@ TEST(LlmClient, SlowRepliesTimeOutAndAreRetried) {
     return r;
   });
   auto cfg = fast_config(server.base_url(), dir);
-  cfg.timeout_s = 0.3;
+  cfg.timeout_s = 2;  // the slow attempt waits 30 s; the retry is answered at once
   cfg.concurrency = 1;
   llm::Client client(cfg);
   AnswerCache cache(cfg.cache);
@@ -556,6 +556,60 @@ TEST(LlmClient, MalformedRepliesAreCachedAsUnparseable) {
   EXPECT_EQ(rep2.unparseable, 2);
   EXPECT_EQ(rep2.cached, 1);
   EXPECT_EQ(server.count(), 3u);
+}
+
+TEST(LlmClient, RepliesThatAreNotUtf8KeepTheCacheReadable) {
+  const auto dir = scratch("utf8");
+  const std::string long_error = "{\"error\": {\"message\": \"" + std::string(120, 'x') + "\xc3\xa9\xc3\xa9\xc3\xa9" +
+                                 std::string(200, 'y') + "\"}}";
+  FakeLlmServer server([&](const FakeRequest& rq, size_t) {
+    const std::string p = prompt_of(rq.body);
+    if (p == "q0") return FakeReply{200, "\xff\xfe not json \xe2\x82"};        // invalid UTF-8, cut sequence
+    if (p == "q1") return FakeReply{200, "{\"choices\": [\xc3\xa9\xc3"};    // cut inside a character
+    if (p == "q2") return FakeReply{200, long_error};                           // clipped error text
+    return FakeReply{200, test::chat_reply_body("caf\xc3\xa9 \xe2\x98\x95")};  // valid UTF-8 kept as is
+  });
+  auto cfg = fast_config(server.base_url(), dir);
+  {
+    AnswerCache cache(cfg.cache);
+    const auto rep = llm::Client(cfg).run(chat_requests(cfg, 4), &cache);
+    EXPECT_EQ(rep.unparseable, 3);
+    EXPECT_EQ(rep.answered, 1);
+    EXPECT_TRUE(rep.stop.empty()) << rep.stop;
+  }
+  std::ostringstream warn;
+  AnswerCache again(cfg.cache, &warn);
+  EXPECT_EQ(warn.str(), "");
+  const auto st = again.snapshot();
+  ASSERT_EQ(st.records.size(), 4u);
+  const auto reqs = chat_requests(cfg, 4);
+  const auto ok = again.find(reqs[3].key);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(std::get<llm::ChatReply>(llm::parse_chat_reply(ok->response)).content, "caf\xc3\xa9 \xe2\x98\x95");
+  EXPECT_NE(again.find(reqs[0].key)->response.find("\xef\xbf\xbd"), std::string::npos);  // U+FFFD for the bad bytes
+}
+
+TEST(LlmClient, WithoutAnEndpointOnlyCachedAnswersAreUsed) {
+  const auto dir = scratch("no_endpoint");
+  FakeLlmServer server([](const FakeRequest& rq, size_t) { return ok_reply(rq); });
+  auto live = fast_config(server.base_url(), dir);
+  auto offline = live;
+  offline.base_url = "";
+  {
+    AnswerCache cache(live.cache);
+    EXPECT_EQ(llm::Client(live).run(chat_requests(live, 2), &cache).answered, 2);
+  }
+  AnswerCache cache(offline.cache);
+  // The keys do not depend on the URL, so the cached answers are found.
+  const auto cached = llm::Client(offline).run(chat_requests(offline, 2), &cache);
+  EXPECT_EQ(cached.cached, 2);
+  EXPECT_TRUE(cached.stop.empty());
+  const auto rep = llm::Client(offline).run(chat_requests(offline, 3), &cache);
+  EXPECT_EQ(rep.cached, 2);
+  EXPECT_EQ(rep.not_sent, 1);
+  EXPECT_NE(rep.stop.find("no LLM endpoint is configured (llm.base_url is empty): test/t1/fake-chat/sha256:"), std::string::npos)
+      << rep.stop;
+  EXPECT_EQ(server.count(), 2u);
 }
 
 TEST(LlmClient, BudgetsStopTheBatchAndAResumeSendsTheRest) {
@@ -808,11 +862,16 @@ TEST(LlmCommand, KilledBatchResumesSendingOnlyTheMissingRequests) {
 TEST(LlmCommand, TwoProcessesSharingACacheNeverSendTheSameRequest) {
   const auto dir = scratch("shared");
   constexpr int kN = 24;
-  FakeLlmServer server([](const FakeRequest& rq, size_t) {
+  // The first four requests are held until all four have arrived: with three in flight per
+  // process, the fourth comes from the other process, so the two surely overlap.
+  FakeLlmServer* self = nullptr;
+  FakeLlmServer server([&](const FakeRequest& rq, size_t i) {
+    if (i < 4) self->wait_for(4, 30);
     FakeReply r = ok_reply(rq);
     r.delay_s = 0.02;
     return r;
   });
+  self = &server;
   const auto cfg = write_config(dir, server.base_url(), "  concurrency: 3\n");
   const auto reqs = write_requests(dir, kN);
   const pid_t a = spawn_app({"llm", "batch", "--config", cfg.string(), "--input", reqs.string()}, dir / "a.txt");
@@ -826,6 +885,12 @@ TEST(LlmCommand, TwoProcessesSharingACacheNeverSendTheSameRequest) {
   const auto st = AnswerCache((dir / "cache.jsonl").string()).snapshot();
   EXPECT_EQ(st.records.size(), size_t(kN));
   EXPECT_EQ(st.duplicates, 0u);
+  // Both sent some of the requests and found the other's answers for the rest.
+  for (const char* f : {"a.txt", "b.txt"}) {
+    const std::string out = slurp(dir / f);
+    EXPECT_EQ(out.find(" 0 answered"), std::string::npos) << out;
+    EXPECT_EQ(out.find(" 0 cached"), std::string::npos) << out;
+  }
 }
 
 TEST(LlmCommand, BatchErrorsEndWithOneLineAndLeaveTheCacheConsistent) {

@@ -66,11 +66,46 @@ inline std::string iso8601_utc(std::chrono::system_clock::time_point t = std::ch
   return buf;
 }
 
-// JSON string literal with quotes; control characters escaped as \u00XX.
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
+inline size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c == 0xE0) n = 3, lo = 0xA0;
+  else if (c == 0xED) n = 3, hi = 0x9F;
+  else if (c >= 0xE1 && c <= 0xEF) n = 3;
+  else if (c == 0xF0) n = 4, lo = 0x90;
+  else if (c == 0xF4) n = 4, hi = 0x8F;
+  else if (c >= 0xF1 && c <= 0xF3) n = 4;
+  else return 0;
+  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  return n;
+}
+
+// JSON string literal with quotes; control characters escaped as \u00XX. Bytes that are not
+// well-formed UTF-8 become U+FFFD, so every reader (simdjson validates) can parse the result.
 inline std::string json_quote(std::string_view s) {
   std::string o = "\"";
-  for (char c : s) {
+  for (size_t i = 0; i < s.size();) {
+    const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      const size_t n = utf8_sequence(s, i);
+      if (n == 0) {
+        o += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+        ++i;
+      } else {
+        o.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
     if (c == '"' || c == '\\') {
       o += '\\';
       o += c;
@@ -85,6 +120,7 @@ inline std::string json_quote(std::string_view s) {
     } else {
       o += c;
     }
+    ++i;
   }
   return o + "\"";
 }

@@ -227,12 +227,14 @@ inline size_t parse_cache_lines(CacheState& st, std::string_view text, size_t fi
     std::string_view l = text.substr(pos, complete ? nl - pos : text.size() - pos);
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     if (!complete) {
-      try {
-        detail::apply_line(st, parser, l, line, path);
-      } catch (const Error&) {
+      // A write that did not finish leaves a prefix of a line, never valid JSON (every record
+      // ends with its closing brace); valid JSON there is a whole line and is read as one.
+      simdjson::dom::element probe;
+      if (parser.parse(l.data(), l.size(), true).get(probe)) {
         torn = true;
         return pos;
       }
+      detail::apply_line(st, parser, l, line, path);
       st.missing_newline = true;
       ++st.lines;
       return text.size();
@@ -273,17 +275,17 @@ class AnswerCache {
       std::lock_guard<std::mutex> g(instances_mu());
       instances().push_back(token_base_);
     }
-    Locked lock(*this, LOCK_SH);
-    refresh();
+    try {
+      Locked lock(*this, LOCK_SH);
+      refresh();
+    } catch (...) {
+      close_and_forget();
+      throw;
+    }
     if (state_.duplicates && warn_)
       *warn_ << "warning: " << path_ << ": " << state_.duplicates << " repeated answers (the first of each key is used)\n";
   }
-  ~AnswerCache() {
-    if (fd_ >= 0) ::close(fd_);
-    std::lock_guard<std::mutex> g(instances_mu());
-    auto& v = instances();
-    v.erase(std::remove(v.begin(), v.end(), token_base_), v.end());
-  }
+  ~AnswerCache() { close_and_forget(); }
   AnswerCache(const AnswerCache&) = delete;
   AnswerCache& operator=(const AnswerCache&) = delete;
 
@@ -374,6 +376,14 @@ class AnswerCache {
     int fd;
   };
 
+  void close_and_forget() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    std::lock_guard<std::mutex> g(instances_mu());
+    auto& v = instances();
+    v.erase(std::remove(v.begin(), v.end(), token_base_), v.end());
+  }
+
   // The cache objects alive in this process (their claims are live; another object's
   // claims under this pid were left by an earlier run whose pid was reused).
   static std::mutex& instances_mu() {
@@ -404,8 +414,20 @@ class AnswerCache {
     return c.pid > 0 && (::kill(pid_t(c.pid), 0) == 0 || errno == EPERM);
   }
 
-  // Reads what was appended since the last read (call with the flock held).
+  // Reads what was appended since the last read (call with the flock held). A malformed line
+  // leaves the object unusable: every later call repeats the error (state_ may hold part of
+  // the failed read).
   void refresh() {
+    if (!broken_.empty()) fail(broken_);
+    try {
+      refresh_unchecked();
+    } catch (const Error& e) {
+      broken_ = e.what();
+      throw;
+    }
+  }
+
+  void refresh_unchecked() {
     struct stat sb {};
     if (::fstat(fd_, &sb) != 0) fail(path_, ": cannot stat the answer cache: ", std::strerror(errno));
     const size_t size = size_t(sb.st_size);
@@ -433,7 +455,14 @@ class AnswerCache {
   }
 
   // One write() of whole lines at the end, then fsync (call with LOCK_EX held, after refresh()).
+  // The lines are read back first: a line this build could not read is never written.
   void append_locked(std::string lines) {
+    {
+      CacheState scratch;
+      bool torn = false;
+      parse_cache_lines(scratch, lines, state_.lines + 1, path_ + " (a record about to be written)", torn);
+      RD_REQUIRE(!torn, "a cache record without its newline");
+    }
     if (torn_) {  // cut the torn bytes off first: no writer is active while we hold the lock
       if (::ftruncate(fd_, off_t(offset_)) != 0) fail(path_, ": cannot drop the torn last line: ", std::strerror(errno));
       torn_ = false;
@@ -458,6 +487,7 @@ class AnswerCache {
   CacheState state_;
   size_t offset_ = 0;
   bool torn_ = false, torn_warned_ = false;
+  std::string broken_;  // the read error that made this object unusable
   std::string host_, token_base_;
   uint64_t claims_ = 0;
 };

@@ -17,12 +17,14 @@
 // cached, a malformed one too (as `unparseable`: it was paid for).
 #pragma once
 #include <curl/curl.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -208,9 +210,37 @@ struct BatchOptions {
 
 // ---- the client ----
 
+// Releases a claim that is still open when a request's handling ends without an answer,
+// exceptions included (a cache error, a failing callback), so no claim outlives its sender.
+struct ClaimGuard {
+  AnswerCache* cache;
+  CacheKey key;
+  std::string token;  // "" = nothing to release
+  void release() {
+    if (cache && !token.empty()) {
+      const std::string t = std::move(token);
+      token.clear();
+      cache->release(key, t);
+    }
+  }
+  ~ClaimGuard() {
+    try {
+      release();
+    } catch (...) {  // a cache that cannot be written: the claim expires on its own
+    }
+  }
+};
+
+// Whether a request URL names an endpoint (a base_url of "" gives "/chat/completions").
+inline bool endpoint_of(const std::string& url) { return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0; }
+
 class Client {
  public:
   explicit Client(LlmConfig cfg) : cfg_(std::move(cfg)) {
+    // A peer that closes a TLS connection mid-write would raise SIGPIPE (libcurl with
+    // CURLOPT_NOSIGNAL does not block it); unless the program handles it, ignore it.
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
     cfg_.base_url = checked_base_url(cfg_.base_url, "llm.base_url");
     cfg_.embedding_base_url = checked_base_url(cfg_.embedding_base_url, "llm.embedding_base_url");
     if (const char* k = std::getenv(cfg_.api_key_env.c_str())) api_key_ = k;
@@ -243,6 +273,7 @@ class Client {
     rep.results.resize(reqs.size());
     const auto t0 = std::chrono::steady_clock::now();
     std::atomic<size_t> next{0};
+    std::deque<size_t> deferred;  // requests another sender held when first met (under mu)
     std::atomic<bool> stop{false};
     std::mutex mu;  // rep's counters, the progress bar
     std::unique_ptr<io::Progress> bar;
@@ -298,37 +329,67 @@ class Client {
     const auto worker = [&]() {
       Http http;
       std::mt19937_64 rng(std::random_device{}());
-      for (size_t i; (i = next.fetch_add(1)) < reqs.size();) {
+      for (;;) {
+        // The next request in order; when none is left, one put aside because another sender
+        // held it (waited for now).
+        size_t i = next.fetch_add(1);
+        bool waited_for = false;
+        if (i >= reqs.size()) {
+          std::lock_guard<std::mutex> g(mu);
+          if (deferred.empty()) break;
+          i = deferred.front();
+          deferred.pop_front();
+          waited_for = true;
+        }
         const Request& rq = reqs[i];
         Result res;
-        std::string token;
+        const auto from_cache = [&](CacheRecord a) {
+          res.status = a.status == "unparseable" ? Status::unparseable : Status::cached;
+          res.error = a.error;
+          res.record = std::move(a);
+        };
+        // Once the batch is stopping, nothing is claimed or sent: cached answers still count.
+        if (stop || !endpoint_of(rq.url)) {
+          if (cache)
+            if (auto a = cache->find(rq.key)) from_cache(std::move(*a));
+          if (res.status == Status::not_sent && !endpoint_of(rq.url))
+            stop_with(cat("no LLM endpoint is configured (llm.base_url is empty): ", rq.key.text(),
+                          " has no cached answer and cannot be sent"));
+          finish_one(i, std::move(res));
+          continue;
+        }
+        ClaimGuard claim{cache, rq.key, ""};
         if (cache) {
-          // A busy key (another process or thread is sending it) is waited for.
+          // A key another sender holds is put aside the first time (other requests go first),
+          // then waited for until its answer comes or its claim ends.
+          bool put_aside = false;
           for (;;) {
             AnswerCache::ClaimResult c = cache->claim(rq.key, claim_s);
             if (c.state == AnswerCache::ClaimState::answered) {
-              res.status = c.answer.status == "unparseable" ? Status::unparseable : Status::cached;
-              res.error = c.answer.error;
-              res.record = std::move(c.answer);
+              from_cache(std::move(c.answer));
               break;
             }
             if (c.state == AnswerCache::ClaimState::claimed) {
-              token = c.token;
+              claim.token = c.token;
               break;
             }
             if (stop) break;
+            if (!waited_for) {
+              std::lock_guard<std::mutex> g(mu);
+              deferred.push_back(i);
+              put_aside = true;
+              break;
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
           }
-          if (token.empty()) {
+          if (put_aside) continue;
+          if (claim.token.empty()) {
             finish_one(i, std::move(res));
             continue;
           }
         }
-        const auto release = [&]() {
-          if (cache) cache->release(rq.key, token);
-        };
         if (stop || !take_budget(rq.url)) {
-          release();
+          claim.release();
           finish_one(i, std::move(res));  // not_sent
           continue;
         }
@@ -338,7 +399,7 @@ class Client {
           rep.retries += std::max(0, ex.attempts - 1);
         }
         if (!ex.error.empty()) {
-          release();
+          claim.release();
           res.status = Status::failed;
           res.error = ex.error;
           if (ex.endpoint_down) stop_with(ex.error);
@@ -366,7 +427,10 @@ class Client {
                         double(rec.completion_tokens) * cfg_.price_output_per_mtok) / 1e6;
         rec.status = defect.empty() ? "ok" : "unparseable";
         rec.error = defect.empty() ? "" : cat(rq.url, ": ", defect);
-        if (cache) cache->complete(rec);
+        if (cache) {
+          cache->complete(rec);
+          claim.token.clear();  // the answer ended the claim
+        }
         {
           std::lock_guard<std::mutex> g(mu);
           rep.usage.prompt_tokens += rec.prompt_tokens;
@@ -409,6 +473,9 @@ class Client {
       case CURLE_RECV_ERROR:
       case CURLE_GOT_NOTHING:
       case CURLE_PARTIAL_FILE:
+      case CURLE_HTTP2:
+      case CURLE_HTTP2_STREAM:
+      case CURLE_COULDNT_RESOLVE_HOST:  // a DNS blip; a misspelt host stops the batch after the retries
       case CURLE_SSL_CONNECT_ERROR: return true;
       default: return false;
     }
@@ -447,7 +514,9 @@ class Client {
         ex.error = cat(url, ": HTTP ", r.status, ": ", error_text(r.body), tries);
       }
       // The endpoint as a whole is unusable: unreachable, wrong path or model, no access.
-      ex.endpoint_down = transport || again || r.status == 401 || r.status == 403 || r.status == 404 || r.status == 405;
+      // (A redirect too: the client does not follow one, so base_url is not the endpoint's.)
+      ex.endpoint_down = transport || again || (r.status >= 300 && r.status < 400) || r.status == 401 ||
+                         r.status == 403 || r.status == 404 || r.status == 405;
       if (!again || attempt >= cfg_.max_retries || stop) return ex;
       double wait = -1;
       if (!transport && !r.retry_after.empty())
@@ -469,6 +538,7 @@ class Client {
       while (std::chrono::steady_clock::now() < until && !stop)
         std::this_thread::sleep_for(std::min<std::chrono::duration<double>>(until - std::chrono::steady_clock::now(),
                                                                             std::chrono::milliseconds(50)));
+      if (stop) return ex;  // the batch is stopping: no further attempt
     }
   }
 

@@ -71,10 +71,14 @@ struct ReplyError {
 
 namespace detail {
 
+// At most n bytes of s on one line (control characters become spaces), cut at a UTF-8
+// character boundary, with "..." when cut.
 inline std::string clip(std::string_view s, size_t n = 200) {
+  size_t end = std::min(n, s.size());
+  while (end > 0 && end < s.size() && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
   std::string o;
-  for (char c : s.substr(0, n)) o += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
-  return s.size() > n ? o + "..." : o;
+  for (char c : s.substr(0, end)) o += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  return end < s.size() ? o + "..." : o;
 }
 
 // A non-negative integer field of `usage` (absent = 0; servers differ in what they report).
