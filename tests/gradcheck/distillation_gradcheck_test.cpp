@@ -198,6 +198,9 @@ struct HeadCase {
   methods::Projection projection;
   bool detach_target = false;
   methods::NullProfileMode null_mode = methods::NullProfileMode::drop;
+  int K = 1;
+  methods::Combiner combiner = methods::Combiner::mean;
+  bool mask_missing = true;
 };
 
 // The whole head: loss = L_distil(h, params) over a batch with an empty history (row 2) and a
@@ -216,6 +219,9 @@ void check_head(const Agg& agg, const HeadCase& hc) {
   c.projection = hc.projection;
   c.detach_target = hc.detach_target;
   c.null_profile_mode = hc.null_mode;
+  c.K = hc.K;
+  c.combiner = hc.combiner;
+  c.mask_missing_profiles = hc.mask_missing;
   Head head(c, agg);
   ParamLayout layout;
   head.describe(layout);
@@ -223,21 +229,25 @@ void check_head(const Agg& agg, const HeadCase& hc) {
   head.init(params, 7);
   for (double v : params) ASSERT_LE(std::abs(v), 1.0);  // U(+-1/sqrt(fan_in))
   auto h = randn(size_t(Bn) * L * d, 61);
-  const auto profiles = randn(size_t(Bn) * c.D, 62);
+  const auto profiles = randn(size_t(Bn) * hc.K * c.D, 62);
+  // K = 1: row 3 has no profile. K = 3: rows 0-4 have {all, 0 and 2, 0 and 1, none, 1}.
+  const std::vector<uint8_t> multi = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0};
+  const std::vector<uint8_t>& available = hc.K == 1 ? has_profile : multi;
   aggregators::Slots slots;
   aggregators::left_padded_slots(slots, lengths, L);
-  auto loss = [&] { return head.forward(params.data(), h.data(), slots, profiles, has_profile); };
+  auto loss = [&] { return head.forward(params.data(), h.data(), slots, profiles, available); };
   const double l = loss();
   EXPECT_TRUE(std::isfinite(l));
   EXPECT_EQ(head.usable_count(), 3);  // rows 0, 1, 4
   std::vector<double> grads(params.size(), 0.0), dh(h.size(), 0.0);
   head.backward(grads.data(), dh.data(), params.data(), 1.0);
-  const std::string what = cat(Agg::name, " ", Loss::name, " projection ", int(hc.projection), hc.detach_target ? " detached" : "");
+  const std::string what = cat(Agg::name, " ", Loss::name, " projection ", int(hc.projection), hc.detach_target ? " detached" : "",
+                               " K ", hc.K, " combiner ", int(hc.combiner), hc.mask_missing ? "" : " upstream_zero");
   EXPECT_LT(gradcheck(h, dh, loss), kTol) << what;
   for (const auto& p : layout.infos()) {
     std::vector<double> sub(params.begin() + long(p.offset), params.begin() + long(p.offset + p.size));
     const std::vector<double> g(grads.begin() + long(p.offset), grads.begin() + long(p.offset + p.size));
-    if (hc.detach_target && p.name.starts_with("profile_transform")) {
+    if (hc.detach_target && (p.name.starts_with("profile_transform") || p.name.starts_with("profile_combiner"))) {
       for (double x : g) EXPECT_EQ(x, 0.0) << what << " " << p.name;  // T gets no gradient
       continue;
     }
@@ -264,6 +274,17 @@ TEST(DistillGradCheck, HeadEveryProjectionAndLoss) {
   check_head<aggregators::LastItem, losses::MSE>(aggregators::LastItem{}, {Projection::down, true});
   check_head<aggregators::Mean, losses::MSE>(aggregators::Mean{}, {Projection::down, false, methods::NullProfileMode::upstream_copy});
   check_head<aggregators::Mean, losses::RMSE>(aggregators::Mean{}, {Projection::up, false, methods::NullProfileMode::upstream_copy});
+  // Multi-profile targets: three profiles per user, combined by mean or attention, missing ones
+  // masked or (upstream) joining as zero vectors.
+  for (Projection p : {Projection::down, Projection::up})
+    for (auto comb : {methods::Combiner::mean, methods::Combiner::attention})
+      for (bool mask_missing : {true, false}) {
+        const auto nm = methods::NullProfileMode::drop;
+        check_head<aggregators::Mean, losses::MSE>(aggregators::Mean{}, {p, false, nm, 3, comb, mask_missing});
+        check_head<aggregators::Attention, losses::Cosine>(aggregators::Attention{}, {p, false, nm, 3, comb, mask_missing});
+      }
+  check_head<aggregators::Mean, losses::MSE>(aggregators::Mean{}, {Projection::down, true, methods::NullProfileMode::drop, 3,
+                                                                   methods::Combiner::attention});
   // D must equal d for `none` and `both`.
   methods::DistillHeadConfig c;
   c.d = 4;

@@ -9,6 +9,11 @@
 //   both:  y = W_T e + b_T, p = W_U H + b_U   (needs D = d)
 //   L_distil = f * Loss(p, y) over the usable users (a profile, and a history to aggregate)
 //
+// Multi-profile targets (§7, K > 1 files): T is applied to each profile, z_k = T(e_k), and the
+// combiner (mean, or attention q^T z_k + c' learned on the target side) gives y from the
+// available ones; `multi_profile_missing: upstream_zero` lets the missing (zero) profiles join.
+// A user is profiled when any of its K profiles is available.
+//
 // f = 1 under `null_profile_mode: drop`; under `upstream_copy` users without a profile still
 // count in the denominator, as upstream's copied targets make them: f = B'/Bn (MSE, cosine) or
 // sqrt(B'/Bn) (RMSE). Under beta any per-batch constant f cancels (§6).
@@ -33,6 +38,7 @@ namespace recdistill::methods {
 
 enum class Projection { down, up, none, both };
 enum class NullProfileMode { drop, upstream_copy };
+enum class Combiner { mean, attention };
 
 struct DistillHeadConfig {
   int d = 64;    // hidden_units
@@ -43,6 +49,9 @@ struct DistillHeadConfig {
   bool mask_padding = true;
   bool detach_target = false;  // training.detach_target: no gradient into T
   NullProfileMode null_profile_mode = NullProfileMode::drop;
+  int K = 1;  // profiles per user
+  Combiner combiner = Combiner::mean;
+  bool mask_missing_profiles = true;  // false: model.multi_profile_missing = upstream_zero
 };
 
 inline bool projects_target(Projection p) { return p == Projection::down || p == Projection::both; }
@@ -60,7 +69,11 @@ class DistillationHead {
     loss_.reserve(c.max_rows, Dp);
     H_ = Buffer<B, T>(size_t(c.max_rows) * c.d);
     dH_ = Buffer<B, T>(size_t(c.max_rows) * c.d);
-    e_ = Buffer<B, T>(size_t(c.max_rows) * c.D);
+    RD_REQUIRE(c.K >= 1, "distillation head: K = ", c.K, " profiles per user");
+    e_ = Buffer<B, T>(size_t(c.max_rows) * c.K * c.D);
+    z_ = Buffer<B, T>(size_t(c.max_rows) * c.K * Dp);
+    dz_ = Buffer<B, T>(size_t(c.max_rows) * c.K * Dp);
+    if (c.K > 1) comb_work_.reserve(c.max_rows, c.K);
     p_ = Buffer<B, T>(size_t(c.max_rows) * Dp);
     y_ = Buffer<B, T>(size_t(c.max_rows) * Dp);
     dp_ = Buffer<B, T>(size_t(c.max_rows) * Dp);
@@ -90,6 +103,10 @@ class DistillationHead {
       off_WU_ = add("hidden_upscale.weight", {c_.D, c_.d}, c_.d);
       off_bU_ = add("hidden_upscale.bias", {c_.D}, c_.d);
     }
+    if (learned_combiner()) {  // a Linear(D', 1) on the projected profiles
+      off_comb_ = add("profile_combiner.weight", {1, width()}, width());
+      add("profile_combiner.bias", {1}, width());
+    }
   }
 
   // PyTorch's default Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for every
@@ -107,24 +124,42 @@ class DistillationHead {
   }
 
   // L_distil of a batch. h: the tap (Bn, L, d); slots: the batch's real items and recency;
-  // profiles: (Bn, D) host rows (anything where has_profile is 0). Keeps what backward needs.
+  // profiles: (Bn, K, D) host rows and available: (Bn, K) (anything where a profile is
+  // missing). Keeps what backward needs.
   double forward(CPtr<B, T> params, CPtr<B, T> h, const aggregators::Slots& slots, const std::vector<T>& profiles,
-                 const std::vector<uint8_t>& has_profile) {
-    const int Bn = slots.Bn, d = c_.d, D = c_.D;
-    RD_REQUIRE(Bn <= c_.max_rows && slots.L == c_.L && profiles.size() == size_t(Bn) * D && has_profile.size() == size_t(Bn),
+                 const std::vector<uint8_t>& available) {
+    const int Bn = slots.Bn, d = c_.d, D = c_.D, K = c_.K, Dp = width();
+    RD_REQUIRE(Bn <= c_.max_rows && slots.L == c_.L && profiles.size() == size_t(Bn) * K * D &&
+                   available.size() == size_t(Bn) * K,
                "distillation head: batch of ", Bn, " x ", slots.L, " with ", profiles.size(), " profile values");
     h_ = h;
     aggregators::prepare(agg_, slots, c_.mask_padding, work_);
     usable_.resize(size_t(Bn));
-    for (int u = 0; u < Bn; ++u) usable_[size_t(u)] = has_profile[size_t(u)] && work_.nonempty[size_t(u)];
+    for (int u = 0; u < Bn; ++u) {
+      bool any = false;
+      for (int k = 0; k < K; ++k) any = any || available[size_t(u) * K + k];
+      usable_[size_t(u)] = any && work_.nonempty[size_t(u)];
+    }
     loss_.set_usable(usable_);
     aggregators::forward(agg_, H_.data(), h, agg_params(params), work_, d);
+    // Targets: z = T(e) per profile, then y = the combination of a user's K profiles.
     B::template to_device<T>(e_.data(), profiles.data(), profiles.size());
-    const int Dp = width();
+    Ptr<B, T> z = K == 1 ? y_.data() : z_.data();
     if (projects_target(c_.projection))
-      layers::linear_forward<B, T>(y_.data(), CPtr<B, T>(e_.data()), D, params + off_WT_, params + off_bT_, Bn, D, d);
+      layers::linear_forward<B, T>(z, CPtr<B, T>(e_.data()), D, params + off_WT_, params + off_bT_, Bn * K, D, d);
     else
-      B::template copy<T>(y_.data(), CPtr<B, T>(e_.data()), size_t(Bn) * D);
+      B::template copy<T>(z, CPtr<B, T>(e_.data()), size_t(Bn) * K * D);
+    if (K > 1) {
+      aggregators::Slots ps;
+      ps.Bn = Bn;
+      ps.L = K;
+      ps.real = available;
+      ps.recency.assign(size_t(Bn) * K, 0);  // unused by mean and attention
+      with_combiner([&](const auto& comb) {
+        aggregators::prepare(comb, ps, c_.mask_missing_profiles, comb_work_);
+        aggregators::forward(comb, y_.data(), CPtr<B, T>(z_.data()), comb_params(params), comb_work_, Dp);
+      });
+    }
     if (projects_model(c_.projection))
       layers::linear_forward<B, T>(p_.data(), CPtr<B, T>(H_.data()), d, params + off_WU_, params + off_bU_, Bn, d, D);
     else
@@ -138,8 +173,9 @@ class DistillationHead {
   // Adds scale * dL_distil into dh (the tap's gradient, (Bn, L, d)) and into the head's
   // gradients in `grads` (the model's gradient buffer, same layout as params).
   void backward(Ptr<B, T> grads, Ptr<B, T> dh, CPtr<B, T> params, double scale) {
-    const int Bn = loss_.Bn, d = c_.d, D = c_.D;
-    const bool target_grad = projects_target(c_.projection) && !c_.detach_target;
+    const int Bn = loss_.Bn, d = c_.d, D = c_.D, K = c_.K, Dp = width();
+    // The target side learns too (no stop-gradient, ECIR) unless training.detach_target.
+    const bool target_grad = (projects_target(c_.projection) || learned_combiner()) && !c_.detach_target;
     Loss::backward(dp_.data(), target_grad ? dy_.data() : Ptr<B, T>{}, scale * factor_, loss_);
     if (projects_model(c_.projection))
       layers::linear_backward<B, T>(dH_.data(), grads + off_WU_, grads + off_bU_, CPtr<B, T>(dp_.data()), D,
@@ -147,12 +183,32 @@ class DistillationHead {
     else
       B::template copy<T>(dH_.data(), CPtr<B, T>(dp_.data()), size_t(Bn) * d);
     aggregators::backward(agg_, dh, agg_grads(grads), CPtr<B, T>(dH_.data()), h_, agg_params(params), work_, d);
-    if (target_grad)  // no stop-gradient (ECIR): T learns from the reconstruction loss too
-      layers::linear_backward<B, T>(Ptr<B, T>{}, grads + off_WT_, grads + off_bT_, CPtr<B, T>(dy_.data()), d,
-                                    CPtr<B, T>(e_.data()), D, params + off_WT_, Bn, D, d);
+    if (!target_grad) return;
+    CPtr<B, T> dz = dy_.data();
+    if (K > 1) {
+      ops::fill<B>(dz_.data(), int64_t(Bn) * K * Dp, T(0));
+      with_combiner([&](const auto& comb) {
+        aggregators::backward(comb, dz_.data(), comb_grads(grads), CPtr<B, T>(dy_.data()), CPtr<B, T>(z_.data()),
+                              comb_params(params), comb_work_, Dp);
+      });
+      dz = dz_.data();
+    }
+    if (projects_target(c_.projection))
+      layers::linear_backward<B, T>(Ptr<B, T>{}, grads + off_WT_, grads + off_bT_, dz, d, CPtr<B, T>(e_.data()), D,
+                                    params + off_WT_, Bn * K, D, d);
   }
 
  private:
+  bool learned_combiner() const { return c_.K > 1 && c_.combiner == Combiner::attention; }
+  template <class F>
+  void with_combiner(F&& f) const {
+    if (c_.combiner == Combiner::attention)
+      f(aggregators::Attention{});
+    else
+      f(aggregators::Mean{});
+  }
+  CPtr<B, T> comb_params(CPtr<B, T> params) const { return learned_combiner() ? params + off_comb_ : CPtr<B, T>{}; }
+  Ptr<B, T> comb_grads(Ptr<B, T> grads) const { return learned_combiner() ? grads + off_comb_ : Ptr<B, T>{}; }
   CPtr<B, T> agg_params(CPtr<B, T> params) const { return Agg::n_params(c_.d) ? params + off_agg_ : CPtr<B, T>{}; }
   Ptr<B, T> agg_grads(Ptr<B, T> grads) const { return Agg::n_params(c_.d) ? grads + off_agg_ : Ptr<B, T>{}; }
   double null_factor(int Bn) const {
@@ -168,13 +224,13 @@ class DistillationHead {
   DistillHeadConfig c_;
   Agg agg_;
   std::vector<Tensor> tensors_;
-  aggregators::Work<B, T> work_;
+  aggregators::Work<B, T> work_, comb_work_;
   losses::ReconstructionWork<B, T> loss_;
-  Buffer<B, T> H_, dH_, e_, p_, y_, dp_, dy_;
+  Buffer<B, T> H_, dH_, e_, z_, dz_, p_, y_, dp_, dy_;
   CPtr<B, T> h_{};
   std::vector<uint8_t> usable_;
   double factor_ = 1.0;
-  size_t off_agg_ = 0, off_WT_ = 0, off_bT_ = 0, off_WU_ = 0, off_bU_ = 0;
+  size_t off_agg_ = 0, off_WT_ = 0, off_bT_ = 0, off_WU_ = 0, off_bU_ = 0, off_comb_ = 0;
 };
 
 }  // namespace recdistill::methods
