@@ -158,6 +158,9 @@ class BERT4Rec {
   using Variant = V;
   using Activations = encoder::Activations<B, T>;
   using Batch = SeqBatch<B>;
+  // Profile distillation numbers this model's taps as HuggingFace's hidden-state list: 0 is the
+  // embedding output, j the output of layer j (specs/profile-distillation.md §2).
+  static constexpr bool hidden_states_include_embedding = true;
 
   explicit BERT4Rec(BERT4RecConfig cfg) : cfg_(cfg) {
     if (cfg_.variant != V::id)

@@ -42,6 +42,7 @@ class ClozeBatching {
       : L_(L), stride_(stride <= 0 || stride > L ? L : stride), left_(left_pad), m_(m) {}
 
   int length() const { return L_; }
+  bool left_padded() const { return left_; }
 
   // The training rows of a split's sequences (index = user id; sequence 0 unused).
   std::vector<Window> rows(const std::vector<std::vector<int32_t>>& train) const {

@@ -34,6 +34,7 @@ class WindowBatching {
         quirk_(first_item_quirk) {}
 
   int length() const { return L_; }
+  bool left_padded() const { return left_; }
 
   // The training rows of a split's sequences (index = user id; sequence 0 unused).
   std::vector<Window> rows(const std::vector<std::vector<int32_t>>& train) const {
