@@ -21,7 +21,7 @@ using rdtest::expect_close;
 namespace {
 
 template <class Agg, class Loss>
-void run_fixture(const std::string& name, Agg agg, methods::Projection projection) {
+void run_fixture(const std::string& name, Agg agg, methods::Projection projection, Loss loss = {}) {
   rdtest::Fixture fx(name, "/usr/bin/python3 tools/make_distillation_fixtures.py");
   SASRecConfig sc;
   sc.variant = SASRecVariant::pmixer;
@@ -54,7 +54,7 @@ void run_fixture(const std::string& name, Agg agg, methods::Projection projectio
   dc.fine_tune_epoch = 2;
   dc.head.projection = projection;
   using M = ProfileDistillation<SASRec<B, double, sasrec::Pmixer>, Agg, Loss>;
-  M m(SASRec<B, double, sasrec::Pmixer>(sc), dc, agg, prof);
+  M m(SASRec<B, double, sasrec::Pmixer>(sc), dc, agg, prof, loss);
 
   std::vector<std::string> names;
   for (auto n : fx.manifest["params"].get_array()) names.emplace_back(std::string_view(n));
@@ -134,4 +134,14 @@ TEST(DistillGolden, SASRecAttentionDownMSEBeta) {
 TEST(DistillGolden, SASRecExpWeightUpCosine) {
   run_fixture<aggregators::ExpWeight, losses::Cosine>("distill_sasrec_exp_up_cosine", aggregators::ExpWeight{0.3},
                                                       methods::Projection::up);
+}
+
+// The run-time policies the plugins use give the same numbers.
+TEST(DistillGolden, RunTimePoliciesMatch) {
+  using aggregators::Any;
+  using losses::AnyReconstruction;
+  run_fixture<Any, AnyReconstruction>("distill_sasrec_attention_down_mse", Any{Any::Kind::attention},
+                                      methods::Projection::down, AnyReconstruction{AnyReconstruction::Kind::mse});
+  run_fixture<Any, AnyReconstruction>("distill_sasrec_exp_up_cosine", Any{Any::Kind::exp_weight, 0.3},
+                                      methods::Projection::up, AnyReconstruction{AnyReconstruction::Kind::cosine});
 }

@@ -86,6 +86,32 @@ struct Attention {
   bool counts(bool real, int32_t, bool mask_padding) const { return real || !mask_padding; }
 };
 
+// Any of the four, chosen at run time (the plugins' configs): one instantiation for all.
+struct Any {
+  enum class Kind { mean, exp_weight, attention, last_item };
+  Kind kind = Kind::mean;
+  double gamma = 0.1;  // exp_weight only
+  std::string_view name() const {
+    return kind == Kind::mean ? Mean::name : kind == Kind::exp_weight ? ExpWeight::name
+           : kind == Kind::attention ? Attention::name : LastItem::name;
+  }
+  bool is_learned() const { return kind == Kind::attention; }
+  int n_params(int d) const { return is_learned() ? Attention::n_params(d) : 0; }
+  double score(int32_t recency) const { return kind == Kind::exp_weight ? ExpWeight{gamma}.score(recency) : 0.0; }
+  bool counts(bool real, int32_t recency, bool mask_padding) const {
+    return kind == Kind::last_item ? LastItem{}.counts(real, recency, mask_padding) : real || !mask_padding;
+  }
+};
+
+// Whether an aggregator learns its scores (a policy's constant, or Any's kind).
+template <class Agg>
+bool learned(const Agg& agg) {
+  if constexpr (requires { Agg::learned; })
+    return Agg::learned;
+  else
+    return agg.is_learned();
+}
+
 // Scratch of one aggregation of Bn x L slots (allocated once, for the largest batch).
 template <class B, class T>
 struct Work {
@@ -132,9 +158,9 @@ void prepare(const Agg& agg, const Slots& s, bool mask_padding, Work<B, T>& w) {
 
 // H (Bn, d) = sum_t w_t h_t; h (Bn, L, d). `params`: the aggregator's (Attention: a, c).
 template <class Agg, class B, class T>
-void forward(const Agg&, Ptr<B, T> H, CPtr<B, T> h, CPtr<B, T> params, Work<B, T>& w, int d) {
+void forward(const Agg& agg, Ptr<B, T> H, CPtr<B, T> h, CPtr<B, T> params, Work<B, T>& w, int d) {
   const int Bn = w.Bn, L = w.L;
-  if constexpr (Agg::learned) {  // s = h a + c
+  if (learned(agg)) {  // s = h a + c
     B::template gemm<T>(false, false, Bn * L, 1, d, T(1), h, d, params, 1, T(0), w.scores.data(), 1);
     ops::add_bias<B>(w.scores.data(), 1, params + d, Bn * L, 1);
   }
@@ -147,13 +173,13 @@ void forward(const Agg&, Ptr<B, T> H, CPtr<B, T> h, CPtr<B, T> params, Work<B, T
 // dh (Bn, L, d) += the gradient through the aggregate of g = dLoss/dH (Bn, d); dparams
 // (Attention: da; dc stays 0) += . Call after forward() on the same h.
 template <class Agg, class B, class T>
-void backward(const Agg&, Ptr<B, T> dh, Ptr<B, T> dparams, CPtr<B, T> g, CPtr<B, T> h, CPtr<B, T> params,
+void backward(const Agg& agg, Ptr<B, T> dh, Ptr<B, T> dparams, CPtr<B, T> g, CPtr<B, T> h, CPtr<B, T> params,
               Work<B, T>& w, int d) {
   const int Bn = w.Bn, L = w.L;
   // Per row: dh_b (L, d) += w_b^T (L, 1) g_b (1, d).
   B::template gemm_strided_batched<T>(true, false, L, d, 1, T(1), CPtr<B, T>(w.weights.data()), L, L, g, d, d,
                                       T(1), dh, d, long(L) * d, Bn);
-  if constexpr (Agg::learned) {
+  if (learned(agg)) {
     // dw_b (1, L) = g_b h_b^T; ds = softmax backward; dh += ds a^T; da += h^T ds.
     B::template gemm_strided_batched<T>(false, true, 1, L, d, T(1), g, d, d, h, d, long(L) * d, T(0),
                                         w.dweights.data(), L, L, Bn);

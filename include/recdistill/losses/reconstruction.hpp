@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "recdistill/backend/ops.hpp"
@@ -135,5 +136,34 @@ struct Cosine {
     }
   }
 };
+
+// Any of the three, chosen at run time (the plugins' configs): one instantiation for all.
+struct AnyReconstruction {
+  enum class Kind { mse, rmse, cosine };
+  Kind kind = Kind::mse;
+  std::string_view name() const { return kind == Kind::mse ? MSE::name : kind == Kind::rmse ? RMSE::name : Cosine::name; }
+  template <class B, class T>
+  double value(CPtr<B, T> p, CPtr<B, T> y, ReconstructionWork<B, T>& w) const {
+    return kind == Kind::mse ? MSE::value(p, y, w) : kind == Kind::rmse ? RMSE::value(p, y, w) : Cosine::value(p, y, w);
+  }
+  template <class B, class T>
+  void backward(Ptr<B, T> dp, Ptr<B, T> dy, double scale, ReconstructionWork<B, T>& w) const {
+    if (kind == Kind::mse)
+      MSE::backward(dp, dy, scale, w);
+    else if (kind == Kind::rmse)
+      RMSE::backward(dp, dy, scale, w);
+    else
+      Cosine::backward(dp, dy, scale, w);
+  }
+};
+
+// Whether a loss is RMSE (its upstream null-profile factor is a square root).
+template <class Loss>
+bool is_rmse(const Loss& l) {
+  if constexpr (requires { l.kind; })
+    return l.kind == AnyReconstruction::Kind::rmse;
+  else
+    return std::is_same_v<Loss, RMSE>;
+}
 
 }  // namespace recdistill::losses

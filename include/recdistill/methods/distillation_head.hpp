@@ -60,7 +60,7 @@ inline bool projects_model(Projection p) { return p == Projection::up || p == Pr
 template <class B, class T, class Agg, class Loss>
 class DistillationHead {
  public:
-  DistillationHead(DistillHeadConfig c, Agg agg) : c_(c), agg_(agg) {
+  DistillationHead(DistillHeadConfig c, Agg agg, Loss loss = {}) : c_(c), agg_(agg), loss_kind_(loss) {
     if ((c.projection == Projection::none || c.projection == Projection::both) && c.D != c.d)
       fail("profile distillation: projection ", c.projection == Projection::none ? "none" : "down + up",
            " needs the profile width D (", c.D, ") to equal model.hidden_units (", c.d, ")");
@@ -91,7 +91,7 @@ class DistillationHead {
       tensors_.push_back({off, layout.infos().back().size, fan_in});
       return off;
     };
-    if (Agg::n_params(c_.d)) {  // a Linear(d, 1): weight a (1, d), then bias c (1)
+    if (agg_.n_params(c_.d)) {  // a Linear(d, 1): weight a (1, d), then bias c (1)
       off_agg_ = add("aggregator.weight", {1, c_.d}, c_.d);
       add("aggregator.bias", {1}, c_.d);
     }
@@ -165,7 +165,7 @@ class DistillationHead {
     else
       B::template copy<T>(p_.data(), CPtr<B, T>(H_.data()), size_t(Bn) * Dp);
     factor_ = null_factor(Bn);
-    return factor_ * Loss::value(CPtr<B, T>(p_.data()), CPtr<B, T>(y_.data()), loss_);
+    return factor_ * loss_kind_.value(CPtr<B, T>(p_.data()), CPtr<B, T>(y_.data()), loss_);
   }
 
   int usable_count() const { return loss_.n_usable; }
@@ -176,7 +176,7 @@ class DistillationHead {
     const int Bn = loss_.Bn, d = c_.d, D = c_.D, K = c_.K, Dp = width();
     // The target side learns too (no stop-gradient, ECIR) unless training.detach_target.
     const bool target_grad = (projects_target(c_.projection) || learned_combiner()) && !c_.detach_target;
-    Loss::backward(dp_.data(), target_grad ? dy_.data() : Ptr<B, T>{}, scale * factor_, loss_);
+    loss_kind_.backward(dp_.data(), target_grad ? dy_.data() : Ptr<B, T>{}, scale * factor_, loss_);
     if (projects_model(c_.projection))
       layers::linear_backward<B, T>(dH_.data(), grads + off_WU_, grads + off_bU_, CPtr<B, T>(dp_.data()), D,
                                     CPtr<B, T>(H_.data()), d, params + off_WU_, Bn, d, D);
@@ -209,12 +209,12 @@ class DistillationHead {
   }
   CPtr<B, T> comb_params(CPtr<B, T> params) const { return learned_combiner() ? params + off_comb_ : CPtr<B, T>{}; }
   Ptr<B, T> comb_grads(Ptr<B, T> grads) const { return learned_combiner() ? grads + off_comb_ : Ptr<B, T>{}; }
-  CPtr<B, T> agg_params(CPtr<B, T> params) const { return Agg::n_params(c_.d) ? params + off_agg_ : CPtr<B, T>{}; }
-  Ptr<B, T> agg_grads(Ptr<B, T> grads) const { return Agg::n_params(c_.d) ? grads + off_agg_ : Ptr<B, T>{}; }
+  CPtr<B, T> agg_params(CPtr<B, T> params) const { return agg_.n_params(c_.d) ? params + off_agg_ : CPtr<B, T>{}; }
+  Ptr<B, T> agg_grads(Ptr<B, T> grads) const { return agg_.n_params(c_.d) ? grads + off_agg_ : Ptr<B, T>{}; }
   double null_factor(int Bn) const {
     if (c_.null_profile_mode == NullProfileMode::drop || Bn == 0) return 1.0;
     const double ratio = double(loss_.n_usable) / Bn;
-    return std::is_same_v<Loss, losses::RMSE> ? std::sqrt(ratio) : ratio;
+    return losses::is_rmse(loss_kind_) ? std::sqrt(ratio) : ratio;
   }
 
   struct Tensor {
@@ -223,6 +223,7 @@ class DistillationHead {
   };
   DistillHeadConfig c_;
   Agg agg_;
+  Loss loss_kind_;
   std::vector<Tensor> tensors_;
   aggregators::Work<B, T> work_, comb_work_;
   losses::ReconstructionWork<B, T> loss_;

@@ -129,8 +129,9 @@ class ProfileDistillation {
     bool tap_active = false;
   };
 
-  ProfileDistillation(Bb backbone, DistillationConfig cfg, Agg agg, std::shared_ptr<const ProfileTargets> profiles)
-      : bb_(std::move(backbone)), cfg_(cfg), agg_(agg), profiles_(std::move(profiles)) {
+  ProfileDistillation(Bb backbone, DistillationConfig cfg, Agg agg, std::shared_ptr<const ProfileTargets> profiles,
+                      Loss loss = {})
+      : bb_(std::move(backbone)), cfg_(cfg), agg_(agg), loss_(loss), profiles_(std::move(profiles)) {
     RD_REQUIRE(profiles_, "profile distillation needs a profile table");
     cfg_.head.d = bb_.hidden_size();
     cfg_.head.L = bb_.max_len();
@@ -139,7 +140,7 @@ class ProfileDistillation {
     cfg_.head.max_rows = 1;
     tap_ = distillation_tap_point(bb_, cfg_.reconstruction_layer);
     layout_.add_nested("", bb_.layout());
-    Head head(cfg_.head, agg_);  // validates the projection against D and d
+    Head head(cfg_.head, agg_, loss_);  // validates the projection against D and d
     head.describe(layout_);
     for (size_t i = bb_.layout().infos().size(); i < layout_.infos().size(); ++i)
       head_tensors_.push_back(layout_.infos()[i].name);
@@ -148,6 +149,7 @@ class ProfileDistillation {
   const Bb& backbone() const { return bb_; }
   const DistillationConfig& config() const { return cfg_; }
   const Agg& aggregator() const { return agg_; }
+  const Loss& loss_policy() const { return loss_; }
   const ProfileTargets& profiles() const { return *profiles_; }
   int tap_point() const { return tap_; }
   // The head's configuration for batches of up to `rows` rows.
@@ -171,7 +173,7 @@ class ProfileDistillation {
   // The backbone's initialisation, then PyTorch's default Linear initialisation of the head.
   void init(T* host, uint64_t seed) const {
     bb_.init(host, seed);
-    Head head(cfg_.head, agg_);
+    Head head(cfg_.head, agg_, loss_);
     ParamLayout l;
     l.add_nested("", bb_.layout());
     head.describe(l);
@@ -213,6 +215,7 @@ class ProfileDistillation {
   Bb bb_;
   DistillationConfig cfg_;
   Agg agg_;
+  Loss loss_;
   std::shared_ptr<const ProfileTargets> profiles_;
   ParamLayout layout_;
   std::vector<std::string> head_tensors_;
@@ -236,7 +239,7 @@ class DistillObjective {
   };
 
   DistillObjective(const M& m, int capacity)
-      : rec_(m.backbone(), capacity), head_(m.head_config(capacity), m.aggregator()),
+      : rec_(m.backbone(), capacity), head_(m.head_config(capacity), m.aggregator(), m.loss_policy()),
         distill_(m.config().fine_tune_epoch > 1) {
     ParamLayout l;
     l.add_nested("", m.backbone().layout());
