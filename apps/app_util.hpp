@@ -65,8 +65,8 @@ inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std:
 
 // Loads and validates the profile files of data.user_profile_embeddings_files against the
 // dataset's users (dimension, finite values, duplicates, unknown and missing users; errors
-// name the file and place) and prints what was found. No bundled model consumes profiles
-// yet (profile distillation is not implemented), so the table is only checked and reported.
+// name the file and place) and prints what was found, and whether the model uses them (the
+// distilling models, SASRecLLM and BERT4RecLLM, load them again in their plugin).
 inline void check_profiles(const io::CommonConfig& cfg, const data::Dataset& d, std::ostream& out) {
   const auto& files = cfg.data.user_profile_embeddings_files;
   if (files.empty()) return;
@@ -76,8 +76,11 @@ inline void check_profiles(const io::CommonConfig& cfg, const data::Dataset& d, 
   const auto& s = t.summary;
   out << "profiles: " << files.size() << " file(s), D = " << t.dim << ": " << s.users_with_profile << " of "
       << s.dataset_users << " users have a profile (" << s.users_without_profile << " without, "
-      << s.users_partial << " partial), " << s.unknown_keys << " ids not in the dataset; checked only: "
-      << "no bundled model uses profiles yet (profile distillation is not implemented)\n";
+      << s.users_partial << " partial), " << s.unknown_keys << " ids not in the dataset; "
+      << (cfg.model_name.ends_with("LLM") ? cat("distilled by ", cfg.model_name)
+                                          : cat("checked only: ", cfg.model_name,
+                                                " does not use them (SASRecLLM and BERT4RecLLM distil profiles)"))
+      << "\n";
 }
 
 // --plugin-dir and --no-default-plugins, the same for every command that loads plugins.

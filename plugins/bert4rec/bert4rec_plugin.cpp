@@ -18,16 +18,18 @@ plugin::PluginInfo describe() {
                          "bidirectional transformer with a cloze objective (Sun et al. 2019), "
                          "variants recbole and hf, mask-last and masked-item CE, CPU",
                          io::describe<io::BERT4RecExperimentConfig>()});
+  info.models.push_back({"BERT4RecLLM", "BERT4Rec with LLM profile distillation (Severin et al., ECIR 2026); variants recbole and hf (default), CPU", io::describe<io::BERT4RecExperimentConfig>()});
   return info;
 }
 
 // The app has checked every key against the union of its keys and ours; we bind ours (and the
 // shared data/eval/runtime keys) from the same layers, quietly.
 std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
-  if (name != "BERT4Rec") return nullptr;
+  if (name != "BERT4Rec" && name != "BERT4RecLLM") return nullptr;
   const auto cfg = io::parse_config<io::BERT4RecExperimentConfig>(layers, {}, io::checked_by_the_app());
   if (cfg.runtime.backend != "cpu")
     fail("runtime.backend: the BERT4Rec plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
+  if (name == "BERT4RecLLM") return std::make_unique<plugins::SequentialModel<BERT4RecLLMFamily>>(cfg);
   return std::make_unique<plugins::SequentialModel<BERT4RecFamily>>(cfg);
 }
 

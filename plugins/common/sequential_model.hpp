@@ -21,6 +21,7 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/data/profiles.hpp"
 #include "recdistill/io/safetensors.hpp"
 #include "recdistill/plugin/interface.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
@@ -55,6 +56,10 @@ class SequentialModel final : public plugin::Model {
   using ModelConfig = typename Family::ModelConfig;
   template <class V>
   using Net = typename Family::template Model<cpu::Backend, float, V>;
+  template <class V>
+  Net<V> net(const ModelConfig& mc) const {
+    return Family::template make<cpu::Backend, float, V>(cfg_, mc, profiles_);
+  }
 
  public:
   explicit SequentialModel(const Config& cfg) : cfg_(cfg) {
@@ -71,7 +76,8 @@ class SequentialModel final : public plugin::Model {
 
   TrainResult train(const data::Dataset& data, const data::Split& split,
                     const plugin::RunOptions& opt) override {
-    Trainer trainer(cfg_, split);
+    if constexpr (Family::distils) profiles_ = load_targets(data);
+    Trainer trainer(cfg_, split, profiles_);
     if (opt.on_start) opt.on_start({cfg_.training.epochs, cfg_.valid_metric()});
     if (opt.log) {
       opt.log("model: " + describe_model(trainer.model_config(), trainer.num_params()));
@@ -98,14 +104,14 @@ class SequentialModel final : public plugin::Model {
       if (cases[i].target == 0 || cases[i].history.empty())
         fail(Family::name, ": case ", i, " (user ", cases[i].user, ") has no target or an empty history");
     // Through the trainer's own evaluation, so saved weights score exactly as in training.
-    Trainer t(cfg_, split);
+    Trainer t(cfg_, split, profiles_);
     t.params() = params_;
     return t.rank(eval_cases(cases, &split.train));
   }
 
   void save(const std::string& path) const override {
     if (!mc_) fail(path, ": ", Family::name, " has no weights to save (neither trained nor loaded)");
-    io::SafeTensors st = Family::with_variant(mc_->variant, [&]<class V>() { return to_state_dict(Net<V>(*mc_), params_); });
+    io::SafeTensors st = Family::with_variant(mc_->variant, [&]<class V>() { return to_state_dict(net<V>(*mc_), params_); });
     st.metadata["format_version"] = kWeightsFormatVersion;
     st.metadata["model"] = Family::name;
     st.metadata["model_config"] = io::effective_config_text(cfg_);  // the resolved config, every key
@@ -162,10 +168,11 @@ class SequentialModel final : public plugin::Model {
            "'s (same number of items, different ids or order)");
     ModelConfig mc = Family::model_config(cfg_);
     mc.n_items = n_items;
+    if constexpr (Family::distils) profiles_ = load_targets(data);  // the head's shapes come from them
     Family::with_variant(mc.variant, [&]<class V>() {
-      const Net<V> net(mc);
-      params_ = from_state_dict(net, st, path);
-      mc_ = net.config();
+      const Net<V> n = net<V>(mc);
+      params_ = from_state_dict(n, st, path);
+      mc_ = backbone_config(n);
       serving_ = std::monostate{};
     });
     item_hash_ = hash;
@@ -196,9 +203,9 @@ class SequentialModel final : public plugin::Model {
     Family::with_variant(mc_->variant, [&]<class V>() {
       // The network and its activations for one evaluation block (about 100 MB at d=64, L=50)
       // are made once and kept: allocating them per request cost more than the forward pass.
-      if (!std::holds_alternative<Serving<V>>(serving_)) serving_.template emplace<Serving<V>>(*mc_);
-      auto& [net, acts] = std::get<Serving<V>>(serving_);
-      const auto top = eval::topk_cases<cpu::Backend>(net, params_.data(), acts, cases, k, eval::Exclude::listed);
+      if (!std::holds_alternative<Serving<V>>(serving_)) serving_.template emplace<Serving<V>>(net<V>(*mc_));
+      auto& [model, acts] = std::get<Serving<V>>(serving_);
+      const auto top = eval::topk_cases<cpu::Backend>(model, params_.data(), acts, cases, k, eval::Exclude::listed);
       for (size_t i = 0; i < histories.size(); ++i)
         for (int r = 0; r < k; ++r)
           if (top.items_of(i)[r] != 0) out[i].push_back({top.items_of(i)[r], top.scores_of(i)[r]});
@@ -208,10 +215,15 @@ class SequentialModel final : public plugin::Model {
 
  private:
   // "SASRec variant=recbole d=64 ...", with the parameter count when known (n_params > 0).
-  static std::string describe_model(const ModelConfig& mc, size_t n_params) {
+  std::string describe_model(const ModelConfig& mc, size_t n_params) const {
     std::string s = cat(Family::name, " variant=", Family::variant_name(mc.variant),
                         " d=", mc.hidden, " layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner,
                         " L=", mc.max_len, " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
+    if constexpr (Family::distils) {
+      const auto& k = cfg_.distill;
+      s += cat(" + profile distillation (layer ", k.reconstruction_layer, ", ", k.weighting_scheme, ", ", k.reconstruct_loss,
+               ", alpha ", k.alpha, k.scale_guide_loss ? ", beta" : "", ", fine-tuning from epoch ", k.fine_tune_epoch, ")");
+    }
     if (n_params > 0) s += cat(", ", n_params, " parameters");
     return s;
   }
@@ -228,14 +240,30 @@ class SequentialModel final : public plugin::Model {
     if (!mc_) fail(Family::name, ": cannot ", what, " before the model is trained or its weights are loaded");
   }
 
+  // The users' profile embeddings (distilling families): data.user_profile_embeddings_files,
+  // checked against the dataset's users (docs/profiles.md).
+  std::shared_ptr<const ProfileTargets> load_targets(const data::Dataset& d) const {
+    const auto& files = cfg_.data.user_profile_embeddings_files;
+    if (files.empty())
+      fail(Family::name, " distils user profiles: set data.user_profile_embeddings_files (docs/profiles.md)");
+    if (files.size() > 1 && !cfg_.distill.multi_profile)
+      fail("data.user_profile_embeddings_files lists ", files.size(),
+           " files: set model.multi_profile: true to combine them, or give one file");
+    data::ProfileOptions po = data::profile_options(cfg_.data.profile_unknown_users, cfg_.data.on_nonfinite);
+    po.log = nullptr;
+    // (The app has printed what the files hold; docs/profiles.md.)
+    return std::make_shared<const ProfileTargets>(ProfileTargets::from(data::load_profiles(files, d.users, po)));
+  }
+
   Config cfg_;
+  std::shared_ptr<const ProfileTargets> profiles_;  // distilling families
   std::optional<ModelConfig> mc_;  // the trained or loaded model's settings
   std::vector<float> params_;
   uint64_t item_hash_ = 0;
   // recommend()'s network and activations, kept between calls; reset when the weights change.
   template <class V>
   struct Serving {
-    explicit Serving(const ModelConfig& mc) : net(mc), acts(net.make_activations(eval::kEvalBlock)) {}
+    explicit Serving(Net<V> n) : net(std::move(n)), acts(net.make_activations(eval::kEvalBlock)) {}
     Net<V> net;
     typename Net<V>::Activations acts;
   };

@@ -18,16 +18,18 @@ plugin::PluginInfo describe() {
                          "self-attentive sequential recommender (Kang & McAuley 2018), "
                          "variants recbole and pmixer, next-item CE on all positions, CPU",
                          io::describe<io::ExperimentConfig>()});
+  info.models.push_back({"SASRecLLM", "SASRec with LLM profile distillation (Severin et al., ECIR 2026): an aggregate of a tapped layer regresses each user's profile embedding; variants recbole and pmixer (default), CPU", io::describe<io::ExperimentConfig>()});
   return info;
 }
 
 // The app has checked every key against the union of its keys and ours; we bind ours (and the
 // shared data/eval/runtime keys) from the same layers, quietly.
 std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
-  if (name != "SASRec") return nullptr;
+  if (name != "SASRec" && name != "SASRecLLM") return nullptr;
   const auto cfg = io::parse_config<io::ExperimentConfig>(layers, {}, io::checked_by_the_app());
   if (cfg.runtime.backend != "cpu")
     fail("runtime.backend: the SASRec plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
+  if (name == "SASRecLLM") return std::make_unique<plugins::SequentialModel<SASRecLLMFamily>>(cfg);
   return std::make_unique<plugins::SequentialModel<SASRecFamily>>(cfg);
 }
 

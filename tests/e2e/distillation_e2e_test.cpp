@@ -230,7 +230,9 @@ TEST_P(DistillLearns, AndFreezesTheHeadInTheFineTuningPhase) {
     const auto& terms = t.objective()->last();
     if (s.epoch == 1 && terms.distilled) distil_first.push_back(terms.distil);
     if (s.epoch == dc.fine_tune_epoch - 1 && terms.distilled) distil_last.push_back(terms.distil);
-    if (s.epoch >= dc.fine_tune_epoch) EXPECT_FALSE(terms.distilled);
+    if (s.epoch >= dc.fine_tune_epoch) {
+      EXPECT_FALSE(terms.distilled);
+    }
   };
   fo.on_epoch = [&](const EpochLog& e) {
     if (e.epoch == dc.fine_tune_epoch - 1) head_at_switch = head_slice(t.host_params());

@@ -59,11 +59,13 @@ fs::path scratch(const std::string& name) {
 TEST(PluginRegistry, ListsTheBundledModels) {
   plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
   ASSERT_EQ(reg.plugins().size(), kBundled) << reg.folders_text();
+  // Each backbone's plugin offers it alone and with profile distillation (the seed's names).
   for (const auto& [lib, model] : {std::pair{"sasrec", "SASRec"}, std::pair{"bert4rec", "BERT4Rec"}}) {
     const auto& p = plugin_named(reg, lib);
     EXPECT_EQ(p.abi_version, plugin::kPluginAbiVersion);
-    ASSERT_EQ(p.info.models.size(), 1u);
+    ASSERT_EQ(p.info.models.size(), 2u);
     EXPECT_EQ(p.info.models[0].name, model);
+    EXPECT_EQ(p.info.models[1].name, std::string(model) + "LLM");
     EXPECT_TRUE(p.info.strategies.empty());
   }
   EXPECT_TRUE(reg.refused().empty());

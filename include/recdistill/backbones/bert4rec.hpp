@@ -71,7 +71,7 @@ struct BERT4RecConfig : encoder::Dims {
   void keys(V& v) {
     using keys::Key;
     v(variant, Key("model", "variant", "which reference BERT4Rec to match (specs/backbones.md §3)")
-                   .weights().preset("upstream", "hf"));
+                   .weights().preset("upstream", "hf").for_model("BERT4RecLLM", "hf"));
     v(max_len, Key("model", "maxlen", "window length L and size of the position table (a history and the [mask])")
                    .range(2, 4096).weights());
     v(hidden, Key("model", "hidden_units", "hidden size d").range(1, 8192).weights()

@@ -52,7 +52,7 @@ struct SASRecConfig : encoder::Dims {
   void keys(V& v) {
     using keys::Key;
     v(variant, Key("model", "variant", "which reference SASRec to match (specs/backbones.md §2)")
-                   .weights().preset("upstream", "pmixer"));
+                   .weights().preset("upstream", "pmixer").for_model("SASRecLLM", "pmixer"));
     v(max_len, Key("model", "maxlen", "window length L and size of the position table").range(1, 4096).weights());
     v(hidden, Key("model", "hidden_units", "hidden size d").range(1, 8192).weights()
                   .deprecated_alias("model.embedding_dim"));

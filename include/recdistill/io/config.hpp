@@ -56,11 +56,15 @@ struct TrainingConfig {
                            .range(0, 1e15).resume());
     v(max_steps, Key("training", "max_steps", "a cap on optimiser steps over the run; 0 = none").range(0, 1e15));
     v(learning_rate, Key("training", "learning_rate", "Adam learning rate").range(0, 10).resume());
-    v(optimizer, Key("training", "optimizer", "adam: L2 in the gradient; adamw: decoupled weight decay")
-                     .one_of({"adam", "adamw"}).resume());
-    v(weight_decay, Key("training", "weight_decay", "weight decay of every tensor").range(0, 10).resume());
-    v(clip_grad_norm, Key("training", "clip_grad_norm", "clip the global gradient L2 norm to this; 0 = off")
-                          .range(0, 1e12).resume().spelling("training.grad_clip_norm"));
+    // The profile-distillation seed's optimiser (specs/profile-distillation.md §8) for its models.
+    const auto seed = [](Key&& k, const char* value) {
+      return std::move(k).for_model("SASRecLLM", value).for_model("BERT4RecLLM", value);
+    };
+    v(optimizer, seed(Key("training", "optimizer", "adam: L2 in the gradient; adamw: decoupled weight decay")
+                          .one_of({"adam", "adamw"}).resume(), "adamw"));
+    v(weight_decay, seed(Key("training", "weight_decay", "weight decay of every tensor").range(0, 10).resume(), "0.01"));
+    v(clip_grad_norm, seed(Key("training", "clip_grad_norm", "clip the global gradient L2 norm to this; 0 = off")
+                               .range(0, 1e12).resume().spelling("training.grad_clip_norm"), "0.5"));
     v(lr_schedule, Key("training", "lr_schedule", "learning rate over steps (train/optimizer.hpp LRSchedule)")
                        .one_of({"constant", "warmup", "step", "cosine"}).resume());
     v(warmup_steps, Key("training", "warmup_steps", "linear warm-up steps before the schedule").range(0, 1e15).resume());
@@ -78,17 +82,6 @@ struct TrainingConfig {
     v.declared(Key("training", "save_checkpoints", "the seed's switch")
                    .ignore("checkpoints are always written to the run folder (docs/checkpoints.md)", true),
                keys::Type::boolean);
-    // The seed README's prose names (spec §11.1) are deprecated aliases, in either section.
-    const auto prose = [](const char* name) {
-      return std::vector<std::string>{cat("model.", name), cat("training.", name)};
-    };
-    for (const auto& [k, old] : std::vector<std::pair<const char*, const char*>>{
-             {"reconstruct_loss", ""}, {"alpha", "distillation_alpha"}, {"fine_tune_epoch", ""},
-             {"scale_guide_loss", "use_dynamic_scaling"}}) {
-      Key key("training", k, "profile distillation (specs/profile-distillation.md §11)");
-      if (*old) key.deprecated = prose(old);
-      v.declared(std::move(key).not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
-    }
   }
 };
 
@@ -149,6 +142,72 @@ struct DataConfig {
   }
 };
 
+// Profile distillation (SASRecLLM, BERT4RecLLM; specs/profile-distillation.md §11): the seed's
+// keys in its sections, the library's switches beside them. Other models accept and ignore them,
+// as the seed does.
+struct DistillKeys {
+  int reconstruction_layer = -1;
+  std::string weighting_scheme = "mean";  // mean | exponential | attention | last_item
+  double weight_scale = 0.0;               // gamma: required with exponential
+  bool use_down_scale = true, use_upscale = false;
+  bool multi_profile = false;
+  std::string multi_profile_aggr_scheme = "mean";  // mean | attention
+  std::string multi_profile_missing = "mask";      // mask | upstream_zero
+  bool mask_padding = true;
+  std::string reconstruct_loss = "MSE";  // MSE | RMSE | CosSim
+  double alpha = 0.5;
+  int fine_tune_epoch = -1;  // -1: training.epochs // 2 (the seed's default)
+  bool scale_guide_loss = false;
+  std::string null_profile_mode = "drop";  // drop | upstream_copy
+  bool detach_target = false;
+
+  template <class V>
+  void keys(V& v) {
+    const auto both = [](const char* name) { return std::vector<std::string>{cat("model.", name), cat("training.", name)}; };
+    Key tap("model", "reconstruction_layer", "the tapped layer: -1 = the final output; SASRec k = block k (0-based, before the final LN); BERT4Rec k = hidden state k (0 = embeddings)");
+    tap.deprecated = both("distillation_layer");
+    v(reconstruction_layer, std::move(tap).range(-1, 4096).resume());
+    Key scheme("model", "weighting_scheme", "aggregator of the tapped layer: mean, exponential (weight_scale = gamma), attention (learned), last_item");
+    scheme.deprecated = both("aggregation_method");
+    v(weighting_scheme, std::move(scheme).one_of({"mean", "exponential", "attention", "last_item"})
+                            .value_alias("exp_weight", "exponential").resume());
+    v(weight_scale, Key("model", "weight_scale", "gamma of the exponential weights exp(-gamma * recency); required with exponential")
+                        .range(0, 1e6).resume());
+    v(use_down_scale, Key("model", "use_down_scale", "T: a Linear(D -> d) on the profile side (projection `down`)").resume());
+    v(use_upscale, Key("model", "use_upscale", "a Linear(d -> D) on the model side (projection `up`); with use_down_scale needs D = d").resume());
+    v(multi_profile, Key("model", "multi_profile", "data.user_profile_embeddings_files lists K profile files per user").resume());
+    v(multi_profile_aggr_scheme, Key("model", "multi_profile_aggr_scheme", "combiner of a user's K profiles: mean or attention (learned)")
+                                     .one_of({"mean", "attention"}).resume());
+    v(multi_profile_missing, Key("model", "multi_profile_missing", "a profile missing from some files: mask it, or upstream_zero (a zero vector joins)")
+                                 .one_of({"mask", "upstream_zero"}).preset("upstream", "upstream_zero").resume());
+    v(mask_padding, Key("model", "mask_padding", "aggregate real items only; false = every slot, as upstream").preset("upstream", "false").resume());
+    v(reconstruct_loss, Key("training", "reconstruct_loss", "reconstruction loss: MSE, RMSE or CosSim (cosine)")
+                            .one_of({"MSE", "RMSE", "CosSim"}).value_alias("cosine", "CosSim").resume());
+    Key alpha_key("training", "alpha", "weight of the distillation term: alpha * beta * L_distil + (1 - alpha) * L_rec");
+    alpha_key.deprecated = both("distillation_alpha");
+    v(alpha, std::move(alpha_key).range(0, 1).resume());
+    v(fine_tune_epoch, Key("training", "fine_tune_epoch", "first recommendation-only epoch (head frozen, selection from here); <= 1: no distillation")
+                           .range(-1, 1 << 20).derived_default("training.epochs // 2").resume());
+    Key beta("training", "scale_guide_loss", "beta = L_rec / L_distil per batch, as a constant (dynamic scaling)");
+    beta.deprecated = both("use_dynamic_scaling");
+    v(scale_guide_loss, std::move(beta).resume());
+    v(null_profile_mode, Key("training", "null_profile_mode", "users without a profile: drop them from L_distil, or upstream_copy (they count in its denominator)")
+                             .one_of({"drop", "upstream_copy"}).preset("upstream", "upstream_copy").resume());
+    v(detach_target, Key("training", "detach_target", "no gradient into T and the profile combiner (against the degenerate minimiser, docs/distillation.md)").resume());
+    v.declared(Key("training", "log_guide_in_finetune", "log L_distil in the fine-tuning phase")
+                   .ignore("L_distil is not computed in the fine-tuning phase", true),
+               keys::Type::boolean);
+  }
+
+  // Cross-key checks and the derived default, after binding.
+  void finish(const ResolvedConfig& r, int epochs) {
+    if (fine_tune_epoch < 0) fine_tune_epoch = epochs / 2;
+    if (weighting_scheme == "exponential" && !r.has("model.weight_scale"))
+      fail(r.where_last({"model.weighting_scheme"}), ": key 'model.weight_scale': required with model.weighting_scheme "
+           "exponential (gamma of exp(-gamma * recency); the seed's configs use 0.1)");
+  }
+};
+
 struct RuntimeConfig {
   int threads = 1;
   std::string backend = "cpu";
@@ -183,25 +242,17 @@ struct CommonConfig {
     v(compat, Key("", "compat", "preset: reference (= recommended) is the library's behaviour; upstream (profile "
                                 "seed) and upstream_compat (active seed) restore the releases' behaviour")
                   .one_of({"reference", "upstream", "upstream_compat"}).value_alias("recommended", "reference").resume());
-    v(model_name, Key("model", "model_name", "the model, by the name a loaded plugin offers it under (`recdistill plugins` lists them)")
+    v(model_name, Key("model", "model_name", "the model, by the name a loaded plugin offers it under (`recdistill plugins` lists them); SASRecLLM and BERT4RecLLM distil profiles")
                       .deprecated_alias("model.model_type").value_alias("sasrec", "SASRec").value_alias("bert4rec", "BERT4Rec"));
     v(add_head, Key("model", "add_head", "emit logits; must be true for training (the seed's key)"));
     v.declared(Key("model", "item_num", "the seed's placeholder").ignore("overwritten from the data", false),
                keys::Type::integer);
     v.declared(Key("model", "user_num", "the seed's placeholder").ignore("overwritten from the data", false),
                keys::Type::integer);
-    for (const auto& [k, old] : std::vector<std::pair<const char*, const char*>>{
-             {"reconstruction_layer", "distillation_layer"}, {"weighting_scheme", "aggregation_method"},
-             {"weight_scale", ""}, {"use_down_scale", ""}, {"use_upscale", ""}, {"multi_profile", ""},
-             {"multi_profile_aggr_scheme", ""}}) {
-      Key key("model", k, "profile distillation (specs/profile-distillation.md §11)");
-      if (*old) key.deprecated = {cat("model.", old), cat("training.", old)};
-      v.declared(std::move(key).not_implemented("profile distillation (SASRecLLM) is not implemented yet"));
-    }
     v.declared(Key("model", "use_distillation", "the seed README's switch; the seed itself names the method by "
                                                 "model.model_name (SASRecLLM, BERT4RecLLM)")
                    .deprecated_alias("training.use_distillation")
-                   .not_implemented("profile distillation (SASRecLLM) is not implemented yet"),
+                   .refuse("profile distillation is chosen by model.model_name: SASRecLLM or BERT4RecLLM"),
                keys::Type::boolean);
     v(model_dir, Key("training", "model_dir", "parent of the run folders (training.model_dir/experiment_name/run-...)"));
     data.keys(v);
@@ -253,16 +304,19 @@ inline void check_sequential(const ResolvedConfig& r, const TrainingConfig& trai
 struct ExperimentConfig : CommonConfig {
   SASRecConfig sasrec;
   TrainingConfig training;
+  DistillKeys distill;
 
   template <class V>
   void keys(V& v) {
     CommonConfig::keys(v);
     sasrec.keys(v);
     training.keys(v);
+    distill.keys(v);
   }
 
   void finish(const ResolvedConfig& r) {
     CommonConfig::finish(r);
+    distill.finish(r, training.epochs);
     sasrec.resolve_defaults([&](const char* path) { return r.has(path); });
     if (sasrec.variant == SASRecVariant::pmixer && sasrec.inner != sasrec.hidden)
       fail(r.where_last({"model.inner_size", "model.hidden_units", "model.variant"}), ": model.inner_size (", sasrec.inner,
@@ -279,16 +333,19 @@ struct ExperimentConfig : CommonConfig {
 struct BERT4RecExperimentConfig : CommonConfig {
   BERT4RecConfig bert4rec;
   TrainingConfig training;
+  DistillKeys distill;
 
   template <class V>
   void keys(V& v) {
     CommonConfig::keys(v);
     bert4rec.keys(v);
     training.keys(v);
+    distill.keys(v);
   }
 
   void finish(const ResolvedConfig& r) {
     CommonConfig::finish(r);
+    distill.finish(r, training.epochs);
     bert4rec.resolve_defaults([&](const char* path) { return r.has(path); });
     check_sequential(r, training, eval, bert4rec.max_len, bert4rec.hidden, bert4rec.heads);
   }

@@ -29,6 +29,7 @@
 #include "recdistill/backbones/backbone.hpp"
 #include "recdistill/core/error.hpp"
 #include "recdistill/data/profiles.hpp"
+#include "recdistill/io/safetensors.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/losses/objective.hpp"
 #include "recdistill/methods/distillation_head.hpp"
@@ -328,6 +329,24 @@ class DistillObjective {
   std::vector<T> rows_profiles_;
   std::vector<uint8_t> rows_available_;
 };
+
+// The method's weights as a state_dict (backbones/state_dict.hpp): the backbone's tensors under
+// its reference module's names, then the head's under their own (aggregator.*,
+// profile_transform.*, hidden_upscale.*, profile_combiner.*).
+template <class Bb, class Agg, class Loss, template <class> class Rec>
+std::pair<std::string, bool> torch_name(const ProfileDistillation<Bb, Agg, Loss, Rec>& m, const std::string& ours) {
+  for (const auto& h : m.head_tensors())
+    if (h == ours) return {ours, false};
+  return torch_name(m.backbone(), ours);
+}
+template <class Bb, class Agg, class Loss, template <class> class Rec>
+std::string state_dict_model_text(const ProfileDistillation<Bb, Agg, Loss, Rec>& m) {
+  return state_dict_model_text(m.backbone()) + " with profile distillation";
+}
+template <class Bb, class Agg, class Loss, template <class> class Rec>
+std::string state_dict_hint(const ProfileDistillation<Bb, Agg, Loss, Rec>& m, const io::SafeTensors& st) {
+  return state_dict_hint(m.backbone(), st);
+}
 
 // The fine-tuning phase: from config().fine_tune_epoch on, L_rec alone, the head's tensors
 // frozen (bit-identical), and model selection counting from there. With fine_tune_epoch <= 1

@@ -70,6 +70,46 @@ inline std::vector<std::string> env_plugin_dirs() {
   return out;
 }
 
+// f(), with what it throws copied into an Error of the app's own (bad_alloc passes).
+template <class F>
+decltype(auto) guard(F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()));
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(std::string(e.what()));
+  }
+}
+
+// Forwards every call to a plugin's model, turning what it throws into the app's Error.
+class GuardedModel final : public Model {
+ public:
+  explicit GuardedModel(std::shared_ptr<Model> inner) : m_(std::move(inner)) {}
+  std::string name() const override { return guard([&] { return m_->name(); }); }
+  std::string summary() const override { return guard([&] { return m_->summary(); }); }
+  TrainResult train(const data::Dataset& data, const data::Split& split, const RunOptions& opt) override {
+    return guard([&] { return m_->train(data, split, opt); });
+  }
+  std::vector<int64_t> rank(const data::Split& split, const std::vector<data::SplitCase>& cases) override {
+    return guard([&] { return m_->rank(split, cases); });
+  }
+  std::string resolved_config() const override { return guard([&] { return m_->resolved_config(); }); }
+  void save(const std::string& path) const override { guard([&] { m_->save(path); }); }
+  void load(const std::string& path, const data::Dataset& data) override { guard([&] { m_->load(path, data); }); }
+  void export_model(const std::string& path) const override { guard([&] { m_->export_model(path); }); }
+  int32_t num_items() const override { return guard([&] { return m_->num_items(); }); }
+  std::vector<std::vector<Recommendation>> recommend(const std::vector<std::vector<int32_t>>& histories, int k,
+                                                     const std::vector<std::vector<int32_t>>& exclude) override {
+    return guard([&] { return m_->recommend(histories, k, exclude); });
+  }
+
+ private:
+  std::shared_ptr<Model> m_;
+};
+
 class Registry {
  public:
   explicit Registry(const SearchOptions& opt) {
@@ -85,9 +125,12 @@ class Registry {
 
   // The model `name` from the first library offering it; the returned object keeps that
   // library loaded. Fails naming the model and every folder searched when none offers it.
+  // The model behind a proxy of the app's own: an exception a plugin throws becomes the app's
+  // recdistill::Error while the library is still loaded (an exception object whose type lives
+  // in a plugin must not outlive it: unwinding may release the model, and with it the library).
   std::shared_ptr<Model> create_model(const std::string& name, const io::ConfigLayers& cfg) const {
-    return create<Model>(name, cfg, "model", &PluginInfo::models, "recdistill_plugin_create_model",
-                         "recdistill_plugin_destroy_model");
+    return std::make_shared<GuardedModel>(create<Model>(name, cfg, "model", &PluginInfo::models,
+                                                        "recdistill_plugin_create_model", "recdistill_plugin_destroy_model"));
   }
   std::shared_ptr<Strategy> create_strategy(const std::string& name,
                                             const io::ConfigLayers& cfg) const {

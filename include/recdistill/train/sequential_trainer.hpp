@@ -24,6 +24,7 @@
 #include "recdistill/io/config.hpp"
 #include "recdistill/losses/cloze.hpp"
 #include "recdistill/losses/next_item.hpp"
+#include "recdistill/methods/profile_distillation.hpp"
 #include "recdistill/train/checkpoint.hpp"
 #include "recdistill/train/trainer.hpp"
 
@@ -66,6 +67,7 @@ TrainerConfig trainer_config(const C& cfg) {
 // objective and variants.
 struct SASRecFamily {
   static constexpr const char* name = "SASRec";
+  static constexpr bool distils = false;
   using Config = io::ExperimentConfig;
   using ModelConfig = SASRecConfig;
   template <class B, class T, class V>
@@ -77,10 +79,15 @@ struct SASRecFamily {
   static const char* variant_name(SASRecVariant v) { return sasrec::variant_name(v); }
   template <class F>
   static decltype(auto) with_variant(SASRecVariant v, F&& f) { return sasrec::with_variant(v, std::forward<F>(f)); }
+  template <class B, class T, class V>
+  static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
+    return Model<B, T, V>(mc);
+  }
 };
 
 struct BERT4RecFamily {
   static constexpr const char* name = "BERT4Rec";
+  static constexpr bool distils = false;
   using Config = io::BERT4RecExperimentConfig;
   using ModelConfig = BERT4RecConfig;
   template <class B, class T, class V>
@@ -92,7 +99,79 @@ struct BERT4RecFamily {
   static const char* variant_name(BERT4RecVariant v) { return bert4rec::variant_name(v); }
   template <class F>
   static decltype(auto) with_variant(BERT4RecVariant v, F&& f) { return bert4rec::with_variant(v, std::forward<F>(f)); }
+  template <class B, class T, class V>
+  static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
+    return Model<B, T, V>(mc);
+  }
 };
+
+// The method's settings from the `model` and `training` keys of profile distillation.
+inline DistillationConfig distillation_config(const io::DistillKeys& k) {
+  DistillationConfig dc;
+  dc.reconstruction_layer = k.reconstruction_layer;
+  dc.alpha = k.alpha;
+  dc.scale_guide_loss = k.scale_guide_loss;
+  dc.fine_tune_epoch = k.fine_tune_epoch;
+  using P = methods::Projection;
+  dc.head.projection = k.use_down_scale ? (k.use_upscale ? P::both : P::down) : (k.use_upscale ? P::up : P::none);
+  dc.head.mask_padding = k.mask_padding;
+  dc.head.detach_target = k.detach_target;
+  dc.head.null_profile_mode =
+      k.null_profile_mode == "upstream_copy" ? methods::NullProfileMode::upstream_copy : methods::NullProfileMode::drop;
+  dc.head.combiner = k.multi_profile_aggr_scheme == "attention" ? methods::Combiner::attention : methods::Combiner::mean;
+  dc.head.mask_missing_profiles = k.multi_profile_missing == "mask";
+  return dc;
+}
+
+inline aggregators::Any aggregator_of(const io::DistillKeys& k) {
+  using K = aggregators::Any::Kind;
+  const K kind = k.weighting_scheme == "exponential" ? K::exp_weight
+                 : k.weighting_scheme == "attention" ? K::attention
+                 : k.weighting_scheme == "last_item" ? K::last_item
+                                                     : K::mean;
+  return {kind, k.weight_scale};
+}
+
+inline losses::AnyReconstruction loss_of(const io::DistillKeys& k) {
+  using K = losses::AnyReconstruction::Kind;
+  return {k.reconstruct_loss == "RMSE" ? K::rmse : k.reconstruct_loss == "CosSim" ? K::cosine : K::mse};
+}
+
+// A backbone family with profile distillation (the seed's SASRecLLM, BERT4RecLLM): the model is
+// ProfileDistillation over the backbone with run-time aggregator and loss, the objective
+// DistillObjective over the backbone's own (Rec).
+template <class Base, template <class> class Rec>
+struct DistilledFamily : Base {
+  static constexpr bool distils = true;
+  template <class B, class T, class V>
+  using Model = ProfileDistillation<typename Base::template Model<B, T, V>, aggregators::Any, losses::AnyReconstruction, Rec>;
+  template <class M>
+  using Objective = DistillObjective<M>;
+  template <class B, class T, class V>
+  static Model<B, T, V> make(const typename Base::Config& cfg, const typename Base::ModelConfig& mc,
+                             const std::shared_ptr<const ProfileTargets>& profiles) {
+    if (!profiles) fail("profile distillation needs profile embeddings: set data.user_profile_embeddings_files");
+    return Model<B, T, V>(typename Base::template Model<B, T, V>(mc), distillation_config(cfg.distill),
+                          aggregator_of(cfg.distill), profiles, loss_of(cfg.distill));
+  }
+};
+
+struct SASRecLLMFamily : DistilledFamily<SASRecFamily, NextItemCE> {
+  static constexpr const char* name = "SASRecLLM";
+};
+
+struct BERT4RecLLMFamily : DistilledFamily<BERT4RecFamily, ClozeCE> {
+  static constexpr const char* name = "BERT4RecLLM";
+};
+
+// The backbone's settings of a model (a method's model wraps one).
+template <class M>
+const auto& backbone_config(const M& m) {
+  if constexpr (requires { m.backbone(); })
+    return m.backbone().config();
+  else
+    return m.config();
+}
 
 template <Backend B, class T = float, class Family = SASRecFamily>
 class SequentialTrainer {
@@ -103,13 +182,16 @@ class SequentialTrainer {
   using ModelConfig = typename Family::ModelConfig;
 
   // The trainer keeps its own copy of the split (training sequences and evaluation cases).
-  SequentialTrainer(const Config& cfg, data::Split split) {
+  // `profiles`: the users' profile embeddings, for the families that distil them.
+  SequentialTrainer(const Config& cfg, data::Split split, std::shared_ptr<const ProfileTargets> profiles = nullptr) {
     ModelConfig mc = Family::model_config(cfg);
     mc.n_items = split.n_items;
     const CheckpointMeta meta{config_yaml_text(cfg), checkpoint_settings(cfg)};
     Family::with_variant(mc.variant, [&]<class V>() {
-      t_ = std::make_unique<TrainerOf<V>>(typename Family::template Model<B, T, V>(mc), trainer_config(cfg),
-                                          cfg.eval, std::move(split), cfg.seed, meta);
+      auto t = std::make_unique<TrainerOf<V>>(Family::template make<B, T, V>(cfg, mc, profiles), trainer_config(cfg),
+                                              cfg.eval, std::move(split), cfg.seed, meta);
+      if constexpr (Family::distils) add_distillation_phases(*t);
+      t_ = std::move(t);
     });
   }
 
@@ -120,7 +202,7 @@ class SequentialTrainer {
   }
 
   const ModelConfig& model_config() {
-    return visit([](auto& t) -> const ModelConfig& { return t.model().config(); });
+    return visit([](auto& t) -> const ModelConfig& { return backbone_config(t.model()); });
   }
   size_t num_params() { return visit([](auto& t) { return t.model().num_params(); }); }
   size_t windows() { return visit([](auto& t) { return t.rows(); }); }
