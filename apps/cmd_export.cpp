@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/provenance.hpp"
+#include "recdistill/io/safetensors.hpp"
 #include "recdistill/plugin/registry.hpp"
 
 namespace recdistill::app {
@@ -52,10 +53,18 @@ int cmd_export(const Args& args) {
   model->load(weights, prep.data);
   fs::create_directories(out_dir);
   model->export_model((out_dir / "model.safetensors").string());
-  io::write_file_atomic((out_dir / "config.yaml").string(), run_config_text(rc, model->resolved_config()));
+  // The exported model is the one its weights name: a distilled run (SASRecLLM) exports its
+  // plain backbone (SASRec), and the config says so, so the backbone's plugin serves it.
+  YAML::Node cfg_out = YAML::Load(run_config_text(rc, model->resolved_config()));
+  const io::SafeTensors exported = io::read_safetensors((out_dir / "model.safetensors").string());
+  std::string exported_model = rc.common.model_name;
+  if (const auto it = exported.metadata.find("model"); it != exported.metadata.end()) exported_model = it->second;
+  cfg_out["model"]["model_name"] = exported_model;
+  io::write_file_atomic((out_dir / "config.yaml").string(), io::yaml_text(cfg_out));
   io::write_file_atomic((out_dir / "provenance.json").string(), io::provenance_json(rc.common.runtime.threads, plugin_text(registry, rc.common.model_name)));
   std::cout << "model: " << model->summary() << "\nexported " << weights << " to " << out_dir.string()
-            << " (model.safetensors, config.yaml); use it as --model-path of evaluate and recommend\n";
+            << " (model.safetensors, config.yaml" << (exported_model != rc.common.model_name ? cat("; as the plain ", exported_model, " model, without the training-only tensors") : std::string())
+            << "); use it as --model-path of evaluate and recommend\n";
   return 0;
 }
 

@@ -121,7 +121,31 @@ class SequentialModel final : public plugin::Model {
     io::write_safetensors(path, st);
   }
 
-  void export_model(const std::string& path) const override { save(path); }  // nothing is training-only
+  // The serving weights: a distilled model exports its backbone alone, as a plain model of the
+  // backbone's family (its weights file says so, and `export` names that model in its config),
+  // which `evaluate` and `recommend` load with the backbone's plugin. Others export what they save.
+  void export_model(const std::string& path) const override {
+    if constexpr (Family::distils) {
+      require_weights("export");
+      auto plain = cfg_;
+      plain.model_name = Family::base_name();
+      Family::with_variant(mc_->variant, [&]<class V>() {
+        const auto n = net<V>(*mc_);
+        const std::vector<float> backbone(params_.begin(), params_.begin() + long(n.backbone().num_params()));
+        io::SafeTensors st = to_state_dict(n.backbone(), backbone);
+        st.metadata["format_version"] = kWeightsFormatVersion;
+        st.metadata["model"] = Family::base_name();
+        st.metadata["model_config"] = io::effective_config_text(plain);
+        st.metadata["n_items"] = std::to_string(mc_->n_items);
+        st.metadata["item_mapping_hash"] = io::hex64(item_hash_);
+        st.metadata["tensors_fnv1a64"] = io::hex64(tensors_hash(st));
+        st.metadata["exported_from"] = Family::name;
+        io::write_safetensors(path, st);
+      });
+    } else {
+      save(path);  // nothing is training-only
+    }
+  }
 
   void load(const std::string& path, const data::Dataset& data) override {
     {  // The old framed format starts with its magic bytes; say so instead of a JSON error.

@@ -143,6 +143,7 @@ inline losses::AnyReconstruction loss_of(const io::DistillKeys& k) {
 template <class Base, template <class> class Rec>
 struct DistilledFamily : Base {
   static constexpr bool distils = true;
+  static const char* base_name() { return Base::name; }  // what `export` writes: the backbone alone
   template <class B, class T, class V>
   using Model = ProfileDistillation<typename Base::template Model<B, T, V>, aggregators::Any, losses::AnyReconstruction, Rec>;
   template <class M>
