@@ -13,6 +13,10 @@ Protocol:
 - Model: d 64, 2 layers, 2 heads, inner 256, dropout 0.5 (hidden and attention), N = n_items + 1,
   RecBole init; Adam lr 1e-3; batch of 256 windows, reshuffled every epoch (seeded).
 - Only the training loop is timed (not data loading / model construction).
+- --distill-dim D adds profile distillation as recdistill's SASRecLLM computes it with its
+  defaults (specs/profile-distillation.md): the masked mean of the final output over each
+  window's real items, T = Linear(D, d) on the user's profile (random, fixed), MSE, and
+  alpha 0.5: loss = 0.5 * L_distil + 0.5 * L_rec.
 
 Run:  /usr/bin/python3 bench/peers/torch_sasrec_allpos.py --threads 1 --epochs 3 --out result.json
 """
@@ -58,9 +62,9 @@ def load_ml100k(path):
     return seqs, len(user_ids), len(item_ids)
 
 
-def make_windows(seqs, max_len=MAX_LEN):
+def make_windows(seqs, max_len=MAX_LEN, users=None):
     inputs, targets = [], []
-    for full in seqs:
+    for u, full in enumerate(seqs):
         train = full[:-2]  # drop valid and test
         n_pairs = len(train) - 1
         end = n_pairs
@@ -68,6 +72,8 @@ def make_windows(seqs, max_len=MAX_LEN):
             start = max(0, end - max_len)
             inputs.append(train[start:end])
             targets.append(train[start + 1:end + 1])
+            if users is not None:
+                users.append(u)
             end = start
     W = len(inputs)
     seq = np.zeros((W, max_len), dtype=np.int64)
@@ -86,13 +92,16 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--out", default=None, help="write the JSON result here too")
+    ap.add_argument("--distill-dim", type=int, default=0, help="profile distillation with D-dim profiles (0 = off)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
     seqs, n_users, n_items = load_ml100k(args.data)
-    seq, tgt = make_windows(seqs)
+    window_users = []
+    seq, tgt = make_windows(seqs, users=window_users)
+    window_users = torch.tensor(window_users)
     n_windows = seq.shape[0]
     n_targets = int((tgt != 0).sum())
     N = n_items + 1
@@ -100,7 +109,12 @@ def main():
     model = build_sasrec("recbole", N, MAX_LEN, d=64, heads=2, layers=2, inner=256,
                          dropout=0.5, attn_dropout=0.5, ln_eps=1e-12)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    params = list(model.parameters())
+    if args.distill_dim:
+        profiles = torch.randn(len(seqs), args.distill_dim, generator=torch.Generator().manual_seed(1))
+        transform = torch.nn.Linear(args.distill_dim, 64)
+        params += list(transform.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     shuffle_gen = torch.Generator().manual_seed(args.seed)
 
     epochs = []
@@ -111,7 +125,13 @@ def main():
         for s in range(0, n_windows, args.batch):
             idx = perm[s:s + args.batch]
             bseq, btgt = seq[idx], tgt[idx]
-            loss = ce_all_positions(all_logits(model, model(bseq)), btgt)
+            hidden = model(bseq)
+            loss = ce_all_positions(all_logits(model, hidden), btgt)
+            if args.distill_dim:
+                real = (bseq != 0).unsqueeze(-1).to(hidden.dtype)
+                H = (hidden * real).sum(1) / real.sum(1).clamp_min(1)
+                y = transform(profiles[window_users[idx]])
+                loss = 0.5 * ((H - y) ** 2).mean() + 0.5 * loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -125,7 +145,7 @@ def main():
 
     result = {
         "engine": "pytorch",
-        "benchmark": "sasrec_recbole_ce_allpos_ml100k",
+        "benchmark": "sasrec_recbole_ce_allpos_ml100k" + (f"_distill{args.distill_dim}" if args.distill_dim else ""),
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
