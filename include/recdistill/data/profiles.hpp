@@ -403,6 +403,9 @@ inline bool ends_with(const std::string& s, const std::string& suffix) {
 template <class OnRow>
 ProfileParseResult read_profile_rows(const std::string& path, NonFiniteProfile on_nonfinite,
                                      OnRow&& on_row) {
+  if (ends_with(path, ".pkl") || ends_with(path, ".pickle"))
+    fail(path, ": a Python pickle, which is never read (unpickling runs code); save the profiles as JSON "
+         "({\"<user id>\": [numbers, ...]}) or as .npy with a .npy.ids sidecar of user ids (docs/profiles.md)");
   if (ends_with(path, ".npy")) {
     const io::NpyArray a = io::read_npy(path);
     const std::string ids_path = path + ".ids";  // profile_ids_path()

@@ -152,6 +152,13 @@ struct DistilledFamily : Base {
   static Model<B, T, V> make(const typename Base::Config& cfg, const typename Base::ModelConfig& mc,
                              const std::shared_ptr<const ProfileTargets>& profiles) {
     if (!profiles) fail("profile distillation needs profile embeddings: set data.user_profile_embeddings_files");
+    // Projection none, or down and up together, compare profiles with hidden states directly.
+    const auto& k = cfg.distill;
+    if (k.use_down_scale == k.use_upscale && profiles->D != mc.hidden)
+      fail(cfg.data.user_profile_embeddings_files.front(), ": profiles of ", profiles->D, " numbers, but ",
+           k.use_down_scale ? "model.use_down_scale and model.use_upscale together need"
+                            : "without model.use_down_scale or model.use_upscale (projection none) they need",
+           " model.hidden_units = ", mc.hidden, " numbers; set one of the two (a learned projection)");
     return Model<B, T, V>(typename Base::template Model<B, T, V>(mc), distillation_config(cfg.distill),
                           aggregator_of(cfg.distill), profiles, loss_of(cfg.distill));
   }
