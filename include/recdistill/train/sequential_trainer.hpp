@@ -155,7 +155,9 @@ struct DistilledFamily : Base {
     // Projection none, or down and up together, compare profiles with hidden states directly.
     const auto& k = cfg.distill;
     if (k.use_down_scale == k.use_upscale && profiles->D != mc.hidden)
-      fail(cfg.data.user_profile_embeddings_files.front(), ": profiles of ", profiles->D, " numbers, but ",
+      fail(cfg.data.user_profile_embeddings_files.empty() ? std::string("the profiles")
+                                                          : cfg.data.user_profile_embeddings_files.front(),
+           ": profiles of ", profiles->D, " numbers, but ",
            k.use_down_scale ? "model.use_down_scale and model.use_upscale together need"
                             : "without model.use_down_scale or model.use_upscale (projection none) they need",
            " model.hidden_units = ", mc.hidden, " numbers; set one of the two (a learned projection)");
