@@ -48,7 +48,8 @@ inline void expect_close(const std::vector<double>& got, const std::vector<doubl
   double worst = 0;
   size_t at = 0;
   for (size_t i = 0; i < got.size(); ++i) {
-    const double e = std::abs(got[i] - want[i]);
+    double e = std::abs(got[i] - want[i]);
+    if (!std::isfinite(e)) e = INFINITY;  // a NaN or Inf never passes
     if (e > worst) worst = e, at = i;
   }
   EXPECT_LE(worst, tol) << what << ": max abs error " << worst << " at element " << at << " (got " << got[at]

@@ -216,6 +216,15 @@ TEST_P(DistillLearns, AndFreezesTheHeadInTheFineTuningPhase) {
   add_distillation_phases(t);
   std::vector<double> distil_first, distil_last;
   std::vector<float> head_at_switch;
+  std::vector<int64_t> head_steps_at_switch;
+  const auto head_steps = [&]() {  // the optimiser's step count of each head tensor
+    std::vector<int64_t> out;
+    const auto& infos = t.model().layout().infos();
+    for (size_t i = 0; i < infos.size(); ++i)
+      for (const auto& name : t.model().head_tensors())
+        if (infos[i].name == name) out.push_back(t.optimizer().tensor_steps()[i]);
+    return out;
+  };
   const auto& head_names = t.model().head_tensors();
   const auto head_slice = [&](const std::vector<float>& all) {
     std::vector<float> h;
@@ -235,8 +244,12 @@ TEST_P(DistillLearns, AndFreezesTheHeadInTheFineTuningPhase) {
     }
   };
   fo.on_epoch = [&](const EpochLog& e) {
-    if (e.epoch == dc.fine_tune_epoch - 1) head_at_switch = head_slice(t.host_params());
+    if (e.epoch == dc.fine_tune_epoch - 1) {
+      head_at_switch = head_slice(t.host_params());
+      head_steps_at_switch = head_steps();
+    }
   };
+  const auto initial = t.host_params();
   const auto res = t.fit(fo);
   ASSERT_FALSE(distil_first.empty());
   ASSERT_FALSE(distil_last.empty());
@@ -251,8 +264,18 @@ TEST_P(DistillLearns, AndFreezesTheHeadInTheFineTuningPhase) {
   EXPECT_LT(mean(distil_last), 0.85 * mean(distil_first));
   EXPECT_GT(res.test.at("HR@10"), 2.0 * pop);
   EXPECT_GE(res.best_epoch, dc.fine_tune_epoch);  // selection counts from the fine-tuning phase
-  // Conformance 7: the head's tensors did not move after the switch.
+  // Conformance 7: the head's tensors, and their step counts, did not move after the switch.
   EXPECT_EQ(head_slice(t.host_params()), head_at_switch);
+  EXPECT_EQ(head_steps(), head_steps_at_switch);
+  ASSERT_FALSE(head_steps_at_switch.empty());
+  // T trained before the switch, unless detached: then it never took a step.
+  EXPECT_EQ(head_steps_at_switch.front() > 0, !beta);
+  // detach_target: T never moves (no gradient, no decay), from the first step on.
+  if (beta) {
+    const auto& p = t.model().layout().find("profile_transform.weight");
+    const auto now = t.host_params();
+    EXPECT_TRUE(std::equal(now.begin() + long(p.offset), now.begin() + long(p.offset + p.size), initial.begin() + long(p.offset)));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(ProfileDistillation, DistillLearns, ::testing::Values(false, true),

@@ -229,10 +229,13 @@ void check_head(const Agg& agg, const HeadCase& hc) {
   head.init(params, 7);
   for (double v : params) ASSERT_LE(std::abs(v), 1.0);  // U(+-1/sqrt(fan_in))
   auto h = randn(size_t(Bn) * L * d, 61);
-  const auto profiles = randn(size_t(Bn) * hc.K * c.D, 62);
+  auto profiles = randn(size_t(Bn) * hc.K * c.D, 62);
   // K = 1: row 3 has no profile. K = 3: rows 0-4 have {all, 0 and 2, 0 and 1, none, 1}.
   const std::vector<uint8_t> multi = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0};
   const std::vector<uint8_t>& available = hc.K == 1 ? has_profile : multi;
+  // A missing profile is a zero vector, as the objective fills it (upstream_zero combines it).
+  for (size_t r = 0; r < available.size(); ++r)
+    if (!available[r]) std::fill(profiles.begin() + long(r) * c.D, profiles.begin() + long(r + 1) * c.D, 0.0);
   aggregators::Slots slots;
   aggregators::left_padded_slots(slots, lengths, L);
   auto loss = [&] { return head.forward(params.data(), h.data(), slots, profiles, available); };

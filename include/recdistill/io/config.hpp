@@ -164,7 +164,7 @@ struct DistillKeys {
   template <class V>
   void keys(V& v) {
     const auto both = [](const char* name) { return std::vector<std::string>{cat("model.", name), cat("training.", name)}; };
-    Key tap("model", "reconstruction_layer", "the tapped layer: -1 = the final output; SASRec k = block k (0-based, before the final LN); BERT4Rec k = hidden state k (0 = embeddings)");
+    Key tap("model", "reconstruction_layer", "the tapped layer: SASRec -1 = the final output, k = block k (0-based, before the final LN); BERT4Rec -1 = the last layer, k = hidden state k (0 = embeddings)");
     tap.deprecated = both("distillation_layer");
     v(reconstruction_layer, std::move(tap).range(-1, 4096).resume());
     Key scheme("model", "weighting_scheme", "aggregator of the tapped layer: mean, exponential (weight_scale = gamma), attention (learned), last_item");

@@ -97,12 +97,14 @@ class DistillBatching {
 };
 
 // The tap of model.reconstruction_layer k on a backbone: SASRec's k is block k's output
-// (0-based, before the final layer norm); BERT4Rec's is entry k of its hidden-state list
-// (0 = the embedding output, j = layer j, 1-based); -1 is the final output on both.
+// (0-based, before the final layer norm) and -1 the final output; BERT4Rec's k is entry k of
+// its hidden-state list (0 = the embedding output, j = layer j, 1-based) and -1 the last layer.
 template <class Bb>
 int distillation_tap_point(const Bb& bb, int k) {
-  if (k == -1) return TapPoint::final_output;
   const bool state_list = requires { Bb::hidden_states_include_embedding; };
+  // -1 is the last encoder layer's output on BERT4Rec (recbole's output() is its head's input
+  // transform, not an encoder layer), the final output (after the last LN) on SASRec.
+  if (k == -1) return state_list ? bb.blocks() - 1 : TapPoint::final_output;
   const int hi = state_list ? bb.blocks() : bb.blocks() - 1;
   if (k < -1 || k > hi)
     fail("model.reconstruction_layer: expected -1 or a value in [0, ", hi, "] for ", bb.blocks(), " blocks, found ", k);
@@ -266,14 +268,17 @@ class DistillObjective {
     fill_rows(m, batch);
     const double distil = head_.forward(params, m.tapped(a), slots_, rows_profiles_, rows_available_);
     last_.usable = head_.usable_count();
-    if (head_.usable_count() == 0) return rec;  // no usable user: L_rec alone, no beta
     const auto& c = m.config();
-    const double beta = c.scale_guide_loss ? rec.loss / (distil + 1e-8) : 1.0;
     // What L_rec wrote (d_out and the scorer table's gradient; grads held nothing else) gets
     // 1 - alpha; the head adds alpha * beta * dL_distil.
     const int64_t n_out = int64_t(batch.rows) * m.max_len() * m.hidden_size();
     ops::scale<B>(d_out, n_out, 1.0 - c.alpha);
     ops::scale<B>(grads, int64_t(m.num_params()), 1.0 - c.alpha);
+    if (head_.usable_count() == 0) {  // no usable user: the distillation term and beta are skipped
+      last_.total = (1 - c.alpha) * rec.loss;
+      return {last_.total, rec.targets};
+    }
+    const double beta = c.scale_guide_loss ? rec.loss / (distil + 1e-8) : 1.0;
     ops::fill<B>(a.dtap.data(), n_out, 0.0);
     head_.backward(grads, a.dtap.data(), params, c.alpha * beta);
     a.tap_active = true;
@@ -351,18 +356,33 @@ std::string state_dict_hint(const ProfileDistillation<Bb, Agg, Loss, Rec>& m, co
 // The fine-tuning phase: from config().fine_tune_epoch on, L_rec alone, the head's tensors
 // frozen (bit-identical), and model selection counting from there. With fine_tune_epoch <= 1
 // there is no distillation at all (the head stays frozen at its initial values).
+// With training.detach_target, T and the profile combiner are frozen from the first step
+// (no gradient and no weight decay: they keep their initial values, spec §4).
 template <class TrainerT>
 void add_distillation_phases(TrainerT& t) {
   const auto& m = t.model();
   const int ft = m.config().fine_tune_epoch;
-  const auto freeze = [names = m.head_tensors()](TrainerT& tr) {
-    auto groups = tr.config().groups;
+  const auto frozen = [](std::string name, std::vector<std::string> tensors) {
     ParamGroup g;
-    g.name = "distillation";
-    g.tensors = names;
+    g.name = std::move(name);
+    g.tensors = std::move(tensors);
     g.frozen = true;
-    groups.push_back(g);
-    tr.optimizer().set_groups(groups);
+    return g;
+  };
+  auto groups = t.config().groups;
+  if (m.config().head.detach_target) {
+    std::vector<std::string> target_side;
+    for (const auto& n : m.head_tensors())
+      if (n.rfind("profile_transform.", 0) == 0 || n.rfind("profile_combiner.", 0) == 0) target_side.push_back(n);
+    if (!target_side.empty()) {
+      groups.push_back(frozen("detached_target", target_side));
+      t.optimizer().set_groups(groups);
+    }
+  }
+  const auto freeze = [groups, g = frozen("distillation", m.head_tensors())](TrainerT& tr) {
+    auto all = groups;
+    all.push_back(g);
+    tr.optimizer().set_groups(all);
     if (tr.objective()) tr.objective()->set_distill(false);
   };
   if (ft <= 1) {
