@@ -12,7 +12,10 @@ recdistill trains on with `data.split: loo`: each user's interactions are ordere
 timestamp, with ties in file order (a stable sort, as the importer does); the last item is the
 test target, the one before it the validation target, and the rest is the training history.
 Only that training history, and item statistics from training interactions only (mean ratings),
-reach a profile. `--check-no-leak` checks this: no user's text names a held-out title that is
+reach a profile. This holds for `data.split: loo` WITHOUT import filters (data.min_rating, the
+k-core filters, data.drop_duplicates), as in experiments/sasrec_ml100k.yaml: a filter that drops a
+user's last rows would move recdistill's held-out items into what this script calls training
+history. Do not use these profiles with a filtered config. `--check-no-leak` checks this: no user's text names a held-out title that is
 not also in that user's training history, and every number is recomputed from the training
 rows.
 
