@@ -1,12 +1,16 @@
-// recdistill compare: a paired comparison of two runs over the same test cases.
+// recdistill compare: a paired comparison of two runs over the same test cases, or of every
+// variant of an experiment against its control.
 //
 //   recdistill compare RUN_A RUN_B [--metric NDCG@10]
+//   recdistill compare --experiment DIR --control LABEL [--metrics HR@10,NDCG@10,...]
 //
 // RUN_A and RUN_B are run folders of `train` (their per_user_test.csv) or per-user CSV files
 // written by `evaluate --per-user`. Cases are paired by (user, target); both files must hold
 // the same cases, evaluated with the same protocol and exclusions. Prints the two means, the
 // mean difference, a paired t-test and a Wilcoxon signed-rank test (eval/stats.hpp,
-// docs/metrics.md).
+// docs/metrics.md). With --experiment, the tests of io/variant_tests.hpp over an experiment
+// folder's runs.csv and its runs' per-user dumps, written to DIR/tests.md and DIR/tests.csv
+// (docs/experiments.md).
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <iomanip>
@@ -17,6 +21,7 @@
 #include "commands.hpp"
 #include "recdistill/eval/per_case.hpp"
 #include "recdistill/eval/stats.hpp"
+#include "recdistill/io/variant_tests.hpp"
 
 namespace recdistill::app {
 
@@ -34,24 +39,54 @@ std::string per_user_file(const std::string& path) {
   return path;
 }
 
+// "HR@10,NDCG@10" -> {HR@10, NDCG@10}
+std::vector<std::string> split_metrics(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string m;
+  while (std::getline(ss, m, ','))
+    if (!m.empty()) out.push_back(m);
+  if (out.empty()) fail("--metrics: expected comma-separated metric names such as HR@10,NDCG@10, found '", text, "'");
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> tested_metrics_option(const std::string& text) {
+  return text.empty() ? std::vector<std::string>{} : split_metrics(text);
+}
 
 int cmd_compare(const Args& args) {
   po::options_description opts("recdistill compare options");
-  std::string a_path, b_path, metric = "NDCG@10";
+  std::string a_path, b_path, metric = "NDCG@10", experiment, control, metrics;
   opts.add_options()("help,h", "show this help")(
+      "experiment", po::value(&experiment), "an experiment folder: test every variant against --control")(
+      "control", po::value(&control), "with --experiment: the control variant's label (e.g. base)")(
+      "metrics", po::value(&metrics), "with --experiment: comma-separated metrics (default: HR@10,HR@20,NDCG@10,NDCG@20, those the runs have)")(
       "metric", po::value(&metric), "per-user metric to compare (a column of the dumps, e.g. HR@10)")(
-      "a", po::value(&a_path)->required(), "run folder or per-user CSV of run A")(
-      "b", po::value(&b_path)->required(), "run folder or per-user CSV of run B");
+      "a", po::value(&a_path), "run folder or per-user CSV of run A")(
+      "b", po::value(&b_path), "run folder or per-user CSV of run B");
   po::positional_options_description pos;
   pos.add("a", 1).add("b", 1);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
   if (vm.count("help")) {
-    std::cout << "usage: recdistill compare RUN_A RUN_B [--metric NDCG@10]\n" << opts;
+    std::cout << "usage: recdistill compare RUN_A RUN_B [--metric NDCG@10]\n"
+                 "       recdistill compare --experiment DIR --control LABEL [--metrics HR@10,NDCG@10,...]\n"
+              << opts;
     return 0;
   }
   po::notify(vm);
+  if (!experiment.empty()) {
+    if (control.empty()) fail("--experiment needs --control LABEL (the variant the others are tested against)");
+    if (!a_path.empty()) fail("give either --experiment DIR or two runs, not both");
+    const fs::path dir(experiment);
+    const auto runs = io::read_runs_csv((dir / "runs.csv").string());
+    std::cout << io::write_variant_tests(dir, runs, control, tested_metrics_option(metrics)) << "\nwritten: "
+              << (dir / "tests.md").string() << ", " << (dir / "tests.csv").string() << "\n";
+    return 0;
+  }
+  if (a_path.empty() || b_path.empty()) fail("expected two runs to compare (RUN_A RUN_B), or --experiment DIR --control LABEL");
   const std::string fa = per_user_file(a_path), fb = per_user_file(b_path);
   const eval::PerCaseColumn a = eval::read_per_case_csv(fa, metric), b = eval::read_per_case_csv(fb, metric);
   if (a.protocol != b.protocol || a.exclude != b.exclude)

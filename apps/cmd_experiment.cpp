@@ -35,6 +35,7 @@
 #include "recdistill/io/log.hpp"
 #include "recdistill/io/progress.hpp"
 #include "recdistill/io/report.hpp"
+#include "recdistill/io/variant_tests.hpp"
 
 namespace recdistill::app {
 
@@ -53,6 +54,7 @@ struct Plan {
   std::vector<std::string> sets;
   std::vector<uint64_t> seeds;
   std::vector<Variant> variants;
+  std::string control;  // "" = no paired tests
 };
 
 void check_label(const std::string& label, const std::string& where) {
@@ -114,6 +116,7 @@ Variant parse_variant(const std::string& text) {
 //   variants:
 //     base: []
 //     small: [model.hidden_units=32]
+//   control: base                     # paired tests of the others against it (tests.md)
 Plan load_plan(const std::string& file) {
   YAML::Node root;
   try {
@@ -135,7 +138,7 @@ Plan load_plan(const std::string& file) {
   };
   Plan p;
   if (!root || root.IsNull()) return p;
-  if (!root.IsMap()) fail(file, ": expected a mapping with config, set, seeds, variants");
+  if (!root.IsMap()) fail(file, ": expected a mapping with config, set, seeds, variants, control");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& n = kv.second;
@@ -165,8 +168,11 @@ Plan load_plan(const std::string& file) {
         if (!v.second.IsNull()) var.sets = strings(v.second, "variants." + var.label);
         p.variants.push_back(var);
       }
+    } else if (key == "control") {
+      if (!n.IsScalar()) fail(where(n), ": key 'control': expected a variant label");
+      p.control = n.as<std::string>();
     } else {
-      fail(where(kv.first), ": unknown key '", key, "' (expected config, set, seeds, variants)");
+      fail(where(kv.first), ": unknown key '", key, "' (expected config, set, seeds, variants, control)");
     }
   }
   return p;
@@ -196,7 +202,7 @@ std::string fixed4(double v) {
 
 int cmd_experiment(const Args& args) {
   po::options_description opts("recdistill experiment options");
-  std::string config, seeds_text, output, plan_file;
+  std::string config, seeds_text, output, plan_file, control, tested;
   std::vector<std::string> sets, variant_texts;
   opts.add_options()("help,h", "show this help")(
       "config,c", po::value(&config), "YAML experiment config (or `config:` in --plan)")(
@@ -207,6 +213,8 @@ int cmd_experiment(const Args& args) {
       "output,o", po::value(&output),
       "parent of the experiment folder (default: training.model_dir/experiment_name)")(
       "plan", po::value(&plan_file), "YAML file with config, set, seeds and variants (the command line adds to it)")(
+      "control", po::value(&control), "a variant to test every other against (paired tests: tests.md)")(
+      "metrics", po::value(&tested), "with --control: comma-separated metrics (default: HR@10,HR@20,NDCG@10,NDCG@20, those the runs have)")(
       "no-plots", "write the tables only (no gnuplot)")(
       "show-runs", "print each run's own output (data, epochs, test table) as `train` does");
   po::variables_map vm;
@@ -231,6 +239,14 @@ int cmd_experiment(const Args& args) {
     for (const auto& t : variant_texts) plan.variants.push_back(parse_variant(t));
   }
   if (plan.variants.empty()) plan.variants.push_back({"base", {}});
+  if (!control.empty()) plan.control = control;
+  const std::vector<std::string> tested_metrics = tested_metrics_option(tested);
+  if (!plan.control.empty()) {
+    bool known = false;
+    for (const auto& v : plan.variants) known = known || v.label == plan.control;
+    if (!known) fail("--control '", plan.control, "': not one of the variants");
+    if (plan.variants.size() < 2) fail("--control '", plan.control, "': there is no other variant to test against it");
+  }
   for (size_t i = 0; i < plan.variants.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (plan.variants[i].label == plan.variants[j].label)
@@ -270,6 +286,7 @@ int cmd_experiment(const Args& args) {
     rec["set"] = plan.sets;
     rec["seeds"] = plan.seeds;
     for (const auto& v : plan.variants) rec["variants"][v.label] = v.sets;
+    if (!plan.control.empty()) rec["control"] = plan.control;
     YAML::Emitter em;
     em << rec;
     io::write_file_atomic((dir / "experiment.yaml").string(), std::string(em.c_str()) + "\n");
@@ -389,6 +406,9 @@ int cmd_experiment(const Args& args) {
             << "\n  " << f.csv.string() << "\n  " << f.runs_csv.string() << "\n";
   for (const auto& p : f.plots) std::cout << "  " << p.string() << "\n";
   if (!f.plot_message.empty()) std::cout << f.plot_message << "\n";
+  if (!plan.control.empty())
+    std::cout << "\n" << io::write_variant_tests(dir, records, plan.control, tested_metrics) << "\n  "
+              << (dir / "tests.md").string() << "\n  " << (dir / "tests.csv").string() << "\n";
   events.write("experiment_end", io::JsonFields()
                                      .add("runs", records.size())
                                      .add("seconds", secs)

@@ -25,6 +25,8 @@ int cmd_prepare(const Args& args);
 int cmd_train(const Args& args);
 int cmd_experiment(const Args& args);
 int cmd_compare(const Args& args);
+// --metrics of compare and experiment: "" = {} (io::variant_tests picks its defaults).
+std::vector<std::string> tested_metrics_option(const std::string& text);
 int cmd_evaluate(const Args& args);
 int cmd_recommend(const Args& args);
 int cmd_plugins(const Args& args);
@@ -107,7 +109,7 @@ inline const std::vector<Command>& commands() {
       {"prepare", "import, filter and split the data into one verified file (--config FILE.yaml [--output FILE])", cmd_prepare},
       {"train", "train, validate and test a model (--config FILE.yaml [--set key=value ...])", cmd_train},
       {"experiment", "one config over seeds and variants: mean ± std table, CSV, plots (--seeds 1,2,3)", cmd_experiment},
-      {"compare", "paired t-test and Wilcoxon test of two runs over the same cases (RUN_A RUN_B [--metric M])", cmd_compare},
+      {"compare", "paired tests of two runs (RUN_A RUN_B), or of an experiment's variants against a control", cmd_compare},
       {"evaluate", "evaluate saved weights on validation and test (--model-path RUN --config FILE.yaml)", cmd_evaluate},
       {"recommend", "top-K items for users (--model-path RUN --users u1,u2 [--k 10])", cmd_recommend},
       {"export", "the selected weights of a run, for serving: safetensors + config (RUN_DIR [--output DIR])", cmd_export},

@@ -173,3 +173,101 @@ TEST(Report, FailingGnuplotIsReportedNotFatal) {
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "temporary left: " << e.path();
   fs::remove_all(d);
 }
+
+// ---- Paired tests against a control (io/variant_tests.hpp) ----
+
+#include "recdistill/io/variant_tests.hpp"
+
+namespace {
+
+// A run whose per_user_test.csv holds `ndcg` per case (users 1..n, target 100+user).
+io::RunRecord run_with_cases(const fs::path& root, const std::string& variant, uint64_t seed,
+                             const std::vector<double>& ndcg) {
+  io::RunRecord r;
+  r.variant = variant;
+  r.seed = seed;
+  r.run_dir = (root / "runs" / variant / ("run-seed" + std::to_string(seed))).string();
+  fs::create_directories(r.run_dir);
+  std::ofstream f(fs::path(r.run_dir) / "per_user_test.csv");
+  f << "user,target,rank,NDCG@10,protocol,exclude\n";
+  double sum = 0;
+  for (size_t i = 0; i < ndcg.size(); ++i) {
+    f << i + 1 << "," << 101 + i << ",1," << ndcg[i] << ",full,none\n";
+    sum += ndcg[i];
+  }
+  r.test["NDCG@10"] = sum / double(ndcg.size());
+  return r;
+}
+
+}  // namespace
+
+TEST(VariantTests, AveragesCasesOverSeedsThenPairs) {
+  const fs::path d = temp_dir("variant_tests");
+  std::vector<io::RunRecord> runs = {
+      run_with_cases(d, "base", 1, {0.0, 0.5, 1.0, 0.2}), run_with_cases(d, "base", 2, {0.2, 0.5, 0.0, 0.2}),
+      run_with_cases(d, "dist", 1, {0.4, 0.5, 1.0, 0.0}), run_with_cases(d, "dist", 2, {0.4, 0.9, 0.6, 0.2}),
+      run_with_cases(d, "dist", 3, {1.0, 1.0, 1.0, 1.0})};  // seed 3 has no control run: left out
+  const auto t = io::variant_tests(runs, "base", {"NDCG@10"});
+  ASSERT_EQ(t.rows.size(), 1u);
+  const auto& r = t.rows[0];
+  EXPECT_EQ(r.seeds, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(t.comparisons, 3u);
+  // Seed means: base 0.425, 0.225; dist 0.475, 0.525 -> differences 0.05, 0.30.
+  EXPECT_NEAR(r.control_mean, 0.325, 1e-12);
+  EXPECT_NEAR(r.mean, 0.5, 1e-12);
+  ASSERT_TRUE(r.seed_test);
+  EXPECT_NEAR(r.over_seeds.mean_diff, 0.175, 1e-12);
+  EXPECT_EQ(r.over_seeds.n, 2u);
+  // Per-case means over seeds 1, 2: base 0.1 0.5 0.5 0.2; dist 0.4 0.7 0.8 0.1.
+  EXPECT_EQ(r.cases, 4u);
+  EXPECT_NEAR(r.over_users.mean_diff, (0.3 + 0.2 + 0.3 - 0.1) / 4, 1e-12);
+  EXPECT_EQ(r.wilcoxon.n, 4u);
+  EXPECT_NEAR(r.wilcoxon.w_minus, 1.0, 1e-12);  // the one negative difference has the smallest |d|
+  const std::string md = io::variant_tests_markdown(t);
+  EXPECT_NE(md.find("3 comparisons"), std::string::npos) << md;
+  EXPECT_NE(md.find("| dist | NDCG@10 | 2 | 0.3250 | 0.5000 | +0.1750 | +53.8% |"), std::string::npos) << md;
+  fs::remove_all(d);
+}
+
+TEST(VariantTests, ReadsRunsCsvAndFindsMovedRunFolders) {
+  const fs::path d = temp_dir("variant_tests_csv");
+  std::vector<io::RunRecord> runs = {run_with_cases(d, "base", 7, {0.0, 1.0}), run_with_cases(d, "x", 7, {1.0, 1.0})};
+  io::write_file_atomic((d / "runs.csv").string(), io::runs_csv(runs));
+  auto back = io::read_runs_csv((d / "runs.csv").string());
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].variant, "x");
+  EXPECT_EQ(back[1].seed, 7u);
+  EXPECT_DOUBLE_EQ(back[1].test.at("NDCG@10"), 1.0);
+  for (auto& r : back) r.run_dir = "/elsewhere/" + fs::path(r.run_dir).filename().string();  // the folder moved
+  const auto t = io::variant_tests(back, "base", {"NDCG@10"}, d);
+  ASSERT_EQ(t.rows.size(), 1u);
+  EXPECT_FALSE(t.rows[0].seed_test);  // one seed: no test over seeds
+  EXPECT_NE(io::variant_tests_markdown(t).find("n/a (1 seed)"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(VariantTests, ClearErrors) {
+  const fs::path d = temp_dir("variant_tests_err");
+  std::vector<io::RunRecord> runs = {run_with_cases(d, "base", 1, {0.0, 1.0}), run_with_cases(d, "x", 1, {1.0, 1.0, 0.5})};
+  try {
+    io::variant_tests(runs, "ctrl", {"NDCG@10"});
+    FAIL() << "unknown control accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("control variant 'ctrl' is not in the experiment (its variants: base, x)"),
+              std::string::npos) << e.what();
+  }
+  try {
+    io::variant_tests(runs, "base", {"NDCG@10"});
+    FAIL() << "different test cases accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("were tested on different cases (3 and 2)"), std::string::npos) << e.what();
+  }
+  runs[1].run_dir = (d / "nowhere").string();
+  try {
+    io::variant_tests(runs, "base", {"NDCG@10"});
+    FAIL() << "missing per-user file accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no per-user test metrics at"), std::string::npos) << e.what();
+  }
+  fs::remove_all(d);
+}
