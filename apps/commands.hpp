@@ -32,6 +32,7 @@ int cmd_recommend(const Args& args);
 int cmd_plugins(const Args& args);
 int cmd_export(const Args& args);
 int cmd_llm(const Args& args);
+int cmd_profiles(const Args& args);
 
 // Log level from --verbose / --debug: 0 normal, 1 verbose (full resolved config), 2 debug
 // (adds per-step losses, gradient norms and timings).
@@ -114,6 +115,7 @@ inline const std::vector<Command>& commands() {
       {"recommend", "top-K items for users (--model-path RUN --users u1,u2 [--k 10])", cmd_recommend},
       {"export", "the selected weights of a run, for serving: safetensors + config (RUN_DIR [--output DIR])", cmd_export},
       {"llm", "check an LLM endpoint, send a batch of requests, import recorded answers (check|batch|import)", cmd_llm},
+      {"profiles", "LLM-written user profiles from the training split, embedded (--config FILE.yaml [--output PREFIX])", cmd_profiles},
       {"plugins", "list the plugins found, their versions, models and strategies", cmd_plugins},
   };
   return list;

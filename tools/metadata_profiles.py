@@ -6,6 +6,11 @@ These are NOT LLM profiles, and results with them are never a reproduction of th
         --out data/cache/profiles/ml100k_meta_loo.json
     /usr/bin/python3 tools/metadata_profiles.py --data DIR --texts-only --out texts.jsonl   # no encoder
     /usr/bin/python3 tools/metadata_profiles.py --data DIR --check-no-leak                  # the leak test
+    .venv-profiles/bin/python tools/metadata_profiles.py --texts P.texts.jsonl --out P.json  # LLM texts
+
+--texts embeds the LLM profile texts of `recdistill profiles --embed-with local` (docs/llm.md,
+"LLM profiles") with the same encoder: JSON lines {"user", "text"} in, the profile file and its
+sidecar out (the texts' own sidecar, P.texts.jsonl.meta.json, with the encoder and dim added).
 
 Input: the RecBole atomic files ml-100k.inter / .item / .user of --data. The split is the one
 recdistill trains on with `data.split: loo`: each user's interactions are ordered by
@@ -205,6 +210,53 @@ def embed(texts, batch=32):
     return out, truncated
 
 
+def embed_llm_texts(texts_path, out, force):
+    """--texts: LLM profile texts (JSON lines {"user", "text"}) -> the profile file and its sidecar."""
+    for path in (out, out + ".meta.json"):
+        if os.path.exists(path) and not force:
+            sys.exit(f"{path}: exists; give another --out or --force (nothing is overwritten)")
+    users, texts = [], []
+    with open(texts_path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                user, text = r["user"], r["text"]
+            except (ValueError, KeyError, TypeError) as e:
+                sys.exit(f"{texts_path}:{n}: expected a JSON object with \"user\" and \"text\" ({e!r})")
+            if not isinstance(user, str) or not isinstance(text, str):
+                sys.exit(f"{texts_path}:{n}: \"user\" and \"text\" must be strings")
+            if user in users:
+                sys.exit(f"{texts_path}:{n}: user {user!r} was given before")
+            users.append(user)
+            texts.append(text)
+    if not users:
+        sys.exit(f"{texts_path}: no texts")
+    meta = {}
+    if os.path.exists(texts_path + ".meta.json"):
+        with open(texts_path + ".meta.json") as f:
+            meta = json.load(f)
+    else:
+        print(f"warning: {texts_path}.meta.json is missing: the sidecar records the encoder only", file=sys.stderr)
+    vectors, truncated = embed(texts)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    meta.update({"encoder": ENCODER, "encoder_revision": ENCODER_REVISION, "dim": len(vectors[0]),
+                 "users": len(users), "truncated_texts": truncated, "texts": texts_path})
+    for path, write in ((out, lambda f: json.dump({u: [round(x, 7) for x in v] for u, v in zip(users, vectors)}, f)),
+                        (out + ".meta.json", lambda f: (json.dump(meta, f, indent=1), f.write("\n")))):
+        with open(path + ".tmp", "w") as f:
+            write(f)
+        os.replace(path + ".tmp", path)
+    print(f"wrote {len(users)} LLM profiles (D = {len(vectors[0])}, {truncated} texts truncated) to {out}")
+
+
+def reexec_on_openblas():
+    if OPENBLAS not in os.environ.get("LD_LIBRARY_PATH", "") and os.path.isdir(OPENBLAS):
+        env = dict(os.environ, LD_LIBRARY_PATH=OPENBLAS + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="data/ml-100k")
@@ -212,7 +264,13 @@ def main():
     ap.add_argument("--texts-only", action="store_true", help="write the texts (JSON lines) to --out, no encoder")
     ap.add_argument("--check-no-leak", action="store_true", help="check the texts against the held-out items and exit")
     ap.add_argument("--inject-leak", action="store_true", help=argparse.SUPPRESS)  # tests: the check must catch it
+    ap.add_argument("--texts", help="embed LLM profile texts (recdistill profiles --embed-with local) into --out")
+    ap.add_argument("--force", action="store_true", help="--texts: overwrite an existing --out")
     args = ap.parse_args()
+    if args.texts:
+        reexec_on_openblas()
+        embed_llm_texts(args.texts, args.out, args.force)
+        return
 
     texts, split, items = make_texts(args.data)
     if args.inject_leak:  # as a bug would: name each user's test item
@@ -232,9 +290,7 @@ def main():
                 f.write(json.dumps({"user_id": u, "text": texts[u]}) + "\n")
         print(f"wrote {len(users)} texts to {args.out}")
         return
-    if OPENBLAS not in os.environ.get("LD_LIBRARY_PATH", "") and os.path.isdir(OPENBLAS):
-        env = dict(os.environ, LD_LIBRARY_PATH=OPENBLAS + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    reexec_on_openblas()
     vectors, truncated = embed([texts[u] for u in users])
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:

@@ -35,6 +35,7 @@ struct LlmConfig {
   double price_output_per_mtok = 0;  // USD per million completion tokens
   std::string cache = "llm_cache.jsonl";
   int embedding_batch = 32;
+  int profile_max_items = 100;  // recdistill profiles (llm/profiles.hpp)
 
   template <class V>
   void keys(V& v) {
@@ -62,6 +63,7 @@ struct LlmConfig {
     v(price_output_per_mtok, Key("llm", "price_output_per_mtok", "USD per million completion tokens").range(0, 1e6));
     v(cache, Key("llm", "cache", "the answer cache (JSON lines, append-only): a cached request is never sent again"));
     v(embedding_batch, Key("llm", "embedding_batch", "texts per embedding request").range(1, 1 << 16));
+    v(profile_max_items, Key("llm", "profile_max_items", "`recdistill profiles`: training items per prompt; a longer history is halved recursively, each part profiled, then the parts merged").range(1, 1e6));
   }
 
   bool live() const { return !base_url.empty(); }
