@@ -3,9 +3,11 @@
 // datasets").
 //
 //   recdistill prepare --config FILE.yaml [--set section.key=value ...] [--output FILE]
+//                      [--export-json DIR]
 //
 // The output defaults to data.prepared. The file is written atomically; afterwards it is read
-// back and verified, and the counts and timings of each stage are printed.
+// back and verified, and the counts and timings of each stage are printed. --export-json also
+// (or, without an output, only) writes the split as the seed's JSON files (data/interchange.hpp).
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <filesystem>
@@ -25,25 +27,39 @@ namespace po = boost::program_options;
 
 int cmd_prepare(const std::vector<std::string>& args) {
   po::options_description opts("recdistill prepare options");
-  std::string config, output;
+  std::string config, output, export_dir;
   std::vector<std::string> sets;
   PluginArgs pa;
   opts.add_options()("help,h", "show this help")(
       "config,c", po::value(&config)->required(), "YAML experiment config (its data section is used)")(
       "set", po::value(&sets)->composing(), "override a key: --set data.split=temporal (repeatable)")(
-      "output,o", po::value(&output), "prepared file to write (default: data.prepared)");
+      "output,o", po::value(&output), "prepared file to write (default: data.prepared)")(
+      "export-json", po::value(&export_dir),
+      "also write the split as the seed's JSON files into DIR (train/valid/test_sequences.json, mappings.json, "
+      "counts.json; docs/data.md)");
   add_plugin_options(opts, pa);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {
-    std::cout << "usage: recdistill prepare --config FILE.yaml [--set key=value ...] [--output FILE]\n" << opts;
+    std::cout << "usage: recdistill prepare --config FILE.yaml [--set key=value ...] [--output FILE] [--export-json DIR]\n"
+              << opts;
     return 0;
   }
   po::notify(vm);
   // The model's plugin, when found, lets its keys in the file pass the check.
   auto cfg = load_configs({config}, sets, open_plugins(pa), false).common;
   if (output.empty()) output = cfg.data.prepared;
-  if (output.empty()) fail(config, ": no output file: give --output FILE or set data.prepared");
+  if (output.empty() && export_dir.empty())
+    fail(config, ": no output file: give --output FILE, set data.prepared, or give --export-json DIR");
+  if (output.empty()) {  // the JSON files only
+    const auto prepared = data::import_data(cfg);
+    for (const auto& f : data::write_interchange(export_dir, prepared.dataset, prepared.split))
+      std::cout << "wrote " << f << "\n";
+    std::cout << "split: " << prepared.split.protocol << ": " << prepared.split.valid.size() << " validation and "
+              << prepared.split.test.size() << " test cases; use them as data.profile_train_sequences (and "
+              << "finetune_train_sequences), valid_sequences, test_sequences, mappings, counts\n";
+    return 0;
+  }
   if (const auto dir = std::filesystem::path(output).parent_path(); !dir.empty())
     std::filesystem::create_directories(dir);
   using clock = std::chrono::steady_clock;
@@ -91,6 +107,8 @@ int cmd_prepare(const std::vector<std::string>& args) {
             << " s\n"
             << "train with data.prepared: " << output << " (or --set data.prepared=" << output << ")\n";
   check_profiles(cfg, d, std::cout);
+  if (!export_dir.empty())
+    for (const auto& f : data::write_interchange(export_dir, d, s)) std::cout << "wrote " << f << "\n";
   return 0;
 }
 

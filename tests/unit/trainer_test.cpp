@@ -351,3 +351,24 @@ TEST(Trainer, AMovedTrainerTrains) {
   EXPECT_NE(tensor(*moved, before, "layer1.ffn.w2.weight"), tensor(*moved, after, "layer1.ffn.w2.weight"));
   for (int64_t s : moved->optimizer().tensor_steps()) EXPECT_GT(s, 0);
 }
+
+TEST(Trainer, WindowsPerUserKeepsEachUsersNewestWindows) {
+  auto tc = trainer_config(1);
+  tc.window_stride = 3;  // several overlapping windows per user (sequences of up to 14 items, L 10)
+  Trainer<Model, NextItemCE> all(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
+  tc.windows_per_user = 1;
+  Trainer<Model, NextItemCE> one(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
+  size_t users = 0;
+  for (const auto& seq : split().train) users += seq.size() >= 2 ? 1 : 0;
+  ASSERT_GT(all.rows(), users);  // the check below would be empty otherwise
+  ASSERT_EQ(one.rows(), users);
+  for (const auto& r : one.training_rows()) {
+    // The newest window: its last pair predicts the user's last training item.
+    EXPECT_EQ(size_t(r.begin + r.pairs), split().train[size_t(r.user)].size() - 1) << "user " << r.user;
+    EXPECT_EQ(r.pairs, std::min<int32_t>(10, int32_t(split().train[size_t(r.user)].size()) - 1));
+  }
+  tc.windows_per_user = 2;
+  Trainer<Model, NextItemCE> two(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
+  EXPECT_GT(two.rows(), one.rows());
+  EXPECT_LE(two.rows(), 2 * users);
+}

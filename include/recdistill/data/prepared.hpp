@@ -31,6 +31,7 @@
 
 #include "recdistill/core/error.hpp"
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/data/interchange.hpp"
 #include "recdistill/data/load.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/io/container.hpp"
@@ -99,11 +100,17 @@ inline std::string prepared_settings(const io::CommonConfig& cfg) {
 
 // The files the import reads (data/load.hpp), each with its size and hash.
 inline std::vector<PreparedInput> prepared_inputs(const io::DataConfig& d) {
-  std::vector<std::string> paths = {d.path};
-  if (!d.item_path.empty()) paths.push_back(d.item_path);
-  else if (d.format == "sessions")
-    paths.push_back((std::filesystem::path(d.path).parent_path() / "items.tsv").string());
-  if (!d.user_path.empty()) paths.push_back(d.user_path);
+  std::vector<std::string> paths;
+  if (const auto ip = interchange_paths(d); ip.any()) {
+    check_interchange_paths(ip);
+    paths = interchange_files(ip);
+  } else {
+    paths.push_back(d.path);
+    if (!d.item_path.empty()) paths.push_back(d.item_path);
+    else if (d.format == "sessions")
+      paths.push_back((std::filesystem::path(d.path).parent_path() / "items.tsv").string());
+    if (!d.user_path.empty()) paths.push_back(d.user_path);
+  }
   std::vector<PreparedInput> out;
   for (const auto& p : paths) {
     const std::string bytes = io::read_file_bytes(p);
@@ -132,6 +139,13 @@ inline PreparedHeader prepared_header(const io::CommonConfig& cfg) {
 // without a prepared file).
 inline PreparedData import_data(const io::CommonConfig& cfg, FilterReport* report = nullptr) {
   PreparedData p;
+  if (const auto ip = interchange_paths(cfg.data); ip.any()) {  // the seed's files: already split
+    auto x = read_interchange(ip);
+    p.dataset = std::move(x.dataset);
+    p.split = std::move(x.split);
+    if (report) report->rows_in = p.dataset.size();
+    return p;
+  }
   p.dataset = load_dataset(cfg.data, report);
   p.split = split_dataset(p.dataset, cfg.data, cfg.seed);
   return p;
@@ -315,7 +329,7 @@ inline LoadedData load_prepared_or_import(const io::CommonConfig& cfg) {
     auto p = import_data(cfg);
     out.dataset = std::move(p.dataset);
     out.split = std::move(p.split);
-    out.source = cfg.data.path;
+    out.source = interchange_paths(cfg.data).any() ? cfg.data.profile_train_sequences : cfg.data.path;
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;

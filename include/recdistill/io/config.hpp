@@ -27,6 +27,7 @@ namespace recdistill::io {
 struct TrainingConfig {
   int batch_size = 256;
   int window_stride = 0;  // 0 = model.maxlen (non-overlapping windows); docs/training.md
+  int windows_per_user = 0;  // 0 = every window; 1 = the seed's one sample per user
   int epochs = 200;
   std::string schedule = "epochs";  // epochs | iterations
   int64_t steps_per_epoch = 0;
@@ -49,6 +50,9 @@ struct TrainingConfig {
     v(batch_size, Key("training", "batch_size", "sequences (windows) per optimiser step").range(1, 1 << 20).resume());
     v(window_stride, Key("training", "window_stride", "step between training windows; 0 = model.maxlen")
                          .range(0, 1 << 20).resume());
+    v(windows_per_user, Key("training", "windows_per_user", "train on each user's newest N windows only; 0 = every "
+                                                            "window; 1 = the profile-distillation seed's one sample per user")
+                            .range(0, 1 << 20).resume());
     v(epochs, Key("training", "epochs", "epochs to run (may change on resume)").range(0, 1 << 20));
     v(schedule, Key("training", "schedule", "epochs: shuffled passes over the rows; iterations: each step draws a batch")
                     .one_of({"epochs", "iterations"}).resume());
@@ -103,6 +107,8 @@ struct DataConfig {
   std::vector<std::string> user_profile_embeddings_files;
   std::string profile_unknown_users = "warn";  // warn | error
   std::string on_nonfinite = "error";          // error | drop_user
+  // The seed's data files as JSON (data/interchange.hpp); set, they replace format/path/split.
+  std::string profile_train_sequences, finetune_train_sequences, valid_sequences, test_sequences, mappings, counts;
 
   template <class V>
   void keys(V& v) {
@@ -135,10 +141,16 @@ struct DataConfig {
                                  .one_of({"warn", "error"}));
     v(on_nonfinite, Key("data", "on_nonfinite", "a NaN/Inf/float32-overflowing profile value: `error`, or `drop_user` (no profile from that file)")
                         .one_of({"error", "drop_user"}));
-    for (const char* k : {"profile_train_sequences", "finetune_train_sequences", "valid_sequences", "test_sequences",
-                          "mappings", "counts"})
-      v.declared(Key("data", k, "the seed's pickle inputs")
-                     .not_implemented("the seed's pickle inputs are not read; give data.format and data.path"));
+    const char* seed_json = " (the seed's data as JSON, docs/data.md \"The seed's data keys\"; with these keys "
+                            "data.format, path and split are not used)";
+    v(profile_train_sequences, Key("data", "profile_train_sequences",
+                                   cat("training sequences {\"<user index>\": [item index, ...]}", seed_json)).prepared());
+    v(finetune_train_sequences, Key("data", "finetune_train_sequences",
+                                    cat("phase-2 training sequences: the same as profile_train_sequences (default)", seed_json)).prepared());
+    v(valid_sequences, Key("data", "valid_sequences", cat("validation sequences; the last item is the target", seed_json)).prepared());
+    v(test_sequences, Key("data", "test_sequences", cat("test sequences; the last item is the target", seed_json)).prepared());
+    v(mappings, Key("data", "mappings", cat("{\"users\": {original id: index}, \"items\": {...}}", seed_json)).prepared());
+    v(counts, Key("data", "counts", cat("[num_users, num_items]", seed_json)).prepared());
   }
 };
 

@@ -46,6 +46,7 @@ TrainerConfig trainer_config(const C& cfg) {
   tc.valid_metric = cfg.valid_metric();
   tc.select_best = t.selection == "best";
   tc.window_stride = t.window_stride;
+  tc.windows_per_user = t.windows_per_user;
   tc.adam.lr = t.learning_rate;
   tc.adam.weight_decay = t.weight_decay;
   tc.adam.decoupled = t.optimizer == "adamw";

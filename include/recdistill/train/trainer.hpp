@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "recdistill/backbones/backbone.hpp"
@@ -103,6 +104,7 @@ struct TrainerConfig {
   std::string valid_metric = "NDCG@10";
   bool select_best = true;        // false: test the last weights (training.selection: last)
   int window_stride = 0;          // the batching policy's stride (0 = model.maxlen)
+  int windows_per_user = 0;       // > 0: only each user's newest N rows (1 = the seed's one sample)
   AdamConfig adam;
   LRSchedule lr_schedule;
   double clip_grad_norm = 0.0;    // 0 = off
@@ -145,6 +147,7 @@ class Trainer {
     model_.init(host.data(), seed_);
     B::template to_device<T>(params_.data(), host.data(), host.size());
     rows_ = batching_.rows(split_.train);
+    if (tc_.windows_per_user > 0) keep_newest_rows(size_t(tc_.windows_per_user));
     if (rows_.empty()) fail("no training rows (every user has fewer than 2 training items)");
     valid_cases_ = eval_cases(split_.valid, &split_.train);
     test_cases_ = eval_cases(split_.test, &split_.train);
@@ -429,6 +432,7 @@ class Trainer {
     m["trainer.batch_size"] = std::to_string(tc_.batch_size);
     m["trainer.steps_per_epoch"] = std::to_string(tc_.steps_per_epoch);
     m["trainer.window_stride"] = std::to_string(tc_.window_stride);
+    if (tc_.windows_per_user > 0) m["trainer.windows_per_user"] = std::to_string(tc_.windows_per_user);
     const AdamConfig& a = tc_.adam;
     m["trainer.adam"] = cat(num(a.lr), " ", num(a.beta1), " ", num(a.beta2), " ", num(a.eps), " ",
                             num(a.weight_decay), a.decoupled ? " adamw" : " adam");
@@ -450,6 +454,20 @@ class Trainer {
     }
     m["model.tensors"] = cat(model_.layout().infos().size(), " tensors, ", model_.num_params(),
                              " weights, layout hash ", io::hex64(h));
+  }
+
+  // Keeps each user's first `n` rows in the batching's order, which is newest first (both
+  // window layouts walk each sequence back from its end).
+  void keep_newest_rows(size_t n) {
+    if constexpr (requires(const Row& r) { r.user; }) {
+      std::unordered_map<int64_t, size_t> kept;
+      std::vector<Row> out;
+      for (const Row& r : rows_)
+        if (kept[int64_t(r.user)]++ < n) out.push_back(r);
+      rows_ = std::move(out);
+    } else {
+      fail("training.windows_per_user: this model's training rows do not name their user");
+    }
   }
 
   void apply_pending_rows() {
