@@ -86,7 +86,18 @@ def half_up(x):
     return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
 
 
-def load(data_dir):
+def training_prefixes(split_dir):
+    """user id -> training item ids, from `recdistill prepare --export-json DIR` (the split in use)."""
+    with open(os.path.join(split_dir, "mappings.json")) as f:
+        maps = json.load(f)
+    with open(os.path.join(split_dir, "train_sequences.json")) as f:
+        seqs = json.load(f)
+    user_of = {idx: uid for uid, idx in maps["users"].items()}
+    item_of = {idx: iid for iid, idx in maps["items"].items()}
+    return {user_of[int(u)]: [item_of[i] for i in items] for u, items in seqs.items()}
+
+
+def load(data_dir, split_dir=None):
     inter = read_atomic(os.path.join(data_dir, "ml-100k.inter"))
     items = {r["item_id"]: r for r in read_atomic(os.path.join(data_dir, "ml-100k.item"))}
     users_path = os.path.join(data_dir, "ml-100k.user")
@@ -94,11 +105,22 @@ def load(data_dir):
     by_user = defaultdict(list)
     for pos, r in enumerate(inter):
         by_user[r["user_id"]].append((float(r["timestamp"]), pos, r["item_id"], float(r.get("rating", "nan"))))
+    prefixes = training_prefixes(split_dir) if split_dir else None
     split = {}
     for u, rows in by_user.items():
         rows.sort(key=lambda x: (x[0], x[1]))  # stable by timestamp: ties keep file order
-        held = min(2, len(rows) - 1)
-        split[u] = (rows[:len(rows) - held], rows[len(rows) - held:])
+        if prefixes is None:  # data.split: loo
+            held = min(2, len(rows) - 1)
+            split[u] = (rows[:len(rows) - held], rows[len(rows) - held:])
+            continue
+        train = prefixes.get(u)
+        if not train:
+            continue  # not a training user of this split (validation or test only): no profile
+        if [r[2] for r in rows[:len(train)]] != train:
+            sys.exit(f"error: {split_dir}/train_sequences.json: user {u}'s training sequence is not the start of "
+                     f"their time-ordered rows in {data_dir}/ml-100k.inter (export the split from the same, "
+                     f"unfiltered data)")
+        split[u] = (rows[:len(train)], rows[len(train):])
     return split, items, users
 
 
@@ -162,8 +184,8 @@ def profile_text(train, items, user, item_means):
     return unicodedata.normalize("NFC", " ".join(parts))
 
 
-def make_texts(data_dir):
-    split, items, users = load(data_dir)
+def make_texts(data_dir, split_dir=None):
+    split, items, users = load(data_dir, split_dir)
     sums, counts = defaultdict(float), defaultdict(int)
     for train, _ in split.values():
         for _, _, i, r in train:
@@ -261,6 +283,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="data/ml-100k")
     ap.add_argument("--out", default="data/cache/profiles/ml100k_meta_loo.json")
+    ap.add_argument("--split-dir", help="the split's JSON files from `recdistill prepare --export-json DIR`: "
+                    "profiles from its train_sequences.json (default: the loo split, computed here)")
     ap.add_argument("--texts-only", action="store_true", help="write the texts (JSON lines) to --out, no encoder")
     ap.add_argument("--check-no-leak", action="store_true", help="check the texts against the held-out items and exit")
     ap.add_argument("--inject-leak", action="store_true", help=argparse.SUPPRESS)  # tests: the check must catch it
@@ -272,7 +296,7 @@ def main():
         embed_llm_texts(args.texts, args.out, args.force)
         return
 
-    texts, split, items = make_texts(args.data)
+    texts, split, items = make_texts(args.data, args.split_dir)
     if args.inject_leak:  # as a bug would: name each user's test item
         for u, (_, held) in split.items():
             if held and held[-1][2] in items:
@@ -301,7 +325,10 @@ def main():
             f.write(json.dumps({"user_id": u, "text": texts[u]}) + "\n")
     meta = {"profile_kind": "metadata", "template_version": TEMPLATE_VERSION, "encoder": ENCODER,
             "encoder_revision": ENCODER_REVISION, "dim": len(vectors[0]), "history": "train_split",
-            "split": "loo (data.split: loo; ties in file order)", "users": len(users), "truncated_texts": truncated,
+            "split": (f"train_sequences.json of {args.split_dir} (sha256 "
+                      f"{sha256_file(os.path.join(args.split_dir, 'train_sequences.json'))})" if args.split_dir
+                      else "loo (data.split: loo; ties in file order)"),
+            "users": len(users), "truncated_texts": truncated,
             "inputs": {name: sha256_file(os.path.join(args.data, name))
                        for name in ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
                        if os.path.exists(os.path.join(args.data, name))}}

@@ -47,12 +47,16 @@ struct TrainingConfig {
 
   template <class V>
   void keys(V& v) {
+    // The profile-distillation seed's training (specs/profile-distillation.md §8, §11) for its models.
+    const auto seed = [](Key&& k, const char* value) {
+      return std::move(k).for_model("SASRecLLM", value).for_model("BERT4RecLLM", value);
+    };
     v(batch_size, Key("training", "batch_size", "sequences (windows) per optimiser step").range(1, 1 << 20).resume());
     v(window_stride, Key("training", "window_stride", "step between training windows; 0 = model.maxlen")
                          .range(0, 1 << 20).resume());
-    v(windows_per_user, Key("training", "windows_per_user", "train on each user's newest N windows only; 0 = every "
-                                                            "window; 1 = the profile-distillation seed's one sample per user")
-                            .range(0, 1 << 20).resume());
+    v(windows_per_user, seed(Key("training", "windows_per_user", "train on each user's newest N windows only; 0 = every "
+                                                                 "window; 1 = the profile-distillation seed's one sample per user")
+                                 .range(0, 1 << 20).resume(), "1"));
     v(epochs, Key("training", "epochs", "epochs to run (may change on resume)").range(0, 1 << 20));
     v(schedule, Key("training", "schedule", "epochs: shuffled passes over the rows; iterations: each step draws a batch")
                     .one_of({"epochs", "iterations"}).resume());
@@ -60,10 +64,6 @@ struct TrainingConfig {
                            .range(0, 1e15).resume());
     v(max_steps, Key("training", "max_steps", "a cap on optimiser steps over the run; 0 = none").range(0, 1e15));
     v(learning_rate, Key("training", "learning_rate", "Adam learning rate").range(0, 10).resume());
-    // The profile-distillation seed's optimiser (specs/profile-distillation.md §8) for its models.
-    const auto seed = [](Key&& k, const char* value) {
-      return std::move(k).for_model("SASRecLLM", value).for_model("BERT4RecLLM", value);
-    };
     v(optimizer, seed(Key("training", "optimizer", "adam: L2 in the gradient; adamw: decoupled weight decay")
                           .one_of({"adam", "adamw"}).resume(), "adamw"));
     v(weight_decay, seed(Key("training", "weight_decay", "weight decay of every tensor").range(0, 10).resume(), "0.01"));
@@ -81,8 +81,9 @@ struct TrainingConfig {
                             .range(0, 1e15));
     v(patience, Key("training", "patience", "stop after N validations without improvement").range(1, 1 << 20));
     v(valid_metric, Key("training", "valid_metric", "model selection metric, NAME@K with K in eval.ks").resume());
-    v(selection, Key("training", "selection", "test the best-validation weights or the last ones")
-                     .one_of({"best", "last"}).value_alias("best_valid", "best").resume());
+    // The seed reports its last epoch and has no early stopping (spec §8.7, §11.2).
+    v(selection, seed(Key("training", "selection", "test the best-validation weights or the last ones (last: no early stopping)")
+                          .one_of({"best", "last"}).value_alias("best_valid", "best").resume(), "last"));
     v.declared(Key("training", "save_checkpoints", "the seed's switch")
                    .ignore("checkpoints are always written to the run folder (docs/checkpoints.md)", true),
                keys::Type::boolean);
