@@ -241,7 +241,7 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
       << (res.best_valid.count(valid_metric) ? res.best_valid.at(valid_metric) : 0.0)
       << "; " << ranking_text(cfg, prep.split.n_items) << ")\n";
   print_table(res.test, cfg.eval.ks, out, eval::metric_suffix(cfg.eval));
-  out << "training time " << std::setprecision(1) << res.train_seconds << " s ("
+  out << "training time " << std::fixed << std::setprecision(1) << res.train_seconds << " s ("
       << res.train_seconds_to_best << " s to the selected epoch), evaluation "
       << res.eval_seconds << " s\n" << std::defaultfloat << std::setprecision(6);
 

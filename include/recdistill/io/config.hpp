@@ -47,9 +47,10 @@ struct TrainingConfig {
 
   template <class V>
   void keys(V& v) {
-    // The profile-distillation seed's training (specs/profile-distillation.md §8, §11) for its models.
+    // The profile-distillation seed's training (specs/profile-distillation.md §8, §11) for its
+    // models, and for every model under `compat: upstream` (the seed's SASRec/BERT4Rec baselines).
     const auto seed = [](Key&& k, const char* value) {
-      return std::move(k).for_model("SASRecLLM", value).for_model("BERT4RecLLM", value);
+      return std::move(k).for_model("SASRecLLM", value).for_model("BERT4RecLLM", value).preset("upstream", value);
     };
     v(batch_size, Key("training", "batch_size", "sequences (windows) per optimiser step").range(1, 1 << 20).resume());
     v(window_stride, Key("training", "window_stride", "step between training windows; 0 = model.maxlen")
