@@ -89,7 +89,8 @@ struct BERT4RecConfig : encoder::Dims {
     v(ln_eps, Key("model", "layer_norm_eps", "layer-norm epsilon").range(1e-30, 1).weights());
     v(init_range, Key("model", "initializer_range", "std of the normal initialisation").range(0, 10).resume());
     v(mask_ratio, Key("model", "mask_ratio", "probability that a slot of a cloze row becomes [mask]")
-                      .range_open(0, 1).resume().derived_default("0.2 (recbole), 0.15 (hf)"));
+                      .range_open(0, 1).resume().derived_default("0.2 (recbole), 0.15 (hf)")
+                      .deprecated_alias("training.mask_prob"));  // the profile-distillation seed's name
     v(ft_ratio, Key("model", "ft_ratio", "probability that a row is mask-last (only its last item masked) "
                                          "instead of cloze")
                     .range(0, 1).resume().derived_default("0.5 (recbole), 0 (hf)"));
