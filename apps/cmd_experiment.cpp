@@ -406,14 +406,14 @@ int cmd_experiment(const Args& args) {
             << "\n  " << f.csv.string() << "\n  " << f.runs_csv.string() << "\n";
   for (const auto& p : f.plots) std::cout << "  " << p.string() << "\n";
   if (!f.plot_message.empty()) std::cout << f.plot_message << "\n";
-  if (!plan.control.empty())
-    std::cout << "\n" << io::write_variant_tests(dir, records, plan.control, tested_metrics) << "\n  "
-              << (dir / "tests.md").string() << "\n  " << (dir / "tests.csv").string() << "\n";
   events.write("experiment_end", io::JsonFields()
                                      .add("runs", records.size())
                                      .add("seconds", secs)
                                      .add("summary", f.markdown.string())
                                      .add("plots", f.plots.empty() ? f.plot_message : std::string("drawn")));
+  if (!plan.control.empty())
+    std::cout << "\n" << io::write_variant_tests(dir, records, plan.control, tested_metrics) << "\n  "
+              << (dir / "tests.md").string() << "\n  " << (dir / "tests.csv").string() << "\n";
   return 0;
 }
 

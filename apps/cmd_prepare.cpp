@@ -51,6 +51,12 @@ int cmd_prepare(const std::vector<std::string>& args) {
   if (output.empty()) output = cfg.data.prepared;
   if (output.empty() && export_dir.empty())
     fail(config, ": no output file: give --output FILE, set data.prepared, or give --export-json DIR");
+  if (!export_dir.empty())  // refused before anything is imported or written
+    for (const char* name : {"train_sequences.json", "valid_sequences.json", "test_sequences.json", "mappings.json",
+                             "counts.json"})
+      if (std::filesystem::exists(std::filesystem::path(export_dir) / name))
+        fail((std::filesystem::path(export_dir) / name).string(),
+             ": already exists; --export-json never overwrites (choose another folder)");
   if (output.empty()) {  // the JSON files only
     const auto prepared = data::import_data(cfg);
     for (const auto& f : data::write_interchange(export_dir, prepared.dataset, prepared.split))

@@ -150,10 +150,14 @@ int cmd_profiles(const Args& args) {
   const std::filesystem::path parent = std::filesystem::path(output).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   const auto tokens = llm::user_tokens(p.data, t.users);
-  io::write_file_atomic(texts_path, llm::profile_texts_jsonl(tokens, t.texts));
-  std::cout << "wrote " << texts_path << ": " << tokens.size() << " profile texts\n";
   llm::JsonObject meta = llm::profile_meta(cfg, job, t);
   append(meta, data_fields(c, p.split));
+  // Embed before writing anything: a failing embedding endpoint leaves no file behind, so the
+  // same command can simply run again (the answers are in the cache).
+  std::vector<std::vector<float>> vectors;
+  if (!local) vectors = llm::embed(client, &cache, llm::kProfileEmbeddingPurpose, llm::kProfileTemplate, t.texts, bo);
+  io::write_file_atomic(texts_path, llm::profile_texts_jsonl(tokens, t.texts));
+  std::cout << "wrote " << texts_path << ": " << tokens.size() << " profile texts\n";
   if (local) {
     meta.push_back({"texts", io::json_quote(texts_path)});
     io::write_file_atomic(texts_meta_path, llm::json_object_text(meta));
@@ -163,7 +167,6 @@ int cmd_profiles(const Args& args) {
               << "\n";
     return 0;
   }
-  const auto vectors = llm::embed(client, &cache, llm::kProfileEmbeddingPurpose, llm::kProfileTemplate, t.texts, bo);
   const size_t dim = vectors.empty() ? 0 : vectors[0].size();
   io::write_file_atomic(json_path, llm::profile_json(tokens, vectors));
   meta.push_back({"embedding_model", io::json_quote(cfg.embedding_model)});

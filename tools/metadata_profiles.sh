@@ -24,6 +24,12 @@ case "$split" in
       for f in "${files[@]}"; do rm -f "$dir/$f.json"; done
       "${RECDISTILL_APP:-build-release/apps/recdistill}" prepare --config experiments/sasrec_ml100k.yaml \
         --set data.split=temporal --export-json "$dir" >/dev/null
+    fi
+    # Profiles made from another export of the split are stale: made again.
+    sha=$(sha256sum "$dir/train_sequences.json" | cut -d' ' -f1)
+    if [ -f "$out" ] && ! grep -q "$sha" "$out.meta.json" 2>/dev/null; then
+      echo "metadata profiles: $out was made from another split; making it again"
+      rm -f "$out" "$out.meta.json" "$out.texts.jsonl" "${out%.json}_shuffled.json" "${out%.json}_shuffled.json.meta.json"
     fi ;;
   *) echo "usage: bash tools/metadata_profiles.sh [loo|temporal]" >&2; exit 2 ;;
 esac

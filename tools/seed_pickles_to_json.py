@@ -153,9 +153,16 @@ def load_pickle(path, numpy_ints):
     return obj
 
 
+def _int_text(v):
+    """An int for a message: huge ones (past Python's 4300-digit str limit) by their size only."""
+    return str(v) if abs(v).bit_length() <= 64 else f"an integer of {abs(v).bit_length()} bits"
+
+
 def _kind(v):
     if v is None:
         return "None"
+    if type(v) is int:
+        return f"int {_int_text(v)}"
     if isinstance(v, (bool, int, float, str)):
         r = repr(v)
         return f"{type(v).__name__} {r if len(r) <= 40 else r[:37] + '...'}"
@@ -172,9 +179,9 @@ def _index(v, path, where, what):
     if not _is_int(v):
         raise ConvertError(f"{path}: {where}: expected {what} as a non-negative integer, found {_kind(v)}")
     if v < 0:
-        raise ConvertError(f"{path}: {where}: expected {what} as a non-negative integer, found {v}")
+        raise ConvertError(f"{path}: {where}: expected {what} as a non-negative integer, found {_int_text(v)}")
     if v > INDEX_LIMIT:
-        raise ConvertError(f"{path}: {where}: {what} {v} is larger than {INDEX_LIMIT} (32-bit)")
+        raise ConvertError(f"{path}: {where}: {what} {_int_text(v)} is larger than {INDEX_LIMIT} (32-bit)")
     return v
 
 
@@ -183,8 +190,14 @@ def check_sequences(obj, path):
         raise ConvertError(
             f"{path}: expected sequences as a dict user_idx -> list of item_idx, found {_kind(obj)}")
     out = {}
+    seen_lists = {}  # id -> user: one list object shared by many users would multiply the work
     for user, items in obj.items():
-        _index(user, path, f"key {user!r}", "a user index")
+        _index(user, path, f"key {_int_text(user) if type(user) is int else repr(user)}", "a user index")
+        if id(items) in seen_lists:
+            raise ConvertError(
+                f"{path}: users {seen_lists[id(items)]} and {user} share one list object (a pickle back-reference); "
+                "the seed writes one list per user")
+        seen_lists[id(items)] = user
         if type(items) not in (list, tuple):
             raise ConvertError(
                 f"{path}: user {user}: expected a list of item indices, found {_kind(items)}")
@@ -202,6 +215,8 @@ def _check_mapping(m, path, side):
     seen_index = {}
     for orig, idx in m.items():
         if _is_int(orig):
+            if abs(orig).bit_length() > 64:
+                raise ConvertError(f"{path}: {side} mapping: original id {_int_text(orig)} is too large")
             key = str(orig)
         elif type(orig) is str:
             key = orig

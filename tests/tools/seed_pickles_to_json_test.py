@@ -232,6 +232,9 @@ class ConverterTest(unittest.TestCase):
             ("sequences", {"7": [1]}, "key '7': expected a user index as a non-negative integer, found str '7'"),
             ("sequences", {0: 5}, "user 0: expected a list of item indices, found int 5"),
             ("sequences", {0: [2**40]}, "larger than 2147483647"),
+            ("sequences", {10**5000: [1]}, "key an integer of 16610 bits: a user index an integer of 16610 bits is larger"),
+            ("sequences", {0: [1], 1: 10**5000}, "user 1: expected a list of item indices, found int an integer of 16610 bits"),
+            ("mappings", ({10**5000: 0}, {}), "users mapping: original id an integer of 16610 bits is too large"),
             ("mappings", {"user_mapping": {}, "item_mapping": {}}, "expected mappings as a 2-tuple (user_id_mapping, item_id_mapping), found a dict of 2"),
             ("mappings", ({1: 0}, [0]), "items mapping: expected a dict original id -> item index, found a list of 1"),
             ("mappings", ({1: 0, 2: -1}, {}), "users mapping, original id '2': expected a user index as a non-negative integer, found -1"),
@@ -247,6 +250,14 @@ class ConverterTest(unittest.TestCase):
                 path = self.pkl("bad_" + kind + ".pkl", obj)
                 self.assertRefused(self.run_tool("--" + kind, path), "bad_" + kind + ".pkl: ", fragment)
                 self.assertEqual(self.outputs(), [])
+
+    def test_a_list_shared_by_users_is_refused(self):
+        # A back-reference lets a small pickle name one long list for every user (work and
+        # memory multiplied); the seed writes one list per user.
+        shared = list(range(1000))
+        path = self.pkl("shared.pkl", {u: shared for u in range(50)})
+        self.assertRefused(self.run_tool("--sequences", path), "users 0 and 1 share one list object")
+        self.assertEqual(self.outputs(), [])
 
     def test_indices_are_checked_against_counts(self):
         counts = self.pkl("counts.pkl", (3, 4))

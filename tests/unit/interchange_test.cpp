@@ -139,6 +139,14 @@ TEST(Interchange, MalformedFilesNameFileAndPlace) {
   EXPECT_NE(counts("[3]").find("c.json: $: expected two counts [num_users, num_items], found 1"), std::string::npos);
   EXPECT_NE(counts("{\"a\": 1}").find("c.json: $: expected [num_users, num_items], found an object"), std::string::npos);
   EXPECT_NE(counts("[0, 4]").find("at least one user and one item"), std::string::npos);
+  EXPECT_NE(maps(R"({"users": {"a": 0}, "items": {}})").find("m.json: $[\"users\"]: 1 ids, but data.counts says 3 users"),
+            std::string::npos);
+  // A count the file cannot hold is refused before anything is sized from it.
+  EXPECT_NE(error_of([] { data::parse_interchange_mappings(R"({"users": {}, "items": {}})", "m.json", {1000000, 5}); })
+                .find("data.counts says 1000000 users, more than this 26-byte file can hold"),
+            std::string::npos);
+  // A UTF-8 byte-order mark is accepted, as by every other reader.
+  EXPECT_EQ(data::parse_interchange_counts("\xEF\xBB\xBF[3, 5]", "c.json").items, 5);
   EXPECT_NE(counts("[3, true]").find("c.json: $[1]: expected num_items (a non-negative integer), found a boolean"),
             std::string::npos);
 }

@@ -262,6 +262,21 @@ TEST(VariantTests, ClearErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("were tested on different cases (3 and 2)"), std::string::npos) << e.what();
   }
+  {  // the same cases, evaluated another way
+    std::vector<io::RunRecord> other = {run_with_cases(d, "base", 1, {0.0, 1.0}), run_with_cases(d, "y", 1, {1.0, 1.0})};
+    std::ofstream f(fs::path(other[1].run_dir) / "per_user_test.csv");
+    f << "user,target,rank,NDCG@10,protocol,exclude\n1,101,1,1,full,history\n2,102,1,1,full,history\n";
+    f.close();
+    const std::string e = [&] {
+      try {
+        io::variant_tests(other, "base", {"NDCG@10"});
+      } catch (const Error& x) {
+        return std::string(x.what());
+      }
+      return std::string("(no error)");
+    }();
+    EXPECT_NE(e.find("was evaluated with protocol 'full', exclude 'history'"), std::string::npos) << e;
+  }
   runs[1].run_dir = (d / "nowhere").string();
   try {
     io::variant_tests(runs, "base", {"NDCG@10"});

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -70,6 +71,11 @@ inline dom::element parse(dom::parser& parser, const simdjson::padded_string& te
                           const char* expected) {
   dom::element root;
   if (text.size() == 0) fail(path, ": the file is empty (expected ", expected, ")");
+  if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) {  // a UTF-8 BOM
+    if (auto e = parser.parse(text.data() + 3, text.size() - 3).get(root))
+      fail(path, ": invalid JSON: ", simdjson::error_message(e), " (expected ", expected, ")");
+    return root;
+  }
   if (auto e = parser.parse(text).get(root)) fail(path, ": invalid JSON: ", simdjson::error_message(e), " (expected ", expected, ")");
   return root;
 }
@@ -154,10 +160,12 @@ inline InterchangeMappings parse_interchange_mappings(std::string_view text, con
     if (value.type() != dd::dom::element_type::OBJECT)
       fail(path, ": ", where, ": expected an object of original id -> index, found ", dd::type_name(value.type()));
     const int64_t n = users ? counts.users : counts.items;
+    // Each id takes at least 5 bytes ("a":0,): a count the file cannot hold is refused before
+    // anything is sized from it.
+    if (n > int64_t(text.size()) / 5 + 1)
+      fail(path, ": ", where, ": data.counts says ", n, " ", key, ", more than this ", text.size(),
+           "-byte file can hold (each index 0..", n - 1, " must have exactly one id)");
     const dd::dom::object obj = value.get_object().value_unsafe();
-    if (int64_t(obj.size()) != n)
-      fail(path, ": ", where, ": ", obj.size(), " ids, but data.counts says ", n, " ", key,
-           " (each index 0..", n - 1, " must have exactly one id)");
     std::vector<std::string>& tokens = users ? out.users : out.items;
     tokens.assign(size_t(n), std::string());
     std::vector<char> filled(size_t(n), 0);
@@ -171,6 +179,10 @@ inline InterchangeMappings parse_interchange_mappings(std::string_view text, con
       filled[size_t(i)] = 1;
       tokens[size_t(i)] = std::string(id);
     }
+    const int64_t given = int64_t(ids.size());  // counted here: simdjson's size() saturates
+    if (given != n)
+      fail(path, ": ", where, ": ", given, " ids, but data.counts says ", n, " ", key,
+           " (each index 0..", n - 1, " must have exactly one id)");
   }
   if (!seen_users || !seen_items)
     fail(path, ": $: missing key \"", seen_users ? "items" : "users", "\" (expected \"users\" and \"items\")");

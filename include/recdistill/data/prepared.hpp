@@ -140,6 +140,13 @@ inline PreparedHeader prepared_header(const io::CommonConfig& cfg) {
 inline PreparedData import_data(const io::CommonConfig& cfg, FilterReport* report = nullptr) {
   PreparedData p;
   if (const auto ip = interchange_paths(cfg.data); ip.any()) {  // the seed's files: already split
+    const auto& d = cfg.data;
+    const bool filtered = d.min_rating > -1e300 || d.min_user_interactions > 1 || d.min_item_interactions > 1 ||
+                          d.drop_duplicates;
+    if (filtered)
+      fail("data.min_rating, data.min_user_interactions, data.min_item_interactions and data.drop_duplicates do not "
+           "apply to the seed's JSON files (data.profile_train_sequences ...), which are already filtered and split; "
+           "remove them, or filter when exporting (prepare --export-json)");
     auto x = read_interchange(ip);
     p.dataset = std::move(x.dataset);
     p.split = std::move(x.split);

@@ -301,6 +301,11 @@ inline void check_sequential(const ResolvedConfig& r, const TrainingConfig& trai
   if (training.window_stride > max_len)
     fail(r.where_last({"training.window_stride", "model.maxlen"}), ": training.window_stride (", training.window_stride,
          ") must be at most model.maxlen (", max_len, ")");
+  if (training.windows_per_user > 0 && training.window_stride > 0 && training.window_stride < max_len)
+    fail(r.where_last({"training.windows_per_user", "training.window_stride"}), ": training.windows_per_user (",
+         training.windows_per_user, ") keeps each user's newest windows whole, but training.window_stride (",
+         training.window_stride, ") < model.maxlen (", max_len, ") makes windows train only their last ",
+         training.window_stride, " pairs: set window_stride to 0 with windows_per_user");
   if (hidden % heads != 0)
     fail(r.where_last({"model.hidden_units", "model.num_heads"}), ": model.hidden_units (", hidden,
          ") must be divisible by model.num_heads (", heads, ")");

@@ -64,10 +64,17 @@ inline std::string per_user_path(const RunRecord& r, const std::filesystem::path
        " (paired tests over users need each run's per_user_test.csv, written by `train`)");
 }
 
+struct CaseMeans {
+  std::vector<std::string> keys;
+  std::vector<double> values;
+  std::string protocol, exclude, file;  // how the cases were evaluated, and the first file read
+};
+
 // Per-case values of `metric` averaged over `runs` (one variant, the chosen seeds); every run
-// must hold the same cases.
-inline std::pair<std::vector<std::string>, std::vector<double>> case_means(
-    const std::vector<const RunRecord*>& runs, const std::string& metric, const std::filesystem::path& dir) {
+// must hold the same cases, evaluated the same way.
+inline CaseMeans case_means(const std::vector<const RunRecord*>& runs, const std::string& metric,
+                            const std::filesystem::path& dir) {
+  CaseMeans out;
   std::vector<std::string> keys;
   std::vector<double> sum;
   std::unordered_map<std::string, size_t> index;
@@ -77,11 +84,16 @@ inline std::pair<std::vector<std::string>, std::vector<double>> case_means(
     const eval::PerCaseColumn c = eval::read_per_case_csv(path, metric);
     if (keys.empty()) {
       first = path;
+      out.protocol = c.protocol;
+      out.exclude = c.exclude;
       keys = c.keys;
       sum = c.values;
       for (size_t i = 0; i < keys.size(); ++i) index.emplace(keys[i], i);
       continue;
     }
+    if (c.protocol != out.protocol || c.exclude != out.exclude)
+      fail(path, ": evaluated with protocol '", c.protocol, "', exclude '", c.exclude, "', but ", first, " with '",
+           out.protocol, "', '", out.exclude, "'");
     if (c.keys.size() != keys.size())
       fail(path, ": ", c.keys.size(), " test cases, but ", first, " has ", keys.size(),
            " (the runs of one experiment must share data and split)");
@@ -92,8 +104,15 @@ inline std::pair<std::vector<std::string>, std::vector<double>> case_means(
     }
   }
   for (double& v : sum) v /= double(runs.size());
-  return {std::move(keys), std::move(sum)};
+  out.keys = std::move(keys);
+  out.values = std::move(sum);
+  out.file = first;
+  return out;
 }
+
+// A difference of seed means, rounded to 1e-12: 0.6 - 0.4 and 0.4 - 0.2 are the same
+// difference to the Wilcoxon test (its ties and zeros compare exactly), not two.
+inline double rounded_difference(double a, double b) { return std::round((a - b) * 1e12) / 1e12; }
 
 inline std::string p_text(double p, double threshold) {
   std::ostringstream o;
@@ -169,11 +188,16 @@ inline VariantTests variant_tests(const std::vector<RunRecord>& runs, const std:
         row.seed_test = true;
         row.over_seeds = eval::paired_t_test(a, b);
       }
-      auto [kv, va] = case_means(rv, m, experiment_dir);
-      auto [kc, vc] = case_means(rc, m, experiment_dir);
+      const CaseMeans cv = case_means(rv, m, experiment_dir), cc = case_means(rc, m, experiment_dir);
+      if (cv.protocol != cc.protocol || cv.exclude != cc.exclude)
+        fail("variant '", v, "' was evaluated with protocol '", cv.protocol, "', exclude '", cv.exclude,
+             "' (", cv.file, "), the control '", control, "' with '", cc.protocol, "', '", cc.exclude, "' (",
+             cc.file, "): paired tests need the same evaluation");
+      const std::vector<std::string>& kv = cv.keys, &kc = cc.keys;
+      const std::vector<double>& va = cv.values, &vc = cc.values;
       std::unordered_map<std::string, size_t> ic;
       for (size_t i = 0; i < kc.size(); ++i) ic.emplace(kc[i], i);
-      std::vector<double> pa, pb;
+      std::vector<double> pa, pb, diff;
       for (size_t i = 0; i < kv.size(); ++i) {
         const auto it = ic.find(kv[i]);
         if (it == ic.end() || kv.size() != kc.size())
@@ -181,10 +205,11 @@ inline VariantTests variant_tests(const std::vector<RunRecord>& runs, const std:
                kv.size(), " and ", kc.size(), "); compare runs on the same data and split");
         pa.push_back(va[i]);
         pb.push_back(vc[it->second]);
+        diff.push_back(rounded_difference(va[i], vc[it->second]));
       }
       row.cases = pa.size();
       row.over_users = eval::paired_t_test(pa, pb);
-      row.wilcoxon = eval::wilcoxon_signed_rank(pa, pb);
+      row.wilcoxon = eval::wilcoxon_signed_rank(diff, std::vector<double>(diff.size(), 0.0));
       out.rows.push_back(std::move(row));
     }
   }
