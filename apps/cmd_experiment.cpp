@@ -387,6 +387,9 @@ int cmd_experiment(const Args& args) {
                                 .add("test", rec.test));
     const std::string& m = out.valid_metric;
     if (i == 0) ropt.curve_metric = m;  // the model's, known once it ran
+    // Which weights the tables report: the runs' training.selection (variants may differ).
+    const std::string w = out.selection == "last" ? "the last epoch" : "the best validation epoch";
+    ropt.tested_weights = i == 0 || ropt.tested_weights == w ? w : "each run's training.selection";
     std::ostringstream line;
     line << "[" << i + 1 << "/" << jobs.size() << "] " << what << ": test " << m << " "
          << (r.test.count(m) ? fixed4(r.test.at(m)) : "-") << ", valid "

@@ -260,7 +260,9 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   out << "weights: " << (run / "model.safetensors").string() << "\n"
       << "results: " << (run / "results.json").string() << "\n"
       << "per-user test metrics: " << (run / "per_user_test.csv").string() << "\n";
-  return {run, res, valid_metric};
+  std::string selection;
+  if (const YAML::Node t = YAML::Load(config_text)["training"]; t && t["selection"]) selection = t["selection"].as<std::string>();
+  return {run, res, valid_metric, selection};
 }
 
 }  // namespace recdistill::app

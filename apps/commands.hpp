@@ -96,6 +96,7 @@ struct TrainRunOutcome {
   std::filesystem::path run_dir;  // holds config.yaml, metrics.jsonl, results.json
   TrainResult result;
   std::string valid_metric;  // the model's selection metric as results name it
+  std::string selection;     // training.selection as resolved: best | last ("" = the model has none)
 };
 TrainRunOutcome train_run(const RunConfig& cfg, const TrainRunOptions& opt);
 

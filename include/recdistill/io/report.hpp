@@ -61,6 +61,7 @@ struct ReportOptions {
   std::string title = "experiment";
   std::string curve_metric = "NDCG@10";  // the validation metric in RunRecord::curve
   std::string gnuplot = "gnuplot";       // program name (searched on PATH) or path; "" = no plots
+  std::string tested_weights = "the best validation epoch";  // which weights the test tables report
   int digits = 4;
   // Metric families (the name before '@') in the variant chart and ReportFiles::table; the
   // files have every metric. Empty = all. Precision@K and Recall@K repeat HR@K under
@@ -475,12 +476,12 @@ inline ReportFiles write_report(const std::filesystem::path& dir, const std::vec
   std::set<uint64_t> listed;
   for (const auto& r : runs)
     if (listed.insert(r.seed).second) seeds += (seeds.empty() ? "" : ", ") + std::to_string(r.seed);
-  const std::string head = "test metrics (weights of the best validation epoch), mean ± sample std over seeds:\n\n";
+  const std::string head = "test metrics (weights of " + opt.tested_weights + "), mean ± sample std over seeds:\n\n";
   f.table = head + markdown_table_by_k(runs, false, opt.digits, opt.families);
   write_file_atomic(f.markdown.string(),
                     "# " + opt.title + "\n\n" + std::to_string(runs.size()) + " runs; seeds " + seeds + ".\n\n" +
                         head + markdown_table(runs, false, opt.digits) +
-                        "\nbest validation metrics, mean ± sample std over seeds:\n\n" +
+                        "\nvalidation metrics of the tested weights, mean ± sample std over seeds:\n\n" +
                         markdown_table(runs, true, opt.digits));
   write_file_atomic(f.csv.string(), summary_csv(runs));
   write_file_atomic(f.runs_csv.string(), runs_csv(runs));
