@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -29,6 +30,16 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
   std::string str(const std::string& name = "") const { return (path / name).string(); }
 };
+
+// The message of the recdistill::Error that `f` throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 // Users walk a hidden successor permutation of the items: next = succ[cur] with
 // probability 0.8, otherwise a uniformly random item. Popularity cannot see this.

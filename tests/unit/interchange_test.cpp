@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "../common/test_util.hpp"
 #include "recdistill/data/interchange.hpp"
 #include "recdistill/data/split.hpp"
 
@@ -18,26 +19,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("recdistill_interchange_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
-
 data::InterchangePaths paths_in(const fs::path& d) {
   const auto p = [&](const char* n) { return (d / n).string(); };
   return {p("train_sequences.json"), "", p("valid_sequences.json"), p("test_sequences.json"), p("mappings.json"),
           p("counts.json")};
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 const data::InterchangeCounts kCounts{3, 5};
 
@@ -63,7 +51,8 @@ data::Interactions random_interactions(unsigned seed) {
 TEST(Interchange, ExportedSplitReadsBackIdentically) {
   const data::Interactions d = random_interactions(7);
   const data::Split s = data::split_temporal(d, 0.8, 0.2, 11);
-  const fs::path dir = scratch("roundtrip");
+  const test::TempDir tmp("recdistill_interchange");
+  const fs::path dir = tmp.path / "split";
   const auto files = data::write_interchange(dir.string(), d, s);
   ASSERT_EQ(files.size(), 5u);
   const auto back = data::read_interchange(paths_in(dir));
@@ -85,7 +74,6 @@ TEST(Interchange, ExportedSplitReadsBackIdentically) {
   p.finetune = p.valid;
   EXPECT_NE(error_of([&] { data::read_interchange(p); }).find("holds other sequences than data.profile_train_sequences"),
             std::string::npos);
-  fs::remove_all(dir);
 }
 
 TEST(Interchange, IdsShiftByOneAndShortSequencesGiveNoCase) {
