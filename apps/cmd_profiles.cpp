@@ -16,6 +16,7 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
+#include "recdistill/data/interchange.hpp"
 #include "recdistill/data/text.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/llm/llm.hpp"
@@ -51,8 +52,13 @@ llm::JsonObject data_fields(const io::CommonConfig& c, const data::Split& split)
   f.push_back({"filters", cat("{\"min_rating\": ", d.min_rating > -1e300 ? io::json_number(d.min_rating) : "null",
                               ", \"min_user_interactions\": ", d.min_user_interactions, ", \"min_item_interactions\": ",
                               d.min_item_interactions, ", \"drop_duplicates\": ", d.drop_duplicates ? "true" : "false", "}")});
+  // The files the split came from: the seed's JSON files when the config names them.
+  const auto seed_files = data::interchange_files(data::interchange_paths(d));
+  std::vector<std::string> files = seed_files.empty() ? std::vector<std::string>{d.prepared, d.path} : seed_files;
+  files.push_back(d.item_path);
+  files.push_back(d.user_path);
   std::string inputs = "{";
-  for (const std::string& p : {d.prepared, d.path, d.item_path, d.user_path}) {
+  for (const std::string& p : files) {
     std::error_code ec;
     if (p.empty() || !std::filesystem::is_regular_file(p, ec)) continue;
     inputs += (inputs.size() > 1 ? ", " : "") + io::json_quote(p) + ": " +
