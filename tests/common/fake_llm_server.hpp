@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -21,6 +22,16 @@
 #include "recdistill/io/log.hpp"
 
 namespace recdistill::test {
+
+// Every test binary that includes this talks to the server on loopback: never through a proxy
+// the machine sets.
+struct NoProxy {
+  NoProxy() {
+    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
+    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+  }
+};
+inline const NoProxy no_proxy;
 
 struct FakeRequest {
   std::string method, path, body, authorization;

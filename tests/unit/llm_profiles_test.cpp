@@ -48,14 +48,6 @@ fs::path scratch(const std::string& name) {
   return d;
 }
 
-struct NoProxy {  // the loopback server must not be reached through a proxy the machine sets
-  NoProxy() {
-    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
-    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
-  }
-};
-const NoProxy no_proxy;
-
 // tiny.inter: u1 trains on Films 1-3, u2 on Films 4 (rated 2) and 5, u3 on Films 1-9. Every
 // held-out item is "Secret Valid Title" or "Secret Test Title", except u2's validation item,
 // which re-watches Film Four with the only rating 1 in the data.

@@ -56,14 +56,6 @@ fs::path scratch(const std::string& name) {
   return d;
 }
 
-struct NoProxy {  // the loopback server must not be reached through a proxy the machine sets
-  NoProxy() {
-    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
-    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
-  }
-};
-const NoProxy no_proxy;
-
 llm::LlmConfig fast_config(const std::string& base_url, const fs::path& dir) {
   llm::LlmConfig c;
   c.base_url = base_url;
