@@ -71,11 +71,15 @@ struct Scorer {
   int n_items = 0, dim = 0;
 };
 
-// A batch of fixed-length rows: item ids (rows, L) and next-item targets (rows, L), 0 = pad /
-// no target; staged on the host, uploaded once per step.
+// A batch of fixed-length rows: item ids (rows, L) and next-item targets, 0 = pad / no target;
+// staged on the host, uploaded once per step. A sequential model has a target per slot
+// (rows, L); a session model one per row (targets_per_row 1: target[0..rows)), matching its
+// output() of (target_rows(), d).
 template <class B>
 struct SeqBatch {
   int rows = 0, L = 0;
+  int targets_per_row = 0;  // 0 = L
+  int target_rows() const { return rows * (targets_per_row > 0 ? targets_per_row : L); }
   std::vector<int32_t> seq_host, target_host;
   Buffer<B, int32_t> seq, target;
   SeqBatch() = default;

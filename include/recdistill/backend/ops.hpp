@@ -35,6 +35,22 @@
 //   masked_softmax_backward(ds, g, p, R, n)   ds = p * (g - rowsum(g * p))
 //   l2_normalise_forward(y, norm, x, R, d, eps)   y_r = x_r / max(||x_r||, eps); keeps norm (R)
 //   l2_normalise_backward(dx, g, y, norm, R, d, eps)  dx written
+//   sigmoid_forward(y, x, n) / sigmoid_backward(dx, g, y, n)  dx = g y (1 - y), y the output
+//   tanh_forward(y, x, n) / tanh_backward(dx, g, y, n)        dx = g (1 - y^2), y the output
+//   mul(y, a, b, n, accumulate)               y = a * b element-wise (y += a * b when accumulate)
+//   length_weights(w, valid, Bn, L)           w (Bn, L) = 1 / len_b on every slot, len_b = the
+//                                             row's real slots (a row without one gets 0)
+//   last_slots(idx, valid, Bn, L)             idx (Bn) = b L + len_b - 1, the row's last real slot
+//                                             (real items are left-aligned; b L when len_b = 0)
+//   broadcast_slots(x, v, Bn, L, d)           x (Bn, L, d) += v (Bn, d) on every slot
+//   slot_sum(out, x, w, Bn, L, d)             out (Bn, d) = sum_j w[b, j] x[b, j] (w null: 1)
+//   slot_sum_backward(dx, dw, g, x, w, Bn, L, d, accumulate_dx)
+//                                             dx[b, j] = w[b, j] g[b] (w null: g[b]; += when
+//                                             accumulate_dx; skipped when dx null); dw (Bn, L)
+//                                             written = <g[b], x[b, j]> when not null
+//   inbatch_bpr_loss(dS, S, Bn, gamma) -> mean loss
+//                                             S (Bn, Bn) = h_b . E_{y_j}: mean over all (b, j) of
+//                                             -log(gamma + sigmoid(S_bb - S_bj)); dS written
 //   dot(x, y, n) -> double, sum(x, n) -> double   (double accumulation)
 //   softmax_cross_entropy(dh, dE, h, E, targets, R, d, N, ws, n_targets, bias, dbias) -> mean loss
 //                                             full-softmax CE over item chunks (logits never
@@ -139,6 +155,17 @@ RD_BACKEND_OP(masked_softmax_forward)
 RD_BACKEND_OP(masked_softmax_backward)
 RD_BACKEND_OP(l2_normalise_forward)
 RD_BACKEND_OP(l2_normalise_backward)
+RD_BACKEND_OP(sigmoid_forward)
+RD_BACKEND_OP(sigmoid_backward)
+RD_BACKEND_OP(tanh_forward)
+RD_BACKEND_OP(tanh_backward)
+RD_BACKEND_OP(mul)
+RD_BACKEND_OP(length_weights)
+RD_BACKEND_OP(last_slots)
+RD_BACKEND_OP(broadcast_slots)
+RD_BACKEND_OP(slot_sum)
+RD_BACKEND_OP(slot_sum_backward)
+RD_BACKEND_OP(inbatch_bpr_loss)
 RD_BACKEND_OP(dot)
 RD_BACKEND_OP(sum)
 RD_BACKEND_OP(softmax_cross_entropy)

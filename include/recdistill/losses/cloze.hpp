@@ -33,7 +33,7 @@ class ClozeCE {
     LossValue v;
     const bool bias = h.bias >= 0;
     v.loss = layers::softmax_cross_entropy<B, T>(d_out, grads + h.table, m.output(a), params + h.table,
-                                                 batch.target.data(), batch.rows * batch.L, h.dim, h.n_items, ws_,
+                                                 batch.target.data(), batch.target_rows(), h.dim, h.n_items, ws_,
                                                  &v.targets, bias ? CPtr<B, T>(params + h.bias) : CPtr<B, T>(nullptr),
                                                  bias ? Ptr<B, T>(grads + h.bias) : Ptr<B, T>(nullptr));
     return v;

@@ -45,7 +45,7 @@ class NextItemCE {
     const Scorer s = m.scorer();
     LossValue v;
     v.loss = layers::softmax_cross_entropy<B, T>(d_out, grads + s.table, m.output(a), params + s.table,
-                                                 batch.target.data(), batch.rows * batch.L, s.dim,
+                                                 batch.target.data(), batch.target_rows(), s.dim,
                                                  s.n_items, ws_, &v.targets);
     return v;
   }
@@ -82,7 +82,7 @@ class SampledBPR {
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     const Scorer s = m.scorer();
-    const int R = std::max(batch.rows * batch.L, 0);
+    const int R = std::max(batch.target_rows(), 0);
     for (int r = 0; r < R; ++r) {
       const int32_t y = batch.target_host[size_t(r)];
       neg_host_[size_t(r)] = y == 0 ? 0 : negative(ctx.seed, ctx, uint32_t(r), y, s.n_items);

@@ -572,6 +572,170 @@ struct bpr_loss_impl<CpuB> {
   }
 };
 
+// ---- session read-outs (STAMP, FPMC) ---------------------------------------------------
+
+template <>
+struct sigmoid_forward_impl<CpuB> {
+  template <class T>
+  static void run(T* y, const T* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = T(1) / (T(1) + std::exp(-x[i]));
+  }
+};
+
+template <>
+struct sigmoid_backward_impl<CpuB> {
+  // dx = g y (1 - y), y = sigmoid(x) the saved output
+  template <class T>
+  static void run(T* dx, const T* g, const T* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * y[i] * (T(1) - y[i]);
+  }
+};
+
+template <>
+struct tanh_forward_impl<CpuB> {
+  template <class T>
+  static void run(T* y, const T* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+  }
+};
+
+template <>
+struct tanh_backward_impl<CpuB> {
+  // dx = g (1 - y^2), y = tanh(x) the saved output
+  template <class T>
+  static void run(T* dx, const T* g, const T* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * (T(1) - y[i] * y[i]);
+  }
+};
+
+template <>
+struct mul_impl<CpuB> {
+  // y = a * b (y += a * b when accumulate)
+  template <class T>
+  static void run(T* y, const T* a, const T* b, int64_t n, bool accumulate = false) {
+    if (accumulate)
+      for (int64_t i = 0; i < n; ++i) y[i] += a[i] * b[i];
+    else
+      for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
+  }
+};
+
+template <>
+struct length_weights_impl<CpuB> {
+  // w (Bn, L) = 1 / len_b on every slot of row b (0 for a row without a real slot)
+  template <class T>
+  static void run(T* w, const uint8_t* valid, int Bn, int L) {
+    for (int b = 0; b < Bn; ++b) {
+      int len = 0;
+      for (int j = 0; j < L; ++j) len += valid[int64_t(b) * L + j] != 0;
+      const T v = len == 0 ? T(0) : T(1) / T(len);
+      std::fill(w + int64_t(b) * L, w + int64_t(b + 1) * L, v);
+    }
+  }
+};
+
+template <>
+struct last_slots_impl<CpuB> {
+  // idx (Bn) = b L + len_b - 1 (b L for an empty row); real items are left-aligned
+  static void run(int32_t* idx, const uint8_t* valid, int Bn, int L) {
+    for (int b = 0; b < Bn; ++b) {
+      int len = 0;
+      for (int j = 0; j < L; ++j) len += valid[int64_t(b) * L + j] != 0;
+      idx[b] = int32_t(b * L + std::max(len - 1, 0));
+    }
+  }
+};
+
+template <>
+struct broadcast_slots_impl<CpuB> {
+  // x (Bn, L, d) += v (Bn, d)
+  template <class T>
+  static void run(T* x, const T* v, int Bn, int L, int d) {
+    for (int b = 0; b < Bn; ++b)
+      for (int j = 0; j < L; ++j) {
+        T* row = x + (int64_t(b) * L + j) * d;
+        const T* src = v + int64_t(b) * d;
+        for (int c = 0; c < d; ++c) row[c] += src[c];
+      }
+  }
+};
+
+template <>
+struct slot_sum_impl<CpuB> {
+  // out (Bn, d) = sum_j w[b, j] x[b, j] (w null: weight 1), summed in slot order
+  template <class T>
+  static void run(T* out, const T* x, const T* w, int Bn, int L, int d) {
+    for (int b = 0; b < Bn; ++b) {
+      T* o = out + int64_t(b) * d;
+      std::fill(o, o + d, T(0));
+      for (int j = 0; j < L; ++j) {
+        const T wj = w ? w[int64_t(b) * L + j] : T(1);
+        const T* row = x + (int64_t(b) * L + j) * d;
+        for (int c = 0; c < d; ++c) o[c] += wj * row[c];
+      }
+    }
+  }
+};
+
+template <>
+struct slot_sum_backward_impl<CpuB> {
+  // dx[b, j] (=, or += when accumulate_dx) w[b, j] g[b]; dw[b, j] = <g[b], x[b, j]>
+  template <class T>
+  static void run(T* dx, T* dw, const T* g, const T* x, const T* w, int Bn, int L, int d,
+                  bool accumulate_dx) {
+    for (int b = 0; b < Bn; ++b) {
+      const T* gb = g + int64_t(b) * d;
+      for (int j = 0; j < L; ++j) {
+        const int64_t r = int64_t(b) * L + j;
+        if (dx) {
+          const T wj = w ? w[r] : T(1);
+          T* dr = dx + r * d;
+          if (accumulate_dx)
+            for (int c = 0; c < d; ++c) dr[c] += wj * gb[c];
+          else
+            for (int c = 0; c < d; ++c) dr[c] = wj * gb[c];
+        }
+        if (dw) {
+          const T* xr = x + r * d;
+          T acc = 0;
+          for (int c = 0; c < d; ++c) acc += gb[c] * xr[c];
+          dw[r] = acc;
+        }
+      }
+    }
+  }
+};
+
+template <>
+struct inbatch_bpr_loss_impl<CpuB> {
+  // S (Bn, Bn): S[b, j] = h_b . E_{y_j}. L = (1 / Bn^2) sum_{b, j} -log(gamma + sigmoid(D_bj)),
+  // D_bj = S_bb - S_bj, every term kept (j = b and repeated targets give constants).
+  // With l'(x) = -sigmoid(x)(1 - sigmoid(x)) / (gamma + sigmoid(x)): dS_bj = -l'(D_bj) / Bn^2
+  // for j != b, and dS_bb = sum_{j != b} l'(D_bj) / Bn^2 (dS written).
+  template <class T>
+  static double run(T* dS, const T* S, int Bn, double gamma) {
+    if (Bn == 0) return 0.0;
+    const double inv = 1.0 / (double(Bn) * double(Bn));
+    double loss = 0;
+    for (int b = 0; b < Bn; ++b) {
+      const T* row = S + int64_t(b) * Bn;
+      T* drow = dS + int64_t(b) * Bn;
+      double diag = 0;
+      for (int j = 0; j < Bn; ++j) {
+        const double x = double(row[b]) - double(row[j]);
+        const double sg = 1.0 / (1.0 + std::exp(-x));
+        loss += -std::log(gamma + sg);
+        const double dl = -sg * (1.0 - sg) / (gamma + sg) * inv;
+        if (j == b) continue;
+        drow[j] = T(-dl);
+        diag += dl;
+      }
+      drow[b] = T(diag);
+    }
+    return loss * inv;
+  }
+};
+
 // ---- reductions and the optimiser -----------------------------------------------------
 
 template <>
