@@ -18,6 +18,7 @@
 
 #include "recdistill/backbones/bert4rec_state_dict.hpp"
 #include "recdistill/backbones/sasrec_state_dict.hpp"
+#include "recdistill/backbones/session_state_dict.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/io/config.hpp"
@@ -240,9 +241,12 @@ class SequentialModel final : public plugin::Model {
  private:
   // "SASRec variant=recbole d=64 ...", with the parameter count when known (n_params > 0).
   std::string describe_model(const ModelConfig& mc, size_t n_params) const {
-    std::string s = cat(Family::name, " variant=", Family::variant_name(mc.variant),
-                        " d=", mc.hidden, " layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner,
-                        " L=", mc.max_len, " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
+    std::string s = cat(Family::name, " variant=", Family::variant_name(mc.variant), " d=", mc.hidden);
+    if constexpr (requires { mc.layers; })
+      s += cat(" layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner, " L=", mc.max_len,
+               " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
+    else
+      s += cat(" L=", mc.max_len, " rows=", keys::name_of_enum(mc.rows), " loss=", keys::name_of_enum(mc.loss));
     if constexpr (Family::distils) {
       const auto& k = cfg_.distill;
       s += cat(" + profile distillation (layer ", k.reconstruction_layer, ", ", k.weighting_scheme, ", ", k.reconstruct_loss,

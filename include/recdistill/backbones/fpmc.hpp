@@ -6,6 +6,7 @@
 // Its output() is one state per row, (rows, d); batches carry one target per row
 // (backbones/session_batching.hpp). It has no blocks and takes no taps.
 #pragma once
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "recdistill/backbones/backbone.hpp"
 #include "recdistill/backbones/encoder.hpp"
 #include "recdistill/backbones/session_batching.hpp"
+#include "recdistill/backbones/session_config.hpp"
 #include "recdistill/backend/backend.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
@@ -24,16 +26,26 @@
 
 namespace recdistill {
 
-struct FPMCConfig {
-  int n_items = 0;   // N: item ids including the pad id 0
-  int max_len = 10;  // window length L
-  int hidden = 64;   // d
-  SessionRows rows = SessionRows::last;
+// FPMC's variants (specs/backbones.md §4): only `session` is built so far; `recbole` (the
+// user-based model with its user factor) is refused by name.
+enum class FPMCVariant { session };
+inline constexpr std::array<std::pair<std::string_view, FPMCVariant>, 1> enum_names(FPMCVariant) {
+  return {{{"session", FPMCVariant::session}}};
+}
 
-  void validate() const {
-    if (n_items < 2) fail("model: need at least one item besides the pad id, got n_items=", n_items);
-    if (max_len < 1) fail("model.maxlen: expected >= 1, found ", max_len);
-    if (hidden < 1) fail("model.hidden_units: expected >= 1, found ", hidden);
+struct FPMCConfig : SessionDims {
+  FPMCVariant variant = FPMCVariant::session;
+
+  template <class V>
+  void keys(V& v) {
+    using keys::Key;
+    v(variant, Key("model", "variant", "which reference FPMC to match: `session` (ALKDRec's, specs/backbones.md §4.2)")
+                   .weights());
+    SessionDims::keys(v);
+  }
+  template <class Given>
+  void resolve_defaults(const Given& given) {
+    resolve_session_defaults(given, true);
   }
 };
 

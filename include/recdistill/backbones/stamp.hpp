@@ -17,6 +17,7 @@
 // Its output() is one state per row, (rows, d); batches carry one target per row
 // (backbones/session_batching.hpp). It has no blocks and takes no taps.
 #pragma once
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -25,6 +26,7 @@
 #include "recdistill/backbones/backbone.hpp"
 #include "recdistill/backbones/encoder.hpp"
 #include "recdistill/backbones/session_batching.hpp"
+#include "recdistill/backbones/session_config.hpp"
 #include "recdistill/backend/backend.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
@@ -37,18 +39,23 @@
 namespace recdistill {
 
 enum class STAMPVariant { recbole, alkdrec_simplified };
+inline constexpr std::array<std::pair<std::string_view, STAMPVariant>, 2> enum_names(STAMPVariant) {
+  return {{{"recbole", STAMPVariant::recbole}, {"alkdrec_simplified", STAMPVariant::alkdrec_simplified}}};
+}
 
-struct STAMPConfig {
+struct STAMPConfig : SessionDims {
   STAMPVariant variant = STAMPVariant::recbole;
-  int n_items = 0;   // N: item ids including the pad id 0
-  int max_len = 50;  // window length L
-  int hidden = 64;   // d
-  SessionRows rows = SessionRows::prefixes;
 
-  void validate() const {
-    if (n_items < 2) fail("model: need at least one item besides the pad id, got n_items=", n_items);
-    if (max_len < 1) fail("model.maxlen: expected >= 1, found ", max_len);
-    if (hidden < 1) fail("model.hidden_units: expected >= 1, found ", hidden);
+  template <class V>
+  void keys(V& v) {
+    using keys::Key;
+    v(variant, Key("model", "variant", "which reference STAMP to match (specs/backbones.md §5)").weights()
+                   .preset("upstream_compat", "alkdrec_simplified"));
+    SessionDims::keys(v);
+  }
+  template <class Given>
+  void resolve_defaults(const Given& given) {
+    resolve_session_defaults(given, variant == STAMPVariant::alkdrec_simplified);
   }
 };
 

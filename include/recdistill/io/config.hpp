@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "recdistill/backbones/bert4rec.hpp"
+#include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/sasrec.hpp"
+#include "recdistill/backbones/stamp.hpp"
 #include "recdistill/core/error.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/config_schema.hpp"
@@ -294,6 +296,8 @@ struct CommonConfig {
   }
 };
 
+inline void check_valid_metric(const ResolvedConfig& r, const TrainingConfig& training, const eval::Options& eval);
+
 // The checks every sequential-transformer run shares, after binding: the window stride fits
 // the window, heads divide the hidden size, the validation metric is computed.
 inline void check_sequential(const ResolvedConfig& r, const TrainingConfig& training, const eval::Options& eval,
@@ -309,6 +313,11 @@ inline void check_sequential(const ResolvedConfig& r, const TrainingConfig& trai
   if (hidden % heads != 0)
     fail(r.where_last({"model.hidden_units", "model.num_heads"}), ": model.hidden_units (", hidden,
          ") must be divisible by model.num_heads (", heads, ")");
+  check_valid_metric(r, training, eval);
+}
+
+// The validation metric is one the evaluation computes.
+inline void check_valid_metric(const ResolvedConfig& r, const TrainingConfig& training, const eval::Options& eval) {
   bool metric_ok = false;
   for (int k : eval.ks)
     for (const auto& n : eval::metric_families())
@@ -371,6 +380,34 @@ struct BERT4RecExperimentConfig : CommonConfig {
 
   std::string valid_metric() const { return training.valid_metric + eval::metric_suffix(eval); }
 };
+
+// Everything a session model's run reads (STAMP, FPMC: Model is STAMPConfig or FPMCConfig): the
+// app's keys plus the model's and the trainer's.
+template <class Model>
+struct SessionExperimentConfig : CommonConfig {
+  Model session;
+  TrainingConfig training;
+
+  template <class V>
+  void keys(V& v) {
+    CommonConfig::keys(v);
+    session.keys(v);
+    training.keys(v);
+  }
+
+  void finish(const ResolvedConfig& r) {
+    CommonConfig::finish(r);
+    session.resolve_defaults([&](const char* path) { return r.has(path); });
+    if (training.window_stride != 0)
+      fail(r.where_last({"training.window_stride"}), ": key 'training.window_stride': session models cut rows by "
+                                                    "training.session_rows (last | prefixes), found ", training.window_stride);
+    check_valid_metric(r, training, eval);
+  }
+
+  std::string valid_metric() const { return training.valid_metric + eval::metric_suffix(eval); }
+};
+using STAMPExperimentConfig = SessionExperimentConfig<STAMPConfig>;
+using FPMCExperimentConfig = SessionExperimentConfig<FPMCConfig>;
 
 // ---- a component from layers, and back ----
 

@@ -19,11 +19,14 @@
 #include <vector>
 
 #include "recdistill/backbones/bert4rec.hpp"
+#include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/sasrec.hpp"
+#include "recdistill/backbones/stamp.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/losses/cloze.hpp"
 #include "recdistill/losses/next_item.hpp"
+#include "recdistill/losses/session_objective.hpp"
 #include "recdistill/methods/profile_distillation.hpp"
 #include "recdistill/train/checkpoint.hpp"
 #include "recdistill/train/trainer.hpp"
@@ -100,6 +103,49 @@ struct BERT4RecFamily {
   static const char* variant_name(BERT4RecVariant v) { return bert4rec::variant_name(v); }
   template <class F>
   static decltype(auto) with_variant(BERT4RecVariant v, F&& f) { return bert4rec::with_variant(v, std::forward<F>(f)); }
+  template <class B, class T, class V>
+  static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
+    return Model<B, T, V>(mc);
+  }
+};
+
+// Session models (STAMP, FPMC): one state per row, scored against an item table; the objective
+// is the config's training.loss (losses/session_objective.hpp).
+struct STAMPFamily {
+  static constexpr const char* name = "STAMP";
+  static constexpr bool distils = false;
+  using Config = io::STAMPExperimentConfig;
+  using ModelConfig = STAMPConfig;
+  template <class B, class T, class V>
+  using Model = STAMP<B, T, V>;
+  template <class M>
+  using Objective = SessionObjective<M>;
+  using Variants = std::tuple<stamp::RecBole, stamp::Alkdrec>;
+  static const ModelConfig& model_config(const Config& c) { return c.session; }
+  static const char* variant_name(STAMPVariant v) { return stamp::variant_name(v); }
+  template <class F>
+  static decltype(auto) with_variant(STAMPVariant v, F&& f) { return stamp::with_variant(v, std::forward<F>(f)); }
+  template <class B, class T, class V>
+  static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
+    return Model<B, T, V>(mc);
+  }
+};
+
+struct FPMCFamily {
+  static constexpr const char* name = "FPMC";
+  static constexpr bool distils = false;
+  using Config = io::FPMCExperimentConfig;
+  using ModelConfig = FPMCConfig;
+  struct Session {};  // the one variant built (backbones/fpmc.hpp)
+  template <class B, class T, class V>
+  using Model = FPMCSession<B, T>;
+  template <class M>
+  using Objective = SessionObjective<M>;
+  using Variants = std::tuple<Session>;
+  static const ModelConfig& model_config(const Config& c) { return c.session; }
+  static const char* variant_name(FPMCVariant) { return "session"; }
+  template <class F>
+  static decltype(auto) with_variant(FPMCVariant, F&& f) { return f.template operator()<Session>(); }
   template <class B, class T, class V>
   static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
     return Model<B, T, V>(mc);

@@ -1,0 +1,61 @@
+// recdistill/backbones/session_config.hpp: the settings every session model shares (STAMP,
+// FPMC): item count, window length, hidden size, how training rows are cut and the objective,
+// with their config keys (core/keys.hpp). Defaults that depend on the variant are filled by
+// resolve_defaults unless the key was given.
+#pragma once
+#include <array>
+#include <string_view>
+#include <utility>
+
+#include "recdistill/backbones/session_batching.hpp"
+#include "recdistill/core/error.hpp"
+#include "recdistill/core/keys.hpp"
+
+namespace recdistill {
+
+inline constexpr std::array<std::pair<std::string_view, SessionRows>, 2> enum_names(SessionRows) {
+  return {{{"last", SessionRows::last}, {"prefixes", SessionRows::prefixes}}};
+}
+
+// The training objective of a session model (specs/backbones.md §1).
+enum class SessionLoss { ce, inbatch_bpr };
+inline constexpr std::array<std::pair<std::string_view, SessionLoss>, 2> enum_names(SessionLoss) {
+  return {{{"ce", SessionLoss::ce}, {"inbatch_bpr", SessionLoss::inbatch_bpr}}};
+}
+
+struct SessionDims {
+  int n_items = 0;   // N: item ids including the pad id 0 (from the data)
+  int max_len = 10;  // window length L
+  int hidden = 64;   // d
+  SessionRows rows = SessionRows::last;
+  SessionLoss loss = SessionLoss::inbatch_bpr;
+
+  template <class V>
+  void keys(V& v) {
+    using keys::Key;
+    v(max_len, Key("model", "maxlen", "window length L: a row reads the last L items before its target")
+                   .range(1, 4096).weights().derived_default("50 (recbole), 10 (ALKDRec's variants)"));
+    v(hidden, Key("model", "hidden_units", "hidden size d (ALKDRec: teacher 100, student 10)").range(1, 8192).weights());
+    v(rows, Key("training", "session_rows", "`last`: one row per training sequence, its last item the target "
+                                            "(ALKDRec's instances); `prefixes`: one row per target (RecBole's augmentation)")
+                .resume().derived_default("prefixes (recbole), last (ALKDRec's variants)"));
+    v(loss, Key("training", "loss", "`ce`: full softmax; `inbatch_bpr`: the batch's other targets are the negatives")
+                .resume().derived_default("ce (recbole STAMP), inbatch_bpr (ALKDRec's variants)"));
+  }
+
+  // `upstream`: the variant is one of the ALKDRec method's (not RecBole's).
+  template <class Given>
+  void resolve_session_defaults(const Given& given, bool alkdrec) {
+    if (!given("model.maxlen")) max_len = alkdrec ? 10 : 50;
+    if (!given("training.session_rows")) rows = alkdrec ? SessionRows::last : SessionRows::prefixes;
+    if (!given("training.loss")) loss = alkdrec ? SessionLoss::inbatch_bpr : SessionLoss::ce;
+  }
+
+  void validate() const {
+    if (n_items < 2) fail("model: need at least one item besides the pad id, got n_items=", n_items);
+    if (max_len < 1) fail("model.maxlen: expected >= 1, found ", max_len);
+    if (hidden < 1) fail("model.hidden_units: expected >= 1, found ", hidden);
+  }
+};
+
+}  // namespace recdistill

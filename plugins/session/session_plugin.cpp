@@ -1,0 +1,47 @@
+// The session-models plugin: SequentialTrainer<cpu::Backend, float, Family> for STAMPFamily and
+// FPMCFamily behind the plugin edge (plugins/common/sequential_model.hpp). Offers the models
+// "STAMP" (variants recbole, alkdrec_simplified) and "FPMC" (variant session).
+#include "../common/sequential_model.hpp"
+
+#ifndef RECDISTILL_VERSION
+#define RECDISTILL_VERSION "unknown"
+#endif
+
+namespace {
+
+using namespace recdistill;
+
+plugin::PluginInfo describe() {
+  plugin::PluginInfo info;
+  info.name = "session";
+  info.version = RECDISTILL_VERSION;
+  info.models.push_back({"STAMP",
+                         "short-term attention/memory priority session model (Liu et al. 2018), variants recbole "
+                         "(RecBole's, CE) and alkdrec_simplified (ALKDRec's, in-batch BPR), CPU",
+                         io::describe<io::STAMPExperimentConfig>()});
+  info.models.push_back({"FPMC",
+                         "factorised Markov chain, session variant (ALKDRec's: mean of the window's embeddings, "
+                         "in-batch BPR), CPU",
+                         io::describe<io::FPMCExperimentConfig>()});
+  return info;
+}
+
+// The app has checked every key against the union of its keys and ours; we bind ours (and the
+// shared data/eval/runtime keys) from the same layers, quietly.
+template <class Family>
+std::unique_ptr<plugin::Model> make(const io::ConfigLayers& layers) {
+  const auto cfg = io::parse_config<typename Family::Config>(layers, {}, io::checked_by_the_app());
+  if (cfg.runtime.backend != "cpu")
+    fail("runtime.backend: the session plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
+  return std::make_unique<plugins::SequentialModel<Family>>(cfg);
+}
+
+std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
+  if (name == "STAMP") return make<STAMPFamily>(layers);
+  if (name == "FPMC") return make<FPMCFamily>(layers);
+  return nullptr;
+}
+
+}  // namespace
+
+RECDISTILL_PLUGIN(describe, create_model, recdistill::plugin::no_strategies)
