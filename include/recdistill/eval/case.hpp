@@ -19,7 +19,9 @@ enum class Ties { against_model, index };
 // seen items, under session splits the session's own items). `seen`: the history plus the
 // case's `seen` list (the caller's record of the user's other items, e.g. Split::train[user]).
 // `listed`: the case's `seen` list only (recommend's explicit exclusions).
-enum class Exclude { none, history, seen, listed };
+// window: the distinct items of the model's input window, the last model.maxlen history items
+// (ALKDRec's evaluation; the trainer turns it into `history` over truncated histories).
+enum class Exclude { none, history, seen, listed, window };
 
 enum class Sampling { uniform, popularity };
 
@@ -58,7 +60,7 @@ struct Options {
     v(ks, Key("eval", "ks", "cut-offs K of every metric").at_least(1).items(1, 64).resume()
               .spelling("training.eval_ks"));
     v(ties, Key("eval", "ties", "`against_model`: a tie ranks the target below the tied items; `index`: lower id wins (docs/metrics.md)").resume());
-    v(exclude, Key("eval", "exclude", "items masked out: `none`, `history` (the case's history) or `seen` (history plus the user's training items); an excluded target is a miss")
+    v(exclude, Key("eval", "exclude", "items masked out: `none`, `history` (the case's history), `window` (the last model.maxlen history items, the model's input: ALKDRec's) or `seen` (history plus the user's training items); an excluded target is a miss")
                    .resume());
     v(sampled_negatives, Key("eval", "sampled_negatives", "0 = full ranking; N > 0 ranks the target among N sampled negatives and every metric name gets the suffix ` (sampled N uniform|popularity)`")
                              .range(0, 1 << 24).resume());
@@ -70,15 +72,15 @@ inline constexpr std::array<std::pair<std::string_view, Ties>, 2> enum_names(Tie
   return {{{"against_model", Ties::against_model}, {"index", Ties::index}}};
 }
 // `listed` is recommend's own exclusion, not a config value.
-inline constexpr std::array<std::pair<std::string_view, Exclude>, 3> enum_names(Exclude) {
-  return {{{"none", Exclude::none}, {"history", Exclude::history}, {"seen", Exclude::seen}}};
+inline constexpr std::array<std::pair<std::string_view, Exclude>, 4> enum_names(Exclude) {
+  return {{{"none", Exclude::none}, {"history", Exclude::history}, {"seen", Exclude::seen}, {"window", Exclude::window}}};
 }
 inline constexpr std::array<std::pair<std::string_view, Sampling>, 2> enum_names(Sampling) {
   return {{{"uniform", Sampling::uniform}, {"popularity", Sampling::popularity}}};
 }
 
 inline const char* name_of(Exclude e) {
-  return e == Exclude::none ? "none" : e == Exclude::history ? "history" : "seen";
+  return e == Exclude::none ? "none" : e == Exclude::history ? "history" : e == Exclude::window ? "window" : "seen";
 }
 inline const char* name_of(Sampling s) { return s == Sampling::uniform ? "uniform" : "popularity"; }
 

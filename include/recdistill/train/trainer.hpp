@@ -198,6 +198,16 @@ class Trainer {
       for (const auto& seq : split_.train)
         for (int32_t j : seq) popularity_[size_t(j)] += 1;
     }
+    if (eo_.exclude == eval::Exclude::window) {
+      // The window is the last max_len() history items: exclude the history of cases cut to it.
+      std::vector<eval::Case> cut(cases);
+      const size_t L = size_t(model_.max_len());
+      for (auto& c : cut)
+        if (c.length > L) c.history += c.length - L, c.length = L;
+      eval::Options o = eo_;
+      o.exclude = eval::Exclude::history;
+      return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut, o, seed_, &popularity_);
+    }
     return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cases, eo_, seed_,
                                &popularity_);
   }
