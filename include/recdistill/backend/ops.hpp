@@ -66,6 +66,36 @@
 //                                             a chunk of items c0..c0+w: masks, rank counts,
 //                                             top-K scan; `last` writes the block's results
 //   rank_sampled(row, c, negatives, o) -> rank among sampled negatives (row: a host copy)
+// ---- Atten-Mixer (backbones/attenmixer.hpp) and bce_multi (losses/bce_multi.hpp) ----------
+//   l2_normalise_axis_forward(y, norm, x, outer, n, inner, eps)
+//                                             x, y (outer, n, inner): each vector x[o, :, i] of
+//                                             length n becomes x / (||x|| + eps) (eps OUTSIDE the
+//                                             norm, spec §7); keeps norm (outer, inner) = ||x||.
+//                                             inner 1: rows; y may alias x
+//   l2_normalise_axis_backward(dx, g, y, norm, outer, n, inner, eps)
+//                                             dx = g / (||x|| + eps) - y <y, g> / ||x||; 0 where
+//                                             ||x|| = 0 (always masked downstream). dx written,
+//                                             may alias g
+//   intent_slots(idx, valid, Bn, L, K)        idx (Bn, K) = 1 + b L + len_b - 1 - k, the slot k
+//                                             items back from the row's last real one, or 0 when
+//                                             that is before slot 0 (a zero row: callers keep a
+//                                             zero row 0 ahead of the slots)
+//   mixer_attention_forward(out, G, A1, A2, A3, drop, q, k, v, key_valid, MixerAttentionShape,
+//                           head_split, lp, p_drop, key, site)
+//                                             Atten-Mixer's multi-level read-out (spec §6.3):
+//                                             G = sigmoid(q~ k~^T) (B,H,K,L); A1 = softmax_l(2G);
+//                                             A2 = (sum_k A1^lp)^(1/lp) (B,H,L); A3 =
+//                                             softmax_l(2 A2) over real slots; drop = dropout
+//                                             mask of A3 (B,H,L); out (B, d) = concat_m sum_l
+//                                             m_l A3 drop v~
+//   mixer_attention_backward(dq, dk, dv, scratch, g, G, A1, A2, A3, drop, q, k, v, key_valid,
+//                            MixerAttentionShape, head_split, lp)
+//                                             dq (B K, d), dk, dv (B L, d) written; scratch
+//                                             (B, H, K, L)
+//   bce_multi_loss(dh, dE, h, E, targets, negatives, R, n_neg, d) -> loss
+//                                             mean_r softplus(-h_r . E[y_r]) + mean_{r,k}
+//                                             softplus(h_r . E[neg_rk]); dh (R, d) written, dE
+//                                             accumulates (rows in order)
 // (block: eval::RankBlock, the block's cases, options and host result arrays.)
 #pragma once
 #include <cstdint>
@@ -113,6 +143,20 @@ struct CrossEntropyWorkspace {
     dh = Buffer<B, T>(size_t(chunk) * d);
   }
 };
+
+// ---- Atten-Mixer (backbones/attenmixer.hpp) --------------------------------------------
+// The shape of the multi-level read-out: B rows, K intent levels (queries), L slots (keys),
+// H heads of dh channels (d = H dh).
+struct MixerAttentionShape {
+  int B, K, L, H, dh;
+  int d() const { return H * dh; }
+};
+// How queries and keys are split into heads (spec §6.3): `official_reshape` reads head m's
+// row k' of a (K, d) matrix as row r = m K + k' of its row-major (K H, dh) view (both
+// references do this); `standard` reads channels [m dh, (m + 1) dh) of row k'. Values are
+// always split the standard way.
+enum class HeadSplit { official_reshape, standard };
+// ---- end Atten-Mixer ---------------------------------------------------------------------
 
 namespace ops {
 
@@ -177,6 +221,14 @@ RD_BACKEND_OP(rank_rows)
 RD_BACKEND_OP(rank_targets)
 RD_BACKEND_OP(rank_chunk)
 RD_BACKEND_OP(rank_sampled)
+// ---- Atten-Mixer and bce_multi ----
+RD_BACKEND_OP(l2_normalise_axis_forward)
+RD_BACKEND_OP(l2_normalise_axis_backward)
+RD_BACKEND_OP(intent_slots)
+RD_BACKEND_OP(mixer_attention_forward)
+RD_BACKEND_OP(mixer_attention_backward)
+RD_BACKEND_OP(bce_multi_loss)
+// ---- end Atten-Mixer and bce_multi ----
 
 #undef RD_BACKEND_OP
 

@@ -897,4 +897,275 @@ struct rank_sampled_impl<CpuB> {
   }
 };
 
+
+// ---- Atten-Mixer (backbones/attenmixer.hpp) and bce_multi (losses/bce_multi.hpp) -------------
+// Every loop below runs in a fixed order per output element (rows of the read-out are split
+// between threads, each row's sums stay sequential), so results do not depend on the thread
+// count.
+
+template <>
+struct l2_normalise_axis_forward_impl<CpuB> {
+  // x, y (outer, n, inner): y[o, :, i] = x[o, :, i] / (||x[o, :, i]|| + eps); norm (outer,
+  // inner) = ||x[o, :, i]||. y may alias x.
+  template <class T>
+  static void run(T* y, T* norm, const T* x, int outer, int n, int inner, double eps) {
+    for (int o = 0; o < outer; ++o)
+      for (int i = 0; i < inner; ++i) {
+        const int64_t base = int64_t(o) * n * inner + i;
+        double sq = 0;
+        for (int k = 0; k < n; ++k) sq += double(x[base + int64_t(k) * inner]) * double(x[base + int64_t(k) * inner]);
+        const double nr = std::sqrt(sq);
+        norm[int64_t(o) * inner + i] = T(nr);
+        const T inv = T(1.0 / (nr + eps));
+        for (int k = 0; k < n; ++k) y[base + int64_t(k) * inner] = x[base + int64_t(k) * inner] * inv;
+      }
+  }
+};
+
+template <>
+struct l2_normalise_axis_backward_impl<CpuB> {
+  // dx = g / (||x|| + eps) - y <y, g> / ||x|| per vector; 0 for a zero vector (every such
+  // vector is multiplied by a zero mask downstream, spec §7). dx written, may alias g.
+  template <class T>
+  static void run(T* dx, const T* g, const T* y, const T* norm, int outer, int n, int inner, double eps) {
+    for (int o = 0; o < outer; ++o)
+      for (int i = 0; i < inner; ++i) {
+        const int64_t base = int64_t(o) * n * inner + i;
+        const double nr = norm[int64_t(o) * inner + i];
+        if (nr == 0) {
+          for (int k = 0; k < n; ++k) dx[base + int64_t(k) * inner] = T(0);
+          continue;
+        }
+        double gy = 0;
+        for (int k = 0; k < n; ++k) gy += double(g[base + int64_t(k) * inner]) * double(y[base + int64_t(k) * inner]);
+        const T a = T(1.0 / (nr + eps)), b = T(gy / nr);
+        for (int k = 0; k < n; ++k) {
+          const int64_t e = base + int64_t(k) * inner;
+          dx[e] = g[e] * a - y[e] * b;
+        }
+      }
+  }
+};
+
+template <>
+struct intent_slots_impl<CpuB> {
+  // idx (Bn, K) = 1 + b L + len_b - 1 - k when len_b - 1 - k >= 0, else 0 (real items are
+  // left-aligned; the +1 leaves row 0 to a zero row ahead of the slots).
+  static void run(int32_t* idx, const uint8_t* valid, int Bn, int L, int K) {
+    for (int b = 0; b < Bn; ++b) {
+      int len = 0;
+      for (int j = 0; j < L; ++j) len += valid[int64_t(b) * L + j] != 0;
+      for (int k = 0; k < K; ++k) {
+        const int j = len - 1 - k;
+        idx[int64_t(b) * K + k] = j >= 0 ? int32_t(1 + b * L + j) : 0;
+      }
+    }
+  }
+};
+
+namespace cpu_detail {
+// Offsets of head m's query row kk (of K) and key row l (of L) of row b, in a (B*K, d) and a
+// (B*L, d) matrix, under the head split (spec §6.3).
+inline int64_t head_row(HeadSplit split, int b, int m, int kk, int K, int H, int dh) {
+  const int64_t d = int64_t(H) * dh;
+  if (split == HeadSplit::standard) return (int64_t(b) * K + kk) * d + int64_t(m) * dh;
+  const int r = m * K + kk;  // row r of the row-major (K H, dh) view of row b's (K, d) block
+  return int64_t(b) * K * d + int64_t(r / H) * d + int64_t(r % H) * dh;
+}
+}  // namespace cpu_detail
+
+template <>
+struct mixer_attention_forward_impl<CpuB> {
+  // q (B K, d), k and v (B L, d), key_valid (B L). Saves G and A1 (B, H, K, L), A2, A3 and
+  // the dropout mask drop (B, H, L) (all 1 when p_drop = 0); out (B, d) written.
+  template <class T>
+  static void run(T* out, T* G, T* A1, T* A2, T* A3, T* drop, const T* q, const T* k, const T* v,
+                  const uint8_t* key_valid, MixerAttentionShape s, HeadSplit split, double lp, double p_drop,
+                  DropoutKey key, uint32_t site) {
+    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = s.d();
+    const int64_t KL = int64_t(K) * L;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < s.B; ++b) {
+      const uint8_t* valid = key_valid + int64_t(b) * L;
+      for (int m = 0; m < H; ++m) {
+        T* Gm = G + (int64_t(b) * H + m) * KL;
+        T* A1m = A1 + (int64_t(b) * H + m) * KL;
+        T* A2m = A2 + (int64_t(b) * H + m) * L;
+        T* A3m = A3 + (int64_t(b) * H + m) * L;
+        for (int kk = 0; kk < K; ++kk) {
+          const T* qr = q + cpu_detail::head_row(split, b, m, kk, K, H, dh);
+          T* g = Gm + int64_t(kk) * L;
+          T* a = A1m + int64_t(kk) * L;
+          for (int l = 0; l < L; ++l) {
+            const T* kr = k + cpu_detail::head_row(split, b, m, l, L, H, dh);
+            T acc = 0;
+            for (int c = 0; c < dh; ++c) acc += qr[c] * kr[c];
+            g[l] = T(1) / (T(1) + std::exp(-acc));
+          }
+          // A1 = softmax over all L slots (pads too) of 2 G.
+          T mx = -std::numeric_limits<T>::infinity();
+          for (int l = 0; l < L; ++l) mx = std::max(mx, T(2) * g[l]);
+          T total = 0;
+          for (int l = 0; l < L; ++l) total += (a[l] = std::exp(T(2) * g[l] - mx));
+          for (int l = 0; l < L; ++l) a[l] /= total;
+        }
+        // A2 = LP pooling of A1 over the K levels.
+        for (int l = 0; l < L; ++l) {
+          T acc = 0;
+          for (int kk = 0; kk < K; ++kk) acc += lp == 1.0 ? A1m[int64_t(kk) * L + l] : T(std::pow(A1m[int64_t(kk) * L + l], lp));
+          A2m[l] = lp == 1.0 ? acc : T(std::pow(acc, 1.0 / lp));
+        }
+        // A3 = softmax over the real slots of 2 A2 (pads -inf: exactly 0).
+        T mx = -std::numeric_limits<T>::infinity();
+        for (int l = 0; l < L; ++l)
+          if (valid[l]) mx = std::max(mx, T(2) * A2m[l]);
+        T total = 0;
+        for (int l = 0; l < L; ++l) total += (A3m[l] = valid[l] ? std::exp(T(2) * A2m[l] - mx) : T(0));
+        const T inv = total > 0 ? T(1) / total : T(0);
+        for (int l = 0; l < L; ++l) A3m[l] *= inv;
+      }
+      // Dropout of A3 (rows b H + m of the call).
+      T* Db = drop + int64_t(b) * H * L;
+      const T* A3b = A3 + int64_t(b) * H * L;
+      std::vector<T> scratch(size_t(H) * L);
+      dropout_forward_impl<CpuB>::run(scratch.data(), Db, A3b, H, L, p_drop, key, site, uint32_t(b) * uint32_t(H));
+      // out[b, head m] = sum_l m_l A3 drop v[b, l, head m].
+      T* o = out + int64_t(b) * d;
+      std::fill(o, o + d, T(0));
+      for (int m = 0; m < H; ++m)
+        for (int l = 0; l < L; ++l) {
+          if (!valid[l]) continue;
+          const T w = A3b[int64_t(m) * L + l] * Db[int64_t(m) * L + l];
+          const T* vr = v + (int64_t(b) * L + l) * d + int64_t(m) * dh;
+          for (int c = 0; c < dh; ++c) o[m * dh + c] += w * vr[c];
+        }
+    }
+  }
+};
+
+template <>
+struct mixer_attention_backward_impl<CpuB> {
+  // g (B, d): the gradient at out. dq (B K, d), dk and dv (B L, d) written; scratch
+  // (B, H, K, L). Backward (spec §7): the masked softmax, the LP pooling (dA1 = dA2 A1^(p-1)
+  // A2^(1-p)), the unmasked softmax of 2 G, the sigmoid, then dq~ = dP k~, dk~ = dP^T q~
+  // scattered back through the head split (a bijection, so every entry is written once).
+  template <class T>
+  static void run(T* dq, T* dk, T* dv, T* scratch, const T* g, const T* G, const T* A1, const T* A2, const T* A3,
+                  const T* drop, const T* q, const T* k, const T* v, const uint8_t* key_valid, MixerAttentionShape s,
+                  HeadSplit split, double lp) {
+    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = s.d();
+    const int64_t KL = int64_t(K) * L;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < s.B; ++b) {
+      const uint8_t* valid = key_valid + int64_t(b) * L;
+      const T* gb = g + int64_t(b) * d;
+      std::vector<T> dA(static_cast<size_t>(L)), dA2(static_cast<size_t>(L));
+      for (int m = 0; m < H; ++m) {
+        const T* Gm = G + (int64_t(b) * H + m) * KL;
+        const T* A1m = A1 + (int64_t(b) * H + m) * KL;
+        const T* A2m = A2 + (int64_t(b) * H + m) * L;
+        const T* A3m = A3 + (int64_t(b) * H + m) * L;
+        const T* Dm = drop + (int64_t(b) * H + m) * L;
+        T* P = scratch + (int64_t(b) * H + m) * KL;
+        // Values: dv = m_l A4 g; dA3 = m_l <g, v> drop.
+        for (int l = 0; l < L; ++l) {
+          T* dvr = dv + (int64_t(b) * L + l) * d + int64_t(m) * dh;
+          const T* vr = v + (int64_t(b) * L + l) * d + int64_t(m) * dh;
+          if (!valid[l]) {
+            std::fill(dvr, dvr + dh, T(0));
+            dA[size_t(l)] = 0;
+            continue;
+          }
+          const T w = A3m[l] * Dm[l];
+          T acc = 0;
+          for (int c = 0; c < dh; ++c) {
+            dvr[c] = w * gb[m * dh + c];
+            acc += gb[m * dh + c] * vr[c];
+          }
+          dA[size_t(l)] = acc * Dm[l];
+        }
+        // A3 = softmax(2 A2) over real slots: dA2 = 2 A3 (dA3 - <dA3, A3>).
+        T dot = 0;
+        for (int l = 0; l < L; ++l) dot += dA[size_t(l)] * A3m[l];
+        for (int l = 0; l < L; ++l) dA2[size_t(l)] = T(2) * A3m[l] * (dA[size_t(l)] - dot);
+        for (int kk = 0; kk < K; ++kk) {
+          const T* a = A1m + int64_t(kk) * L;
+          const T* gr = Gm + int64_t(kk) * L;
+          T* pr = P + int64_t(kk) * L;
+          // LP pooling: dA1 = dA2 A1^(p-1) A2^(1-p) (1 for p = 1).
+          for (int l = 0; l < L; ++l)
+            pr[l] = lp == 1.0 ? dA2[size_t(l)]
+                              : dA2[size_t(l)] * T(std::pow(a[l], lp - 1.0) * std::pow(A2m[l], 1.0 - lp));
+          // A1 = softmax(2 G): dG = 2 A1 (dA1 - <dA1, A1>); G = sigmoid(pre): dpre = dG G (1 - G).
+          T d1 = 0;
+          for (int l = 0; l < L; ++l) d1 += pr[l] * a[l];
+          for (int l = 0; l < L; ++l) pr[l] = T(2) * a[l] * (pr[l] - d1) * gr[l] * (T(1) - gr[l]);
+        }
+        // dq~[kk] = sum_l P[kk, l] k~[l]; dk~[l] = sum_kk P[kk, l] q~[kk].
+        for (int kk = 0; kk < K; ++kk) {
+          T* dqr = dq + cpu_detail::head_row(split, b, m, kk, K, H, dh);
+          std::fill(dqr, dqr + dh, T(0));
+          for (int l = 0; l < L; ++l) {
+            const T* kr = k + cpu_detail::head_row(split, b, m, l, L, H, dh);
+            const T p = P[int64_t(kk) * L + l];
+            for (int c = 0; c < dh; ++c) dqr[c] += p * kr[c];
+          }
+        }
+        for (int l = 0; l < L; ++l) {
+          T* dkr = dk + cpu_detail::head_row(split, b, m, l, L, H, dh);
+          std::fill(dkr, dkr + dh, T(0));
+          for (int kk = 0; kk < K; ++kk) {
+            const T* qr = q + cpu_detail::head_row(split, b, m, kk, K, H, dh);
+            const T p = P[int64_t(kk) * L + l];
+            for (int c = 0; c < dh; ++c) dkr[c] += p * qr[c];
+          }
+        }
+      }
+    }
+  }
+};
+
+template <>
+struct bce_multi_loss_impl<CpuB> {
+  // L = mean_r softplus(-s+_r) + mean_{r,k} softplus(s-_rk), s+ = h_r . E[y_r], s-_rk =
+  // h_r . E[neg[r n_neg + k]] (spec §1 `bce_multi`). ds+ = (sigmoid(s+) - 1) / R, ds- =
+  // sigmoid(s-) / (R n_neg) (spec §7). dh (R, d) written when not null; dE accumulates in row
+  // order when not null.
+  template <class T>
+  static double run(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets, const int32_t* negatives,
+                    int R, int n_neg, int d) {
+    if (dh) std::fill(dh, dh + int64_t(R) * d, T(0));
+    if (R == 0) return 0.0;
+    auto softplus = [](double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); };
+    auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+    const double inv_pos = 1.0 / double(R), inv_neg = n_neg > 0 ? 1.0 / (double(R) * n_neg) : 0.0;
+    double pos = 0, neg = 0;
+    for (int r = 0; r < R; ++r) {
+      const T* h = hidden + int64_t(r) * d;
+      for (int k = -1; k < n_neg; ++k) {
+        const int32_t item = k < 0 ? targets[r] : negatives[int64_t(r) * n_neg + k];
+        const T* e = table + int64_t(item) * d;
+        double x = 0;
+        for (int c = 0; c < d; ++c) x += double(h[c]) * double(e[c]);
+        double coef;
+        if (k < 0) {
+          pos += softplus(-x);
+          coef = (sigmoid(x) - 1.0) * inv_pos;
+        } else {
+          neg += softplus(x);
+          coef = sigmoid(x) * inv_neg;
+        }
+        if (dh)
+          for (int c = 0; c < d; ++c) dh[int64_t(r) * d + c] += T(coef) * e[c];
+        if (dE) {
+          T* ge = dE + int64_t(item) * d;
+          for (int c = 0; c < d; ++c) ge[c] += T(coef) * h[c];
+        }
+      }
+    }
+    return pos * inv_pos + neg * inv_neg;
+  }
+};
+// ---- end Atten-Mixer and bce_multi ----------------------------------------------------------
+
 }  // namespace recdistill::ops
