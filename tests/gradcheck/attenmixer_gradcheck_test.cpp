@@ -160,3 +160,40 @@ TEST(AttenMixerGrad, PadRowAndUnusedRowsOfLIGetNoGradient) {
     EXPECT_EQ(s > 0, in_batch) << row;
   }
 }
+
+// The read-out op splits rows between threads; each row's sums run in a fixed order, so its
+// outputs and gradients are bit-identical for 1 and 2 threads (dropout on, both head splits).
+TEST(AttenMixerOps, ReadoutDoesNotDependOnTheThreadCount) {
+  const MixerAttentionShape s{7, 4, 5, 2, 3};
+  const int d = s.d();
+  std::vector<double> q(size_t(s.B) * s.K * d), k(size_t(s.B) * s.L * d), v(k.size()), g(size_t(s.B) * d);
+  std::vector<uint8_t> valid(size_t(s.B) * s.L);
+  uint64_t x = 12345;
+  auto next = [&x] {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return double(x >> 11) / double(1ull << 53) - 0.5;
+  };
+  for (auto* vec : {&q, &k, &v, &g})
+    for (auto& e : *vec) e = 2 * next();
+  for (int b = 0; b < s.B; ++b)
+    for (int l = 0; l < s.L; ++l) valid[size_t(b * s.L + l)] = l <= b % s.L;
+  for (HeadSplit split : {HeadSplit::official_reshape, HeadSplit::standard}) {
+    std::vector<std::vector<double>> runs;
+    for (int threads : {1, 2}) {
+      B::set_threads(threads);
+      const size_t HKL = size_t(s.B) * s.H * s.K * s.L, HL = size_t(s.B) * s.H * s.L;
+      std::vector<double> out(g.size()), G(HKL), A1(HKL), P(HKL), A2(HL), A3(HL), D(HL), dq(q.size()), dk(k.size()),
+          dv(v.size());
+      ops::mixer_attention_forward<B>(out.data(), G.data(), A1.data(), A2.data(), A3.data(), D.data(), q.data(),
+                                      k.data(), v.data(), valid.data(), s, split, 2.0, 0.3, DropoutKey{9, 1, 2}, 1u);
+      ops::mixer_attention_backward<B>(dq.data(), dk.data(), dv.data(), P.data(), g.data(), G.data(), A1.data(),
+                                       A2.data(), A3.data(), D.data(), q.data(), k.data(), v.data(), valid.data(), s,
+                                       split, 2.0);
+      std::vector<double> all = out;
+      for (auto* vec : {&dq, &dk, &dv, &D}) all.insert(all.end(), vec->begin(), vec->end());
+      runs.push_back(std::move(all));
+    }
+    B::set_threads(1);
+    EXPECT_EQ(runs[0], runs[1]);
+  }
+}

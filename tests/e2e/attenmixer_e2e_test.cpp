@@ -1,0 +1,186 @@
+// Tier 4 for Atten-Mixer `alkdrec`: trained through the generic Trainer (train/trainer.hpp) with
+// the session objective (in-batch BPR) and with bce_multi, it learns planted session structure
+// (each item's successor follows it 90% of the time) in the ALKDRec protocol (one instance per
+// session, the last item the target, iterations of distinct instances, dropout 0.1 on); training
+// is deterministic for a seed, and evaluation does not depend on how cases are batched.
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <random>
+
+#include "../common/test_util.hpp"
+#include "recdistill/backbones/attenmixer.hpp"
+#include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/losses/attenmixer_objective.hpp"
+#include "recdistill/losses/session_objective.hpp"
+#include "recdistill/train/trainer.hpp"
+
+using namespace recdistill;
+using B = cpu::Backend;
+using M = AttenMixer<B, float, attenmixer::Alkdrec>;
+
+namespace {
+
+constexpr int kItems = 40;
+
+// Sessions of 3..9 items on a planted successor chain; the last item of each is its target.
+// The first `train` sessions train, the rest are split between validation and test.
+// (tests/e2e/session_e2e_test.cpp's.)
+data::Split planted_sessions(int train, int held_out, unsigned seed) {
+  std::mt19937 g(seed);
+  std::vector<int32_t> succ(kItems + 1), perm(kItems);
+  for (int i = 0; i < kItems; ++i) perm[size_t(i)] = i + 1;
+  std::shuffle(perm.begin(), perm.end(), g);
+  for (int i = 0; i < kItems; ++i) succ[size_t(i) + 1] = perm[size_t(i)];
+  std::uniform_int_distribution<int> item(1, kItems), len(3, 9);
+  std::uniform_real_distribution<double> u(0, 1);
+  data::Split s;
+  s.protocol = "session";
+  s.n_items = kItems + 1;
+  s.n_users = train + 2 * held_out + 1;
+  s.train.resize(size_t(s.n_users));
+  for (int id = 1; id < s.n_users; ++id) {
+    std::vector<int32_t> seq;
+    int32_t cur = item(g);
+    for (int t = len(g); t > 0; --t) {
+      seq.push_back(cur);
+      cur = u(g) < 0.9 ? succ[size_t(cur)] : item(g);
+    }
+    if (id <= train) {
+      s.train[size_t(id)] = seq;
+    } else {
+      data::SplitCase c{id, std::vector<int32_t>(seq.begin(), seq.end() - 1), seq.back()};
+      (id <= train + held_out ? s.valid : s.test).push_back(std::move(c));
+    }
+  }
+  return s;
+}
+
+double popularity_hr10(const data::Split& s) {
+  std::vector<double> count(size_t(s.n_items), 0.0);
+  for (const auto& seq : s.train)
+    if (!seq.empty()) count[size_t(seq.back())] += 1;  // how often each item is a target
+  std::vector<int64_t> ranks;
+  for (const auto& c : s.test) ranks.push_back(eval::rank_of_target(count.data(), s.n_items, c.target, eval::Ties::against_model));
+  return eval::metrics_from_ranks(ranks, {10}).at("HR@10");
+}
+
+// ALKDRec's settings (L = K = 10, H 2, p 1, dropout 0.1, one row per session) at d = 16.
+AttenMixerConfig model_config(int n_items, HeadSplit split = HeadSplit::official_reshape) {
+  AttenMixerConfig c;
+  c.variant = AttenMixerVariant::alkdrec;
+  c.resolve_defaults([](const char*) { return false; });
+  c.n_items = n_items;
+  c.hidden = 16;
+  c.head_split = split;
+  return c;
+}
+
+TrainerConfig trainer_config() {
+  TrainerConfig tc;
+  tc.schedule = TrainerConfig::Schedule::iterations;
+  tc.batch_size = 64;
+  tc.steps_per_epoch = 10;
+  tc.epochs = 40;
+  tc.adam.lr = 1e-2;
+  tc.patience = 5;
+  tc.valid_metric = "HR@10";
+  return tc;
+}
+
+eval::Options eval_options() {
+  eval::Options eo;
+  eo.ks = {10};
+  return eo;
+}
+
+template <template <class> class O>
+double learned_hr10(const AttenMixerConfig& mc, const data::Split& split, const char* what) {
+  Trainer<M, O> t(M(mc), trainer_config(), eval_options(), split, 5);
+  const TrainResult r = t.fit();
+  const double hr = r.test.at("HR@10");
+  std::cout << what << ": HR@10 " << hr << ", MRR@10 " << r.test.at("MRR@10") << " (epoch " << r.best_epoch << ", "
+            << r.n_params << " parameters, " << r.n_windows << " rows)\n";
+  return hr;
+}
+
+}  // namespace
+
+TEST(AttenMixerConfig, AlkdrecDefaults) {
+  const auto c = model_config(41);
+  EXPECT_EQ(c.max_len, 10);
+  EXPECT_EQ(c.intent_levels, 10);
+  EXPECT_EQ(c.heads, 2);
+  EXPECT_EQ(c.lp_exponent, 1.0);
+  EXPECT_EQ(c.dropout, 0.1);
+  EXPECT_EQ(c.rows, SessionRows::last);
+  EXPECT_EQ(c.loss, SessionLoss::inbatch_bpr);
+  EXPECT_EQ(c.head_split, HeadSplit::official_reshape);
+  EXPECT_EQ(c.bce_negatives, 0);
+  AttenMixerConfig o;
+  o.resolve_defaults([](const char*) { return false; });
+  EXPECT_EQ(o.hidden, 256);
+  EXPECT_EQ(o.heads, 8);
+  EXPECT_EQ(o.intent_levels, 7);
+  EXPECT_EQ(o.lp_exponent, 4.0);
+  EXPECT_EQ(o.loss, SessionLoss::ce);
+  o.n_items = 41;
+  EXPECT_THROW(attenmixer::with_variant(o.variant, []<class V>() { return 0; }), Error);
+  EXPECT_THROW(M{o}, Error);
+}
+
+TEST(AttenMixerLearns, InBatchBPRThroughTheSessionObjective) {
+  const auto split = planted_sessions(1500, 200, 11);
+  const double pop = popularity_hr10(split);
+  const double hr = learned_hr10<SessionObjective>(model_config(split.n_items), split, "Atten-Mixer alkdrec, in-batch BPR");
+  EXPECT_GT(hr, 2.0 * pop);
+  EXPECT_GT(hr, 0.6);  // the successor of the last item is the target ~90% of the time
+}
+
+TEST(AttenMixerLearns, BceMultiWithTenNegatives) {
+  const auto split = planted_sessions(1500, 200, 11);
+  const double pop = popularity_hr10(split);
+  auto mc = model_config(split.n_items);
+  mc.bce_negatives = 10;
+  const double hr = learned_hr10<AttenMixerObjective>(mc, split, "Atten-Mixer alkdrec, bce_multi (10 negatives)");
+  EXPECT_GT(hr, 2.0 * pop);
+  EXPECT_GT(hr, 0.6);
+}
+
+TEST(AttenMixerLearns, StandardHeadSplit) {
+  const auto split = planted_sessions(1500, 200, 11);
+  const double pop = popularity_hr10(split);
+  const double hr = learned_hr10<SessionObjective>(model_config(split.n_items, HeadSplit::standard), split,
+                                                   "Atten-Mixer alkdrec, standard head split");
+  EXPECT_GT(hr, 2.0 * pop);
+  EXPECT_GT(hr, 0.6);
+}
+
+TEST(AttenMixerTraining, IsDeterministicForAFixedSeed) {
+  const auto split = planted_sessions(300, 50, 3);
+  auto tc = trainer_config();
+  tc.epochs = 2;
+  const auto mc = model_config(split.n_items);
+  Trainer<M, SessionObjective> a(M(mc), tc, eval_options(), split, 5), b(M(mc), tc, eval_options(), split, 5),
+      c(M(mc), tc, eval_options(), split, 6);
+  a.fit();
+  b.fit();
+  c.fit();
+  EXPECT_EQ(a.host_params(), b.host_params());
+  EXPECT_NE(a.host_params(), c.host_params());
+}
+
+TEST(AttenMixerEvaluation, RanksDoNotDependOnBatching) {
+  const auto split = planted_sessions(300, 400, 5);
+  auto tc = trainer_config();
+  tc.epochs = 1;
+  Trainer<M, SessionObjective> t(M(model_config(split.n_items)), tc, eval_options(), split, 5);
+  t.fit();
+  const auto cases = eval_cases(split.test);
+  ASSERT_GT(cases.size(), size_t(eval::kEvalBlock) + 10);
+  auto acts = t.model().make_activations(eval::kEvalBlock);
+  const auto all = eval::rank_cases<B>(t.model(), t.params().data(), acts, cases);
+  const std::vector<eval::Case> slice(cases.begin() + 37, cases.end());
+  const auto part = eval::rank_cases<B>(t.model(), t.params().data(), acts, slice);
+  for (size_t i = 0; i < slice.size(); ++i) ASSERT_EQ(part[i], all[i + 37]) << i;
+}
