@@ -18,6 +18,7 @@
 
 #include "../common/golden_fixture.hpp"
 #include "recdistill/backbones/attenmixer.hpp"
+#include "recdistill/backbones/attenmixer_state_dict.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/train/optimizer.hpp"
@@ -194,4 +195,27 @@ TEST(AttenMixerHeadSplit, CoincideAtOneHeadAndDifferAtTwo) {
   run(HeadSplit::official_reshape, 2, s1, g1);
   run(HeadSplit::standard, 2, s2, g2);
   EXPECT_NE(s1, s2);
+}
+
+// The fixture's parameter names are AttMix's state_dict keys: our tensors export under them and
+// load back; a file from AttMix itself (with its unused linear_three) is refused with a hint.
+TEST(AttenMixerStateDict, RoundTripsUnderAttMixNames) {
+  Fixture fx("attenmixer_alkdrec");
+  using MF = AttenMixer<cpu::Backend, float, attenmixer::Alkdrec>;
+  const MF m(config_of(fx));
+  std::vector<float> params(m.num_params());
+  m.init(params.data(), 4);
+  auto st = to_state_dict(m, params);
+  std::vector<std::string> names;
+  for (auto n : fx.manifest["params"].get_array()) names.emplace_back(std::string_view(n));
+  ASSERT_EQ(st.tensors.size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(st.tensors[i].name, names[i]);
+  EXPECT_EQ(from_state_dict(m, st, "x.safetensors"), params);
+  st.tensors.push_back({"mattn.linear_three.weight", {2, 8}, std::vector<float>(16, 0.f)});
+  try {
+    from_state_dict(m, st, "x.safetensors");
+    FAIL() << "an extra tensor was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("AttMix's full state_dict"), std::string::npos) << e.what();
+  }
 }
