@@ -45,7 +45,8 @@ std::string ranking_text(const io::CommonConfig& cfg, int32_t n_items) {
 }
 
 RunConfig load_configs(const std::vector<std::string>& files, const std::vector<std::string>& sets,
-                       const plugin::Registry& registry, bool require_model, bool warn) {
+                       const plugin::Registry& registry, bool require_model, bool warn,
+                       const std::vector<keys::KeyDoc>& extra_keys) {
   if (files.empty()) fail("no config file given (--config FILE.yaml)");
   RunConfig rc;
   rc.layers = io::config_layers(files, sets);
@@ -54,6 +55,7 @@ RunConfig load_configs(const std::vector<std::string>& files, const std::vector<
   const auto app_schema = io::schema_of<io::CommonConfig>();
   const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, io::checked_by_the_app()));
   io::Schema schema = app_schema;
+  schema.add(extra_keys);
   io::ResolveOptions opt;
   opt.warn = warn;
   if (const auto* mk = registry.model_keys(first.model_name)) {

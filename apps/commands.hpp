@@ -33,6 +33,7 @@ int cmd_plugins(const Args& args);
 int cmd_export(const Args& args);
 int cmd_llm(const Args& args);
 int cmd_profiles(const Args& args);
+int cmd_alkd(const Args& args);
 
 // Log level from --verbose / --debug: 0 normal, 1 verbose (full resolved config), 2 debug
 // (adds per-step losses, gradient norms and timings).
@@ -74,8 +75,10 @@ struct RunConfig {
 // model.model_name names (from `registry`); every other key is an error naming file and line.
 // Without `require_model` (prepare), a model no plugin offers only narrows the check to the
 // app's own keys.
+// `extra_keys`: keys a command reads besides the app's and the model's (alkd's section).
 RunConfig load_configs(const std::vector<std::string>& files, const std::vector<std::string>& sets,
-                       const plugin::Registry& registry, bool require_model = true, bool warn = true);
+                       const plugin::Registry& registry, bool require_model = true, bool warn = true,
+                       const std::vector<keys::KeyDoc>& extra_keys = {});
 // The config a run folder records: the app's keys, then the model's resolved config over them.
 std::string run_config_text(const RunConfig& rc, const std::string& model_resolved);
 // "SASRec from sasrec 0.1.0 (path/librecdistill_sasrec.so)": where the model's code came from.
@@ -117,6 +120,7 @@ inline const std::vector<Command>& commands() {
       {"export", "the selected weights of a run, for serving: safetensors + config (RUN_DIR [--output DIR])", cmd_export},
       {"llm", "check an LLM endpoint, send a batch of requests, import recorded answers (check|batch|import)", cmd_llm},
       {"profiles", "LLM-written user profiles from the training split, embedded (--config FILE.yaml [--output PREFIX])", cmd_profiles},
+      {"alkd", "active LLM distillation of session models, by stages (--config FILE.yaml [--stages pretrain,predict])", cmd_alkd},
       {"plugins", "list the plugins found, their versions, models and strategies", cmd_plugins},
   };
   return list;

@@ -110,6 +110,35 @@ class SequentialModel final : public plugin::Model {
     return t.rank(eval_cases(cases, &split.train));
   }
 
+  plugin::CasePredictions predict_cases(const data::Split& split, const std::vector<data::SplitCase>& cases, int k,
+                                        const std::vector<std::vector<int32_t>>& items) override {
+    require_weights("predict cases");
+    if (split.n_items != mc_->n_items)
+      fail(Family::name, ": the split has ", split.n_items - 1, " items, the weights ", mc_->n_items - 1);
+    if (k < 1 || k >= mc_->n_items) fail(Family::name, ": top-k needs 1 <= k < ", mc_->n_items, ", got ", k);
+    if (items.size() != cases.size()) fail(Family::name, ": ", items.size(), " item lists for ", cases.size(), " cases");
+    for (size_t i = 0; i < cases.size(); ++i) {
+      if (cases[i].target == 0 || cases[i].history.empty())
+        fail(Family::name, ": case ", i, " (user ", cases[i].user, ") has no target or an empty history");
+      for (int32_t it : items[i])
+        if (it < 1 || it >= mc_->n_items) fail(Family::name, ": case ", i, ": item id ", it, " is outside 1..", mc_->n_items - 1);
+    }
+    Trainer t(cfg_, split, profiles_);
+    t.params() = params_;
+    const auto ec = eval_cases(cases, &split.train);
+    plugin::CasePredictions out;
+    t.visit([&](auto& tr) {
+      auto [ranks, top] = tr.rank_and_topk(ec, k);
+      out.ranks = std::move(ranks);
+      out.top.resize(cases.size());
+      for (size_t i = 0; i < cases.size(); ++i)
+        for (int r = 0; r < k; ++r)
+          if (top.items_of(i)[r] != 0) out.top[i].push_back({top.items_of(i)[r], float(top.scores_of(i)[r])});
+      for (auto& row : tr.item_scores(ec, items)) out.item_scores.emplace_back(row.begin(), row.end());
+    });
+    return out;
+  }
+
   void save(const std::string& path) const override {
     if (!mc_) fail(path, ": ", Family::name, " has no weights to save (neither trained nor loaded)");
     io::SafeTensors st = Family::with_variant(mc_->variant, [&]<class V>() { return to_state_dict(net<V>(*mc_), params_); });

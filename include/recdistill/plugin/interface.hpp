@@ -48,8 +48,9 @@ namespace recdistill::plugin {
 
 // 2: Model::evaluate became Model::rank. 3: config layers instead of ExperimentConfig, the
 // components' keys in ComponentInfo, Model::resolved_config and Model::export_model, weights
-// in safetensors. 4: KeyDoc::refused (keys never accepted, such as llm.api_key).
-constexpr uint32_t kPluginAbiVersion = 4;
+// in safetensors. 4: KeyDoc::refused (keys never accepted, such as llm.api_key). 5:
+// Model::predict_cases (active distillation's prediction step).
+constexpr uint32_t kPluginAbiVersion = 5;
 
 // What a training run will do, as the model tells the app before its first step (from its own
 // resolved config: the app reads no model key by name).
@@ -74,6 +75,13 @@ struct RunOptions {
 struct Recommendation {
   int32_t item = 0;
   float score = 0;
+};
+
+// What Model::predict_cases returns, one entry per case.
+struct CasePredictions {
+  std::vector<int64_t> ranks;                      // as Model::rank
+  std::vector<std::vector<Recommendation>> top;    // best first
+  std::vector<std::vector<float>> item_scores;     // item_scores[i][j]: the score of items[i][j]
 };
 
 // A trainable, evaluable model behind the plugin edge. Created by a plugin from a config; sized
@@ -115,6 +123,12 @@ class Model {
   virtual std::vector<std::vector<Recommendation>> recommend(
       const std::vector<std::vector<int32_t>>& histories, int k,
       const std::vector<std::vector<int32_t>>& exclude) = 0;
+
+  // In one pass over `cases` (active distillation's prediction step, specs/active-llm-
+  // distillation.md §3): each target's rank as rank() gives it (full ranking), the k best items
+  // under the same exclusions and ties, and the scores of items[i] (ids 1..N-1) for case i.
+  virtual CasePredictions predict_cases(const data::Split& split, const std::vector<data::SplitCase>& cases, int k,
+                                        const std::vector<std::vector<int32_t>>& items) = 0;
 };
 
 // A selection strategy of active distillation: picks which sessions to send to the teacher.

@@ -105,6 +105,10 @@ class GuardedModel final : public Model {
                                                      const std::vector<std::vector<int32_t>>& exclude) override {
     return guard([&] { return m_->recommend(histories, k, exclude); });
   }
+  CasePredictions predict_cases(const data::Split& split, const std::vector<data::SplitCase>& cases, int k,
+                                const std::vector<std::vector<int32_t>>& items) override {
+    return guard([&] { return m_->predict_cases(split, cases, k, items); });
+  }
 
  private:
   std::shared_ptr<Model> m_;

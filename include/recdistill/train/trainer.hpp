@@ -36,6 +36,7 @@
 #include "recdistill/core/random.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/eval/ranking.hpp"
+#include "recdistill/eval/topk.hpp"
 #include "recdistill/io/container.hpp"
 #include "recdistill/losses/objective.hpp"
 #include "recdistill/train/checkpoint.hpp"
@@ -190,26 +191,29 @@ class Trainer {
 
   // The target's rank of each case under the eval options (one per case, in order).
   std::vector<int64_t> rank(const std::vector<eval::Case>& cases) {
-    if (!eval_acts_)
-      eval_acts_ = std::make_unique<typename M::Activations>(model_.make_activations(eval::kEvalBlock));
-    if (eo_.sampling == eval::Sampling::popularity && popularity_.empty()) {
-      // Popularity of sampled negatives: training interactions per item.
-      popularity_.assign(size_t(model_.n_items()), 0.0);
-      for (const auto& seq : split_.train)
-        for (int32_t j : seq) popularity_[size_t(j)] += 1;
-    }
-    if (eo_.exclude == eval::Exclude::window) {
-      // The window is the last max_len() history items: exclude the history of cases cut to it.
-      std::vector<eval::Case> cut(cases);
-      const size_t L = size_t(model_.max_len());
-      for (auto& c : cut)
-        if (c.length > L) c.history += c.length - L, c.length = L;
-      eval::Options o = eo_;
-      o.exclude = eval::Exclude::history;
-      return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut, o, seed_, &popularity_);
-    }
-    return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cases, eo_, seed_,
+    prepare_eval();
+    eval::Options o = eo_;
+    const auto cut = window_cases(cases, o);
+    return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut ? *cut : cases, o, seed_,
                                &popularity_);
+  }
+  // Ranks (as rank(), full ranking) and the top-K lists under the same exclusions and ties.
+  std::pair<std::vector<int64_t>, eval::TopK<T>> rank_and_topk(const std::vector<eval::Case>& cases, int K) {
+    prepare_eval();
+    eval::Options o = eo_;
+    const auto cut = window_cases(cases, o);
+    return eval::rank_and_topk_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut ? *cut : cases, o, K);
+  }
+  // The scores of items[i] (ids in 1..N-1) for case i, as evaluation scores them.
+  std::vector<std::vector<T>> item_scores(const std::vector<eval::Case>& cases,
+                                          const std::vector<std::vector<int32_t>>& items) {
+    RD_REQUIRE(items.size() == cases.size(), "item_scores: ", items.size(), " item lists for ", cases.size(), " cases");
+    prepare_eval();
+    std::vector<std::vector<T>> out(cases.size());
+    eval::score_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cases, [&](size_t i, const T* row) {
+      for (int32_t j : items[i]) out[i].push_back(row[j]);
+    });
+    return out;
   }
   eval::Metrics evaluate(const std::vector<eval::Case>& cases) {
     return eval::metrics_from_ranks(rank(cases), eo_);
@@ -464,6 +468,28 @@ class Trainer {
     }
     m["model.tensors"] = cat(model_.layout().infos().size(), " tensors, ", model_.num_params(),
                              " weights, layout hash ", io::hex64(h));
+  }
+
+  void prepare_eval() {
+    if (!eval_acts_)
+      eval_acts_ = std::make_unique<typename M::Activations>(model_.make_activations(eval::kEvalBlock));
+    if (eo_.sampling == eval::Sampling::popularity && popularity_.empty()) {
+      // Popularity of sampled negatives: training interactions per item.
+      popularity_.assign(size_t(model_.n_items()), 0.0);
+      for (const auto& seq : split_.train)
+        for (int32_t j : seq) popularity_[size_t(j)] += 1;
+    }
+  }
+  // eval.exclude: window is `history` over histories cut to the model's window (its last
+  // max_len() items): the cut cases, with o.exclude set to history; nullopt otherwise.
+  std::optional<std::vector<eval::Case>> window_cases(const std::vector<eval::Case>& cases, eval::Options& o) const {
+    if (o.exclude != eval::Exclude::window) return std::nullopt;
+    std::vector<eval::Case> cut(cases);
+    const size_t L = size_t(model_.max_len());
+    for (auto& c : cut)
+      if (c.length > L) c.history += c.length - L, c.length = L;
+    o.exclude = eval::Exclude::history;
+    return cut;
   }
 
   // Keeps each user's first `n` rows in the batching's order, which is newest first (both

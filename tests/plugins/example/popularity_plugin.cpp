@@ -109,6 +109,21 @@ class Popularity final : public plugin::Model {
     return out;
   }
 
+  // Ranks as rank(), the top k of every case (nothing excluded: this example ignores
+  // eval.exclude) and the counts of the asked items.
+  plugin::CasePredictions predict_cases(const data::Split& split, const std::vector<data::SplitCase>& cases, int k,
+                                        const std::vector<std::vector<int32_t>>& items) override {
+    plugin::CasePredictions out;
+    out.ranks = rank(split, cases);
+    std::vector<std::vector<int32_t>> histories(cases.size());
+    out.top = recommend(histories, k, {});
+    for (const auto& list : items) {
+      out.item_scores.emplace_back();
+      for (int32_t j : list) out.item_scores.back().push_back(counts_.at(size_t(j)));
+    }
+    return out;
+  }
+
  private:
   PopularityConfig cfg_;
   uint64_t item_hash_ = 0;
