@@ -14,7 +14,9 @@
 //   S  = dropout(n(n(LI[seq] * m)))          n(x) = x / (||x|| + 1e-12) per slot, applied twice
 //                                            as the reference does; dropout per element (site 0)
 //   c_i = [S_{len-1}; S_{len-2}; ...; S_{len-1-i}] for i < K; a slot before 0 reads a zero
-//        vector (the reference's clamp to -1 reads its last column, a pad, whenever it fires)
+//        vector (the reference's clamp to -1 reads its last column, a pad whenever it fires
+//        as long as K <= L, ALKDRec's K = L = 10; with K > L and a full row it would read the
+//        last item instead, which this model does not copy)
 //   Qh = stack_i linear_q[i](c_i) (B, K, d), normalised along K per channel (+1e-12)
 //   x_t = S_{len-1}
 //   a  = LN_a(read-out(Qh W0^T + b0, S W1^T + b1, S W2^T + b2))   (§6.3, LN eps 1e-8; the
