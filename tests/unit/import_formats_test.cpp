@@ -10,6 +10,7 @@
 #include "recdistill/data/atomic.hpp"
 #include "recdistill/data/csv.hpp"
 #include "recdistill/data/sessions.hpp"
+#include "recdistill/data/split.hpp"
 
 using namespace recdistill;
 using namespace recdistill::data;
@@ -200,6 +201,8 @@ TEST(ImportSessions, MalformedFilesNameFileLineAndExpectation) {
                {"sessions_comma.tsv:1", "missing column 'session_id'", "comma-separated?"});
   expect_error([&] { rd("sessions_label.tsv"); },
                {"sessions_label.tsv:2", "column 'split'", "train, valid or test", "'training'"});
+  expect_error([&] { rd("sessions_no_target.tsv"); },
+               {"sessions_no_target.tsv:3", "column 'target'", "non-negative integer", "''"});
   expect_error([&] { rd("empty.tsv"); }, {"empty.tsv", "empty"});
   expect_error([&] { rd("sessions.tsv", "items_gap.tsv"); },
                {"items_gap.tsv:3", "column 'item_index'", "expected 1", "'2'"});
@@ -214,4 +217,17 @@ TEST(ImportSessions, ShippedAlkdrecFileReadsCompletely) {
   EXPECT_EQ(d.item_meta.rows[1][1], "Toy story");
   // First session: "265 2015 1313 528 0" -> 1240.
   EXPECT_EQ(to_sequences(d).items[1], (std::vector<int32_t>{266, 2016, 1314, 529, 1, 1241}));
+}
+
+// data.expected_counts: the shipped data's load-time facts; a copy that disagrees is refused,
+// naming every count that differs.
+TEST(ImportSessions, ExpectedCountsAreChecked) {
+  const auto d = read_sessions(dir + "sessions.tsv", dir + "items.tsv");
+  const auto split = split_sessions(d);
+  auto check = [&](const std::vector<int>& want) { check_expected_counts(want, d, split, "sessions.tsv"); };
+  check({});            // no check
+  check({4, 2, 1, 1});  // 4 items, sessions 10 and 11 train, 12 valid, 13 test
+  expect_error([&] { check({4, 3, 1, 2}); },
+               {"sessions.tsv", "expected_counts", "training sequences: expected 3, found 2", "test cases: expected 2, found 1"});
+  expect_error([&] { check({4, 2}); }, {"data.expected_counts", "found 2 numbers"});
 }

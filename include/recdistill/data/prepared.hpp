@@ -338,6 +338,7 @@ inline LoadedData load_prepared_or_import(const io::CommonConfig& cfg) {
     out.split = std::move(p.split);
     out.source = interchange_paths(cfg.data).any() ? cfg.data.profile_train_sequences : cfg.data.path;
   }
+  check_expected_counts(cfg.data.expected_counts, out.dataset, out.split, out.source);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

@@ -169,4 +169,22 @@ inline Split make_split(const Interactions& d, const SplitOptions& o, uint64_t s
   fail("data.split: expected loo, temporal, session or ratio, found '", o.protocol, "'");
 }
 
+// data.expected_counts: the loaded data must have exactly these item, training-sequence,
+// validation and test counts (a shipped dataset's load-time facts), or the load fails naming each.
+inline void check_expected_counts(const std::vector<int>& want, const Dataset& data, const Split& split,
+                                  const std::string& source) {
+  if (want.empty()) return;
+  if (want.size() != 4)
+    fail("data.expected_counts: expected [items, training sequences, validation cases, test cases], found ", want.size(), " numbers");
+  int64_t train = 0;
+  for (const auto& seq : split.train) train += seq.empty() ? 0 : 1;
+  const int64_t have[4] = {int64_t(data.items.size()) - 1, train, int64_t(split.valid.size()), int64_t(split.test.size())};
+  const char* what[4] = {"items", "training sequences", "validation cases", "test cases"};
+  std::string diffs;
+  for (int i = 0; i < 4; ++i)
+    if (have[i] != want[size_t(i)]) diffs += cat("\n  ", what[i], ": expected ", want[size_t(i)], ", found ", have[i]);
+  if (!diffs.empty())
+    fail(source, ": the data does not have the counts data.expected_counts gives (a different or damaged copy?):", diffs);
+}
+
 }  // namespace recdistill::data

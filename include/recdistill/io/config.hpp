@@ -107,6 +107,7 @@ struct DataConfig {
   int min_user_interactions = 0, min_item_interactions = 0;  // k-core; <= 1 = off
   double temporal_quantile = 0.8, valid_share = 0.2;        // data.split: temporal
   std::vector<double> split_ratios = {0.6, 0.2, 0.2};       // data.split: ratio
+  std::vector<int> expected_counts;  // [items, train, valid, test] checked at load; [] = none
   // Profile embeddings (docs/data.md, "Profile embeddings"): K files, JSON or .npy + ids.
   std::vector<std::string> user_profile_embeddings_files;
   std::string profile_unknown_users = "warn";  // warn | error
@@ -138,6 +139,9 @@ struct DataConfig {
                        .range_open(0, 1).prepared().resume());
     v(split_ratios, Key("data", "split_ratios", "`ratio`: train, valid and test fractions, summing to 1")
                         .range(0, 1).items(3, 3).prepared().resume());
+    v(expected_counts, Key("data", "expected_counts", "checked at load: [items, training sequences, validation cases, test cases] "
+                                                      "(the shipped ALKDRec ML data: [8475, 7393, 2465, 2465]); [] = no check")
+                           .range(0, 2e9).items(0, 4).resume());
     v(user_profile_embeddings_files, Key("data", "user_profile_embeddings_files", "profile embeddings: one path or K paths (multi-profile), JSON or .npy with a .npy.ids sidecar (docs/profiles.md)")
                                          .deprecated_alias("data.profile_embeddings_path")
                                          .deprecated_alias("model.profile_embeddings_path"));
