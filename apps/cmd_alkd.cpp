@@ -92,7 +92,7 @@ std::string resumable_run(const fs::path& dir) {
 
 struct Role {
   const char* name;
-  int hidden, patience;
+  int hidden, patience, bce_negatives;
 };
 
 }  // namespace
@@ -148,11 +148,13 @@ int cmd_alkd(const Args& args) {
   }
   std::cout << "alkd run folder: " << folder.string() << "\n";
 
-  const Role roles[] = {{"teacher", ac.teacher_hidden, ac.teacher_patience}, {"student", ac.student_hidden, ac.student_patience}};
+  const Role roles[] = {{"teacher", ac.teacher_hidden, ac.teacher_patience, ac.teacher_bce_negatives},
+                        {"student", ac.student_hidden, ac.student_patience, ac.student_bce_negatives}};
   auto role_sets = [&](const Role& r) {
     std::vector<std::string> s = sets;
     s.push_back(cat("model.hidden_units=", r.hidden));
     s.push_back(cat("training.patience=", r.patience));
+    if (r.bce_negatives > 0) s.push_back(cat("training.bce_negatives=", r.bce_negatives));
     return s;
   };
   auto done_run = [&](const Role& r) -> std::string {

@@ -1,6 +1,7 @@
-// The session-models plugin: SequentialTrainer<cpu::Backend, float, Family> for STAMPFamily and
-// FPMCFamily behind the plugin edge (plugins/common/sequential_model.hpp). Offers the models
-// "STAMP" (variants recbole, alkdrec_simplified) and "FPMC" (variant session).
+// The session-models plugin: SequentialTrainer<cpu::Backend, float, Family> for STAMPFamily,
+// FPMCFamily and AttenMixerFamily behind the plugin edge (plugins/common/sequential_model.hpp). Offers the models
+// "STAMP" (variants recbole, alkdrec_simplified), "FPMC" (variant session) and "AttenMixer"
+// (variant alkdrec).
 #include "../common/sequential_model.hpp"
 
 #ifndef RECDISTILL_VERSION
@@ -23,6 +24,10 @@ plugin::PluginInfo describe() {
                          "factorised Markov chain, session variant (ALKDRec's: mean of the window's embeddings, "
                          "in-batch BPR), CPU",
                          io::describe<io::FPMCExperimentConfig>()});
+  info.models.push_back({"AttenMixer",
+                         "multi-level intent attention read-out (Zhang et al., WSDM 2023), variant alkdrec (ALKDRec's: "
+                         "in-batch BPR, or bce_multi with training.bce_negatives); `official` not built yet, CPU",
+                         io::describe<io::AttenMixerExperimentConfig>()});
   return info;
 }
 
@@ -39,6 +44,7 @@ std::unique_ptr<plugin::Model> make(const io::ConfigLayers& layers) {
 std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
   if (name == "STAMP") return make<STAMPFamily>(layers);
   if (name == "FPMC") return make<FPMCFamily>(layers);
+  if (name == "AttenMixer") return make<AttenMixerFamily>(layers);
   return nullptr;
 }
 

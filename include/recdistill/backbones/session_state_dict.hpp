@@ -8,10 +8,12 @@
 //                               (N, d) tables, w1/w2/w3/w0.weight, b_a
 //   FPMC session              tools/torch_session.py's FpmcSession: item_embedding, item_output
 // (The tensors keep our names but for RecBole's nn.Embedding table, `item_embedding.weight`.)
+// Atten-Mixer's are in backbones/attenmixer_state_dict.hpp.
 #pragma once
 #include <string>
 #include <utility>
 
+#include "recdistill/backbones/attenmixer_state_dict.hpp"
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/stamp.hpp"
 #include "recdistill/backbones/state_dict.hpp"

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backbones/bert4rec.hpp"
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/sasrec.hpp"
@@ -385,7 +386,7 @@ struct BERT4RecExperimentConfig : CommonConfig {
   std::string valid_metric() const { return training.valid_metric + eval::metric_suffix(eval); }
 };
 
-// Everything a session model's run reads (STAMP, FPMC: Model is STAMPConfig or FPMCConfig): the
+// Everything a session model's run reads (STAMP, FPMC, Atten-Mixer: Model is its config): the
 // app's keys plus the model's and the trainer's.
 template <class Model>
 struct SessionExperimentConfig : CommonConfig {
@@ -412,6 +413,7 @@ struct SessionExperimentConfig : CommonConfig {
 };
 using STAMPExperimentConfig = SessionExperimentConfig<STAMPConfig>;
 using FPMCExperimentConfig = SessionExperimentConfig<FPMCConfig>;
+using AttenMixerExperimentConfig = SessionExperimentConfig<AttenMixerConfig>;
 
 // ---- a component from layers, and back ----
 

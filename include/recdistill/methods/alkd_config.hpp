@@ -12,6 +12,7 @@ struct AlkdConfig {
   int teacher_hidden = 100, student_hidden = 10;
   int teacher_patience = 21, student_patience = 11;
   int top_k = 50;
+  int teacher_bce_negatives = 0, student_bce_negatives = 0;  // 0 = the model's own training.bce_negatives
 
   template <class V>
   void keys(V& v) {
@@ -21,6 +22,10 @@ struct AlkdConfig {
     v(teacher_patience, Key("alkd", "teacher_patience", "the teacher's training.patience (non-improving validations "
                                                         "before stopping; upstream's \"20\" is 21)").range(1, 1 << 20));
     v(student_patience, Key("alkd", "student_patience", "the student's training.patience").range(1, 1 << 20));
+    v(teacher_bce_negatives, Key("alkd", "teacher_bce_negatives", "> 0: the teacher's training.bce_negatives (Atten-Mixer on ML: 10)")
+                                 .range(0, 1 << 20));
+    v(student_bce_negatives, Key("alkd", "student_bce_negatives", "> 0: the student's training.bce_negatives (Atten-Mixer on ML: 1)")
+                                 .range(0, 1 << 20));
     v(top_k, Key("alkd", "top_k", "the prediction step's list length per model (the prompt's candidates)").range(1, 1 << 20));
   }
 };

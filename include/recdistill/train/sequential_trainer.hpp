@@ -18,12 +18,14 @@
 #include <variant>
 #include <vector>
 
+#include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backbones/bert4rec.hpp"
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/backbones/stamp.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/losses/attenmixer_objective.hpp"
 #include "recdistill/losses/cloze.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/losses/session_objective.hpp"
@@ -146,6 +148,26 @@ struct FPMCFamily {
   static const char* variant_name(FPMCVariant) { return "session"; }
   template <class F>
   static decltype(auto) with_variant(FPMCVariant, F&& f) { return f.template operator()<Session>(); }
+  template <class B, class T, class V>
+  static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
+    return Model<B, T, V>(mc);
+  }
+};
+
+struct AttenMixerFamily {
+  static constexpr const char* name = "AttenMixer";
+  static constexpr bool distils = false;
+  using Config = io::AttenMixerExperimentConfig;
+  using ModelConfig = AttenMixerConfig;
+  template <class B, class T, class V>
+  using Model = AttenMixer<B, T, V>;
+  template <class M>
+  using Objective = AttenMixerObjective<M>;
+  using Variants = std::tuple<attenmixer::Alkdrec>;  // `official` is refused by with_variant
+  static const ModelConfig& model_config(const Config& c) { return c.session; }
+  static const char* variant_name(AttenMixerVariant v) { return attenmixer::variant_name(v); }
+  template <class F>
+  static decltype(auto) with_variant(AttenMixerVariant v, F&& f) { return attenmixer::with_variant(v, std::forward<F>(f)); }
   template <class B, class T, class V>
   static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
     return Model<B, T, V>(mc);
