@@ -275,7 +275,12 @@ class SequentialModel final : public plugin::Model {
       s += cat(" layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner, " L=", mc.max_len,
                " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
     else
-      s += cat(" L=", mc.max_len, " rows=", keys::name_of_enum(mc.rows), " loss=", keys::name_of_enum(mc.loss));
+    {
+      s += cat(" L=", mc.max_len, " rows=", keys::name_of_enum(mc.rows));
+      if constexpr (requires { mc.bce_negatives; })
+        if (mc.bce_negatives > 0) return s + cat(" loss=bce_multi (", mc.bce_negatives, " negatives)", n_params > 0 ? cat(", ", n_params, " parameters") : "");
+      s += cat(" loss=", keys::name_of_enum(mc.loss));
+    }
     if constexpr (Family::distils) {
       const auto& k = cfg_.distill;
       s += cat(" + profile distillation (layer ", k.reconstruction_layer, ", ", k.weighting_scheme, ", ", k.reconstruct_loss,
