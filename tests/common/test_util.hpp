@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "recdistill/core/error.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/backend/cpu/ranking.hpp"
 #include "recdistill/eval/ranking.hpp"
@@ -76,6 +77,18 @@ inline double popularity_hr10(const data::LeaveOneOut& s) {
   for (size_t u = 1; u < s.train.size(); ++u)
     if (s.test[u]) ranks.push_back(eval::rank_of_target(count.data(), s.n_items, s.test[u], eval::Ties::against_model));
   return eval::metrics_from_ranks(ranks, {10}).at("HR@10");
+}
+
+// Expects f() to throw a recdistill::Error whose message contains every fragment.
+inline void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one containing " << fragments.at(0);
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& x : fragments)
+      EXPECT_NE(msg.find(x), std::string::npos) << "message: " << msg << "\nmissing: " << x;
+  }
 }
 
 }  // namespace recdistill::test
