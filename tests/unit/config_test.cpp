@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "recdistill/io/config.hpp"
+#include "recdistill/methods/alkd_config.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
 using namespace recdistill;
@@ -270,7 +271,11 @@ TEST(Config, DocsTableIsTheDeclarations) {
   std::string doc = ss.str();
   bool updated = false;
   for (const auto& [tag, want] : {std::pair{std::string("keys"), io::markdown_table(io::describe<io::ExperimentConfig>())},
-                                  std::pair{std::string("bert4rec-keys"), io::markdown_table(io::describe<BERT4RecConfig>())}}) {
+                                  std::pair{std::string("bert4rec-keys"), io::markdown_table(io::describe<BERT4RecConfig>())},
+                                  std::pair{std::string("stamp-keys"), io::markdown_table(io::describe<STAMPConfig>())},
+                                  std::pair{std::string("fpmc-keys"), io::markdown_table(io::describe<FPMCConfig>())},
+                                  std::pair{std::string("attenmixer-keys"), io::markdown_table(io::describe<AttenMixerConfig>())},
+                                  std::pair{std::string("alkd-keys"), io::markdown_table(io::describe<alkd::AlkdConfig>())}}) {
     const std::string begin = "<!-- " + tag + ":begin (generated from the key declarations; see below) -->\n";
     const std::string end = "<!-- " + tag + ":end -->";
     const auto a = doc.find(begin), b = doc.find(end);
