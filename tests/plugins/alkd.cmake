@@ -1,7 +1,7 @@
 # ctest driver: `recdistill alkd --stages pretrain,predict` on the tiny session fixture writes the
 # teacher's and the student's runs and the documented predictions file; a rerun on the folder
 # skips the finished stages; predict before pretrain, and a resumed folder with another config,
-# are refused.
+# are refused; recommend serves an anonymous session.
 file(REMOVE_RECURSE ${WORK_DIR})
 set(cfg tests/plugins/alkd/tiny_alkd.yaml)
 execute_process(COMMAND ${APP} alkd --config ${cfg} --stages predict --output ${WORK_DIR}/early
@@ -50,5 +50,13 @@ execute_process(COMMAND ${APP} alkd --config ${cfg} --set alkd.top_k=5 --resume 
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT r OR NOT err MATCHES "the config differs from the one this folder was made with")
   message(FATAL_ERROR "a changed config on resume was not refused (${r}): ${out}${err}")
+endif()
+# recommend for an anonymous session (raw item ids) from the student's run; the session's own
+# items are never recommended.
+file(READ ${folder}/student.done student)
+execute_process(COMMAND ${APP} recommend --model-path ${folder}/${student} --items 3,4,5 --k 3
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT out MATCHES "session-1\t1\t[0-9]+\t" OR NOT out MATCHES "session-1\t3\t" OR out MATCHES "session-1\t[0-9]\t[345]\t")
+  message(FATAL_ERROR "recommend --items failed (${r}): ${out}${err}")
 endif()
 message("alkd stages ok")
