@@ -13,6 +13,7 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/losses/attenmixer_objective.hpp"
 #include "recdistill/losses/session_objective.hpp"
+#include "../common/sessions.hpp"
 #include "recdistill/train/trainer.hpp"
 
 using namespace recdistill;
@@ -21,49 +22,7 @@ using M = AttenMixer<B, float, attenmixer::Alkdrec>;
 
 namespace {
 
-constexpr int kItems = 40;
-
-// Sessions of 3..9 items on a planted successor chain; the last item of each is its target.
-// The first `train` sessions train, the rest are split between validation and test.
-// (tests/e2e/session_e2e_test.cpp's.)
-data::Split planted_sessions(int train, int held_out, unsigned seed) {
-  std::mt19937 g(seed);
-  std::vector<int32_t> succ(kItems + 1), perm(kItems);
-  for (int i = 0; i < kItems; ++i) perm[size_t(i)] = i + 1;
-  std::shuffle(perm.begin(), perm.end(), g);
-  for (int i = 0; i < kItems; ++i) succ[size_t(i) + 1] = perm[size_t(i)];
-  std::uniform_int_distribution<int> item(1, kItems), len(3, 9);
-  std::uniform_real_distribution<double> u(0, 1);
-  data::Split s;
-  s.protocol = "session";
-  s.n_items = kItems + 1;
-  s.n_users = train + 2 * held_out + 1;
-  s.train.resize(size_t(s.n_users));
-  for (int id = 1; id < s.n_users; ++id) {
-    std::vector<int32_t> seq;
-    int32_t cur = item(g);
-    for (int t = len(g); t > 0; --t) {
-      seq.push_back(cur);
-      cur = u(g) < 0.9 ? succ[size_t(cur)] : item(g);
-    }
-    if (id <= train) {
-      s.train[size_t(id)] = seq;
-    } else {
-      data::SplitCase c{id, std::vector<int32_t>(seq.begin(), seq.end() - 1), seq.back()};
-      (id <= train + held_out ? s.valid : s.test).push_back(std::move(c));
-    }
-  }
-  return s;
-}
-
-double popularity_hr10(const data::Split& s) {
-  std::vector<double> count(size_t(s.n_items), 0.0);
-  for (const auto& seq : s.train)
-    if (!seq.empty()) count[size_t(seq.back())] += 1;  // how often each item is a target
-  std::vector<int64_t> ranks;
-  for (const auto& c : s.test) ranks.push_back(eval::rank_of_target(count.data(), s.n_items, c.target, eval::Ties::against_model));
-  return eval::metrics_from_ranks(ranks, {10}).at("HR@10");
-}
+using test::planted_sessions;
 
 // ALKDRec's settings (L = K = 10, H 2, p 1, dropout 0.1, one row per session) at d = 16.
 AttenMixerConfig model_config(int n_items, HeadSplit split = HeadSplit::official_reshape) {
@@ -131,7 +90,7 @@ TEST(AttenMixerConfig, AlkdrecDefaults) {
 
 TEST(AttenMixerLearns, InBatchBPRThroughTheSessionObjective) {
   const auto split = planted_sessions(1500, 200, 11);
-  const double pop = popularity_hr10(split);
+  const double pop = test::target_popularity_hr10(split);
   const double hr = learned_hr10<SessionObjective>(model_config(split.n_items), split, "Atten-Mixer alkdrec, in-batch BPR");
   EXPECT_GT(hr, 2.0 * pop);
   EXPECT_GT(hr, 0.6);  // the successor of the last item is the target ~90% of the time
@@ -139,7 +98,7 @@ TEST(AttenMixerLearns, InBatchBPRThroughTheSessionObjective) {
 
 TEST(AttenMixerLearns, BceMultiWithTenNegatives) {
   const auto split = planted_sessions(1500, 200, 11);
-  const double pop = popularity_hr10(split);
+  const double pop = test::target_popularity_hr10(split);
   auto mc = model_config(split.n_items);
   mc.bce_negatives = 10;
   const double hr = learned_hr10<AttenMixerObjective>(mc, split, "Atten-Mixer alkdrec, bce_multi (10 negatives)");
@@ -149,7 +108,7 @@ TEST(AttenMixerLearns, BceMultiWithTenNegatives) {
 
 TEST(AttenMixerLearns, StandardHeadSplit) {
   const auto split = planted_sessions(1500, 200, 11);
-  const double pop = popularity_hr10(split);
+  const double pop = test::target_popularity_hr10(split);
   const double hr = learned_hr10<SessionObjective>(model_config(split.n_items, HeadSplit::standard), split,
                                                    "Atten-Mixer alkdrec, standard head split");
   EXPECT_GT(hr, 2.0 * pop);

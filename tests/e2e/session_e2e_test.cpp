@@ -5,8 +5,7 @@
 // evaluation does not depend on how cases are batched.
 #include <gtest/gtest.h>
 
-#include <random>
-
+#include "../common/sessions.hpp"
 #include "../common/test_util.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
@@ -16,48 +15,7 @@ using B = cpu::Backend;
 
 namespace {
 
-constexpr int kItems = 40;
-
-// Sessions of 3..9 items on a planted successor chain; the last item of each is its target.
-// The first `train` sessions train, the rest are split between validation and test.
-data::Split planted_sessions(int train, int held_out, unsigned seed) {
-  std::mt19937 g(seed);
-  std::vector<int32_t> succ(kItems + 1), perm(kItems);
-  for (int i = 0; i < kItems; ++i) perm[size_t(i)] = i + 1;
-  std::shuffle(perm.begin(), perm.end(), g);
-  for (int i = 0; i < kItems; ++i) succ[size_t(i) + 1] = perm[size_t(i)];
-  std::uniform_int_distribution<int> item(1, kItems), len(3, 9);
-  std::uniform_real_distribution<double> u(0, 1);
-  data::Split s;
-  s.protocol = "session";
-  s.n_items = kItems + 1;
-  s.n_users = train + 2 * held_out + 1;
-  s.train.resize(size_t(s.n_users));
-  for (int id = 1; id < s.n_users; ++id) {
-    std::vector<int32_t> seq;
-    int32_t cur = item(g);
-    for (int t = len(g); t > 0; --t) {
-      seq.push_back(cur);
-      cur = u(g) < 0.9 ? succ[size_t(cur)] : item(g);
-    }
-    if (id <= train) {
-      s.train[size_t(id)] = seq;
-    } else {
-      data::SplitCase c{id, std::vector<int32_t>(seq.begin(), seq.end() - 1), seq.back()};
-      (id <= train + held_out ? s.valid : s.test).push_back(std::move(c));
-    }
-  }
-  return s;
-}
-
-double popularity_hr10(const data::Split& s) {
-  std::vector<double> count(size_t(s.n_items), 0.0);
-  for (const auto& seq : s.train)
-    if (!seq.empty()) count[size_t(seq.back())] += 1;  // how often each item is a target
-  std::vector<int64_t> ranks;
-  for (const auto& c : s.test) ranks.push_back(eval::rank_of_target(count.data(), s.n_items, c.target, eval::Ties::against_model));
-  return eval::metrics_from_ranks(ranks, {10}).at("HR@10");
-}
+using test::planted_sessions;
 
 template <class C>
 void small_training(C& c) {
@@ -105,7 +63,7 @@ double learned_hr10(const Config& cfg, const data::Split& split, const char* wha
 
 TEST(SessionModelsLearn, StampAlkdrecWithInBatchBPR) {
   const auto split = planted_sessions(1500, 200, 11);
-  const double pop = popularity_hr10(split);
+  const double pop = test::target_popularity_hr10(split);
   const double hr = learned_hr10<STAMPFamily>(stamp_config(STAMPVariant::alkdrec_simplified), split, "STAMP alkdrec");
   EXPECT_GT(hr, 2.0 * pop);
   EXPECT_GT(hr, 0.6);  // the successor of the last item is the target ~90% of the time
@@ -113,7 +71,7 @@ TEST(SessionModelsLearn, StampAlkdrecWithInBatchBPR) {
 
 TEST(SessionModelsLearn, StampRecboleWithCEOnPrefixes) {
   const auto split = planted_sessions(1500, 200, 11);
-  const double pop = popularity_hr10(split);
+  const double pop = test::target_popularity_hr10(split);
   const double hr = learned_hr10<STAMPFamily>(stamp_config(STAMPVariant::recbole), split, "STAMP recbole");
   EXPECT_GT(hr, 2.0 * pop);
   EXPECT_GT(hr, 0.6);
@@ -121,7 +79,7 @@ TEST(SessionModelsLearn, StampRecboleWithCEOnPrefixes) {
 
 TEST(SessionModelsLearn, FpmcSessionWithInBatchBPR) {
   const auto split = planted_sessions(1500, 200, 11);
-  const double pop = popularity_hr10(split);
+  const double pop = test::target_popularity_hr10(split);
   const double hr = learned_hr10<FPMCFamily>(fpmc_config(), split, "FPMC session");
   // The mean of the window does not single out its last item, but the target follows a window
   // item, and the window's other successors are few, so it still lands in the top 10.

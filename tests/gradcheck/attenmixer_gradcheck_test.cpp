@@ -18,6 +18,7 @@
 #include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
+#include "../common/sessions.hpp"
 #include "sasrec_gradcheck.hpp"
 
 using namespace recdistill;
@@ -28,19 +29,7 @@ namespace {
 
 constexpr int kN = 9, kL = 5, kD = 6;
 
-SeqBatch<B> session_batch() {
-  const std::vector<std::vector<int>> rows = {{1, 2, 3, 4, 5}, {6, 7, 6}, {3, 8}, {2}};
-  const std::vector<int> targets = {6, 1, 6, 2};
-  SeqBatch<B> batch(int(rows.size()), kL);
-  batch.rows = int(rows.size());
-  batch.targets_per_row = 1;
-  for (size_t b = 0; b < rows.size(); ++b) {
-    for (int j = 0; j < kL; ++j) batch.seq_host[b * kL + size_t(j)] = j < int(rows[b].size()) ? rows[b][size_t(j)] : 0;
-    batch.target_host[b] = targets[b];
-  }
-  batch.upload();
-  return batch;
-}
+SeqBatch<B> session_batch() { return test::gradcheck_session_batch<B>(); }
 
 AttenMixerConfig config(HeadSplit split, double dropout, int K = kL, int H = 2, double lp = 1) {
   AttenMixerConfig cfg;
