@@ -21,8 +21,9 @@ plugin::PluginInfo describe() {
                          "(RecBole's, CE) and alkdrec_simplified (ALKDRec's, in-batch BPR), CPU",
                          io::describe<io::STAMPExperimentConfig>()});
   info.models.push_back({"FPMC",
-                         "factorised Markov chain, session variant (ALKDRec's: mean of the window's embeddings, "
-                         "in-batch BPR), CPU",
+                         "factorised personalised Markov chain (Rendle et al. 2010), variants recbole (RecBole's: user "
+                         "factor plus last-item term, BPR; needs model.n_users) and session (ALKDRec's: mean of the "
+                         "window's embeddings, in-batch BPR), CPU",
                          io::describe<io::FPMCExperimentConfig>()});
   info.models.push_back({"AttenMixer",
                          "multi-level intent attention read-out (Zhang et al., WSDM 2023), variant alkdrec (ALKDRec's: "

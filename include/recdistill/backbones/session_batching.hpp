@@ -9,12 +9,15 @@
 //             the shipped session's target its last item; no prefix augmentation)
 //   prefixes  one row per target t = 1..n-1 of each sequence, the window the min(t, L) items
 //             before it (RecBole's sequential data augmentation, its STAMP on ml-100k)
+// UserLastItemBatching (FPMC's `recbole` variant) cuts the same rows and lays each out as
+// [user id, last item] instead of a window.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "recdistill/backbones/backbone.hpp"
+#include "recdistill/core/error.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/eval/case.hpp"
 
@@ -75,6 +78,53 @@ class SessionBatching {
  private:
   int L_;
   SessionRows mode_;
+};
+
+// FPMC recbole's batching (backbones/fpmc.hpp): a row is (user, the item before the target)
+// -> target, laid out as seq = [user id, last item] (length() = 2, no padding), one target per
+// row. The rows are SessionBatching's (`prefixes`: one per target of each training sequence,
+// RecBole's augmentation; `last`: one per sequence) with a window of one item. The user is the
+// sequence's index in the split's training sequences, so their count must be the model's user
+// table: rows() checks it.
+class UserLastItemBatching {
+ public:
+  using Row = SessionBatching::Row;
+
+  UserLastItemBatching(int n_users, SessionRows mode) : n_users_(n_users), inner_(1, mode) {}
+
+  int length() const { return 2; }
+  bool left_padded() const { return false; }
+
+  std::vector<Row> rows(const std::vector<std::vector<int32_t>>& train) const {
+    if (train.size() != size_t(n_users_))
+      fail("FPMC (recbole variant): the data has ", train.empty() ? 0 : train.size() - 1, " users, so model.n_users "
+           "must be ", train.size(), " (the users plus the pad id 0), found ", n_users_);
+    return inner_.rows(train);
+  }
+
+  // Lays out one row: seq (2) = [user, the item before the target]; returns the target.
+  int32_t layout(int32_t* seq, const std::vector<int32_t>& items, const Row& r) const {
+    seq[0] = r.user;
+    seq[1] = items[size_t(r.end - 1)];
+    return items[size_t(r.end)];
+  }
+
+  template <class B>
+  void fill(SeqBatch<B>& batch, const std::vector<std::vector<int32_t>>& train, const std::vector<Row>& rows,
+            const uint32_t* ids, int n, const StepContext& = {}) const {
+    batch.rows = n;
+    batch.targets_per_row = 1;
+    std::fill(batch.target_host.begin(), batch.target_host.end(), 0);
+    for (int i = 0; i < n; ++i) {
+      const Row& r = rows[ids[i]];
+      batch.target_host[size_t(i)] = layout(batch.seq_host.data() + size_t(i) * 2, train[size_t(r.user)], r);
+    }
+    batch.upload();
+  }
+
+ private:
+  int n_users_;
+  SessionBatching inner_;
 };
 
 // A session model's evaluation queries: the last min(length, L) history items of each case as

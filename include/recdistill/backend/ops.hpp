@@ -96,6 +96,17 @@
 //                                             mean_r softplus(-h_r . E[y_r]) + mean_{r,k}
 //                                             softplus(h_r . E[neg_rk]); dh (R, d) written, dE
 //                                             accumulates (rows in order)
+// ---- FPMC recbole (backbones/fpmc.hpp) and RecBole's BPR (losses/recbole_bpr.hpp) ---------
+//   gather_row_pairs(out, a, b, ids, R, d)    out (R, 2d): row r = [a[ids[2r]], b[ids[2r + 1]]]
+//                                             (ids (R, 2): one id into each of two (rows, d) tables)
+//   scatter_row_pairs(da, db, g, ids, R, d, skip_pad_a, skip_pad_b)
+//                                             da[ids[2r]] += g[r, 0:d], db[ids[2r + 1]] += g[r, d:2d]
+//                                             (skip_pad_x: not where that id is 0); rows in order
+//   bpr_gamma_loss(dh, dE, h, E, targets, negatives, R, d, gamma, n_targets) -> mean loss
+//                                             mean over rows with target != 0 of -log(gamma +
+//                                             sigmoid(x_r)), x_r = h_r . (E[y_r] - E[neg_r]);
+//                                             dh (R, d) written (0 on ignored rows) when not
+//                                             null, dE accumulates (rows in order)
 // (block: eval::RankBlock, the block's cases, options and host result arrays.)
 #pragma once
 #include <cstdint>
@@ -229,6 +240,11 @@ RD_BACKEND_OP(mixer_attention_forward)
 RD_BACKEND_OP(mixer_attention_backward)
 RD_BACKEND_OP(bce_multi_loss)
 // ---- end Atten-Mixer and bce_multi ----
+// ---- FPMC recbole and RecBole's BPR ----
+RD_BACKEND_OP(gather_row_pairs)
+RD_BACKEND_OP(scatter_row_pairs)
+RD_BACKEND_OP(bpr_gamma_loss)
+// ---- end FPMC recbole and RecBole's BPR ----
 
 #undef RD_BACKEND_OP
 

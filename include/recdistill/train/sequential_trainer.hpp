@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "recdistill/io/config.hpp"
 #include "recdistill/losses/attenmixer_objective.hpp"
 #include "recdistill/losses/cloze.hpp"
+#include "recdistill/losses/fpmc_objective.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/losses/session_objective.hpp"
 #include "recdistill/methods/profile_distillation.hpp"
@@ -138,16 +140,17 @@ struct FPMCFamily {
   static constexpr bool distils = false;
   using Config = io::FPMCExperimentConfig;
   using ModelConfig = FPMCConfig;
-  struct Session {};  // the one variant built (backbones/fpmc.hpp)
+  // `recbole`: FPMCRecBole (user factor, last-item term, bpr); `session`: FPMCSession
+  // (backbones/fpmc.hpp). The objective is the config's training.loss (losses/fpmc_objective.hpp).
   template <class B, class T, class V>
-  using Model = FPMCSession<B, T>;
+  using Model = std::conditional_t<V::id == FPMCVariant::recbole, FPMCRecBole<B, T>, FPMCSession<B, T>>;
   template <class M>
-  using Objective = SessionObjective<M>;
-  using Variants = std::tuple<Session>;
+  using Objective = FPMCObjective<M>;
+  using Variants = std::tuple<fpmc::RecBole, fpmc::Session>;
   static const ModelConfig& model_config(const Config& c) { return c.session; }
-  static const char* variant_name(FPMCVariant) { return "session"; }
+  static const char* variant_name(FPMCVariant v) { return fpmc::variant_name(v); }
   template <class F>
-  static decltype(auto) with_variant(FPMCVariant, F&& f) { return f.template operator()<Session>(); }
+  static decltype(auto) with_variant(FPMCVariant v, F&& f) { return fpmc::with_variant(v, std::forward<F>(f)); }
   template <class B, class T, class V>
   static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
     return Model<B, T, V>(mc);

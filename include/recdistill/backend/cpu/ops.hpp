@@ -1168,4 +1168,84 @@ struct bce_multi_loss_impl<CpuB> {
 };
 // ---- end Atten-Mixer and bce_multi ----------------------------------------------------------
 
+// ---- FPMC recbole (backbones/fpmc.hpp) and RecBole's BPR (losses/recbole_bpr.hpp) -----------
+
+template <>
+struct gather_row_pairs_impl<CpuB> {
+  // out (R, 2d): row r = [a[ids[2r]], b[ids[2r + 1]]].
+  template <class T>
+  static void run(T* out, const T* a, const T* b, const int32_t* ids, int R, int d) {
+    for (int64_t r = 0; r < R; ++r) {
+      std::copy_n(a + int64_t(ids[2 * r]) * d, d, out + r * 2 * d);
+      std::copy_n(b + int64_t(ids[2 * r + 1]) * d, d, out + r * 2 * d + d);
+    }
+  }
+};
+
+template <>
+struct scatter_row_pairs_impl<CpuB> {
+  // da[ids[2r]] += g[r, 0:d]; db[ids[2r + 1]] += g[r, d:2d]; skip_pad_x: not where that id is 0.
+  // Rows in order (a repeated id sums its rows in row order).
+  template <class T>
+  static void run(T* da, T* db, const T* g, const int32_t* ids, int R, int d, bool skip_pad_a, bool skip_pad_b) {
+    for (int64_t r = 0; r < R; ++r) {
+      const T* gr = g + r * 2 * d;
+      const int32_t ia = ids[2 * r], ib = ids[2 * r + 1];
+      if (!(skip_pad_a && ia == 0)) {
+        T* dst = da + int64_t(ia) * d;
+        for (int c = 0; c < d; ++c) dst[c] += gr[c];
+      }
+      if (!(skip_pad_b && ib == 0)) {
+        T* dst = db + int64_t(ib) * d;
+        for (int c = 0; c < d; ++c) dst[c] += gr[d + c];
+      }
+    }
+  }
+};
+
+template <>
+struct bpr_gamma_loss_impl<CpuB> {
+  // RecBole's BPRLoss (recbole/model/loss.py): mean over rows with target != 0 of
+  // -log(gamma + sigmoid(x)), x = h_r . E[y_r] - h_r . E[neg_r]. With s = sigmoid(x):
+  // dL/dx = -s (1 - s) / (gamma + s) / count, 1 - s computed as sigmoid(-x). dh (R, d) written
+  // (0 on ignored rows) when not null; dE accumulates, rows in order.
+  template <class T>
+  static double run(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
+                    const int32_t* negatives, int R, int d, double gamma, int64_t* n_targets = nullptr) {
+    int64_t count = 0;
+    for (int r = 0; r < R; ++r) count += targets[r] != 0;
+    if (n_targets) *n_targets = count;
+    if (dh) std::fill(dh, dh + int64_t(R) * d, T(0));
+    if (count == 0) return 0.0;
+    double loss = 0;
+    for (int r = 0; r < R; ++r) {
+      if (targets[r] == 0) continue;
+      const T* h = hidden + int64_t(r) * d;
+      const T* ep = table + int64_t(targets[r]) * d;
+      const T* en = table + int64_t(negatives[r]) * d;
+      double sp = 0, sn = 0;
+      for (int c = 0; c < d; ++c) {
+        sp += double(h[c]) * double(ep[c]);
+        sn += double(h[c]) * double(en[c]);
+      }
+      const double x = sp - sn;
+      const double s = 1.0 / (1.0 + std::exp(-x)), s_neg = 1.0 / (1.0 + std::exp(x));
+      loss += -std::log(gamma + s);
+      const T coef = T(-s * s_neg / (gamma + s) / double(count));
+      if (dh)
+        for (int c = 0; c < d; ++c) dh[int64_t(r) * d + c] = coef * (ep[c] - en[c]);
+      if (dE) {
+        T* gp = dE + int64_t(targets[r]) * d;
+        T* gn = dE + int64_t(negatives[r]) * d;
+        for (int c = 0; c < d; ++c) {
+          gp[c] += coef * h[c];
+          gn[c] -= coef * h[c];
+        }
+      }
+    }
+    return loss / double(count);
+  }
+};
+// ---- end FPMC recbole and RecBole's BPR -----------------------------------------------------
+
 }  // namespace recdistill::ops

@@ -1,0 +1,48 @@
+// recdistill/losses/fpmc_objective.hpp: FPMC's objective, chosen at run time by its
+// training.loss (FPMCConfig in backbones/fpmc.hpp): `bpr` RecBole's (losses/recbole_bpr.hpp; the
+// only one the `recbole` variant accepts), `inbatch_bpr` ALKDRec's (losses/in_batch_bpr.hpp) or
+// `ce` the full softmax (losses/next_item.hpp), over the one target of each row. (FPMC's loss
+// has a value SessionLoss lacks, so FPMC has its own objective instead of SessionObjective.)
+#pragma once
+#include <optional>
+
+#include "recdistill/backbones/fpmc.hpp"
+#include "recdistill/losses/in_batch_bpr.hpp"
+#include "recdistill/losses/next_item.hpp"
+#include "recdistill/losses/recbole_bpr.hpp"
+
+namespace recdistill {
+
+template <class M>
+class FPMCObjective {
+ public:
+  using B = typename M::BackendType;
+  using T = typename M::Scalar;
+
+  FPMCObjective(const M& m, int capacity) {
+    switch (m.config().loss) {
+      case FPMCLoss::bpr: bpr_.emplace(m, capacity); break;
+      case FPMCLoss::inbatch_bpr: inbatch_.emplace(m, capacity); break;
+      case FPMCLoss::ce: ce_.emplace(m, capacity); break;
+    }
+  }
+
+  LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
+                 const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
+    if (bpr_) return bpr_->loss(m, params, grads, a, batch, ctx, d_out);
+    if (inbatch_) return inbatch_->loss(m, params, grads, a, batch, ctx, d_out);
+    return ce_->loss(m, params, grads, a, batch, ctx, d_out);
+  }
+  double gemm_flops(const M& m, const LossValue& v) const {
+    if (bpr_) return bpr_->gemm_flops(m, v);
+    if (inbatch_) return inbatch_->gemm_flops(m, v);
+    return ce_->gemm_flops(m, v);
+  }
+
+ private:
+  std::optional<RecBoleBPR<M>> bpr_;
+  std::optional<InBatchBPR<M>> inbatch_;
+  std::optional<NextItemCE<M>> ce_;
+};
+
+}  // namespace recdistill
