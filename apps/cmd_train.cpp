@@ -29,6 +29,7 @@
 #include "recdistill/io/log.hpp"
 #include "recdistill/io/progress.hpp"
 #include "recdistill/io/provenance.hpp"
+#include "recdistill/methods/alkd_config.hpp"
 #include "recdistill/plugin/registry.hpp"
 
 namespace recdistill::app {
@@ -56,6 +57,15 @@ RunConfig load_configs(const std::vector<std::string>& files, const std::vector<
   const auto first = io::bind_config<io::CommonConfig>(io::resolve(app_schema, raw, io::checked_by_the_app()));
   io::Schema schema = app_schema;
   schema.add(extra_keys);
+  // An active-distillation config also trains with `train` (one model); its `alkd` section is
+  // then accepted and left to `recdistill alkd`.
+  schema.add(io::describe<alkd::AlkdConfig>());
+  if (warn && extra_keys.empty())
+    for (const auto& [path, e] : raw.entries)
+      if (path.rfind("alkd.", 0) == 0) {
+        std::cerr << "note: the `alkd` section is read by `recdistill alkd` only (this run trains the model as configured)\n";
+        break;
+      }
   io::ResolveOptions opt;
   opt.warn = warn;
   if (const auto* mk = registry.model_keys(first.model_name)) {
