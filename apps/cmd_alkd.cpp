@@ -20,6 +20,7 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -126,10 +127,20 @@ int cmd_alkd(const Args& args) {
   const io::CommonConfig& cfg = rc.common;
   if (cfg.data.format != "sessions")
     fail("data.format: alkd works on session data (data.format: sessions, docs/data.md), found '", cfg.data.format, "'");
+  if (cfg.data.split != "session")
+    fail("data.split: alkd trains on the shipped split of the sessions (data.split: session), found '", cfg.data.split, "'");
+  if (resume.empty() && !wants("pretrain"))
+    fail("--stages ", stages_text, ": a new run folder starts with the pretrain stage (or give --resume FOLDER)");
 
   // The run folder and its config: a resumed folder must have been made by the same config.
   const std::string config_text = [&] {
     const auto model = registry.create_model(cfg.model_name, rc.layers);
+    // ALKDRec's instances: one row per session, its last item the target (spec §1.2).
+    const YAML::Node m = YAML::Load(model->resolved_config());
+    const YAML::Node rows = m["training"] ? m["training"]["session_rows"] : YAML::Node();
+    if (!rows || rows.as<std::string>() != "last" || !m["model"] || !m["model"]["maxlen"])
+      fail(cfg.model_name, ": alkd needs a session model trained on one row per session (training.session_rows: last)",
+           rows ? cat(", found '", rows.as<std::string>(), "'") : std::string(" (the model has no such key)"));
     YAML::Node root = YAML::Load(run_config_text(rc, model->resolved_config()));
     root["alkd"] = YAML::Load(io::effective_config_text(ac));
     return io::yaml_text(root);
@@ -197,6 +208,7 @@ int cmd_alkd(const Args& args) {
       auto s = role_sets(r);
       s.push_back("eval.exclude=window");  // the prediction step's ranking (§3)
       s.push_back("eval.ties=index");
+      s.push_back("eval.sampled_negatives=0");  // full ranking
       const RunConfig role_rc = load_configs(configs, s, registry, true, false, alkd_keys);
       std::shared_ptr<plugin::Model> m = registry.create_model(cfg.model_name, role_rc.layers);
       m->load((fs::path(done_run(r)) / "model.safetensors").string(), prep.data);
@@ -251,11 +263,15 @@ int cmd_alkd(const Args& args) {
       rec.difficulty.teacher_consistency = -alkd::consistency(tp.item_scores[i]);
       rec.difficulty.student_consistency = -alkd::consistency(sp.item_scores[i]);
       rec.difficulty.rank_agreement = alkd::rank_agreement_difficulty(rec.teacher_top, rec.student_top);
+      for (double d : {rec.difficulty.teacher_consistency, rec.difficulty.student_consistency})
+        if (!std::isfinite(d))
+          fail("predict: session ", rec.session_id, ": a model's scores are not finite (diverged weights?); nothing written");
       t_hits += rec.teacher_rank < K;
       s_hits += rec.student_rank < K;
       p.records.push_back(std::move(rec));
     }
     io::write_file_atomic(out_path.string(), alkd::predictions_text(p));
+    if (cases.empty()) fail("predict: the split has no training session with a target");
     std::cout << std::fixed << std::setprecision(3) << cases.size() << " training sessions in " << seconds
               << " s: target in the top " << K << " for the teacher " << double(t_hits) / double(cases.size())
               << ", the student " << double(s_hits) / double(cases.size()) << "\npredictions: " << out_path.string()

@@ -63,7 +63,7 @@ RunConfig load_configs(const std::vector<std::string>& files, const std::vector<
   if (warn && extra_keys.empty())
     for (const auto& [path, e] : raw.entries)
       if (path.rfind("alkd.", 0) == 0) {
-        std::cerr << "note: the `alkd` section is read by `recdistill alkd` only (this run trains the model as configured)\n";
+        std::cerr << "note: the `alkd` section is read by `recdistill alkd` only; this command ignores it\n";
         break;
       }
   io::ResolveOptions opt;
