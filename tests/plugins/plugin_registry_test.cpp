@@ -25,7 +25,7 @@ plugin::SearchOptions only(std::vector<std::string> dirs) {
 }
 
 // The bundled plugins, in the registry's (file name) order.
-constexpr size_t kBundled = 2;
+constexpr size_t kBundled = 3;
 
 const plugin::LoadedPlugin& plugin_named(const plugin::Registry& reg, const std::string& name) {
   for (const auto& p : reg.plugins())
@@ -59,7 +59,7 @@ fs::path scratch(const std::string& name) {
 TEST(PluginRegistry, ListsTheBundledModels) {
   plugin::Registry reg(only({RECDISTILL_TEST_PLUGIN_DIR}));
   ASSERT_EQ(reg.plugins().size(), kBundled) << reg.folders_text();
-  // Each backbone's plugin offers it alone and with profile distillation (the seed's names).
+  // Each transformer's plugin offers it alone and with profile distillation (the seed's names).
   for (const auto& [lib, model] : {std::pair{"sasrec", "SASRec"}, std::pair{"bert4rec", "BERT4Rec"}}) {
     const auto& p = plugin_named(reg, lib);
     EXPECT_EQ(p.abi_version, plugin::kPluginAbiVersion);
@@ -68,6 +68,13 @@ TEST(PluginRegistry, ListsTheBundledModels) {
     EXPECT_EQ(p.info.models[1].name, std::string(model) + "LLM");
     EXPECT_TRUE(p.info.strategies.empty());
   }
+  // The session models' plugin.
+  const auto& s = plugin_named(reg, "session");
+  EXPECT_EQ(s.abi_version, plugin::kPluginAbiVersion);
+  ASSERT_EQ(s.info.models.size(), 3u);
+  EXPECT_EQ(s.info.models[0].name, "STAMP");
+  EXPECT_EQ(s.info.models[1].name, "FPMC");
+  EXPECT_EQ(s.info.models[2].name, "AttenMixer");
   EXPECT_TRUE(reg.refused().empty());
 }
 
