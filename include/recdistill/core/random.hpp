@@ -10,7 +10,8 @@
 namespace recdistill {
 
 // Fixed stream names (DESIGN.md, Decisions: Randomness).
-enum class Stream : uint32_t { dropout = 1, masking = 2, sampling = 3, shuffling = 4, init = 5 };
+// selection: active distillation's selection strategies (methods/alkd_selection.hpp).
+enum class Stream : uint32_t { dropout = 1, masking = 2, sampling = 3, shuffling = 4, init = 5, selection = 6 };
 
 struct Philox {
   using Counter = std::array<uint32_t, 4>;
