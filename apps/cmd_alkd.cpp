@@ -1,21 +1,38 @@
 // recdistill alkd: active LLM distillation of a session model (specs/active-llm-distillation.md;
 // docs/alkd.md), by stages, in one run folder.
 //
-//   recdistill alkd --config FILE.yaml [--set key=value ...] [--stages pretrain,predict]
+//   recdistill alkd --config FILE.yaml [--set key=value ...] [--stages STAGE,...]
 //                   [--output DIR] [--resume FOLDER] [--plugin-dir DIR ...]
 //
 // The config names one session model (model.model_name: STAMP, FPMC, ...) trained twice, as
 // the teacher and the student, which differ only by the `alkd` section's hidden sizes and
-// patiences (methods/alkd_config.hpp). Stages:
+// patiences (methods/alkd_config.hpp). Stages, in this order (default: all):
 //   pretrain  trains the teacher, then the student, each a normal `train` run (checkpoints,
 //             metrics.jsonl, results.json, model.safetensors) under FOLDER/teacher/ and
 //             FOLDER/student/; FOLDER/teacher.done and student.done name the finished runs
 //   predict   FOLDER/predictions.jsonl (methods/alkd_predictions.hpp): every training session's
 //             teacher and student top-K, target ranks, difficulties and prompt candidates,
 //             ranked with the window's items excluded and ties to the lower index
+//   oracle    imports the recorded answers (alkd.answers) into the run's answer cache
+//             (FOLDER/llm_cache.jsonl unless llm.cache is set) and writes FOLDER/oracle.json
+//             (counts, defects, hit rates; the shipped facts checked with
+//             alkd.check_shipped_answers). It comes before the selection because a strategy
+//             skips the sessions the oracle cannot answer (§5.1).
+//   select    for each alkd.selection_sources x alkd.strategies (but teacher_only), the answered
+//             set B: FOLDER/selections/<source>-<strategy>.json (sessions in order, the
+//             SelectionReport, the LLM's hit rates on B). With llm.base_url set, the sessions
+//             drawn without an answer are asked for, and drawing goes on for those that stay
+//             unanswered.
+//   distill   for each selection (and teacher_only), the pre-trained student fine-tuned on the
+//             distillation rows (methods/alkd_distill.hpp) with a fresh optimiser: a `train` run
+//             under FOLDER/distill/<name>/, FOLDER/distill/<name>.done naming it
+//   report    FOLDER/report.json and report.md: test metrics and hit counts of the teacher, the
+//             student and every distilled student, with each selection's report
 // The folder is FOLDER = (--output or training.model_dir/experiment_name)/alkd-<UTC>-seed<S>,
-// or the --resume one: a finished stage is skipped, an interrupted training resumes from its
-// latest checkpoint, and a config that differs from the folder's alkd_config.yaml is refused.
+// or the --resume one: a finished stage (or strategy) is skipped, an interrupted training
+// resumes from its latest checkpoint, and a config whose keys differ from the folder's
+// alkd_config.yaml is refused (keys the folder's file lacks, added by a later version, are not
+// compared).
 #include <yaml-cpp/yaml.h>
 
 #include <boost/program_options.hpp>
@@ -27,13 +44,19 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "app_util.hpp"
 #include "commands.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/methods/alkd_answers.hpp"
 #include "recdistill/methods/alkd_config.hpp"
+#include "recdistill/methods/alkd_distill.hpp"
+#include "recdistill/methods/alkd_oracle.hpp"
 #include "recdistill/methods/alkd_predictions.hpp"
+#include "recdistill/methods/alkd_selection.hpp"
 #include "recdistill/plugin/registry.hpp"
 #include "recdistill/train/checkpoint.hpp"
 
@@ -43,7 +66,8 @@ namespace po = boost::program_options;
 
 namespace {
 
-const std::vector<std::string> kStages = {"pretrain", "predict"};
+const std::vector<std::string> kStages = {"pretrain", "predict", "oracle", "select", "distill", "report"};
+constexpr const char* kStageList = "pretrain, predict, oracle, select, distill, report";
 
 std::vector<std::string> parse_stages(const std::string& text) {
   std::vector<std::string> out;
@@ -51,11 +75,25 @@ std::vector<std::string> parse_stages(const std::string& text) {
   std::string s;
   while (std::getline(ss, s, ',')) {
     if (std::find(kStages.begin(), kStages.end(), s) == kStages.end())
-      fail("--stages: unknown stage '", s, "' (expected a comma-separated list of pretrain, predict)");
+      fail("--stages: unknown stage '", s, "' (expected a comma-separated list of ", kStageList, ")");
     out.push_back(s);
   }
-  if (out.empty()) fail("--stages: empty (expected a comma-separated list of pretrain, predict)");
+  if (out.empty()) fail("--stages: empty (expected a comma-separated list of ", kStageList, ")");
   return out;
+}
+
+// The keys of a saved config that the current one sets differently ("" = none). Keys only one
+// side has are not compared: a folder made by an earlier version lacks the keys added since.
+void config_differences(const YAML::Node& saved, const YAML::Node& now, const std::string& path, std::string& out) {
+  if (saved.IsMap() && now.IsMap()) {
+    for (auto it = saved.begin(); it != saved.end(); ++it) {
+      const std::string k = it->first.as<std::string>();
+      if (now[k]) config_differences(it->second, now[k], path.empty() ? k : path + "." + k, out);
+    }
+    return;
+  }
+  if (YAML::Dump(saved) != YAML::Dump(now))
+    out += cat("\n  ", path, ": folder ", io::flow_text(saved), ", now ", io::flow_text(now));
 }
 
 std::string read_text(const fs::path& p) {
@@ -96,24 +134,346 @@ struct Role {
   int hidden, patience, bce_negatives;
 };
 
+
+// ---- the stages after the prediction step ------------------------------------------------
+
+// Item titles by item index (the third column of an items.tsv: item_index, raw id, title),
+// for live prompts only; "" = no file (titles stay empty).
+std::vector<std::string> read_titles(const fs::path& items_tsv) {
+  std::vector<std::string> titles;
+  std::ifstream f(items_tsv);
+  if (!f) return titles;
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    const auto a = line.find('\t'), b = a == std::string::npos ? a : line.find('\t', a + 1);
+    titles.push_back(b == std::string::npos ? std::string() : line.substr(b + 1));
+  }
+  return titles;
+}
+
+// The name of a distillation: teacher_only has no selection; the others "<source>-<strategy>".
+std::string distill_name(const std::string& source, const std::string& strategy) {
+  return strategy == "teacher_only" ? strategy : source + "-" + strategy;
+}
+
+double metric_of(const YAML::Node& m, const std::string& key) { return m && m[key] ? m[key].as<double>() : 0.0; }
+
+void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alkd::AlkdConfig& ac,
+                  const std::vector<std::string>& configs, const std::vector<std::string>& sets,
+                  const plugin::Registry& registry, const PluginArgs& plugins,
+                  const std::vector<keys::KeyDoc>& alkd_keys, const std::function<bool(const char*)>& wants,
+                  const std::vector<std::string>& student_sets) {
+  const fs::path pred_path = folder / "predictions.jsonl";
+  if (!fs::exists(pred_path)) fail(folder.string(), ": the prediction step has not run (run the predict stage first)");
+  const alkd::Predictions pred = alkd::parse_predictions(read_text(pred_path), pred_path.string());
+  const int64_t n_items = pred.header.items;
+  std::unordered_map<std::string, const alkd::Prediction*> by_session;
+  std::unordered_set<std::string> train_ids;
+  for (const auto& r : pred.records) {
+    by_session[r.session_id] = &r;
+    train_ids.insert(r.session_id);
+  }
+
+  // The oracle: the run's answer cache (llm.cache when set, else FOLDER/llm_cache.jsonl).
+  llm::LlmConfig lc = cfg.llm;
+  if (lc.cache == llm::LlmConfig{}.cache) lc.cache = (folder / "llm_cache.jsonl").string();
+  alkd::OracleOptions oo;
+  oo.n_items = n_items;
+  oo.prompt.seed = cfg.seed;
+  oo.restrict_to_candidates = ac.restrict_to_candidates;
+  alkd::AlkdOracle oracle(lc, oo, lc.live() ? read_titles(fs::path(cfg.data.path).parent_path() / "items.tsv")
+                                            : std::vector<std::string>{});
+  {
+    std::vector<alkd::PromptInput> inputs;
+    for (const auto& r : pred.records) inputs.push_back({r.session_id, r.window, r.candidates, r.target});
+    oracle.add_sessions(inputs);
+  }
+
+  if (wants("oracle")) {
+    const fs::path out = folder / "oracle.json";
+    if (fs::exists(out)) {
+      std::cout << "\noracle: done (" << out.string() << ")\n";
+    } else {
+      std::cout << "\noracle: the recorded answers " << ac.answers << " into " << lc.cache << "\n";
+      const alkd::RecordedAnswers answers = alkd::read_answer_file(ac.answers);
+      io::JsonFields f;
+      f.add("answers", ac.answers).add("cache", lc.cache).add("records", (long long)answers.records.size())
+          .add("duplicate_records", (long long)answers.duplicates);
+      if (ac.check_shipped_answers) {
+        const auto facts = alkd::check_ml_answer_facts(answers, train_ids, n_items);
+        alkd::require_ml_answer_facts(facts, ac.answers);
+        std::cout << facts.report();
+        f.add("shipped_facts", "checked");
+      }
+      size_t not_train = 0;
+      std::vector<int> positions;
+      alkd::ValidationCounts counts;
+      for (const auto& r : answers.records) {
+        not_train += !train_ids.count(r.session_id);
+        const auto it = by_session.find(r.session_id);
+        const auto v = alkd::validate_answer(r.ranked_items, n_items, it == by_session.end() ? -1 : it->second->target);
+        counts += v.counts;
+        positions.push_back(v.target_position);
+      }
+      const auto hits = alkd::llm_hit_rates(positions);
+      const size_t added = oracle.import_recorded(answers);
+      f.add("imported", (long long)added).add("not_train_sessions", (long long)not_train)
+          .add("unusable", (long long)counts.unusable).add("out_of_range", (long long)counts.out_of_range)
+          .add("repeats", (long long)counts.repeats).add("truncated", (long long)counts.truncated)
+          .add("hit_at_5", hits.at5).add("hit_at_10", hits.at10).add("hit_at_25", hits.at25);
+      io::write_file_atomic(out.string(), "{" + f.body().substr(f.body().empty() ? 0 : 2) + "}\n");
+      std::cout << answers.records.size() << " answers (" << added << " new in the cache), " << counts.unusable
+                << " unusable, " << counts.repeats << " repeated ids, " << counts.out_of_range
+                << " out-of-range ids; the LLM's hit rates @5/@10/@25 " << hits.at5 << " / " << hits.at10 << " / "
+                << hits.at25 << "\n";
+    }
+  }
+
+  // Each selection's file: its sessions in order and its report.
+  const fs::path sel_dir = folder / "selections";
+  struct Sel {
+    std::string name, source, strategy;
+  };
+  std::vector<Sel> sels;
+  for (const auto& source : ac.selection_sources)
+    for (const auto& strategy : ac.strategies)
+      if (strategy != "teacher_only") sels.push_back({distill_name(source, strategy), source, strategy});
+
+  auto state_of = [&](const std::string& id) { return oracle.lookup(id).state; };
+  if (wants("select")) {
+    if (!fs::exists(folder / "oracle.json")) fail(folder.string(), ": the oracle stage has not run (run it first)");
+    fs::create_directories(sel_dir);
+    std::vector<alkd::PoolEntry> pool;
+    for (const auto& r : pred.records) {
+      const auto& d = r.difficulty;
+      pool.push_back({r.session_id, ac.difficulty == "student_consistency" ? d.student_consistency
+                                    : ac.difficulty == "rank_agreement"    ? d.rank_agreement
+                                                                           : d.teacher_consistency});
+    }
+    pool = alkd::order_hardest_first(std::move(pool));
+    for (const Sel& s : sels) {
+      const fs::path out = sel_dir / (s.name + ".json");
+      if (fs::exists(out)) {
+        std::cout << "\nselect " << s.name << ": done\n";
+        continue;
+      }
+      alkd::StrategyConfig sc;
+      sc.name = s.source == "replay" ? "replay" : s.strategy;
+      sc.rho_ef = ac.rho_ef;
+      sc.rho_si = ac.rho_si;
+      sc.rho_in = ac.rho_in;
+      sc.mu = ac.mu;
+      sc.rad_bc_correct = ac.rad_bc_correct;
+      sc.sampling = ac.sampling;
+      sc.legacy_maxmin_support = ac.legacy_maxmin_support;
+      if (s.source == "replay") sc.replay_list = alkd::read_selection_file((fs::path(ac.selections_dir) / (s.strategy + ".txt")).string());
+      // With a live LLM, a drawn session without an answer is asked for, and the selection is
+      // drawn again (the same draws: it depends on the seed alone) until every drawn session
+      // has an answer or stays unanswered.
+      std::unordered_set<std::string> asked;
+      alkd::Selection sel;
+      for (int round = 0;; ++round) {
+        const alkd::OracleView view = [&](const std::string& id) {
+          const auto st = state_of(id);
+          return st == alkd::AnswerState::missing && oracle.live() && !asked.count(id) && oracle.input_of(id)
+                     ? alkd::AnswerState::usable
+                     : st;
+        };
+        sel = alkd::select(sc, pool, size_t(ac.budget), view, cfg.seed);
+        std::vector<std::string> ask;
+        for (const auto& id : sel.sessions)
+          if (state_of(id) == alkd::AnswerState::missing) ask.push_back(id);
+        if (ask.empty() || round >= 20) break;
+        asked.insert(ask.begin(), ask.end());
+        std::cout << "select " << s.name << ": asking the LLM about " << ask.size() << " sessions\n";
+        const auto q = oracle.query(ask);
+        std::cout << q.summary() << "\n";
+        if (!q.stop.empty()) std::cout << "the LLM batch stopped: " << q.stop << "\n";
+      }
+      std::vector<alkd::OracleAnswer> answers;
+      for (const auto& id : sel.sessions) answers.push_back(oracle.lookup(id));
+      const auto hits = alkd::llm_hit_rates(answers);
+      std::string text = "{\n\"name\": " + io::json_quote(s.name) + ",\n\"source\": " + io::json_quote(s.source) +
+                         ",\n\"strategy\": " + io::json_quote(s.strategy) + ",\n\"sessions\": [";
+      for (size_t i = 0; i < sel.sessions.size(); ++i) text += (i ? ", " : "") + io::json_quote(sel.sessions[i]);
+      text += "],\n\"llm_hits\": {\"sessions\": " + std::to_string(hits.sessions) + ", \"at5\": " +
+              io::json_number(hits.at5) + ", \"at10\": " + io::json_number(hits.at10) + ", \"at25\": " +
+              io::json_number(hits.at25) + "},\n\"report\": " + alkd::selection_report_json(sel.report) + "}\n";
+      io::write_file_atomic(out.string(), text);
+      const auto& r = sel.report;
+      std::cout << "\nselect " << s.name << ": " << sel.sessions.size() << " answered of " << r.drawn << " drawn ("
+                << r.unusable << " unusable, " << r.skipped << " skipped, shortfall " << r.shortfall
+                << "); the LLM's hit rates @5/@10/@25 " << hits.at5 << " / " << hits.at10 << " / " << hits.at25;
+      if (r.has_policy) std::cout << "; k* " << r.k_star << " of " << r.pool_size;
+      std::cout << "\n";
+    }
+  }
+
+  // A session's number in the predictions (1-based): the group of its rows (§6.2's mask).
+  std::unordered_map<std::string, int32_t> session_number;
+  for (size_t i = 0; i < pred.records.size(); ++i) session_number[pred.records[i].session_id] = int32_t(i + 1);
+  auto internal_session = [&](const std::string& id) { return session_number.at(id); };
+  auto shift = [](const std::vector<int32_t>& v) {  // item_index -> internal id
+    std::vector<int32_t> o;
+    for (int32_t x : v) o.push_back(x + 1);
+    return o;
+  };
+  // The distillation rows of one selection (or of teacher_only).
+  auto rows_of = [&](const std::string& strategy, const std::string& name) {
+    std::vector<alkd::DistillRow> rows;
+    if (strategy == "teacher_only") {  // TR (§5.3): every session, the teacher's unforced top list, weight 1
+      for (const auto& r : pred.records)
+        for (int32_t it : r.teacher_top) rows.push_back({internal_session(r.session_id), shift(r.window), it + 1, 1.0f});
+      return rows;
+    }
+    const fs::path sel_path = sel_dir / (name + ".json");
+    if (!fs::exists(sel_path)) fail(folder.string(), ": no selection ", name, " (run the select stage first)");
+    const YAML::Node sel = YAML::LoadFile(sel_path.string());
+    for (const auto& node : sel["sessions"]) {
+      const std::string id = node.as<std::string>();
+      const auto it = by_session.find(id);
+      if (it == by_session.end()) fail(sel_path.string(), ": session ", id, " is not a training session of the predictions");
+      const auto a = oracle.lookup(id);
+      if (a.state == alkd::AnswerState::missing) fail(sel_path.string(), ": session ", id, " has no answer in ", lc.cache);
+      const int32_t sid = internal_session(id);
+      const auto window = shift(it->second->window);
+      if (ac.legacy_row_duplication) {
+        for (const auto& [item, copies] : alkd::legacy_row_duplication(a.raw_items, n_items))
+          for (int c = 0; c < copies; ++c) rows.push_back({sid, window, item + 1, 1.0f});
+      } else {
+        for (const auto& [item, alpha] : alkd::weighted_items(a.validated)) rows.push_back({sid, window, item + 1, float(alpha)});
+      }
+    }
+    return rows;
+  };
+
+  std::vector<std::pair<std::string, std::string>> distills;  // (name, strategy)
+  for (const auto& strategy : ac.strategies)
+    if (strategy == "teacher_only") distills.push_back({"teacher_only", strategy});
+  for (const Sel& s : sels) distills.push_back({s.name, s.strategy});
+
+  if (wants("distill")) {
+    const fs::path marker = folder / "student.done";
+    if (!fs::exists(marker)) fail(folder.string(), ": the student is not trained yet (run the pretrain stage first)");
+    const std::string student_weights = (folder / read_text(marker) / "model.safetensors").string();
+    fs::create_directories(folder / "distill");
+    for (const auto& [name, strategy] : distills) {
+      const fs::path done = folder / "distill" / (name + ".done");
+      if (fs::exists(done)) {
+        std::cout << "\ndistill " << name << ": done (" << read_text(done) << ")\n";
+        continue;
+      }
+      const auto rows = rows_of(strategy, name);
+      const auto st = alkd::row_stats(rows);
+      std::cout << "\ndistill " << name << ": " << st.rows << " rows from " << st.sessions << " sessions, "
+                << st.weight_units << " weight units\n";
+      std::vector<std::string> s = student_sets;
+      const bool bce = ac.distill_bce_negatives > 0;
+      s.push_back("training.init_weights=" + student_weights);
+      s.push_back(cat("training.patience=", ac.distill_patience));
+      s.push_back(cat("training.learning_rate=", ac.distill_learning_rate));
+      s.push_back("training.valid_metric=" + ac.distill_valid_metric);
+      // The selection metric's cutoff joins eval.ks (upstream validates FPMC on HR@50).
+      {
+        std::vector<int> ks = cfg.eval.ks;
+        const auto at = ac.distill_valid_metric.rfind('@');
+        const int k = at == std::string::npos ? 0 : std::atoi(ac.distill_valid_metric.c_str() + at + 1);
+        if (k > 0 && std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
+        std::sort(ks.begin(), ks.end());
+        std::string text = "eval.ks=[";
+        for (size_t i = 0; i < ks.size(); ++i) text += (i ? "," : "") + std::to_string(ks[i]);
+        s.push_back(text + "]");
+      }
+      // bce_multi only when asked for (the student's own bce_negatives, if any, is overridden).
+      if (bce || ac.student_bce_negatives > 0) s.push_back(cat("training.bce_negatives=", ac.distill_bce_negatives));
+      if (!bce) s.push_back(std::string("training.loss=") + (ac.legacy_row_duplication ? "inbatch_bpr" : "weighted_pairwise"));
+      const bool mask = ac.mask_same_session_negatives && !ac.legacy_row_duplication;
+      TrainRunOptions o;
+      o.output = (folder / "distill" / name).string();
+      o.plugins = plugins;
+      o.resume = resumable_run(folder / "distill" / name);
+      if (!o.resume.empty()) std::cout << "resuming " << o.resume << "\n";
+      o.adjust_data = [&](PreparedData& p) { p.split = alkd::distill_split(p.split, rows, mask); };
+      const auto outcome = train_run(load_configs(configs, s, registry, true, false, alkd_keys), o);
+      io::write_file_atomic(done.string(), fs::relative(outcome.run_dir, folder).string());
+    }
+  }
+
+  if (wants("report")) {
+    // One row per model: the teacher, the student, each distilled student.
+    struct Row {
+      std::string name, run;
+    };
+    std::vector<Row> runs;
+    for (const char* r : {"teacher", "student"})
+      if (fs::exists(folder / (std::string(r) + ".done"))) runs.push_back({r, read_text(folder / (std::string(r) + ".done"))});
+    for (const auto& [name, strategy] : distills)
+      if (const fs::path d = folder / "distill" / (name + ".done"); fs::exists(d)) runs.push_back({name, read_text(d)});
+    if (runs.empty()) fail(folder.string(), ": nothing to report (no finished training)");
+    // Test cases of a run: the lines of its per-session dump (hit counts = HR x cases).
+    auto test_cases = [&](const std::string& run) {
+      std::ifstream f(folder / run / "per_user_test.csv");
+      size_t n = 0;
+      for (std::string line; std::getline(f, line);) n += !line.empty();
+      return n > 0 ? n - 1 : 0;
+    };
+    std::string json = "{\n\"seed\": " + std::to_string(cfg.seed) + ",\n\"model\": " + io::json_quote(cfg.model_name) +
+                       ",\n\"rows\": [\n";
+    std::ostringstream md;
+    md << "# alkd report: " << cfg.model_name << ", seed " << cfg.seed << "\n\n"
+       << "| model | HR@5 (hits) | HR@10 (hits) | NDCG@5 | NDCG@10 | best epoch | selected | LLM hit@10 |\n"
+       << "|---|---|---|---|---|---|---|---|\n";
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const YAML::Node res = YAML::LoadFile((folder / runs[i].run / "results.json").string());
+      const YAML::Node t = res["test"];
+      std::string selected = "", hit10 = "";
+      std::string sel_json = "null";
+      if (const fs::path sp = sel_dir / (runs[i].name + ".json"); fs::exists(sp)) {
+        const YAML::Node sn = YAML::LoadFile(sp.string());
+        selected = std::to_string(sn["sessions"].size());
+        hit10 = io::json_number(sn["llm_hits"]["at10"].as<double>());
+        sel_json = io::json_quote(fs::relative(sp, folder).string());
+      }
+      json += std::string(i ? ",\n" : "") + "{\"name\": " + io::json_quote(runs[i].name) + ", \"run\": " +
+              io::json_quote(runs[i].run) + ", \"selection\": " + sel_json + ", \"test\": {";
+      const char* ms[] = {"HR@5", "HR@10", "NDCG@5", "NDCG@10"};
+      for (size_t k = 0; k < 4; ++k)
+        json += std::string(k ? ", " : "") + io::json_quote(ms[k]) + ": " + io::json_number(metric_of(t, ms[k]));
+      const double cases = double(test_cases(runs[i].run));
+      const long long h5 = std::llround(metric_of(t, "HR@5") * cases), h10 = std::llround(metric_of(t, "HR@10") * cases);
+      json += "}, \"test_cases\": " + std::to_string((long long)cases) + ", \"hits@5\": " + std::to_string(h5) +
+              ", \"hits@10\": " + std::to_string(h10) + ", \"best_epoch\": " +
+              std::to_string(res["best_epoch"].as<long long>()) + "}";
+      md << "| " << runs[i].name << " | " << metric_of(t, "HR@5") << " (" << h5 << ") | " << metric_of(t, "HR@10") << " (" << h10 << ") | "
+         << metric_of(t, "NDCG@5") << " | " << metric_of(t, "NDCG@10") << " | " << res["best_epoch"].as<long long>()
+         << " | " << selected << " | " << hit10 << " |\n";
+    }
+    json += "\n]\n}\n";
+    io::write_file_atomic((folder / "report.json").string(), json);
+    io::write_file_atomic((folder / "report.md").string(), md.str());
+    std::cout << "\n" << md.str() << "report: " << (folder / "report.json").string() << "\n";
+  }
+}
+
 }  // namespace
 
 int cmd_alkd(const Args& args) {
   po::options_description opts("recdistill alkd options");
   std::vector<std::string> configs, sets;
-  std::string stages_text = "pretrain,predict", output, resume;
+  std::string stages_text = "pretrain,predict,oracle,select,distill,report", output, resume;
   PluginArgs plugins;
   opts.add_options()("help,h", "show this help")(
       "config,c", po::value(&configs)->required()->composing(), "YAML config (repeatable: later files override earlier ones)")(
       "set", po::value(&sets)->composing(), "override a key: --set alkd.student_hidden_units=10 (repeatable)")(
-      "stages", po::value(&stages_text), "comma-separated stages to run, in order: pretrain, predict")(
+      "stages", po::value(&stages_text), "comma-separated stages to run, in order: pretrain, predict, oracle, select, distill, report")(
       "output,o", po::value(&output), "parent of the run folder (default: training.model_dir/experiment_name)")(
       "resume", po::value(&resume), "an alkd run folder: skip its finished stages, resume an interrupted training");
   add_plugin_options(opts, plugins);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   if (vm.count("help")) {
-    std::cout << "usage: recdistill alkd --config FILE.yaml [--stages pretrain,predict] [--resume FOLDER]\n" << opts;
+    std::cout << "usage: recdistill alkd --config FILE.yaml [--stages pretrain,...,report] [--resume FOLDER]\n" << opts;
     return 0;
   }
   po::notify(vm);
@@ -124,6 +484,7 @@ int cmd_alkd(const Args& args) {
   const auto alkd_keys = io::describe<alkd::AlkdConfig>();
   const RunConfig rc = load_configs(configs, sets, registry, true, true, alkd_keys);
   const auto ac = io::parse_config<alkd::AlkdConfig>(rc.layers, rc.model_keys, io::checked_by_the_app());
+  ac.validate();
   const io::CommonConfig& cfg = rc.common;
   if (cfg.data.format != "sessions")
     fail("data.format: alkd works on session data (data.format: sessions, docs/data.md), found '", cfg.data.format, "'");
@@ -150,9 +511,11 @@ int cmd_alkd(const Args& args) {
     folder = resume;
     const fs::path saved = folder / "alkd_config.yaml";
     if (!fs::exists(saved)) fail(resume, ": not an alkd run folder (no alkd_config.yaml)");
-    if (read_text(saved) != config_text)
-      fail(resume, ": the config differs from the one this folder was made with (", saved.string(),
-           "); resume with the same config and --set values, or start a new run");
+    std::string diffs;
+    config_differences(YAML::Load(read_text(saved)), YAML::Load(config_text), "", diffs);
+    if (!diffs.empty())
+      fail(resume, ": the config differs from the one this folder was made with (", saved.string(), "):", diffs,
+           "\nresume with the same config and --set values, or start a new run");
   } else {
     folder = fresh_alkd_dir(cfg, output);
     io::write_file_atomic((folder / "alkd_config.yaml").string(), config_text);
@@ -196,8 +559,7 @@ int cmd_alkd(const Args& args) {
     const fs::path out_path = folder / "predictions.jsonl";
     if (fs::exists(out_path)) {
       std::cout << "\npredict: done (" << out_path.string() << ")\n";
-      return 0;
-    }
+    } else {
     for (const Role& r : roles)
       if (done_run(r).empty()) fail(folder.string(), ": the ", r.name, " is not trained yet (run the pretrain stage first)");
     std::cout << "\npredict: every training session through the teacher and the student\n";
@@ -276,7 +638,10 @@ int cmd_alkd(const Args& args) {
               << " s: target in the top " << K << " for the teacher " << double(t_hits) / double(cases.size())
               << ", the student " << double(s_hits) / double(cases.size()) << "\npredictions: " << out_path.string()
               << "\n" << std::defaultfloat;
+    }
   }
+  if (wants("oracle") || wants("select") || wants("distill") || wants("report"))
+    later_stages(folder, cfg, ac, configs, sets, registry, plugins, alkd_keys, wants, role_sets(roles[1]));
   return 0;
 }
 

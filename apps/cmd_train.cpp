@@ -178,7 +178,8 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
     for (auto it = effective.begin(); it != effective.end(); ++it)
       out << "  " << it->first.as<std::string>() << ": " << io::flow_text(it->second) << "\n";
   }
-  const PreparedData prep = prepare_data(cfg, out);
+  PreparedData prep = prepare_data(cfg, out);
+  if (opt.adjust_data) opt.adjust_data(prep);
 
   const fs::path run = fresh_run_dir(cfg, opt.output);
   io::write_file_atomic((run / "config.yaml").string(), config_text);

@@ -94,6 +94,8 @@ struct TrainRunOptions {
   bool skip_nonfinite = false;  // skip NaN/Inf steps instead of stopping
   Verbosity verbosity = Verbosity::normal;
   std::function<void(const EpochLog&)> on_epoch;  // also called after each epoch (the caller's own progress)
+  // Changes the prepared data before training (active distillation trains on its own rows).
+  std::function<void(PreparedData&)> adjust_data;
 };
 struct TrainRunOutcome {
   std::filesystem::path run_dir;  // holds config.yaml, metrics.jsonl, results.json

@@ -79,6 +79,13 @@ class SequentialModel final : public plugin::Model {
                     const plugin::RunOptions& opt) override {
     if constexpr (Family::distils) profiles_ = load_targets(data);
     Trainer trainer(cfg_, split, profiles_);
+    if (!cfg_.training.init_weights.empty()) {
+      // Fine-tuning: the weights pass load()'s checks (same model settings and items); a resumed
+      // run's checkpoint still takes precedence (run_fit), and the optimiser starts fresh.
+      load(cfg_.training.init_weights, data);
+      trainer.params() = params_;
+      if (opt.log) opt.log("initial weights: " + cfg_.training.init_weights);
+    }
     if (opt.on_start) opt.on_start({cfg_.training.epochs, cfg_.valid_metric()});
     if (opt.log) {
       opt.log("model: " + describe_model(trainer.model_config(), trainer.num_params()));

@@ -36,7 +36,7 @@ if(NOT header MATCHES "^\\{\"format\": \"recdistill-alkd-predictions\", \"versio
   message(FATAL_ERROR "unexpected header: ${header}")
 endif()
 list(GET lines 1 first)
-foreach(key "\"session_id\": \"s0\"" "\"teacher_rank\": " "\"candidates\": \\[" "\"difficulty\": \\{\"teacher_consistency\": -")
+foreach(key "\"session_id\": \"0\"" "\"teacher_rank\": " "\"candidates\": \\[" "\"difficulty\": \\{\"teacher_consistency\": -")
   if(NOT first MATCHES "${key}")
     message(FATAL_ERROR "the first record lacks ${key}: ${first}")
   endif()

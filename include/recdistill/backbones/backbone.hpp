@@ -81,10 +81,13 @@ struct SeqBatch {
   int targets_per_row = 0;  // 0 = L
   int target_rows() const { return rows * (targets_per_row > 0 ? targets_per_row : L); }
   std::vector<int32_t> seq_host, target_host;
+  // Row i's training sequence (its index in the split's train), where the batching sets it
+  // (session batchings): objectives that weight rows look their annotations up by it.
+  std::vector<int32_t> row_host;
   Buffer<B, int32_t> seq, target;
   SeqBatch() = default;
   SeqBatch(int capacity, int len)
-      : L(len), seq_host(size_t(capacity) * len), target_host(size_t(capacity) * len),
+      : L(len), seq_host(size_t(capacity) * len), target_host(size_t(capacity) * len), row_host(size_t(capacity)),
         seq(size_t(capacity) * len), target(size_t(capacity) * len) {}
   int capacity() const { return L == 0 ? 0 : int(seq_host.size() / size_t(L)); }
   void upload() {

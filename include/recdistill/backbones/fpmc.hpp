@@ -70,9 +70,10 @@ inline constexpr std::array<std::pair<std::string_view, FPMCVariant>, 2> enum_na
 
 // FPMC's training objectives (specs/backbones.md §1): `bpr` RecBole's (one uniform negative per
 // row, gamma 1e-10), `inbatch_bpr` ALKDRec's, `ce` the full softmax.
-enum class FPMCLoss { bpr, inbatch_bpr, ce };
-inline constexpr std::array<std::pair<std::string_view, FPMCLoss>, 3> enum_names(FPMCLoss) {
-  return {{{"bpr", FPMCLoss::bpr}, {"inbatch_bpr", FPMCLoss::inbatch_bpr}, {"ce", FPMCLoss::ce}}};
+enum class FPMCLoss { bpr, inbatch_bpr, ce, weighted_pairwise };
+inline constexpr std::array<std::pair<std::string_view, FPMCLoss>, 4> enum_names(FPMCLoss) {
+  return {{{"bpr", FPMCLoss::bpr}, {"inbatch_bpr", FPMCLoss::inbatch_bpr}, {"ce", FPMCLoss::ce},
+           {"weighted_pairwise", FPMCLoss::weighted_pairwise}}};
 }
 
 // FPMC's settings. Defaults: a config file without model.variant gets `recbole` (the spec's
@@ -105,7 +106,8 @@ struct FPMCConfig : SessionDims {
                 .resume().derived_default("prefixes (recbole), last (session)"));
     v(loss, Key("training", "loss", "`bpr`: one uniform negative per row, -log(1e-10 + sigmoid(s+ - s-)) (RecBole's, "
                                     "the only loss of `recbole`); `inbatch_bpr`: the batch's other targets are the "
-                                    "negatives; `ce`: full softmax")
+                                    "negatives; `ce`: full softmax; `weighted_pairwise`: active distillation's rows "
+                                    "(`recdistill alkd`)")
                 .resume().derived_default("bpr (recbole), inbatch_bpr (session)"));
   }
   template <class Given>

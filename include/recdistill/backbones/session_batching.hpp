@@ -70,6 +70,7 @@ class SessionBatching {
     std::fill(batch.target_host.begin(), batch.target_host.end(), 0);
     for (int i = 0; i < n; ++i) {
       const Row& r = rows[ids[i]];
+      batch.row_host[size_t(i)] = r.user;
       batch.target_host[size_t(i)] = layout(batch.seq_host.data() + size_t(i) * L_, train[size_t(r.user)], r);
     }
     batch.upload();
@@ -117,6 +118,7 @@ class UserLastItemBatching {
     std::fill(batch.target_host.begin(), batch.target_host.end(), 0);
     for (int i = 0; i < n; ++i) {
       const Row& r = rows[ids[i]];
+      batch.row_host[size_t(i)] = r.user;
       batch.target_host[size_t(i)] = layout(batch.seq_host.data() + size_t(i) * 2, train[size_t(r.user)], r);
     }
     batch.upload();

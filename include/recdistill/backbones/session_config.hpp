@@ -18,9 +18,11 @@ inline constexpr std::array<std::pair<std::string_view, SessionRows>, 2> enum_na
 }
 
 // The training objective of a session model (specs/backbones.md §1).
-enum class SessionLoss { ce, inbatch_bpr };
-inline constexpr std::array<std::pair<std::string_view, SessionLoss>, 2> enum_names(SessionLoss) {
-  return {{{"ce", SessionLoss::ce}, {"inbatch_bpr", SessionLoss::inbatch_bpr}}};
+// `weighted_pairwise` is active distillation's (losses/weighted_pairwise.hpp).
+enum class SessionLoss { ce, inbatch_bpr, weighted_pairwise };
+inline constexpr std::array<std::pair<std::string_view, SessionLoss>, 3> enum_names(SessionLoss) {
+  return {{{"ce", SessionLoss::ce}, {"inbatch_bpr", SessionLoss::inbatch_bpr},
+           {"weighted_pairwise", SessionLoss::weighted_pairwise}}};
 }
 
 struct SessionDims {
@@ -39,7 +41,8 @@ struct SessionDims {
     v(rows, Key("training", "session_rows", "`last`: one row per training sequence, its last item the target "
                                             "(ALKDRec's instances); `prefixes`: one row per target (RecBole's augmentation)")
                 .resume().derived_default("prefixes (recbole), last (ALKDRec's variants)"));
-    v(loss, Key("training", "loss", "`ce`: full softmax; `inbatch_bpr`: the batch's other targets are the negatives")
+    v(loss, Key("training", "loss", "`ce`: full softmax; `inbatch_bpr`: the batch's other targets are the negatives; "
+                                    "`weighted_pairwise`: active distillation's rows (`recdistill alkd`)")
                 .resume().derived_default("ce (recbole STAMP), inbatch_bpr (ALKDRec's variants)"));
   }
 

@@ -92,6 +92,12 @@
 //                            MixerAttentionShape, head_split, lp)
 //                                             dq (B K, d), dk, dv (B L, d) written; scratch
 //                                             (B, H, K, L)
+//   weighted_pairwise_loss(dS, S, items, groups, weights, Bn, gamma) -> loss
+//                                             S (Bn, Bn) = h_b . E_{v_j}; row b's negatives
+//                                             N_b = {j : v_j != v_b, g_j != g_b}; loss =
+//                                             sum_b w_b mean_{j in N_b} -log(gamma + sigmoid(
+//                                             S_bb - S_bj)) / sum_b w_b over rows with N_b
+//                                             non-empty (active distillation, §6.2); dS written
 //   bce_multi_loss(dh, dE, h, E, targets, negatives, R, n_neg, d) -> loss
 //                                             mean_r softplus(-h_r . E[y_r]) + mean_{r,k}
 //                                             softplus(h_r . E[neg_rk]); dh (R, d) written, dE
@@ -239,6 +245,7 @@ RD_BACKEND_OP(intent_slots)
 RD_BACKEND_OP(mixer_attention_forward)
 RD_BACKEND_OP(mixer_attention_backward)
 RD_BACKEND_OP(bce_multi_loss)
+RD_BACKEND_OP(weighted_pairwise_loss)
 // ---- end Atten-Mixer and bce_multi ----
 // ---- FPMC recbole and RecBole's BPR ----
 RD_BACKEND_OP(gather_row_pairs)

@@ -181,6 +181,11 @@ struct Split {
   std::vector<std::vector<int32_t>> train;  // indexed by internal user id; [0] is empty
   std::vector<SplitCase> valid, test;
   int32_t n_items = 0, n_users = 0;         // including the pad
+  // Optional annotations of the training sequences, indexed like `train` (empty = none): a
+  // weight and a group per sequence, read by objectives that weight rows (active distillation's
+  // rows: the LLM rank's weight and the session, losses/weighted_pairwise.hpp).
+  std::vector<float> train_weight;
+  std::vector<int32_t> train_group;
   bool operator==(const Split&) const = default;
 };
 

@@ -57,7 +57,8 @@ namespace recdistill::data {
 // Every field of these types is written below; a new field changes their size and stops the
 // build here until it is added to encode_prepared/read_prepared (and the version raised).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
-static_assert(sizeof(Dataset) == 352 && sizeof(Split) == 112 && sizeof(SplitCase) == 40 && sizeof(Metadata) == 48,
+// (Split::train_weight / train_group are run-time annotations, never saved: encode refuses them.)
+static_assert(sizeof(Dataset) == 352 && sizeof(Split) == 160 && sizeof(SplitCase) == 40 && sizeof(Metadata) == 48,
               "data::Dataset, Split, SplitCase or Metadata changed: serialise the new field in "
               "data/prepared.hpp, raise kPreparedFile's version, then update these sizes");
 #endif
@@ -184,6 +185,9 @@ inline std::string encode_prepared(const PreparedData& p, const PreparedHeader& 
     ar << d.source << d.users.tokens() << d.items.tokens() << d.user << d.item << d.timestamp
        << d.rating << d.user_meta << d.item_meta << duplicates << d.session_split;
     const Split& s = p.split;
+    if (!s.train_weight.empty() || !s.train_group.empty())
+      fail("a prepared file holds a dataset's split, not a method's annotated training rows (Split::train_weight / "
+           "train_group are set)");
     ar << s.protocol << s.train << s.valid << s.test << s.n_items << s.n_users;
   }
   w.put(os.str());

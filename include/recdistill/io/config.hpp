@@ -47,6 +47,7 @@ struct TrainingConfig {
   int patience = 10;  // evaluations without improvement
   std::string valid_metric = "NDCG@10";
   std::string selection = "best";  // best | last
+  std::string init_weights;  // a weights file to start from ("" = the model's initialisation)
 
   template <class V>
   void keys(V& v) {
@@ -88,6 +89,8 @@ struct TrainingConfig {
     // The seed reports its last epoch and has no early stopping (spec §8.7, §11.2).
     v(selection, seed(Key("training", "selection", "test the best-validation weights or the last ones (last: no early stopping)")
                           .one_of({"best", "last"}).value_alias("best_valid", "best").resume(), "last"));
+    v(init_weights, Key("training", "init_weights", "start from this weights file of the same model (a run's "
+                                                    "model.safetensors) with a fresh optimiser; \"\" = initialise"));
     v.declared(Key("training", "save_checkpoints", "the seed's switch")
                    .ignore("checkpoints are always written to the run folder (docs/checkpoints.md)", true),
                keys::Type::boolean);

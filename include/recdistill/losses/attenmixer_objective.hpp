@@ -22,6 +22,10 @@ class AttenMixerObjective {
     else session_.emplace(m, capacity);
   }
 
+  void set_row_annotations(const std::vector<float>& weight, const std::vector<int32_t>& group) {
+    if (session_) session_->set_row_annotations(weight, group);
+  }
+
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     return bce_ ? bce_->loss(m, params, grads, a, batch, ctx, d_out)

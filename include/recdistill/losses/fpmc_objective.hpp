@@ -1,7 +1,8 @@
 // recdistill/losses/fpmc_objective.hpp: FPMC's objective, chosen at run time by its
 // training.loss (FPMCConfig in backbones/fpmc.hpp): `bpr` RecBole's (losses/recbole_bpr.hpp; the
 // only one the `recbole` variant accepts), `inbatch_bpr` ALKDRec's (losses/in_batch_bpr.hpp) or
-// `ce` the full softmax (losses/next_item.hpp), over the one target of each row. (FPMC's loss
+// `ce` the full softmax (losses/next_item.hpp) or `weighted_pairwise` active distillation's
+// (losses/weighted_pairwise.hpp), over the one target of each row. (FPMC's loss
 // has a value SessionLoss lacks, so FPMC has its own objective instead of SessionObjective.)
 #pragma once
 #include <optional>
@@ -10,6 +11,7 @@
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/losses/recbole_bpr.hpp"
+#include "recdistill/losses/weighted_pairwise.hpp"
 
 namespace recdistill {
 
@@ -24,18 +26,25 @@ class FPMCObjective {
       case FPMCLoss::bpr: bpr_.emplace(m, capacity); break;
       case FPMCLoss::inbatch_bpr: inbatch_.emplace(m, capacity); break;
       case FPMCLoss::ce: ce_.emplace(m, capacity); break;
+      case FPMCLoss::weighted_pairwise: pairwise_.emplace(m, capacity); break;
     }
+  }
+
+  void set_row_annotations(const std::vector<float>& weight, const std::vector<int32_t>& group) {
+    if (pairwise_) pairwise_->set_row_annotations(weight, group);
   }
 
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     if (bpr_) return bpr_->loss(m, params, grads, a, batch, ctx, d_out);
     if (inbatch_) return inbatch_->loss(m, params, grads, a, batch, ctx, d_out);
+    if (pairwise_) return pairwise_->loss(m, params, grads, a, batch, ctx, d_out);
     return ce_->loss(m, params, grads, a, batch, ctx, d_out);
   }
   double gemm_flops(const M& m, const LossValue& v) const {
     if (bpr_) return bpr_->gemm_flops(m, v);
     if (inbatch_) return inbatch_->gemm_flops(m, v);
+    if (pairwise_) return pairwise_->gemm_flops(m, v);
     return ce_->gemm_flops(m, v);
   }
 
@@ -43,6 +52,7 @@ class FPMCObjective {
   std::optional<RecBoleBPR<M>> bpr_;
   std::optional<InBatchBPR<M>> inbatch_;
   std::optional<NextItemCE<M>> ce_;
+  std::optional<WeightedPairwise<M>> pairwise_;
 };
 
 }  // namespace recdistill

@@ -1,12 +1,14 @@
 // recdistill/losses/session_objective.hpp: a session model's objective, chosen at run time by
 // its `training.loss` (backbones/session_config.hpp): full-softmax CE (losses/next_item.hpp)
-// or in-batch BPR (losses/in_batch_bpr.hpp), over the one target of each row.
+// in-batch BPR (losses/in_batch_bpr.hpp) or active distillation's weighted pairwise loss
+// (losses/weighted_pairwise.hpp), over the one target of each row.
 #pragma once
 #include <optional>
 
 #include "recdistill/backbones/session_config.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
+#include "recdistill/losses/weighted_pairwise.hpp"
 
 namespace recdistill {
 
@@ -17,21 +19,33 @@ class SessionObjective {
   using T = typename M::Scalar;
 
   SessionObjective(const M& m, int capacity) {
-    if (m.config().loss == SessionLoss::ce) ce_.emplace(m, capacity);
-    else bpr_.emplace(m, capacity);
+    switch (m.config().loss) {
+      case SessionLoss::ce: ce_.emplace(m, capacity); break;
+      case SessionLoss::inbatch_bpr: bpr_.emplace(m, capacity); break;
+      case SessionLoss::weighted_pairwise: pairwise_.emplace(m, capacity); break;
+    }
+  }
+
+  void set_row_annotations(const std::vector<float>& weight, const std::vector<int32_t>& group) {
+    if (pairwise_) pairwise_->set_row_annotations(weight, group);
   }
 
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
-    return ce_ ? ce_->loss(m, params, grads, a, batch, ctx, d_out) : bpr_->loss(m, params, grads, a, batch, ctx, d_out);
+    if (ce_) return ce_->loss(m, params, grads, a, batch, ctx, d_out);
+    if (bpr_) return bpr_->loss(m, params, grads, a, batch, ctx, d_out);
+    return pairwise_->loss(m, params, grads, a, batch, ctx, d_out);
   }
   double gemm_flops(const M& m, const LossValue& v) const {
-    return ce_ ? ce_->gemm_flops(m, v) : bpr_->gemm_flops(m, v);
+    if (ce_) return ce_->gemm_flops(m, v);
+    if (bpr_) return bpr_->gemm_flops(m, v);
+    return pairwise_->gemm_flops(m, v);
   }
 
  private:
   std::optional<NextItemCE<M>> ce_;
   std::optional<InBatchBPR<M>> bpr_;
+  std::optional<WeightedPairwise<M>> pairwise_;
 };
 
 }  // namespace recdistill

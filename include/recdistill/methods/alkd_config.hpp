@@ -1,9 +1,15 @@
 // recdistill/methods/alkd_config.hpp: the `alkd` section of an active-distillation config
-// (`recdistill alkd`, docs/alkd.md): how the teacher and the student differ. Both are the
-// config's model (model.model_name, its variant and keys); the teacher and student get these
-// hidden sizes and patiences (specs/active-llm-distillation.md §0, §2), and the prediction
-// step keeps each session's top `top_k` items.
+// (`recdistill alkd`, docs/alkd.md). Pre-training: the teacher and the student are both the
+// config's model (model.model_name, its variant and keys) with these hidden sizes and patiences
+// (specs/active-llm-distillation.md §0, §2); the prediction step keeps each session's top
+// `top_k` items. Then the oracle (recorded answers, §4), the selection strategies (§5) and the
+// distillation (§6), each switch of §9 a key whose `compat: upstream_compat` value restores the
+// release's behaviour.
 #pragma once
+#include <string>
+#include <vector>
+
+#include "recdistill/core/error.hpp"
 #include "recdistill/core/keys.hpp"
 
 namespace recdistill::alkd {
@@ -13,6 +19,27 @@ struct AlkdConfig {
   int teacher_patience = 21, student_patience = 11;
   int top_k = 50;
   int teacher_bce_negatives = 0, student_bce_negatives = 0;  // 0 = the model's own training.bce_negatives
+
+  // Oracle (§4): the recorded answers, and whether they must be the shipped ML file (§1.1).
+  std::string answers = "data/alkdrec-ml/llm_answers.jsonl";
+  bool check_shipped_answers = false;
+  bool restrict_to_candidates = false;
+  // Selection (§5).
+  std::vector<std::string> strategies = {"teacher_only", "random", "easiest", "hardest", "rad_bc", "alkdrec"};
+  std::vector<std::string> selection_sources = {"regenerated"};  // regenerated | replay
+  std::string selections_dir = "data/alkdrec-ml/selections";
+  int budget = 500;
+  std::string difficulty = "teacher_consistency";
+  double rho_ef = 0.1, rho_si = 0.5, rho_in = 0.4, mu = 10, rad_bc_correct = 0.6;
+  std::string sampling = "fixed";
+  bool legacy_maxmin_support = false;
+  // Distillation (§6).
+  bool mask_same_session_negatives = true;
+  bool legacy_row_duplication = false;
+  std::string distill_valid_metric = "HR@15";
+  int distill_patience = 21;
+  double distill_learning_rate = 1e-3;
+  int distill_bce_negatives = 0;  // > 0: bce_multi with this many negatives instead of the pairwise loss
 
   template <class V>
   void keys(V& v) {
@@ -27,6 +54,60 @@ struct AlkdConfig {
     v(student_bce_negatives, Key("alkd", "student_bce_negatives", "> 0: the student's training.bce_negatives (Atten-Mixer on ML: 1)")
                                  .range(0, 1 << 20));
     v(top_k, Key("alkd", "top_k", "the prediction step's list length per model (the prompt's candidates)").range(1, 1 << 20));
+    v(answers, Key("alkd", "answers", "the recorded LLM answers (JSON lines: session_id, ranked_items, "
+                                      "target_position), imported into the run's answer cache"));
+    v(check_shipped_answers, Key("alkd", "check_shipped_answers", "verify the facts of the shipped ML answers (spec §1.1) "
+                                                                  "when importing them"));
+    v(restrict_to_candidates, Key("alkd", "restrict_to_candidates", "drop answer items that were not prompt candidates "
+                                                                    "(default: keep and count them)"));
+    v(strategies, Key("alkd", "strategies", "the selection strategies to distil with, each a fine-tuned student: "
+                                            "teacher_only (TR), random, easiest, hardest, rad_bc, alkdrec")
+                      .items(1, 64));
+    v(selection_sources, Key("alkd", "selection_sources", "regenerated: our strategies on our difficulties; replay: "
+                                                          "the released selection files (selections_dir/<name>.txt)")
+                             .items(1, 2));
+    v(selections_dir, Key("alkd", "selections_dir", "the released selection files, one per strategy"));
+    v(budget, Key("alkd", "budget", "tau: answered sessions to distil from (unusable answers count)").range(1, 1 << 30));
+    v(difficulty, Key("alkd", "difficulty", "the difficulty scorer ordering the pool, hardest first (spec §3.1)")
+                      .one_of({"teacher_consistency", "student_consistency", "rank_agreement"}));
+    v(rho_ef, Key("alkd", "rho_ef", "the max-min policy's share of effective instances").range(0, 1));
+    v(rho_si, Key("alkd", "rho_si", "the max-min policy's share of similar instances").range(0, 1));
+    v(rho_in, Key("alkd", "rho_in", "the max-min policy's share of incorrect instances").range(0, 1));
+    v(mu, Key("alkd", "mu", "the gain exponent: g_i = i^-mu").range(0, 1000));
+    v(rad_bc_correct, Key("alkd", "rad_bc_correct", "RAD-BC's assumed correct fraction").range(0, 1));
+    v(sampling, Key("alkd", "sampling", "fixed: p* once, successive draws (Alg. 1); sequential: p* recomputed on the "
+                                        "remaining pool before each draw (upstream)")
+                    .one_of({"fixed", "sequential"}).preset("upstream_compat", "sequential"));
+    v(legacy_maxmin_support, Key("alkd", "legacy_maxmin_support", "also zero the policy at k* itself (upstream)")
+                                 .preset("upstream_compat", "true"));
+    v(mask_same_session_negatives, Key("alkd", "mask_same_session_negatives", "no row is a negative of a row of its own "
+                                                                              "session (spec §6.2)")
+                                       .preset("upstream_compat", "false"));
+    v(legacy_row_duplication, Key("alkd", "legacy_row_duplication", "weights by row copies, positions 0-25, no de-duplication, "
+                                                                    "trained with in-batch BPR (upstream, spec §6.1)")
+                                  .preset("upstream_compat", "true"));
+    v(distill_valid_metric, Key("alkd", "distill_valid_metric", "the fine-tuning's selection metric (upstream: HR@50 "
+                                                                "FPMC, HR@15 STAMP and Atten-Mixer); its K must be in eval.ks"));
+    v(distill_patience, Key("alkd", "distill_patience", "the fine-tuning's training.patience").range(1, 1 << 20));
+    v(distill_learning_rate, Key("alkd", "distill_learning_rate", "the fine-tuning's Adam learning rate (upstream: 1e-4 "
+                                                                  "for Atten-Mixer)").range(0, 10));
+    v(distill_bce_negatives, Key("alkd", "distill_bce_negatives", "> 0: fine-tune with bce_multi and this many "
+                                                                  "negatives (Atten-Mixer on ML under upstream_compat: 1)")
+                                 .range(0, 1 << 20));
+  }
+
+  void validate() const {
+    for (const auto& s : selection_sources)
+      if (s != "regenerated" && s != "replay")
+        fail("alkd.selection_sources: expected regenerated or replay, found '", s, "'");
+    static const char* known[] = {"teacher_only", "random", "easiest", "hardest", "rad_bc", "alkdrec"};
+    for (const auto& s : strategies) {
+      bool ok = false;
+      for (const char* k : known) ok = ok || s == k;
+      if (!ok)
+        fail("alkd.strategies: unknown strategy '", s,
+             "' (expected teacher_only, random, easiest, hardest, rad_bc or alkdrec)");
+    }
   }
 };
 

@@ -37,6 +37,7 @@
 #include "recdistill/llm/client.hpp"
 #include "recdistill/llm/config.hpp"
 #include "recdistill/llm/protocol.hpp"
+#include "recdistill/methods/alkd_answer_state.hpp"
 #include "recdistill/methods/alkd_answers.hpp"
 
 namespace recdistill::alkd {
@@ -187,7 +188,6 @@ inline std::string render_prompt(const PromptInput& in, const std::vector<std::s
 
 // ---- the oracle (§4.3) ----
 
-enum class AnswerState { usable, unusable, missing };
 enum class AnswerSource { none, recorded, live };
 
 inline const char* state_name(AnswerState s) {

@@ -39,6 +39,7 @@
 #include "recdistill/core/random.hpp"
 #include "recdistill/data/text.hpp"
 #include "recdistill/io/log.hpp"
+#include "recdistill/methods/alkd_answer_state.hpp"
 
 namespace recdistill::alkd {
 
@@ -95,7 +96,6 @@ inline std::vector<PoolEntry> order_hardest_first(std::vector<PoolEntry> pool) {
 // ---------------------------------------------------------------------------------------------
 // The oracle as the strategies see it
 
-enum class AnswerState { usable, unusable, missing };
 using OracleView = std::function<AnswerState(const std::string& session_id)>;
 
 // ---------------------------------------------------------------------------------------------

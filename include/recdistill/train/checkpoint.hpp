@@ -71,6 +71,10 @@ inline uint64_t split_hash(const Split& s) {
     h = io::fnv1a64_bytes(v.data(), v.size() * sizeof(int32_t), h);
   };
   for (const auto& t : s.train) seq(t);
+  if (!s.train_weight.empty() || !s.train_group.empty()) {  // (absent: the hash of older splits)
+    h = io::fnv1a64_bytes(s.train_weight.data(), s.train_weight.size() * sizeof(float), h);
+    seq(s.train_group);
+  }
   for (const auto* cases : {&s.valid, &s.test}) {
     const uint64_t n = cases->size();
     h = io::fnv1a64_bytes(&n, sizeof n, h);

@@ -147,6 +147,11 @@ class Trainer {
     std::vector<T> host(model_.num_params());
     model_.init(host.data(), seed_);
     B::template to_device<T>(params_.data(), host.data(), host.size());
+    for (const size_t n : {split_.train_weight.size(), split_.train_group.size()})
+      if (n != 0 && n != split_.train.size())
+        fail("the split's training annotations have ", n, " entries for ", split_.train.size(), " sequences");
+    for (const float w : split_.train_weight)
+      if (!(w >= 0) || !std::isfinite(w)) fail("the split's training weights must be finite and >= 0, found ", w);
     rows_ = batching_.rows(split_.train);
     if (tc_.windows_per_user > 0) keep_newest_rows(size_t(tc_.windows_per_user));
     if (rows_.empty()) fail("no training rows (every user has fewer than 2 training items)");
@@ -229,6 +234,9 @@ class Trainer {
     if (!acts_) {
       acts_ = std::make_unique<typename M::Activations>(model_.make_activations(Bsz));
       obj_ = std::make_unique<O<M>>(model_, Bsz);
+      // Row weights and groups of the training sequences, for objectives that read them.
+      if constexpr (requires { obj_->set_row_annotations(split_.train_weight, split_.train_group); })
+        obj_->set_row_annotations(split_.train_weight, split_.train_group);
       batch_ = typename M::Batch(Bsz, model_.max_len());
       d_out_ = Buffer<B, T>(size_t(Bsz) * model_.max_len() * model_.hidden_size());
     }

@@ -1168,6 +1168,49 @@ struct bce_multi_loss_impl<CpuB> {
 };
 // ---- end Atten-Mixer and bce_multi ----------------------------------------------------------
 
+template <>
+struct weighted_pairwise_loss_impl<CpuB> {
+  // Active distillation's loss (specs/active-llm-distillation.md §6.2). S (Bn, Bn): S[b, j] =
+  // h_b . E_{v_j}. Row b's negatives N_b are the rows j with another item (v_j != v_b) and
+  // another group (g_j != g_b: the same-session mask; j = b is excluded by both). With
+  // l(x) = -log(gamma + sigmoid(x)) and D_bj = S_bb - S_bj:
+  //   L = sum_b w_b (1/|N_b|) sum_{j in N_b} l(D_bj) / W,  W = sum of w_b over rows with N_b
+  // non-empty (a row without a negative carries no pairwise signal and is left out of both
+  // sums). dS_bj = -c_b l'(D_bj) for j in N_b, dS_bb = c_b sum_j l'(D_bj), c_b = w_b / (|N_b| W),
+  // l'(x) = -sigmoid(x)(1 - sigmoid(x)) / (gamma + sigmoid(x)); every other dS is 0 (written).
+  template <class T>
+  static double run(T* dS, const T* S, const int32_t* items, const int32_t* groups, const T* weights, int Bn,
+                    double gamma) {
+    std::fill(dS, dS + int64_t(Bn) * Bn, T(0));
+    std::vector<int> n_neg(size_t(Bn), 0);
+    double W = 0;
+    for (int b = 0; b < Bn; ++b) {
+      for (int j = 0; j < Bn; ++j) n_neg[size_t(b)] += items[j] != items[b] && groups[j] != groups[b];
+      if (n_neg[size_t(b)] > 0) W += double(weights[b]);
+    }
+    if (!(W > 0)) return 0.0;
+    double loss = 0;
+    for (int b = 0; b < Bn; ++b) {
+      if (n_neg[size_t(b)] == 0) continue;
+      const double c = double(weights[b]) / (double(n_neg[size_t(b)]) * W);
+      const T* row = S + int64_t(b) * Bn;
+      T* drow = dS + int64_t(b) * Bn;
+      double diag = 0;
+      for (int j = 0; j < Bn; ++j) {
+        if (items[j] == items[b] || groups[j] == groups[b]) continue;
+        const double x = double(row[b]) - double(row[j]);
+        const double sg = 1.0 / (1.0 + std::exp(-x));
+        loss += c * -std::log(gamma + sg);
+        const double dl = -sg * (1.0 - sg) / (gamma + sg) * c;
+        drow[j] = T(-dl);
+        diag += dl;
+      }
+      drow[b] = T(diag);
+    }
+    return loss;
+  }
+};
+
 // ---- FPMC recbole (backbones/fpmc.hpp) and RecBole's BPR (losses/recbole_bpr.hpp) -----------
 
 template <>

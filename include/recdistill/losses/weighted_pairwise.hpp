@@ -1,0 +1,88 @@
+// recdistill/losses/weighted_pairwise.hpp: active distillation's loss (specs/active-llm-
+// distillation.md §6.2, paper Eq. 1): each row (window w_s, LLM item v, weight alpha, session s)
+// ranks its item above the batch's other rows' items, except those of rows with the same item
+// and, with the same-session mask, those of rows from the same session:
+//   l_b = mean_{j in N_b} -log(gamma + sigmoid(h_b . E_{v_b} - h_b . E_{v_j})),
+//   L = sum_b alpha_b l_b / sum_b alpha_b      (self-normalised; backend op weighted_pairwise_loss)
+// Row weights and sessions come from the split (data::Split::train_weight / train_group,
+// indexed by training sequence; empty: weight 1, and each sequence its own group, so only
+// same-item rows are masked); the trainer hands them over once (set_row_annotations) and each
+// batch names its rows' sequences (SeqBatch::row_host). One target per output row; the scorer's
+// table must be bias-free. Gradients as in losses/in_batch_bpr.hpp: dh = dS Y, dY = dS^T h.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "recdistill/backbones/backbone.hpp"
+#include "recdistill/backend/ops.hpp"
+#include "recdistill/core/error.hpp"
+#include "recdistill/losses/next_item.hpp"
+#include "recdistill/losses/objective.hpp"
+
+namespace recdistill {
+
+template <class M>
+class WeightedPairwise {
+ public:
+  using B = typename M::BackendType;
+  using T = typename M::Scalar;
+  static constexpr const char* name = "weighted_pairwise";
+  static constexpr double gamma = 1e-10;
+
+  WeightedPairwise(const M& m, int capacity)
+      : Y_(size_t(capacity) * m.hidden_size()), dY_(size_t(capacity) * m.hidden_size()),
+        S_(size_t(capacity) * capacity), dS_(size_t(capacity) * capacity), groups_(size_t(capacity)),
+        weights_(size_t(capacity)), g_host_(size_t(capacity)), w_host_(size_t(capacity)) {
+    detail::require_dot_scorer(m.scorer(), name);
+  }
+
+  // Per training sequence (index = the split's train index): weight (> 0) and group.
+  void set_row_annotations(const std::vector<float>& weight, const std::vector<int32_t>& group) {
+    weight_ = weight;
+    group_ = group;
+  }
+
+  LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
+                 const typename M::Batch& batch, const StepContext&, Ptr<B, T> d_out) {
+    const Scorer s = m.scorer();
+    const int R = batch.target_rows(), d = s.dim;
+    RD_REQUIRE(size_t(R) * d <= Y_.size(), name, ": ", R, " rows for a workspace of ", Y_.size() / size_t(d));
+    RD_REQUIRE(batch.row_host.size() >= size_t(R) && batch.targets_per_row == 1, name,
+               ": the batch must name each row's training sequence (one target per row)");
+    for (int r = 0; r < R; ++r) {
+      if (batch.target_host[size_t(r)] == 0) fail(name, ": row ", r, " of the batch has no target");
+      const size_t u = size_t(batch.row_host[size_t(r)]);
+      w_host_[size_t(r)] = weight_.empty() ? T(1) : T(weight_.at(u));
+      g_host_[size_t(r)] = group_.empty() ? int32_t(u) : group_.at(u);
+    }
+    B::template to_device<T>(weights_.data(), w_host_.data(), size_t(R));
+    B::template to_device<int32_t>(groups_.data(), g_host_.data(), size_t(R));
+    const CPtr<B, int32_t> y = batch.target.data();
+    const CPtr<B, T> h = m.output(a);
+    ops::gather_rows<B>(Y_.data(), params + s.table, y, R, d, 1.0);
+    B::template gemm<T>(false, true, R, R, d, T(1), h, d, Y_.data(), d, T(0), S_.data(), R);
+    LossValue v;
+    v.loss = ops::weighted_pairwise_loss<B>(dS_.data(), CPtr<B, T>(S_.data()), y, CPtr<B, int32_t>(groups_.data()),
+                                            CPtr<B, T>(weights_.data()), R, gamma);
+    v.targets = R;
+    B::template gemm<T>(false, false, R, d, R, T(1), dS_.data(), R, Y_.data(), d, T(0), d_out, d);
+    B::template gemm<T>(true, false, R, d, R, T(1), dS_.data(), R, h, d, T(0), dY_.data(), d);
+    ops::scatter_add_rows<B>(grads + s.table, CPtr<B, T>(dY_.data()), y, R, d, false, 1.0);
+    return v;
+  }
+
+  double gemm_flops(const M& m, const LossValue& v) const {
+    return 6.0 * double(v.targets) * double(v.targets) * m.hidden_size();
+  }
+
+ private:
+  Buffer<B, T> Y_, dY_, S_, dS_;
+  Buffer<B, int32_t> groups_;
+  Buffer<B, T> weights_;
+  std::vector<int32_t> g_host_;
+  std::vector<T> w_host_;
+  std::vector<float> weight_;
+  std::vector<int32_t> group_;
+};
+
+}  // namespace recdistill
