@@ -203,7 +203,7 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       if (ac.check_shipped_answers) {
         const auto facts = alkd::check_ml_answer_facts(answers, train_ids, n_items);
         alkd::require_ml_answer_facts(facts, ac.answers);
-        std::cout << facts.report();
+        std::cout << facts.report() << (facts.report().empty() || facts.report().back() == '\n' ? "" : "\n");
         f.add("shipped_facts", "checked");
       }
       size_t not_train = 0;
