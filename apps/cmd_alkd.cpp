@@ -314,17 +314,11 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
   std::unordered_map<std::string, int32_t> session_number;
   for (size_t i = 0; i < pred.records.size(); ++i) session_number[pred.records[i].session_id] = int32_t(i + 1);
   auto internal_session = [&](const std::string& id) { return session_number.at(id); };
-  auto shift = [](const std::vector<int32_t>& v) {  // item_index -> internal id
-    std::vector<int32_t> o;
-    for (int32_t x : v) o.push_back(x + 1);
-    return o;
-  };
   // The distillation rows of one selection (or of teacher_only).
   auto rows_of = [&](const std::string& strategy, const std::string& name) {
     std::vector<alkd::DistillRow> rows;
-    if (strategy == "teacher_only") {  // TR (§5.3): every session, the teacher's unforced top list, weight 1
-      for (const auto& r : pred.records)
-        for (int32_t it : r.teacher_top) rows.push_back({internal_session(r.session_id), shift(r.window), it + 1, 1.0f});
+    if (strategy == "teacher_only") {
+      for (const auto& r : pred.records) alkd::add_teacher_rows(rows, internal_session(r.session_id), r.window, r.teacher_top);
       return rows;
     }
     const fs::path sel_path = sel_dir / (name + ".json");
@@ -336,14 +330,8 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       if (it == by_session.end()) fail(sel_path.string(), ": session ", id, " is not a training session of the predictions");
       const auto a = oracle.lookup(id);
       if (a.state == alkd::AnswerState::missing) fail(sel_path.string(), ": session ", id, " has no answer in ", lc.cache);
-      const int32_t sid = internal_session(id);
-      const auto window = shift(it->second->window);
-      if (ac.legacy_row_duplication) {
-        for (const auto& [item, copies] : alkd::legacy_row_duplication(a.raw_items, n_items))
-          for (int c = 0; c < copies; ++c) rows.push_back({sid, window, item + 1, 1.0f});
-      } else {
-        for (const auto& [item, alpha] : alkd::weighted_items(a.validated)) rows.push_back({sid, window, item + 1, float(alpha)});
-      }
+      alkd::add_answer_rows(rows, internal_session(id), it->second->window, a.validated, a.raw_items, n_items,
+                            ac.legacy_row_duplication);
     }
     return rows;
   };

@@ -1,7 +1,11 @@
 # ctest driver: `recdistill alkd --stages pretrain,predict` on the tiny session fixture writes the
 # teacher's and the student's runs and the documented predictions file; a rerun on the folder
 # skips the finished stages; predict before pretrain, and a resumed folder with another config,
-# are refused; recommend serves an anonymous session.
+# are refused; recommend serves an anonymous session. Then the oracle (recorded answers with
+# their defects), select (regenerated and replayed), distill and report stages; and resumption
+# from what a kill can leave in each (writes are atomic, so a killed stage leaves some of its
+# files and not others): a cache without its oracle.json, a missing selection file, a finished
+# fine-tuning without its .done marker.
 file(REMOVE_RECURSE ${WORK_DIR})
 set(cfg tests/plugins/alkd/tiny_alkd.yaml)
 execute_process(COMMAND ${APP} alkd --config ${cfg} --stages predict --output ${WORK_DIR}/early
@@ -41,7 +45,7 @@ foreach(key "\"session_id\": \"0\"" "\"teacher_rank\": " "\"candidates\": \\[" "
     message(FATAL_ERROR "the first record lacks ${key}: ${first}")
   endif()
 endforeach()
-execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder}
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages pretrain,predict
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(r OR NOT out MATCHES "teacher: done" OR NOT out MATCHES "student: done" OR NOT out MATCHES "predict: done")
   message(FATAL_ERROR "the rerun did not skip the finished stages (${r}): ${out}${err}")
@@ -58,5 +62,61 @@ execute_process(COMMAND ${APP} recommend --model-path ${folder}/${student} --ite
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(r OR NOT out MATCHES "session-1\t1\t[0-9]+\t" OR NOT out MATCHES "session-1\t3\t" OR out MATCHES "session-1\t[0-9]\t[345]\t")
   message(FATAL_ERROR "recommend --items failed (${r}): ${out}${err}")
+endif()
+# The later stages.
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages oracle,select
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+foreach(expect "70 answers \\(70 new in the cache\\), 1 unusable, 2 repeated ids, 1 out-of-range ids"
+               "select regenerated-alkdrec: 30 answered of [0-9]+ drawn" "k\\* [0-9]+ of 80"
+               "select replay-hardest: 30 answered of [0-9]+ drawn \\([0-9]+ unusable, [0-9]+ skipped, shortfall 0\\)")
+  if(r OR NOT out MATCHES "${expect}")
+    message(FATAL_ERROR "oracle/select output lacks '${expect}' (${r}):\n${out}${err}")
+  endif()
+endforeach()
+file(READ ${folder}/selections/regenerated-alkdrec.json sel_before)
+if(NOT sel_before MATCHES "\"sessions\": \\[\"[0-9]+\"" OR NOT sel_before MATCHES "\"shortfall\": 0")
+  message(FATAL_ERROR "unexpected selection file: ${sel_before}")
+endif()
+# Killed in select (one selection written, another not) and in oracle (the cache written, not
+# oracle.json): the rerun redoes only what is missing, with the same result.
+file(REMOVE ${folder}/selections/regenerated-alkdrec.json ${folder}/oracle.json)
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages oracle,select
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT out MATCHES "70 answers \\(0 new in the cache\\)" OR NOT out MATCHES "select replay-hardest: done")
+  message(FATAL_ERROR "the rerun of oracle/select did not resume (${r}): ${out}${err}")
+endif()
+file(READ ${folder}/selections/regenerated-alkdrec.json sel_after)
+if(NOT sel_before STREQUAL sel_after)
+  message(FATAL_ERROR "the redone selection differs:\n${sel_before}\n${sel_after}")
+endif()
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder}
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+foreach(expect "distill teacher_only: 800 rows from 80 sessions" "distill replay-alkdrec: [0-9]+ rows from [0-9]+ sessions"
+               "loss=weighted_pairwise" "initial weights: " "\\| replay-alkdrec \\| [0-9.]+ \\([0-9]+\\) \\|")
+  if(r OR NOT out MATCHES "${expect}")
+    message(FATAL_ERROR "distill/report output lacks '${expect}' (${r}):\n${out}${err}")
+  endif()
+endforeach()
+foreach(f report.json report.md distill/teacher_only.done distill/regenerated-rad_bc.done distill/replay-easiest.done)
+  if(NOT EXISTS ${folder}/${f})
+    message(FATAL_ERROR "the run folder lacks ${f}")
+  endif()
+endforeach()
+# Killed after a fine-tuning finished but before its marker: the rerun resumes that run from its
+# checkpoint, which gives the same test numbers, and leaves the others alone.
+file(READ ${folder}/distill/replay-alkdrec.done run_before)
+file(READ ${folder}/${run_before}/results.json res_before)
+string(REGEX MATCH "\"test\": [^\n]*" test_before "${res_before}")
+file(REMOVE ${folder}/distill/replay-alkdrec.done)
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages distill
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT out MATCHES "distill replay-rad_bc: done" OR NOT out MATCHES "resuming ")
+  message(FATAL_ERROR "the rerun of distill did not resume (${r}): ${out}${err}")
+endif()
+file(READ ${folder}/distill/replay-alkdrec.done run_after)
+file(READ ${folder}/${run_after}/results.json res_after)
+string(REGEX MATCH "\"test\": [^\n]*" test_after "${res_after}")
+if(NOT test_before STREQUAL test_after)
+  message(FATAL_ERROR "the resumed fine-tuning tests differently:\n${test_before}\n${test_after}")
 endif()
 message("alkd stages ok")

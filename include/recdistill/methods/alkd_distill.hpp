@@ -17,6 +17,7 @@
 
 #include "recdistill/core/error.hpp"
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/methods/alkd_answers.hpp"
 
 namespace recdistill::alkd {
 
@@ -26,6 +27,37 @@ struct DistillRow {
   int32_t item = 0;               // internal id of the item to rank high
   float weight = 1;               // alpha (1 for duplicated or TR rows)
 };
+
+// Item indexes (0-based rows of items.tsv) as internal ids.
+inline std::vector<int32_t> internal_ids(const std::vector<int32_t>& item_indexes) {
+  std::vector<int32_t> out;
+  out.reserve(item_indexes.size());
+  for (int32_t i : item_indexes) out.push_back(i + 1);
+  return out;
+}
+
+// The rows of one answered session (window and answers as item indexes): one per validated item
+// with alpha by raw position (reference, §6.1), or upstream's duplicated rows, weight 1 each
+// (legacy_row_duplication: raw entries 0-25, out-of-range ids skipped, no de-duplication).
+inline void add_answer_rows(std::vector<DistillRow>& rows, int32_t session, const std::vector<int32_t>& window,
+                            const ValidatedAnswer& validated, const std::vector<int64_t>& raw_items, int64_t n_items,
+                            bool legacy) {
+  const auto w = internal_ids(window);
+  if (legacy) {
+    for (const auto& [item, copies] : alkd::legacy_row_duplication(raw_items, n_items))
+      for (int c = 0; c < copies; ++c) rows.push_back({session, w, item + 1, 1.0f});
+  } else {
+    for (const auto& [item, alpha] : weighted_items(validated)) rows.push_back({session, w, item + 1, float(alpha)});
+  }
+}
+
+// The teacher-only baseline's rows of one session (TR, §5.3): each item of the teacher's
+// unforced top list, weight 1.
+inline void add_teacher_rows(std::vector<DistillRow>& rows, int32_t session, const std::vector<int32_t>& window,
+                             const std::vector<int32_t>& teacher_top) {
+  const auto w = internal_ids(window);
+  for (int32_t it : teacher_top) rows.push_back({session, w, it + 1, 1.0f});
+}
 
 // The fine-tuning split: the base split's evaluation cases, one training sequence per row
 // (sequence 0 stays empty, as in every split). `mask_same_session`: rows of one session share a
