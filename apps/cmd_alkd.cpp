@@ -152,6 +152,23 @@ std::vector<std::string> read_titles(const fs::path& items_tsv) {
   return titles;
 }
 
+// What the pre-training and the prediction step depend on: the config without `compat` (its
+// effect on the model is in the resolved model keys) and without the later stages' alkd keys,
+// which FOLDER/<compat>/stages_config.yaml records instead.
+YAML::Node pretrain_part(YAML::Node n) {
+  YAML::Node out = YAML::Clone(n);
+  if (out.IsMap()) {
+    out.remove("compat");
+    if (out["alkd"] && out["alkd"].IsMap()) {
+      std::vector<std::string> later;
+      for (auto it = out["alkd"].begin(); it != out["alkd"].end(); ++it)
+        if (alkd::is_later_stage_key(it->first.as<std::string>())) later.push_back(it->first.as<std::string>());
+      for (const auto& k : later) out["alkd"].remove(k);
+    }
+  }
+  return out;
+}
+
 // The name of a distillation: teacher_only has no selection; the others "<source>-<strategy>".
 std::string distill_name(const std::string& source, const std::string& strategy) {
   return strategy == "teacher_only" ? strategy : source + "-" + strategy;
@@ -164,6 +181,28 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
                   const plugin::Registry& registry, const PluginArgs& plugins,
                   const std::vector<keys::KeyDoc>& alkd_keys, const std::function<bool(const char*)>& wants,
                   const std::vector<std::string>& student_sets) {
+  // The later stages' outputs, one folder per preset (FOLDER/reference, FOLDER/upstream_compat),
+  // made with the settings its stages_config.yaml records; the answer cache is shared.
+  const fs::path stage_dir = folder / cfg.compat;
+  {
+    fs::create_directories(stage_dir);
+    const fs::path saved = stage_dir / "stages_config.yaml";
+    YAML::Node now;
+    now["compat"] = cfg.compat;
+    const YAML::Node a = YAML::Load(io::effective_config_text(ac))["alkd"];
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (alkd::is_later_stage_key(it->first.as<std::string>())) now["alkd"][it->first.as<std::string>()] = it->second;
+    const std::string text = io::yaml_text(now);
+    if (fs::exists(saved)) {
+      std::string diffs;
+      config_differences(YAML::Load(read_text(saved)), now, "", diffs);
+      if (!diffs.empty())
+        fail(stage_dir.string(), ": the later stages' settings differ from those this folder's outputs were made with (",
+             saved.string(), "):", diffs, "\nrun with the same settings, or resume under another compat preset");
+    } else {
+      io::write_file_atomic(saved.string(), text);
+    }
+  }
   const fs::path pred_path = folder / "predictions.jsonl";
   if (!fs::exists(pred_path)) fail(folder.string(), ": the prediction step has not run (run the predict stage first)");
   const alkd::Predictions pred = alkd::parse_predictions(read_text(pred_path), pred_path.string());
@@ -191,7 +230,7 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
   }
 
   if (wants("oracle")) {
-    const fs::path out = folder / "oracle.json";
+    const fs::path out = stage_dir / "oracle.json";
     if (fs::exists(out)) {
       std::cout << "\noracle: done (" << out.string() << ")\n";
     } else {
@@ -231,7 +270,7 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
   }
 
   // Each selection's file: its sessions in order and its report.
-  const fs::path sel_dir = folder / "selections";
+  const fs::path sel_dir = stage_dir / "selections";
   struct Sel {
     std::string name, source, strategy;
   };
@@ -242,7 +281,7 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
 
   auto state_of = [&](const std::string& id) { return oracle.lookup(id).state; };
   if (wants("select")) {
-    if (!fs::exists(folder / "oracle.json")) fail(folder.string(), ": the oracle stage has not run (run it first)");
+    if (!fs::exists(stage_dir / "oracle.json")) fail(stage_dir.string(), ": the oracle stage has not run (run it first)");
     fs::create_directories(sel_dir);
     std::vector<alkd::PoolEntry> pool;
     for (const auto& r : pred.records) {
@@ -345,9 +384,9 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
     const fs::path marker = folder / "student.done";
     if (!fs::exists(marker)) fail(folder.string(), ": the student is not trained yet (run the pretrain stage first)");
     const std::string student_weights = (folder / read_text(marker) / "model.safetensors").string();
-    fs::create_directories(folder / "distill");
+    fs::create_directories(stage_dir / "distill");
     for (const auto& [name, strategy] : distills) {
-      const fs::path done = folder / "distill" / (name + ".done");
+      const fs::path done = stage_dir / "distill" / (name + ".done");
       if (fs::exists(done)) {
         std::cout << "\ndistill " << name << ": done (" << read_text(done) << ")\n";
         continue;
@@ -378,13 +417,13 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       if (!bce) s.push_back(std::string("training.loss=") + (ac.legacy_row_duplication ? "inbatch_bpr" : "weighted_pairwise"));
       const bool mask = ac.mask_same_session_negatives && !ac.legacy_row_duplication;
       TrainRunOptions o;
-      o.output = (folder / "distill" / name).string();
+      o.output = (stage_dir / "distill" / name).string();
       o.plugins = plugins;
-      o.resume = resumable_run(folder / "distill" / name);
+      o.resume = resumable_run(stage_dir / "distill" / name);
       if (!o.resume.empty()) std::cout << "resuming " << o.resume << "\n";
       o.adjust_data = [&](PreparedData& p) { p.split = alkd::distill_split(p.split, rows, mask); };
       const auto outcome = train_run(load_configs(configs, s, registry, true, false, alkd_keys), o);
-      io::write_file_atomic(done.string(), fs::relative(outcome.run_dir, folder).string());
+      io::write_file_atomic(done.string(), fs::relative(outcome.run_dir, stage_dir).string());
     }
   }
 
@@ -397,7 +436,8 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
     for (const char* r : {"teacher", "student"})
       if (fs::exists(folder / (std::string(r) + ".done"))) runs.push_back({r, read_text(folder / (std::string(r) + ".done"))});
     for (const auto& [name, strategy] : distills)
-      if (const fs::path d = folder / "distill" / (name + ".done"); fs::exists(d)) runs.push_back({name, read_text(d)});
+      if (const fs::path d = stage_dir / "distill" / (name + ".done"); fs::exists(d))
+        runs.push_back({name, fs::relative(stage_dir / read_text(d), folder).string()});
     if (runs.empty()) fail(folder.string(), ": nothing to report (no finished training)");
     // Test cases of a run: the lines of its per-session dump (hit counts = HR x cases).
     auto test_cases = [&](const std::string& run) {
@@ -438,9 +478,9 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
          << " | " << selected << " | " << hit10 << " |\n";
     }
     json += "\n]\n}\n";
-    io::write_file_atomic((folder / "report.json").string(), json);
-    io::write_file_atomic((folder / "report.md").string(), md.str());
-    std::cout << "\n" << md.str() << "report: " << (folder / "report.json").string() << "\n";
+    io::write_file_atomic((stage_dir / "report.json").string(), json);
+    io::write_file_atomic((stage_dir / "report.md").string(), md.str());
+    std::cout << "\n" << md.str() << "report: " << (stage_dir / "report.json").string() << "\n";
   }
 }
 
@@ -491,7 +531,7 @@ int cmd_alkd(const Args& args) {
       fail(cfg.model_name, ": alkd needs a session model trained on one row per session (training.session_rows: last)",
            rows ? cat(", found '", rows.as<std::string>(), "'") : std::string(" (the model has no such key)"));
     YAML::Node root = YAML::Load(run_config_text(rc, model->resolved_config()));
-    root["alkd"] = YAML::Load(io::effective_config_text(ac));
+    root["alkd"] = YAML::Load(io::effective_config_text(ac))["alkd"];
     return io::yaml_text(root);
   }();
   fs::path folder;
@@ -500,7 +540,7 @@ int cmd_alkd(const Args& args) {
     const fs::path saved = folder / "alkd_config.yaml";
     if (!fs::exists(saved)) fail(resume, ": not an alkd run folder (no alkd_config.yaml)");
     std::string diffs;
-    config_differences(YAML::Load(read_text(saved)), YAML::Load(config_text), "", diffs);
+    config_differences(pretrain_part(YAML::Load(read_text(saved))), pretrain_part(YAML::Load(config_text)), "", diffs);
     if (!diffs.empty())
       fail(resume, ": the config differs from the one this folder was made with (", saved.string(), "):", diffs,
            "\nresume with the same config and --set values, or start a new run");

@@ -6,7 +6,7 @@ the LLM's hit rates on each selected set; and paired ALKDRec-versus-strategy tes
 a paired t-test over seeds and a paired bootstrap over test sessions (the same resampled sessions
 in every seed). Markdown on stdout (docs/RESULTS.md).
 
-    python3 bench/e2e/summarise_alkd_distill.py bench/results/alkd_pretrain [--boot 10000]
+    python3 bench/e2e/summarise_alkd_distill.py bench/results/alkd_pretrain [--preset reference] [--boot 10000]
 """
 import argparse
 import csv
@@ -112,11 +112,11 @@ def bootstrap_p(a_runs, b_runs, n_boot, rng):
     return min(1.0, 2 * other)
 
 
-def load(root, backbone):
+def load(root, backbone, preset):
     """{row name: [(seed, run_dir, results, selection_json or None)]} over the backbone's folders."""
     rows = {}
     for f in sorted(glob.glob(os.path.join(root, backbone, "alkd-*"))):
-        rep = os.path.join(f, "report.json")
+        rep = os.path.join(f, preset, "report.json")
         if not os.path.exists(rep):
             continue
         with open(rep) as fh:
@@ -138,10 +138,11 @@ def main():
     ap.add_argument("root")
     ap.add_argument("--boot", type=int, default=10000)
     ap.add_argument("--backbones", default="fpmc,stamp,attenmixer")
+    ap.add_argument("--preset", default="reference", help="the later stages' folder: reference or upstream_compat")
     a = ap.parse_args()
     rng = np.random.default_rng(2024)
     for b in a.backbones.split(","):
-        rows = load(a.root, b)
+        rows = load(a.root, b, a.preset)
         if not rows:
             continue
         print(f"\n#### {NAMES[b]}\n")

@@ -73,19 +73,19 @@ foreach(expect "70 answers \\(70 new in the cache\\), 1 unusable, 2 repeated ids
     message(FATAL_ERROR "oracle/select output lacks '${expect}' (${r}):\n${out}${err}")
   endif()
 endforeach()
-file(READ ${folder}/selections/regenerated-alkdrec.json sel_before)
+file(READ ${folder}/reference/selections/regenerated-alkdrec.json sel_before)
 if(NOT sel_before MATCHES "\"sessions\": \\[\"[0-9]+\"" OR NOT sel_before MATCHES "\"shortfall\": 0")
   message(FATAL_ERROR "unexpected selection file: ${sel_before}")
 endif()
 # Killed in select (one selection written, another not) and in oracle (the cache written, not
 # oracle.json): the rerun redoes only what is missing, with the same result.
-file(REMOVE ${folder}/selections/regenerated-alkdrec.json ${folder}/oracle.json)
+file(REMOVE ${folder}/reference/selections/regenerated-alkdrec.json ${folder}/reference/oracle.json)
 execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages oracle,select
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(r OR NOT out MATCHES "70 answers \\(0 new in the cache\\)" OR NOT out MATCHES "select replay-hardest: done")
   message(FATAL_ERROR "the rerun of oracle/select did not resume (${r}): ${out}${err}")
 endif()
-file(READ ${folder}/selections/regenerated-alkdrec.json sel_after)
+file(READ ${folder}/reference/selections/regenerated-alkdrec.json sel_after)
 if(NOT sel_before STREQUAL sel_after)
   message(FATAL_ERROR "the redone selection differs:\n${sel_before}\n${sel_after}")
 endif()
@@ -97,24 +97,43 @@ foreach(expect "distill teacher_only: 800 rows from 80 sessions" "distill replay
     message(FATAL_ERROR "distill/report output lacks '${expect}' (${r}):\n${out}${err}")
   endif()
 endforeach()
-foreach(f report.json report.md distill/teacher_only.done distill/regenerated-rad_bc.done distill/replay-easiest.done)
+foreach(f reference/report.json reference/report.md reference/distill/teacher_only.done reference/distill/regenerated-rad_bc.done
+          reference/distill/replay-easiest.done reference/stages_config.yaml)
   if(NOT EXISTS ${folder}/${f})
     message(FATAL_ERROR "the run folder lacks ${f}")
   endif()
 endforeach()
+# The later stages' settings are those of the preset's folder: another budget is refused there,
+# and upstream_compat's stages run beside reference's, on the same pre-trained models.
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages select --set alkd.budget=20
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT r OR NOT err MATCHES "alkd.budget: folder 30, now 20")
+  message(FATAL_ERROR "a changed later-stage setting was not refused (${r}): ${out}${err}")
+endif()
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages oracle,select,distill,report
+                        --set compat=upstream_compat --set alkd.strategies=[alkdrec] --set alkd.selection_sources=[replay]
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT out MATCHES "loss=inbatch_bpr" OR NOT EXISTS ${folder}/upstream_compat/report.md
+   OR NOT out MATCHES "distill replay-alkdrec: [0-9]+ rows from [0-9]+ sessions, [0-9]+ weight units")
+  message(FATAL_ERROR "upstream_compat's later stages failed (${r}): ${out}${err}")
+endif()
+file(READ ${folder}/upstream_compat/stages_config.yaml compat_cfg)
+if(NOT compat_cfg MATCHES "legacy_row_duplication: true" OR NOT compat_cfg MATCHES "sampling: sequential")
+  message(FATAL_ERROR "upstream_compat's switches are not recorded: ${compat_cfg}")
+endif()
 # Killed after a fine-tuning finished but before its marker: the rerun resumes that run from its
 # checkpoint, which gives the same test numbers, and leaves the others alone.
-file(READ ${folder}/distill/replay-alkdrec.done run_before)
-file(READ ${folder}/${run_before}/results.json res_before)
+file(READ ${folder}/reference/distill/replay-alkdrec.done run_before)
+file(READ ${folder}/reference/${run_before}/results.json res_before)
 string(REGEX MATCH "\"test\": [^\n]*" test_before "${res_before}")
-file(REMOVE ${folder}/distill/replay-alkdrec.done)
+file(REMOVE ${folder}/reference/distill/replay-alkdrec.done)
 execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages distill
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(r OR NOT out MATCHES "distill replay-rad_bc: done" OR NOT out MATCHES "resuming ")
   message(FATAL_ERROR "the rerun of distill did not resume (${r}): ${out}${err}")
 endif()
-file(READ ${folder}/distill/replay-alkdrec.done run_after)
-file(READ ${folder}/${run_after}/results.json res_after)
+file(READ ${folder}/reference/distill/replay-alkdrec.done run_after)
+file(READ ${folder}/reference/${run_after}/results.json res_after)
 string(REGEX MATCH "\"test\": [^\n]*" test_after "${res_after}")
 if(NOT test_before STREQUAL test_after)
   message(FATAL_ERROR "the resumed fine-tuning tests differently:\n${test_before}\n${test_after}")

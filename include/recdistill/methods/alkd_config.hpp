@@ -14,6 +14,16 @@
 
 namespace recdistill::alkd {
 
+// The keys of the stages after the prediction step (oracle, select, distill); the others shape
+// the pre-trained models and the predictions.
+inline bool is_later_stage_key(const std::string& key) {
+  static const char* const pretrain[] = {"teacher_hidden_units", "student_hidden_units", "teacher_patience",
+                                         "student_patience", "teacher_bce_negatives", "student_bce_negatives", "top_k"};
+  for (const char* k : pretrain)
+    if (key == k) return false;
+  return true;
+}
+
 struct AlkdConfig {
   int teacher_hidden = 100, student_hidden = 10;
   int teacher_patience = 21, student_patience = 11;
