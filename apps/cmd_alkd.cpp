@@ -56,7 +56,6 @@
 #include "recdistill/methods/alkd_distill.hpp"
 #include "recdistill/methods/alkd_oracle.hpp"
 #include "recdistill/methods/alkd_predictions.hpp"
-#include "recdistill/methods/alkd_selection.hpp"
 #include "recdistill/plugin/registry.hpp"
 #include "recdistill/train/checkpoint.hpp"
 
@@ -177,7 +176,7 @@ std::string distill_name(const std::string& source, const std::string& strategy)
 double metric_of(const YAML::Node& m, const std::string& key) { return m && m[key] ? m[key].as<double>() : 0.0; }
 
 void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alkd::AlkdConfig& ac,
-                  const std::vector<std::string>& configs, const std::vector<std::string>& sets,
+                  const io::ConfigLayers& layers, const std::vector<std::string>& configs, const std::vector<std::string>& sets,
                   const plugin::Registry& registry, const PluginArgs& plugins,
                   const std::vector<keys::KeyDoc>& alkd_keys, const std::function<bool(const char*)>& wants,
                   const std::vector<std::string>& student_sets) {
@@ -297,29 +296,30 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
         std::cout << "\nselect " << s.name << ": done\n";
         continue;
       }
-      alkd::StrategyConfig sc;
-      sc.name = s.source == "replay" ? "replay" : s.strategy;
-      sc.rho_ef = ac.rho_ef;
-      sc.rho_si = ac.rho_si;
-      sc.rho_in = ac.rho_in;
-      sc.mu = ac.mu;
-      sc.rad_bc_correct = ac.rad_bc_correct;
-      sc.sampling = ac.sampling;
-      sc.legacy_maxmin_support = ac.legacy_maxmin_support;
-      if (s.source == "replay") sc.replay_list = alkd::read_selection_file((fs::path(ac.selections_dir) / (s.strategy + ".txt")).string());
+      // The strategy from its plugin (plugins/alkd), configured by the run's alkd.* keys.
+      const auto strategy = registry.create_strategy(s.source == "replay" ? "replay" : s.strategy, layers);
+      plugin::SelectionRequest req;
+      req.pool = pool;
+      req.budget = size_t(ac.budget);
+      req.seed = cfg.seed;
+      if (s.source == "replay") {
+        const std::string file = (fs::path(ac.selections_dir) / (s.strategy + ".txt")).string();
+        req.replay_list = alkd::read_selection_file(file);
+        alkd::check_distinct_prefix(req.replay_list, std::min(req.replay_list.size(), size_t(ac.budget)), file);
+      }
       // With a live LLM, a drawn session without an answer is asked for, and the selection is
       // drawn again (the same draws: it depends on the seed alone) until every drawn session
       // has an answer or stays unanswered.
       std::unordered_set<std::string> asked;
       alkd::Selection sel;
       for (int round = 0;; ++round) {
-        const alkd::OracleView view = [&](const std::string& id) {
+        req.oracle = [&](const std::string& id) {
           const auto st = state_of(id);
           return st == alkd::AnswerState::missing && oracle.live() && !asked.count(id) && oracle.input_of(id)
                      ? alkd::AnswerState::usable
                      : st;
         };
-        sel = alkd::select(sc, pool, size_t(ac.budget), view, cfg.seed);
+        sel = strategy->select(req);
         std::vector<std::string> ask;
         for (const auto& id : sel.sessions)
           if (state_of(id) == alkd::AnswerState::missing) ask.push_back(id);
@@ -669,7 +669,7 @@ int cmd_alkd(const Args& args) {
     }
   }
   if (wants("oracle") || wants("select") || wants("distill") || wants("report"))
-    later_stages(folder, cfg, ac, configs, sets, registry, plugins, alkd_keys, wants, role_sets(roles[1]));
+    later_stages(folder, cfg, ac, rc.layers, configs, sets, registry, plugins, alkd_keys, wants, role_sets(roles[1]));
   return 0;
 }
 

@@ -25,7 +25,7 @@ plugin::SearchOptions only(std::vector<std::string> dirs) {
 }
 
 // The bundled plugins, in the registry's (file name) order.
-constexpr size_t kBundled = 3;
+constexpr size_t kBundled = 4;
 
 const plugin::LoadedPlugin& plugin_named(const plugin::Registry& reg, const std::string& name) {
   for (const auto& p : reg.plugins())
@@ -75,6 +75,13 @@ TEST(PluginRegistry, ListsTheBundledModels) {
   EXPECT_EQ(s.info.models[0].name, "STAMP");
   EXPECT_EQ(s.info.models[1].name, "FPMC");
   EXPECT_EQ(s.info.models[2].name, "AttenMixer");
+  // Active distillation's plugin: the selection strategies, no model.
+  const auto& a = plugin_named(reg, "alkd");
+  EXPECT_EQ(a.abi_version, plugin::kPluginAbiVersion);
+  EXPECT_TRUE(a.info.models.empty());
+  std::vector<std::string> names;
+  for (const auto& c : a.info.strategies) names.push_back(c.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"alkdrec", "rad_bc", "random", "hardest", "easiest", "replay", "teacher_only"}));
   EXPECT_TRUE(reg.refused().empty());
 }
 
@@ -139,14 +146,22 @@ TEST(PluginRegistry, StrategiesAndModelsFromSeveralLibrariesFirstFolderWins) {
   plugin::Registry reg(only({RECDISTILL_TEST_EXAMPLE_DIR, RECDISTILL_TEST_PLUGIN_DIR}));
   ASSERT_EQ(reg.plugins().size(), 1 + kBundled);
   EXPECT_EQ(reg.plugins()[0].info.name, "example");
-  auto s = reg.create_strategy("Longest", t.layers);
-  EXPECT_EQ(s->name(), "Longest");
-  const std::vector<data::SplitCase> cases = {{1, {1}, 2}, {2, {1, 2, 3}, 4}, {3, {1, 2}, 3}};
-  EXPECT_EQ(s->select(cases, 2), (std::vector<size_t>{1, 2}));
+  auto s = reg.create_strategy("Alternate", t.layers);
+  EXPECT_EQ(s->name(), "Alternate");
+  plugin::SelectionRequest req;
+  req.pool = {{"5", 0.9}, {"3", 0.5}, {"8", 0.2}, {"1", 0.1}};
+  req.budget = 2;
+  req.oracle = [](const std::string& id) { return id == "1" ? alkd::AnswerState::missing : alkd::AnswerState::usable; };
+  const alkd::Selection sel = s->select(req);
+  EXPECT_EQ(sel.sessions, (std::vector<std::string>{"5", "3"}));  // hardest, easiest ("1": no answer), hardest
+  EXPECT_EQ(sel.report.skipped, 1u);
   EXPECT_EQ(reg.create_model("Popularity", t.layers)->name(), "Popularity");
   EXPECT_EQ(reg.create_model("SASRec", t.layers)->name(), "SASRec");
   const std::string e = error_of([&] { reg.create_strategy("ALKDMaxMin", t.layers); });
-  EXPECT_NE(e.find("no plugin offers the strategy 'ALKDMaxMin' (available: Longest)"), std::string::npos) << e;
+  EXPECT_NE(e.find("no plugin offers the strategy 'ALKDMaxMin' (available: Alternate, alkdrec, rad_bc, random, "
+                   "hardest, easiest, replay, teacher_only)"),
+            std::string::npos)
+      << e;
 }
 
 class BundledModel : public ::testing::TestWithParam<std::string> {};

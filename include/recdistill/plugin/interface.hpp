@@ -2,8 +2,8 @@
 //
 // Templates stay inside a plugin (it instantiates, say, SequentialTrainer<cpu::Backend, float>);
 // what crosses the edge is this small virtual interface: a Model that trains, evaluates,
-// saves, loads and recommends, and a Strategy (selection strategies for active distillation;
-// none is shipped yet). docs/plugins.md shows how to write a plugin out of tree.
+// saves, loads and recommends, and a Strategy (a selection strategy of active distillation,
+// specs/active-llm-distillation.md §5). docs/plugins.md shows how to write a plugin out of tree.
 //
 // A plugin is a shared library exporting seven C functions (RECDISTILL_PLUGIN below writes them):
 //   uint32_t recdistill_plugin_abi_version()   checked FIRST, before any other symbol is used
@@ -16,7 +16,7 @@
 // ABI rule: kPluginAbiVersion changes whenever a class or struct used here changes in a way
 // that breaks a compiled plugin (a virtual function added, removed or reordered; a member of
 // RunOptions, RunPlan, PluginInfo, ComponentInfo, KeyDoc, ConfigLayers, Dataset, Split, TrainResult, EpochLog,
-// StepLog changed). The
+// StepLog, SelectionRequest, alkd::Selection, SelectionReport or PoolEntry changed). The
 // host refuses a plugin whose version differs, and also one whose layout signature (sizes of
 // those structs) differs, so a forgotten bump is still caught in most cases. Plugins must be
 // built with the same compiler family and standard library as the app (C++ types cross the edge).
@@ -42,6 +42,7 @@
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/config_schema.hpp"
+#include "recdistill/methods/alkd_selection.hpp"
 #include "recdistill/train/result.hpp"
 
 namespace recdistill::plugin {
@@ -49,8 +50,9 @@ namespace recdistill::plugin {
 // 2: Model::evaluate became Model::rank. 3: config layers instead of ExperimentConfig, the
 // components' keys in ComponentInfo, Model::resolved_config and Model::export_model, weights
 // in safetensors. 4: KeyDoc::refused (keys never accepted, such as llm.api_key). 5:
-// Model::predict_cases (active distillation's prediction step).
-constexpr uint32_t kPluginAbiVersion = 5;
+// Model::predict_cases (active distillation's prediction step). 6: Strategy::select takes the
+// spec's §5.1 contract (SelectionRequest, alkd::Selection); data::Split's training annotations.
+constexpr uint32_t kPluginAbiVersion = 6;
 
 // What a training run will do, as the model tells the app before its first step (from its own
 // resolved config: the app reads no model key by name).
@@ -131,15 +133,27 @@ class Model {
                                         const std::vector<std::vector<int32_t>>& items) = 0;
 };
 
-// A selection strategy of active distillation: picks which sessions to send to the teacher.
-// No strategy ships yet; the kind exists so strategy plugins fit the same registry.
+// What a selection strategy of active distillation is given (specs/active-llm-distillation.md
+// §5.1): the pool of training sessions ordered hardest first, the budget tau of answered
+// sessions, the oracle (whether a session has, or can get, an answer), the run's seed (the
+// strategy keys its random stream by it and its own name), and, for replay, the list to replay.
+struct SelectionRequest {
+  std::vector<alkd::PoolEntry> pool;
+  size_t budget = 0;
+  alkd::OracleView oracle;
+  uint64_t seed = 0;
+  std::vector<std::string> replay_list;
+};
+
+// A selection strategy: the answered set B in order and its SelectionReport. A session the
+// oracle cannot answer is skipped (counted, never drawn again) and drawing goes on until
+// |B| = budget or nothing is left (the bundled ones run methods/alkd_selection.hpp's select()).
 class Strategy {
  public:
   virtual ~Strategy() = default;
   virtual std::string name() const = 0;
   virtual std::string summary() const = 0;
-  // Indices (into `candidates`) of up to `budget` sessions to label, most useful first.
-  virtual std::vector<size_t> select(const std::vector<data::SplitCase>& candidates, size_t budget) = 0;
+  virtual alkd::Selection select(const SelectionRequest& request) = 0;
 };
 
 // What a plugin offers, read by the host after the ABI check.
@@ -161,7 +175,9 @@ constexpr uint64_t layout_signature() {
                      uint64_t(sizeof(io::ConfigLayers)), uint64_t(sizeof(keys::KeyDoc)), uint64_t(sizeof(data::Dataset)),
                      uint64_t(sizeof(data::Split)), uint64_t(sizeof(data::SplitCase)),
                      uint64_t(sizeof(TrainResult)), uint64_t(sizeof(EpochLog)), uint64_t(sizeof(StepLog)),
-                     uint64_t(sizeof(eval::Metrics)), uint64_t(sizeof(std::string))}) {
+                     uint64_t(sizeof(eval::Metrics)), uint64_t(sizeof(std::string)),
+                     uint64_t(sizeof(SelectionRequest)), uint64_t(sizeof(alkd::Selection)),
+                     uint64_t(sizeof(alkd::SelectionReport)), uint64_t(sizeof(alkd::PoolEntry))}) {
     h = (h ^ v) * 1099511628211ull;
   }
   return h;

@@ -130,26 +130,41 @@ class Popularity final : public plugin::Model {
   std::vector<float> counts_;  // (N,) training occurrences per item id; [0] the pad
 };
 
-// A selection strategy: the sessions with the longest histories first (ties: earlier first).
-class Longest final : public plugin::Strategy {
+// A selection strategy: alternately the hardest and the easiest session left in the pool,
+// skipping those the oracle cannot answer, until the budget of answered sessions is met.
+class Alternate final : public plugin::Strategy {
  public:
-  std::string name() const override { return "Longest"; }
-  std::string summary() const override { return "longest histories first"; }
-  std::vector<size_t> select(const std::vector<data::SplitCase>& candidates, size_t budget) override {
-    std::vector<size_t> order(candidates.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return candidates[a].history.size() > candidates[b].history.size();
-    });
-    order.resize(std::min(budget, order.size()));
-    return order;
+  std::string name() const override { return "Alternate"; }
+  std::string summary() const override { return "hardest and easiest sessions in turn"; }
+  alkd::Selection select(const plugin::SelectionRequest& r) override {
+    alkd::Selection sel;
+    sel.report.strategy = name();
+    sel.report.budget = r.budget;
+    sel.report.pool_size = r.pool.size();
+    size_t lo = 0, hi = r.pool.size();
+    for (bool hard = true; lo < hi && sel.sessions.size() < r.budget; hard = !hard) {
+      const std::string& id = hard ? r.pool[lo++].session_id : r.pool[--hi].session_id;
+      ++sel.report.drawn;
+      const alkd::AnswerState st = r.oracle(id);
+      if (st == alkd::AnswerState::missing) {
+        sel.report.skips.push_back({id, "no answer"});
+        continue;
+      }
+      sel.report.unusable += st == alkd::AnswerState::unusable;
+      sel.sessions.push_back(id);
+    }
+    sel.report.answered = sel.sessions.size();
+    sel.report.skipped = sel.report.skips.size();
+    sel.report.coverage = sel.report.drawn ? double(sel.report.answered) / double(sel.report.drawn) : 0.0;
+    sel.report.shortfall = r.budget - sel.sessions.size();
+    return sel;
   }
 };
 
 plugin::PluginInfo describe() {
   return {"example", "1.0",
           {{"Popularity", "items ranked by training frequency (example plugin)", io::describe<PopularityConfig>()}},
-          {{"Longest", "sessions with the longest histories first (example plugin)", {}}}};
+          {{"Alternate", "the hardest and the easiest sessions in turn (example plugin)", {}}}};
 }
 
 // The config arrives as YAML layers; the app has already rejected keys nobody declared.
@@ -161,8 +176,8 @@ std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::C
 }  // namespace
 
 std::unique_ptr<plugin::Strategy> create_strategy(const std::string& name, const io::ConfigLayers&) {
-  if (name != "Longest") return nullptr;
-  return std::make_unique<Longest>();
+  if (name != "Alternate") return nullptr;
+  return std::make_unique<Alternate>();
 }
 
 RECDISTILL_PLUGIN(describe, create_model, create_strategy)

@@ -27,7 +27,7 @@ function(run expect_regex)
   set(last_out "${out}" PARENT_SCOPE)
 endfunction()
 # The installed app finds the installed SASRec plugin on its own and the example in --plugin-dir.
-run("example 1.0  \\(ABI version ${ABI}\\)\n    file: [^\n]*libexample_popularity.so\n    models:\n      Popularity[^\n]*\n    strategies:\n      Longest"
+run("example 1.0  \\(ABI version ${ABI}\\)\n    file: [^\n]*libexample_popularity.so\n    models:\n      Popularity[^\n]*\n    strategies:\n      Alternate"
     plugins --plugin-dir ${WORK_DIR}/build)
 if(NOT last_out MATCHES "sasrec [^\n]*\n    file: ${WORK_DIR}/prefix/lib[^\n]*/recdistill/plugins/librecdistill_sasrec.so")
   message(FATAL_ERROR "the installed app did not find the installed SASRec plugin:\n${last_out}")
