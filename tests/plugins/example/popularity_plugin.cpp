@@ -1,5 +1,5 @@
 // An example recdistill plugin: the model "Popularity" ranks items by how often they occur in
-// the training sequences, and the strategy "Longest" picks the longest sessions. Built out of tree against the installed package (CMakeLists.txt
+// the training sequences, and the strategy "Alternate" picks the hardest and the easiest sessions in turn. Built out of tree against the installed package (CMakeLists.txt
 // beside this file); docs/plugins.md explains each part.
 #include <algorithm>
 
