@@ -220,11 +220,20 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
   oo.n_items = n_items;
   oo.prompt.seed = cfg.seed;
   oo.restrict_to_candidates = ac.restrict_to_candidates;
+  oo.dataset_is_ml = ac.domain == "ml";
+  oo.prompt.domain_phrase = ac.domain == "ml" ? "watched movies" : "bought video games";
+  oo.prompt.hints = alkd::static_hints(ac.domain == "ml" ? alkd::HintSet::ml : alkd::HintSet::games);
+  oo.prompt.legacy_prompt_order = ac.legacy_prompt_order;
+  oo.prompt.legacy_assistant_role = ac.legacy_assistant_role;
+  oo.parse.legacy_id_regex = ac.legacy_id_regex;
+  oo.parse.legacy_fallback_ml_only = ac.legacy_fallback_ml_only;
   alkd::AlkdOracle oracle(lc, oo, lc.live() ? read_titles(fs::path(cfg.data.path).parent_path() / "items.tsv")
                                             : std::vector<std::string>{});
   {
     std::vector<alkd::PromptInput> inputs;
-    for (const auto& r : pred.records) inputs.push_back({r.session_id, r.window, r.candidates, r.target});
+    // The prompt's candidates: the teacher's list with the target forced in (§3), or as it is.
+    for (const auto& r : pred.records)
+      inputs.push_back({r.session_id, r.window, ac.force_target_in_candidates ? r.candidates : r.teacher_top, r.target});
     oracle.add_sessions(inputs);
   }
 

@@ -34,6 +34,11 @@ struct AlkdConfig {
   std::string answers = "data/alkdrec-ml/llm_answers.jsonl";
   bool check_shipped_answers = false;
   bool restrict_to_candidates = false;
+  // Live queries only (§4.2, §4.4, §3): the domain's hints and wording, and the release's quirks.
+  std::string domain = "ml";
+  bool force_target_in_candidates = true;
+  bool legacy_prompt_order = false, legacy_assistant_role = false;
+  bool legacy_id_regex = false, legacy_fallback_ml_only = false;
   // Selection (§5).
   std::vector<std::string> strategies = {"teacher_only", "random", "easiest", "hardest", "rad_bc", "alkdrec"};
   std::vector<std::string> selection_sources = {"regenerated"};  // regenerated | replay
@@ -70,6 +75,22 @@ struct AlkdConfig {
                                                                   "when importing them"));
     v(restrict_to_candidates, Key("alkd", "restrict_to_candidates", "drop answer items that were not prompt candidates "
                                                                     "(default: keep and count them)"));
+    v(domain, Key("alkd", "domain", "live prompts: the static hints and wording of this domain; ml also enables the "
+                                    "parser's digit fallback under legacy_fallback_ml_only")
+                  .one_of({"ml", "games"}));
+    v(force_target_in_candidates, Key("alkd", "force_target_in_candidates", "live prompts: the target replaces the 50th "
+                                                                            "candidate when absent (every recorded answer "
+                                                                            "had it; false = the paper's candidates)"));
+    v(legacy_prompt_order, Key("alkd", "legacy_prompt_order", "live prompts: the session's items in ascending index, "
+                                                              "not in order (upstream, Q14)")
+                               .preset("upstream_compat", "true"));
+    v(legacy_assistant_role, Key("alkd", "legacy_assistant_role", "live prompts: sent as the assistant role (upstream, Q15)")
+                                 .preset("upstream_compat", "true"));
+    v(legacy_id_regex, Key("alkd", "legacy_id_regex", "live answers: an id needs \"ID_\" with the underscore (upstream, Q17)")
+                           .preset("upstream_compat", "true"));
+    v(legacy_fallback_ml_only, Key("alkd", "legacy_fallback_ml_only", "live answers: the digit-run fallback only on ML "
+                                                                      "(upstream, Q17)")
+                                   .preset("upstream_compat", "true"));
     v(strategies, Key("alkd", "strategies", "the selection strategies to distil with, each a fine-tuned student: "
                                             "teacher_only (TR), random, easiest, hardest, rad_bc, alkdrec")
                       .items(1, 64));
