@@ -158,6 +158,9 @@ YAML::Node pretrain_part(YAML::Node n) {
   YAML::Node out = YAML::Clone(n);
   if (out.IsMap()) {
     out.remove("compat");
+    // Folders made before the section was flattened saved it as alkd: {alkd: {...}}.
+    if (out["alkd"] && out["alkd"].IsMap() && out["alkd"]["alkd"] && out["alkd"]["alkd"].IsMap())
+      out["alkd"] = YAML::Clone(out["alkd"]["alkd"]);
     if (out["alkd"] && out["alkd"].IsMap()) {
       std::vector<std::string> later;
       for (auto it = out["alkd"].begin(); it != out["alkd"].end(); ++it)
@@ -173,13 +176,19 @@ std::string distill_name(const std::string& source, const std::string& strategy)
   return strategy == "teacher_only" ? strategy : source + "-" + strategy;
 }
 
-double metric_of(const YAML::Node& m, const std::string& key) { return m && m[key] ? m[key].as<double>() : 0.0; }
+double metric_of(const YAML::Node& m, const std::string& key, const fs::path& file) {
+  if (!m || !m[key]) fail(file.string(), ": no test ", key, " (the report needs eval.ks to hold 5 and 10)");
+  return m[key].as<double>();
+}
 
 void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alkd::AlkdConfig& ac,
                   const io::ConfigLayers& layers, const std::vector<std::string>& configs, const std::vector<std::string>& sets,
                   const plugin::Registry& registry, const PluginArgs& plugins,
                   const std::vector<keys::KeyDoc>& alkd_keys, const std::function<bool(const char*)>& wants,
                   const std::vector<std::string>& student_sets) {
+  const fs::path pred_path = folder / "predictions.jsonl";
+  if (!fs::exists(pred_path)) fail(folder.string(), ": the prediction step has not run (run the predict stage first)");
+  const alkd::Predictions pred = alkd::parse_predictions(read_text(pred_path), pred_path.string());
   // The later stages' outputs, one folder per preset (FOLDER/reference, FOLDER/upstream_compat),
   // made with the settings its stages_config.yaml records; the answer cache is shared.
   const fs::path stage_dir = folder / cfg.compat;
@@ -202,9 +211,7 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       io::write_file_atomic(saved.string(), text);
     }
   }
-  const fs::path pred_path = folder / "predictions.jsonl";
-  if (!fs::exists(pred_path)) fail(folder.string(), ": the prediction step has not run (run the predict stage first)");
-  const alkd::Predictions pred = alkd::parse_predictions(read_text(pred_path), pred_path.string());
+
   const int64_t n_items = pred.header.items;
   std::unordered_map<std::string, const alkd::Prediction*> by_session;
   std::unordered_set<std::string> train_ids;
@@ -265,6 +272,13 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       }
       const auto hits = alkd::llm_hit_rates(positions);
       const size_t added = oracle.import_recorded(answers);
+      // The cache may be shared (another preset, llm.cache): it must hold this file's answers.
+      for (const auto& r : answers.records) {
+        const auto a = oracle.lookup(r.session_id);
+        if (a.source == alkd::AnswerSource::recorded && a.raw_items != r.ranked_items)
+          fail(lc.cache, ": session ", r.session_id, "'s recorded answer differs from ", ac.answers, ":", r.line,
+               " (the cache was filled from another answer file; use another llm.cache)");
+      }
       f.add("imported", (long long)added).add("not_train_sessions", (long long)not_train)
           .add("unusable", (long long)counts.unusable).add("out_of_range", (long long)counts.out_of_range)
           .add("repeats", (long long)counts.repeats).add("truncated", (long long)counts.truncated)
@@ -332,7 +346,12 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
         std::vector<std::string> ask;
         for (const auto& id : sel.sessions)
           if (state_of(id) == alkd::AnswerState::missing) ask.push_back(id);
-        if (ask.empty() || round >= 20) break;
+        if (ask.empty()) break;
+        if (round >= 20) {  // still drawing sessions nobody could answer: settle on the real states
+          req.oracle = state_of;
+          sel = strategy->select(req);
+          break;
+        }
         asked.insert(ask.begin(), ask.end());
         std::cout << "select " << s.name << ": asking the LLM about " << ask.size() << " sessions\n";
         const auto q = oracle.query(ask);
@@ -345,7 +364,20 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       std::string text = "{\n\"name\": " + io::json_quote(s.name) + ",\n\"source\": " + io::json_quote(s.source) +
                          ",\n\"strategy\": " + io::json_quote(s.strategy) + ",\n\"sessions\": [";
       for (size_t i = 0; i < sel.sessions.size(); ++i) text += (i ? ", " : "") + io::json_quote(sel.sessions[i]);
-      text += "],\n\"llm_hits\": {\"sessions\": " + std::to_string(hits.sessions) + ", \"at5\": " +
+      // Fidelity (§3.1): how many of B the released lists' first tau sessions share.
+      std::string overlap;
+      for (const char* released : {"alkdrec", "rad_bc", "random", "easiest", "hardest"}) {
+        const fs::path file = fs::path(ac.selections_dir) / (std::string(released) + ".txt");
+        if (!fs::exists(file)) continue;
+        auto list = alkd::read_selection_file(file.string());
+        list.resize(std::min(list.size(), size_t(ac.budget)));
+        const std::unordered_set<std::string> in(list.begin(), list.end());
+        size_t n = 0;
+        for (const auto& id : sel.sessions) n += in.count(id);
+        overlap += (overlap.empty() ? "" : ", ") + io::json_quote(released) + ": " + std::to_string(n);
+      }
+      text += "],\n\"released_overlap\": {" + overlap + "}";
+      text += ",\n\"llm_hits\": {\"sessions\": " + std::to_string(hits.sessions) + ", \"at5\": " +
               io::json_number(hits.at5) + ", \"at10\": " + io::json_number(hits.at10) + ", \"at25\": " +
               io::json_number(hits.at25) + "},\n\"report\": " + alkd::selection_report_json(sel.report) + "}\n";
       io::write_file_atomic(out.string(), text);
@@ -394,6 +426,26 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
     if (!fs::exists(marker)) fail(folder.string(), ": the student is not trained yet (run the pretrain stage first)");
     const std::string student_weights = (folder / read_text(marker) / "model.safetensors").string();
     fs::create_directories(stage_dir / "distill");
+    // The pre-trained student on the fine-tuning's selection metric: logged, never a candidate (§6.3).
+    if (const fs::path init = stage_dir / "distill" / "initial_student.json"; !fs::exists(init)) {
+      std::vector<std::string> s = student_sets;
+      const int k = [&] {
+        const auto at = ac.distill_valid_metric.rfind('@');
+        return at == std::string::npos ? 0 : std::atoi(ac.distill_valid_metric.c_str() + at + 1);
+      }();
+      std::ostringstream sink;
+      const RunConfig src = load_configs(configs, s, registry, true, false, alkd_keys);
+      const PreparedData prep = prepare_data(src.common, sink);
+      const auto m = registry.create_model(cfg.model_name, src.layers);
+      m->load(student_weights, prep.data);
+      const auto metrics = eval::metrics_from_ranks(m->rank(prep.split, prep.split.valid), {k > 0 ? k : 10});
+      io::JsonFields f;
+      f.add("valid", metrics);
+      io::write_file_atomic(init.string(), "{" + f.body().substr(2) + "}\n");
+      std::cout << "\nthe pre-trained student on validation:";
+      for (const auto& [key, v] : metrics) std::cout << " " << key << " " << v;
+      std::cout << "\n";
+    }
     for (const auto& [name, strategy] : distills) {
       const fs::path done = stage_dir / "distill" / (name + ".done");
       if (fs::exists(done)) {
@@ -402,10 +454,19 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       }
       const auto rows = rows_of(strategy, name);
       const auto st = alkd::row_stats(rows);
+      io::write_file_atomic((stage_dir / "distill" / (name + ".rows.json")).string(),
+                            cat("{\"rows\": ", st.rows, ", \"sessions\": ", st.sessions, ", \"weight_units\": ",
+                                io::json_number(st.weight_units), "}\n"));
       std::cout << "\ndistill " << name << ": " << st.rows << " rows from " << st.sessions << " sessions, "
                 << st.weight_units << " weight units\n";
       std::vector<std::string> s = student_sets;
       const bool bce = ac.distill_bce_negatives > 0;
+      if (bce && !ac.legacy_row_duplication)
+        fail("alkd.distill_bce_negatives: bce_multi ignores row weights and sessions, so it fine-tunes on upstream's "
+             "duplicated rows only (alkd.legacy_row_duplication: true, as under compat: upstream_compat)");
+      if (ac.legacy_row_duplication && ac.mask_same_session_negatives)
+        std::cout << "note: alkd.legacy_row_duplication trains with upstream's unmasked in-batch loss; "
+                     "alkd.mask_same_session_negatives does not apply\n";
       s.push_back("training.init_weights=" + student_weights);
       s.push_back(cat("training.patience=", ac.distill_patience));
       s.push_back(cat("training.learning_rate=", ac.distill_learning_rate));
@@ -413,6 +474,8 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       // The selection metric's cutoff joins eval.ks (upstream validates FPMC on HR@50).
       {
         std::vector<int> ks = cfg.eval.ks;
+        for (int k : {5, 10})  // the report's cutoffs
+          if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
         const auto at = ac.distill_valid_metric.rfind('@');
         const int k = at == std::string::npos ? 0 : std::atoi(ac.distill_valid_metric.c_str() + at + 1);
         if (k > 0 && std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
@@ -451,6 +514,7 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
     // Test cases of a run: the lines of its per-session dump (hit counts = HR x cases).
     auto test_cases = [&](const std::string& run) {
       std::ifstream f(folder / run / "per_user_test.csv");
+      if (!f) fail((folder / run / "per_user_test.csv").string(), ": cannot read (the report counts hits from it)");
       size_t n = 0;
       for (std::string line; std::getline(f, line);) n += !line.empty();
       return n > 0 ? n - 1 : 0;
@@ -462,7 +526,8 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
        << "| model | HR@5 (hits) | HR@10 (hits) | NDCG@5 | NDCG@10 | best epoch | selected | LLM hit@10 |\n"
        << "|---|---|---|---|---|---|---|---|\n";
     for (size_t i = 0; i < runs.size(); ++i) {
-      const YAML::Node res = YAML::LoadFile((folder / runs[i].run / "results.json").string());
+      const fs::path res_path = folder / runs[i].run / "results.json";
+      const YAML::Node res = YAML::LoadFile(res_path.string());
       const YAML::Node t = res["test"];
       std::string selected = "", hit10 = "";
       std::string sel_json = "null";
@@ -476,14 +541,20 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
               io::json_quote(runs[i].run) + ", \"selection\": " + sel_json + ", \"test\": {";
       const char* ms[] = {"HR@5", "HR@10", "NDCG@5", "NDCG@10"};
       for (size_t k = 0; k < 4; ++k)
-        json += std::string(k ? ", " : "") + io::json_quote(ms[k]) + ": " + io::json_number(metric_of(t, ms[k]));
+        json += std::string(k ? ", " : "") + io::json_quote(ms[k]) + ": " + io::json_number(metric_of(t, ms[k], res_path));
       const double cases = double(test_cases(runs[i].run));
-      const long long h5 = std::llround(metric_of(t, "HR@5") * cases), h10 = std::llround(metric_of(t, "HR@10") * cases);
-      json += "}, \"test_cases\": " + std::to_string((long long)cases) + ", \"hits@5\": " + std::to_string(h5) +
+      const long long h5 = std::llround(metric_of(t, "HR@5", res_path) * cases), h10 = std::llround(metric_of(t, "HR@10", res_path) * cases);
+      std::string rows_json = "null";
+      if (const fs::path rp = stage_dir / "distill" / (runs[i].name + ".rows.json"); fs::exists(rp)) {
+        rows_json = read_text(rp);
+        while (!rows_json.empty() && rows_json.back() == '\n') rows_json.pop_back();
+      }
+      json += "}, \"distillation_rows\": " + rows_json;
+      json += ", \"test_cases\": " + std::to_string((long long)cases) + ", \"hits@5\": " + std::to_string(h5) +
               ", \"hits@10\": " + std::to_string(h10) + ", \"best_epoch\": " +
               std::to_string(res["best_epoch"].as<long long>()) + "}";
-      md << "| " << runs[i].name << " | " << metric_of(t, "HR@5") << " (" << h5 << ") | " << metric_of(t, "HR@10") << " (" << h10 << ") | "
-         << metric_of(t, "NDCG@5") << " | " << metric_of(t, "NDCG@10") << " | " << res["best_epoch"].as<long long>()
+      md << "| " << runs[i].name << " | " << metric_of(t, "HR@5", res_path) << " (" << h5 << ") | " << metric_of(t, "HR@10", res_path) << " (" << h10 << ") | "
+         << metric_of(t, "NDCG@5", res_path) << " | " << metric_of(t, "NDCG@10", res_path) << " | " << res["best_epoch"].as<long long>()
          << " | " << selected << " | " << hit10 << " |\n";
     }
     json += "\n]\n}\n";
@@ -527,6 +598,14 @@ int cmd_alkd(const Args& args) {
     fail("data.format: alkd works on session data (data.format: sessions, docs/data.md), found '", cfg.data.format, "'");
   if (cfg.data.split != "session")
     fail("data.split: alkd trains on the shipped split of the sessions (data.split: session), found '", cfg.data.split, "'");
+  // The fine-tuning split's training sequences are distillation rows, not the sessions: an
+  // evaluation that reads the training sequences would read the wrong ones there.
+  if (cfg.eval.exclude == eval::Exclude::seen)
+    fail("eval.exclude: alkd evaluates with `window` or `history` (the distillation rows replace the training "
+         "sequences that `seen` reads), found 'seen'");
+  if (cfg.eval.sampled_negatives > 0 && cfg.eval.sampling == eval::Sampling::popularity)
+    fail("eval.sampling: alkd cannot sample negatives by training popularity (the distillation rows replace the "
+         "training sequences); use full ranking or uniform sampling");
   if (resume.empty() && !wants("pretrain"))
     fail("--stages ", stages_text, ": a new run folder starts with the pretrain stage (or give --resume FOLDER)");
 

@@ -115,10 +115,13 @@ def bootstrap_p(a_runs, b_runs, n_boot, rng):
 def load(root, backbone, preset):
     """{row name: [(seed, run_dir, results, selection_json or None)]} over the backbone's folders."""
     rows = {}
+    newest = {}  # seed -> the newest folder with a report (as the seeds scripts pick it)
     for f in sorted(glob.glob(os.path.join(root, backbone, "alkd-*"))):
         rep = os.path.join(f, preset, "report.json")
-        if not os.path.exists(rep):
-            continue
+        if os.path.exists(rep):
+            with open(rep) as fh:
+                newest[json.load(fh)["seed"]] = (f, rep)
+    for seed, (f, rep) in sorted(newest.items()):
         with open(rep) as fh:
             report = json.load(fh)
         for r in report["rows"]:

@@ -70,3 +70,33 @@ TEST(AlkdDistillLearns, StudentLearnsTheItemsTheLlmRanksFirst) {
   EXPECT_GT(taught, control + 0.3);
   EXPECT_LT(control, 2.0 * pop + 0.1);    // random answers carry no signal
 }
+
+// The trainer hands the split's row weights and sessions to the loss: the first epoch's loss
+// changes with either (same rows, same draws, same initialisation).
+TEST(AlkdDistillLearns, TheTrainerPassesRowWeightsAndSessionsToTheLoss) {
+  const auto base = test::planted_sessions(300, 50, 17);
+  const auto plain = distilled(base, true, 3);
+  auto reweighted = plain, regrouped = plain;
+  for (size_t i = 1; i < reweighted.train_weight.size(); ++i) reweighted.train_weight[i] = float(1 + i % 5);
+  for (size_t i = 1; i < regrouped.train_group.size(); ++i) regrouped.train_group[i] = int32_t(i);
+  auto first_loss = [](const data::Split& split) {
+    io::STAMPExperimentConfig c;
+    c.session.variant = STAMPVariant::alkdrec_simplified;
+    c.session.max_len = 10;
+    c.session.loss = SessionLoss::weighted_pairwise;
+    c.session.hidden = 8;
+    c.training.batch_size = 64;
+    c.training.schedule = "iterations";
+    c.training.steps_per_epoch = 3;
+    c.eval.ks = {10};
+    c.training.valid_metric = "HR@10";
+    SequentialTrainer<B, float, STAMPFamily> t(c, split);
+    double loss = 0;
+    t.visit([&](auto& tr) { loss = tr.train_epoch(1).loss; });
+    return loss;
+  };
+  const double l = first_loss(plain);
+  EXPECT_EQ(first_loss(plain), l);
+  EXPECT_NE(first_loss(reweighted), l);
+  EXPECT_NE(first_loss(regrouped), l);
+}

@@ -74,7 +74,8 @@ foreach(expect "70 answers \\(70 new in the cache\\), 1 unusable, 2 repeated ids
   endif()
 endforeach()
 file(READ ${folder}/reference/selections/regenerated-alkdrec.json sel_before)
-if(NOT sel_before MATCHES "\"sessions\": \\[\"[0-9]+\"" OR NOT sel_before MATCHES "\"shortfall\": 0")
+if(NOT sel_before MATCHES "\"sessions\": \\[\"[0-9]+\"" OR NOT sel_before MATCHES "\"shortfall\": 0"
+   OR NOT sel_before MATCHES "\"released_overlap\": \\{\"alkdrec\": [0-9]+, \"rad_bc\": [0-9]+")
   message(FATAL_ERROR "unexpected selection file: ${sel_before}")
 endif()
 # Killed in select (one selection written, another not) and in oracle (the cache written, not
@@ -91,14 +92,15 @@ if(NOT sel_before STREQUAL sel_after)
 endif()
 execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder}
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
-foreach(expect "distill teacher_only: 800 rows from 80 sessions" "distill replay-alkdrec: [0-9]+ rows from [0-9]+ sessions"
+foreach(expect "the pre-trained student on validation: HR@10 " "distill teacher_only: 800 rows from 80 sessions" "distill replay-alkdrec: [0-9]+ rows from [0-9]+ sessions"
                "loss=weighted_pairwise" "initial weights: " "\\| replay-alkdrec \\| [0-9.]+ \\([0-9]+\\) \\|")
   if(r OR NOT out MATCHES "${expect}")
     message(FATAL_ERROR "distill/report output lacks '${expect}' (${r}):\n${out}${err}")
   endif()
 endforeach()
 foreach(f reference/report.json reference/report.md reference/distill/teacher_only.done reference/distill/regenerated-rad_bc.done
-          reference/distill/replay-easiest.done reference/stages_config.yaml)
+          reference/distill/replay-easiest.done reference/stages_config.yaml reference/distill/initial_student.json
+          reference/distill/replay-alkdrec.rows.json)
   if(NOT EXISTS ${folder}/${f})
     message(FATAL_ERROR "the run folder lacks ${f}")
   endif()
