@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""RecBole 1.2.1 SASRec or BERT4Rec on MovieLens-100K: the peers recdistill is compared with.
+"""RecBole 1.2.1 SASRec, BERT4Rec or FPMC on MovieLens-100K: the peers recdistill is compared with.
 
 Run with the venv described in bench/peers/README.md (Debian's python3-torch + recbole==1.2.1).
 
@@ -10,8 +10,10 @@ Modes
                              early stopping (stopping_step from the config, 10), up to 200
                              epochs, then test HR/NDCG/MRR@5/10/20 with the best-validation
                              weights.
-  --model SASRec|BERT4Rec    which model (default SASRec); the config defaults to
-                             recbole_sasrec.yaml / recbole_bert4rec.yaml beside this script.
+  --model SASRec|BERT4Rec|FPMC
+                             which model (default SASRec); the config defaults to
+                             recbole_sasrec.yaml / recbole_bert4rec.yaml / recbole_fpmc.yaml
+                             beside this script.
   --resume-dir DIR           (converge) after every validated epoch, write DIR/latest.pth
                              (RecBole's checkpoint dict plus the RNG states), DIR/best.pth
                              (RecBole's best-validation checkpoint) and DIR/progress.json (the
@@ -51,7 +53,7 @@ def parse_args():
     p.add_argument("--epochs", type=int, default=3, help="epochs for --mode epochs")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    p.add_argument("--model", choices=["SASRec", "BERT4Rec"], default="SASRec")
+    p.add_argument("--model", choices=["SASRec", "BERT4Rec", "FPMC"], default="SASRec")
     p.add_argument("--config", default=None,
                    help="RecBole YAML (default: recbole_<model>.yaml beside this script)")
     p.add_argument("--resume-dir", default=None,
@@ -81,7 +83,12 @@ if args.config is None:
 args.config = os.path.abspath(args.config)
 if args.resume_dir:
     args.resume_dir = os.path.abspath(args.resume_dir)
-EXPECTED_PARAMS = {"SASRec": 211008, "BERT4Rec": 217043}  # specs/backbones.md §2.1, §3.1
+EXPECTED_PARAMS = {
+    "SASRec": 211008,  # specs/backbones.md §2.1
+    "BERT4Rec": 217043,  # §3.1
+    # §4.1: (U + 3N)·d = (944 + 3·1683)·64 (943 users and 1,682 items, each + the pad id 0)
+    "FPMC": 383552,
+}
 args.data_path = os.path.abspath(args.data_path)
 args.workdir = os.path.abspath(args.workdir)
 
