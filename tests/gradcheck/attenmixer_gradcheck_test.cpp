@@ -1,4 +1,5 @@
-// Tier 1 for Atten-Mixer (`alkdrec`) and `bce_multi`: every parameter's gradient against central
+// Tier 1 for Atten-Mixer (`alkdrec`, and `official` with its scaled CE over normalised, dropped-out
+// rows: see the end of this file) and `bce_multi`: every parameter's gradient against central
 // finite differences in double precision, for both head splits, with dropout off and on (a
 // fixed key: the slot and read-out masks are the same in every evaluation), with in-batch BPR,
 // full-softmax CE and bce_multi, on a batch of left-aligned windows holding a full row, short
@@ -15,6 +16,7 @@
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/losses/attenmixer_objective.hpp"
+#include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
@@ -185,4 +187,126 @@ TEST(AttenMixerOps, ReadoutDoesNotDependOnTheThreadCount) {
     B::set_threads(1);
     EXPECT_EQ(runs[0], runs[1]);
   }
+}
+
+// ---- official (spec §6.1): one table E, per-item slot dropout, 16 z . dropout(n(E))^T, CE ---------
+
+namespace {
+
+using MO = AttenMixer<B, double, attenmixer::Official>;
+
+AttenMixerConfig official_config(HeadSplit split, double dropout, int K = kL, int H = 2, double lp = 4) {
+  AttenMixerConfig cfg = config(split, dropout, K, H, lp);
+  cfg.variant = AttenMixerVariant::official;
+  cfg.loss = SessionLoss::ce;
+  return cfg;
+}
+
+void check_official(const AttenMixerConfig& cfg) {
+  const MO m(cfg);
+  rdtest::model_gradcheck<MO, AttenMixerOfficialCE>(m, session_batch(), cfg.dropout, rdtest::kNoTap, 1e-6);
+}
+
+}  // namespace
+
+// Every tensor (E through the lookups, the per-item dropout, both normalisations and the scorer's
+// normalised rows; the read-out; W_T) through the loss, dropout off and on (fixed keys).
+TEST(AttenMixerOfficialGrad, OfficialReshapeCE) { check_official(official_config(HeadSplit::official_reshape, 0.0)); }
+TEST(AttenMixerOfficialGrad, StandardCE) { check_official(official_config(HeadSplit::standard, 0.0)); }
+TEST(AttenMixerOfficialGrad, OfficialDefaultsShapeK7H1) {
+  check_official(official_config(HeadSplit::official_reshape, 0.0, 7, 1, 4.0));
+}
+TEST(AttenMixerOfficialGrad, WithDropout) { check_official(official_config(HeadSplit::official_reshape, 0.3)); }
+
+// The loss against a direct evaluation of spec §6.1 step 8 at dropout 0: s_j = 16 z . n(E_j) over
+// j = 1..N-1 (column 0 left out), mean CE over the rows; the pad row of E gets no gradient.
+TEST(AttenMixerOfficial, LossValueIsScaledCEOverNormalisedRowsWithoutThePad) {
+  const MO m(official_config(HeadSplit::official_reshape, 0.0));
+  auto batch = session_batch();
+  std::vector<double> params(m.num_params()), grads(m.num_params(), 0.0), d_out(size_t(batch.rows) * kD);
+  m.init(params.data(), 3);
+  ASSERT_EQ(m.layout().infos()[0].name, "embedding.weight");
+  const Scorer s = m.scorer();
+  EXPECT_TRUE(s.normalise_rows);
+  EXPECT_EQ(s.table, m.layout().find("embedding.weight").offset);
+  auto a = m.make_activations(batch.rows);
+  m.forward(params.data(), a, batch.seq.data(), batch.rows, false);
+  AttenMixerOfficialCE<MO> o(m, batch.rows);
+  const LossValue lv = o.loss(m, params.data(), grads.data(), a, batch, {}, d_out.data());
+  double want = 0;
+  for (int r = 0; r < batch.rows; ++r) {
+    std::vector<double> z(m.output(a) + r * kD, m.output(a) + (r + 1) * kD), logit(kN, 0.0);
+    double mx = -1e300;
+    for (int j = 1; j < kN; ++j) {
+      double nn = 0, dot = 0;
+      for (int c = 0; c < kD; ++c) nn += params[s.table + size_t(j * kD + c)] * params[s.table + size_t(j * kD + c)];
+      for (int c = 0; c < kD; ++c) dot += z[size_t(c)] * params[s.table + size_t(j * kD + c)];
+      logit[size_t(j)] = 16 * dot / (std::sqrt(nn) + 1e-12);
+      mx = std::max(mx, logit[size_t(j)]);
+    }
+    double se = 0;
+    for (int j = 1; j < kN; ++j) se += std::exp(logit[size_t(j)] - mx);
+    want += mx + std::log(se) - logit[size_t(batch.target_host[size_t(r)])];
+  }
+  EXPECT_NEAR(lv.loss, want / batch.rows, 1e-12);
+  m.backward(params.data(), grads.data(), a, d_out.data());
+  for (int c = 0; c < kD; ++c) EXPECT_EQ(grads[s.table + size_t(c)], 0.0);  // pad row
+}
+
+// Spec §6.1 step 1: one dropout mask per unique node of a session. The row {6, 7, 6} holds item 6
+// twice: both slots get the same mask and so the same S row; item 7 and item 6 in another row get
+// their own. (alkdrec draws per slot: there the two slots of item 6 differ.)
+TEST(AttenMixerOfficial, DropoutMaskIsSharedByRepeatedItems) {
+  auto batch = session_batch();
+  batch.seq_host[0] = 6;  // row 0: {6, 2, 3, 4, 5}: item 6 again, in another row
+  batch.upload();
+  auto masks = [&](const auto& m) {
+    std::vector<double> params(m.num_params());
+    m.init(params.data(), 3);
+    auto a = m.make_activations(batch.rows);
+    m.forward(params.data(), a, batch.seq.data(), batch.rows, true, DropoutKey{7, 1, 2});
+    std::vector<double> mask(a.Sdrop.data(), a.Sdrop.data() + size_t(batch.rows) * kL * kD),
+        S(a.Spad.data() + kD, a.Spad.data() + kD + size_t(batch.rows) * kL * kD);
+    return std::pair{mask, S};
+  };
+  auto slot = [](const std::vector<double>& v, int b, int j) {
+    return std::vector<double>(v.begin() + (b * kL + j) * kD, v.begin() + (b * kL + j + 1) * kD);
+  };
+  const auto [mask, S] = masks(MO(official_config(HeadSplit::official_reshape, 0.5)));
+  // Row 1 = {6, 7, 6}: slots 0 and 2 hold item 6.
+  EXPECT_EQ(slot(mask, 1, 0), slot(mask, 1, 2));
+  EXPECT_EQ(slot(S, 1, 0), slot(S, 1, 2));
+  EXPECT_NE(slot(mask, 1, 0), slot(mask, 1, 1));  // item 7
+  EXPECT_NE(slot(mask, 1, 0), slot(mask, 0, 0));  // item 6 in row 0
+  int zeros = 0;
+  for (double v : mask) {
+    EXPECT_TRUE(v == 0.0 || v == 2.0) << v;
+    zeros += v == 0.0;
+  }
+  EXPECT_GT(zeros, 0);
+  EXPECT_LT(zeros, int(mask.size()));
+  // The re-normalised rows are unit vectors; pads stay exactly 0.
+  for (int b = 0; b < batch.rows; ++b)
+    for (int j = 0; j < kL; ++j) {
+      double nn = 0;
+      for (double v : slot(S, b, j)) nn += v * v;
+      if (batch.seq_host[size_t(b * kL + j)] == 0) EXPECT_EQ(nn, 0.0) << b << " " << j;
+      else EXPECT_NEAR(nn, 1.0, 1e-9) << b << " " << j;
+    }
+  const auto [amask, aS] = masks(M(config(HeadSplit::official_reshape, 0.5)));
+  EXPECT_NE(slot(amask, 1, 0), slot(amask, 1, 2));
+}
+
+// Official's objective refuses the losses that are not its own.
+TEST(AttenMixerOfficial, RefusesOtherLosses) {
+  auto cfg = official_config(HeadSplit::official_reshape, 0.0);
+  cfg.bce_negatives = 2;
+  EXPECT_THROW((AttenMixerOfficialCE<MO>(MO(cfg), 4)), Error);
+  cfg.bce_negatives = 0;
+  cfg.loss = SessionLoss::inbatch_bpr;
+  EXPECT_THROW((AttenMixerOfficialCE<MO>(MO(cfg), 4)), Error);
+  // Objectives that read the raw table refuse its normalised-rows scorer.
+  cfg.loss = SessionLoss::ce;
+  EXPECT_THROW((NextItemCE<MO>(MO(cfg), 4)), Error);
+  EXPECT_THROW((InBatchBPR<MO>(MO(cfg), 4)), Error);
 }

@@ -2,39 +2,59 @@
 // by multi-level intent queries over the window's items, on the engine's contracts
 // (specs/backbones.md §6, gradients §7):
 //
+//   AttenMixer<B, T, attenmixer::Official>  `official`: the authors' model (Peiyance/Atten-Mixer-
+//                                           torch src/models/CCSGNN.py, §6.1): one item table E,
+//                                           per-node dropout, scores 16 z . dropout(n(E_1..))^T
+//                                           trained by full-softmax CE
+//                                           (losses/attenmixer_official_ce.hpp); its Scorer has
+//                                           normalise_rows, so evaluation ranks by z . n(E_i)
 //   AttenMixer<B, T, attenmixer::Alkdrec>   `alkdrec`: ALKDRec's AttMix (kk97111/ALKDRec
 //                                           AttMix.py), an input table LI and an output table
 //                                           item_emb whose raw rows score the session (§6.2)
-//   `official` (Peiyance/Atten-Mixer-torch, §6.1) is declared in the config but not built yet:
-//                                           its scores (16 z . dropout(normalised rows 1..)) do
-//                                           not fit the raw-table Scorer; it is refused by name.
 //
 // One row is a window of up to L items left-aligned, pads (id 0) after them, m_j = 1 on real
-// slots, len the row's real length. Forward (alkdrec):
-//   S  = dropout(n(n(LI[seq] * m)))          n(x) = x / (||x|| + 1e-12) per slot, applied twice
-//                                            as the reference does; dropout per element (site 0)
+// slots, len the row's real length. Forward:
+//   S  = dropout(n(n(LI[seq] * m)))          alkdrec: n(x) = x / (||x|| + 1e-12) per slot, applied
+//                                            twice as the reference does; dropout per element
+//                                            (site 0)
+//   S  = n(n(E[seq] * m) * D)                official: the unique items' normalised rows dropped
+//                                            out with ONE mask per (row, item id) (D keyed by
+//                                            (batch row, item id, channel), site 0, op
+//                                            dropout_by_id_forward: repeated items share it),
+//                                            gathered to slots, times m, re-normalised (pads 0)
 //   c_i = [S_{len-1}; S_{len-2}; ...; S_{len-1-i}] for i < K; a slot before 0 reads a zero
 //        vector (the reference's clamp to -1 reads its last column, a pad whenever it fires
 //        as long as K <= L, ALKDRec's K = L = 10; with K > L and a full row it would read the
-//        last item instead, which this model does not copy)
+//        last item instead, which this model does not copy; the official rows are padded to
+//        len_max + 1, so there it always reads a pad)
 //   Qh = stack_i linear_q[i](c_i) (B, K, d), normalised along K per channel (+1e-12)
 //   x_t = S_{len-1}
 //   a  = LN_a(read-out(Qh W0^T + b0, S W1^T + b1, S W2^T + b2))   (§6.3, LN eps 1e-8; the
 //        read-out's A3 has dropout, site 1)
-//   z  = n(W_T [a; x_t] + b_T)              output(): (rows, d), scored against item_emb raw
+//   z  = n(W_T [a; x_t] + b_T)              output(): (rows, d); alkdrec scores it against
+//                                            item_emb's raw rows, official against n(E) (x16
+//                                            and with dropout on the rows in training, site 2,
+//                                            in its objective)
 //
 // Parameters, in flat-buffer order, under AttMix's state_dict names (its unused
 // mattn.linear_three/four/five are left out; K = model.intent_levels):
-//   LI.weight (N, d)                        input table (row 0 random, read only at pads, where
-//                                           the mask zeroes it: it never gets a gradient)
-//   item_emb.weight (N, d)                  output table (the Scorer's)
+//   LI.weight (N, d)                        alkdrec: input table (row 0 random, read only at pads,
+//                                           where the mask zeroes it: it never gets a gradient)
+//   item_emb.weight (N, d)                  alkdrec: output table (the Scorer's)
+//   embedding.weight (N, d)                 official, instead of the two: the one table E, read
+//                                           by the lookups and (normalised) by the Scorer; row 0
+//                                           is the pad, masked at lookups and never scored
 //   mattn.linear_zero.weight (d, d), .bias  W0, queries
 //   mattn.linear_one.weight (d, d), .bias   W1, keys
 //   mattn.linear_two.weight (d, d), .bias   W2, values
 //   mattn.last_layernorm.weight (d), .bias  LN_a
 //   linear_q.{i}.weight ((d, (i+1) d)), linear_q.{i}.bias (d), i = 0..K-1
 //   linear_transform.weight (d, 2d), .bias  W_T
-// Initialisation: every tensor U(+-1/sqrt(d)), the layer norm and the pad row included (§6.2).
+// The official names are the AttMix ones (ALKDRec's module copies the official one) with the
+// official single table named `embedding.weight`; they were not checked against a state_dict of
+// CCSGNN itself.
+// Initialisation: every tensor U(+-1/sqrt(d)), the layer norm and the pad row included (§6.1,
+// §6.2).
 //
 // Its output() is one state per row, (rows, d); batches carry one target per row
 // (backbones/session_batching.hpp). It has no blocks and takes no taps.
@@ -86,7 +106,8 @@ struct AttenMixerConfig : SessionDims {
   void keys(V& v) {
     using keys::Key;
     v(variant, Key("model", "variant", "which reference Atten-Mixer to match (specs/backbones.md §6): `official` "
-                                       "(not built yet) or `alkdrec` (ALKDRec's AttMix)")
+                                       "(the authors': one table, scores 16 z . n(E), full-softmax CE) or `alkdrec` "
+                                       "(ALKDRec's AttMix)")
                    .weights().spelling("attenmixer.flavor").preset("upstream_compat", "alkdrec"));
     v(heads, Key("model", "num_heads", "read-out heads H (d must be a multiple)")
                  .range(1, 1024).weights().derived_default("8 (official), 2 (alkdrec)"));
@@ -127,6 +148,10 @@ struct AttenMixerConfig : SessionDims {
 
 namespace attenmixer {
 
+struct Official {
+  static constexpr AttenMixerVariant id = AttenMixerVariant::official;
+  static constexpr const char* name = "official";
+};
 struct Alkdrec {
   static constexpr AttenMixerVariant id = AttenMixerVariant::alkdrec;
   static constexpr const char* name = "alkdrec";
@@ -136,15 +161,15 @@ inline const char* variant_name(AttenMixerVariant v) { return v == AttenMixerVar
 
 template <class F>
 decltype(auto) with_variant(AttenMixerVariant v, F&& f) {
-  if (v == AttenMixerVariant::official)
-    fail("Atten-Mixer: model.variant 'official' is not built yet (its scores use normalised, dropped-out item rows "
-         "times 16, outside the raw-table scorer); use 'alkdrec'");
+  if (v == AttenMixerVariant::official) return f.template operator()<Official>();
   return f.template operator()<Alkdrec>();
 }
 
 inline constexpr double kNormEps = 1e-12;  // n(x) = x / (||x|| + eps), spec §6
 inline constexpr double kLnEps = 1e-8;     // LN_a
 inline constexpr uint32_t kSiteSlots = 0, kSiteReadout = 1;
+inline constexpr uint32_t kSiteItems = 2;  // official: the dropout of the normalised item rows (its objective)
+inline constexpr double kScoreScale = 16;  // official: scores = 16 z . E^ (spec §6.1 step 8)
 
 // Every buffer of one forward and backward pass over up to `capacity` rows (R = cap L).
 template <class B, class T>
@@ -197,6 +222,7 @@ class AttenMixer {
   using Variant = V;
   using Activations = attenmixer::Activations<B, T>;
   using Batch = SeqBatch<B>;
+  static constexpr bool kOfficial = V::id == AttenMixerVariant::official;
 
   explicit AttenMixer(AttenMixerConfig cfg) : cfg_(cfg) {
     if (cfg_.variant != V::id)
@@ -204,8 +230,12 @@ class AttenMixer {
            V::name, "' variant (pick the type with attenmixer::with_variant)");
     cfg_.validate();
     const int N = cfg_.n_items, d = cfg_.hidden, K = cfg_.intent_levels;
-    off_.li = layout_.add("LI.weight", {N, d});
-    off_.out = layout_.add("item_emb.weight", {N, d});
+    if constexpr (kOfficial) {
+      off_.li = off_.out = layout_.add("embedding.weight", {N, d});  // one table: lookups and scores
+    } else {
+      off_.li = layout_.add("LI.weight", {N, d});
+      off_.out = layout_.add("item_emb.weight", {N, d});
+    }
     off_.w0 = layout_.add("mattn.linear_zero.weight", {d, d});
     off_.b0 = layout_.add("mattn.linear_zero.bias", {d});
     off_.w1 = layout_.add("mattn.linear_one.weight", {d, d});
@@ -229,8 +259,10 @@ class AttenMixer {
   int max_len() const { return cfg_.max_len; }
   int hidden_size() const { return cfg_.hidden; }
   int n_items() const { return cfg_.n_items; }
-  // The session state z meets the raw rows of item_emb (§6.2 point 5).
-  Scorer scorer() const { return {off_.out, -1, cfg_.n_items, cfg_.hidden}; }
+  // alkdrec: the session state z meets the raw rows of item_emb (§6.2 point 5). official: the
+  // L2-normalised rows of E (§6.1 step 7; the factor 16 and the dropout of those rows are the
+  // training objective's, losses/attenmixer_official_ce.hpp: neither changes a rank).
+  Scorer scorer() const { return {off_.out, -1, cfg_.n_items, cfg_.hidden, kOfficial}; }
 
   // Per row: linear_q (K (K + 1) / 2 d^2), W0 (K d^2), W1 and W2 (2 L d^2), W_T (2 d^2), and the
   // read-out's two products (2 K L d); 2 flops per multiply-add.
@@ -268,14 +300,26 @@ class AttenMixer {
     a.train = train;
     B::template copy<int32_t>(a.seq.data(), seq, size_t(R));
     ops::nonzero_mask<B>(a.valid.data(), CPtr<B, int32_t>(a.seq.data()), int64_t(R));
-    // S = dropout(n(n(LI[seq] * m))), kept at row 1.. of Spad behind a zero row 0.
+    // alkdrec: S = dropout(n(n(LI[seq] * m))); official: S = n(dropout_node(n(E[seq] * m))), the
+    // dropout mask keyed by (row, item id, channel) so repeated items share it. S is kept at row
+    // 1.. of Spad behind a zero row 0.
     layers::embedding_forward<B, T>(a.S0.data(), params + off_.li, a.seq.data(), R, d);
     ops::mask_rows<B>(a.S0.data(), CPtr<B, uint8_t>(a.valid.data()), R, d);
     ops::l2_normalise_axis_forward<B>(a.S1.data(), a.n1.data(), CPtr<B, T>(a.S0.data()), R, d, 1, attenmixer::kNormEps);
-    ops::l2_normalise_axis_forward<B>(a.S2.data(), a.n2.data(), CPtr<B, T>(a.S1.data()), R, d, 1, attenmixer::kNormEps);
     ops::fill<B>(a.Spad.data(), int64_t(d), 0.0);
     const Ptr<B, T> S = a.Spad.data() + d;
-    layers::dropout_forward<B, T>(S, a.Sdrop.data(), a.S2.data(), R, d, p, key, attenmixer::kSiteSlots);
+    if constexpr (kOfficial) {
+      if (p > 0 && int64_t(batch) * ((d + 3) / 4) >= (int64_t(1) << 20))
+        fail("Atten-Mixer official: a batch of ", batch, " rows of ", d, " channels is too large for the per-item "
+             "dropout's counter (rows x ceil(d / 4) must stay below 2^20)");
+      ops::dropout_by_id_forward<B>(a.S2.data(), a.Sdrop.data(), CPtr<B, T>(a.S1.data()), CPtr<B, int32_t>(a.seq.data()),
+                                    batch, L, d, p, key, attenmixer::kSiteSlots);
+      ops::l2_normalise_axis_forward<B>(S, a.n2.data(), CPtr<B, T>(a.S2.data()), R, d, 1, attenmixer::kNormEps);
+    } else {
+      ops::l2_normalise_axis_forward<B>(a.S2.data(), a.n2.data(), CPtr<B, T>(a.S1.data()), R, d, 1,
+                                        attenmixer::kNormEps);
+      layers::dropout_forward<B, T>(S, a.Sdrop.data(), a.S2.data(), R, d, p, key, attenmixer::kSiteSlots);
+    }
     // Cg (Bn, K, d): row k = S at slot len - 1 - k (zero before slot 0); x_t = Cg[:, 0].
     ops::intent_slots<B>(a.idx.data(), CPtr<B, uint8_t>(a.valid.data()), batch, L, K);
     ops::gather_rows<B>(a.Cg.data(), CPtr<B, T>(a.Spad.data()), CPtr<B, int32_t>(a.idx.data()), batch * K, d, 1.0);
@@ -343,12 +387,19 @@ class AttenMixer {
       layers::linear_backward<B, T>(a.g_Cg.data(), grads + off_.q_w[size_t(i)], grads + off_.q_b[size_t(i)],
                                     a.g_Qh.data() + int64_t(i) * d, K * d, a.Cg.data(), K * d,
                                     params + off_.q_w[size_t(i)], Bn, (i + 1) * d, d, /*accumulate_dx=*/true, K * d);
-    // Cg = Spad[idx] (the zero row 0 takes no gradient); S = dropout(n(n(LI[seq] * m))).
+    // Cg = Spad[idx] (the zero row 0 takes no gradient); S = dropout(n(n(LI[seq] * m))) (alkdrec)
+    // or n(dropout_node(n(E[seq] * m))) (official).
     ops::scatter_add_rows<B>(a.g_Spad.data(), CPtr<B, T>(a.g_Cg.data()), CPtr<B, int32_t>(a.idx.data()), Bn * K, d,
                              /*skip_pad=*/true, 1.0);
-    layers::dropout_backward<B, T>(g_S, CPtr<B, T>(g_S), a.Sdrop.data(), int64_t(R) * d);
-    ops::l2_normalise_axis_backward<B>(g_S, CPtr<B, T>(g_S), CPtr<B, T>(a.S2.data()), CPtr<B, T>(a.n2.data()), R, d, 1,
-                                       attenmixer::kNormEps);
+    if constexpr (kOfficial) {
+      ops::l2_normalise_axis_backward<B>(g_S, CPtr<B, T>(g_S), S, CPtr<B, T>(a.n2.data()), R, d, 1,
+                                         attenmixer::kNormEps);
+      layers::dropout_backward<B, T>(g_S, CPtr<B, T>(g_S), a.Sdrop.data(), int64_t(R) * d);
+    } else {
+      layers::dropout_backward<B, T>(g_S, CPtr<B, T>(g_S), a.Sdrop.data(), int64_t(R) * d);
+      ops::l2_normalise_axis_backward<B>(g_S, CPtr<B, T>(g_S), CPtr<B, T>(a.S2.data()), CPtr<B, T>(a.n2.data()), R, d,
+                                         1, attenmixer::kNormEps);
+    }
     ops::l2_normalise_axis_backward<B>(g_S, CPtr<B, T>(g_S), CPtr<B, T>(a.S1.data()), CPtr<B, T>(a.n1.data()), R, d, 1,
                                        attenmixer::kNormEps);
     ops::mask_rows<B>(g_S, CPtr<B, uint8_t>(a.valid.data()), R, d);

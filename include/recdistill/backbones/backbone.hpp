@@ -65,10 +65,18 @@ void add_taps_at(Ptr<B, T> g, const Taps<B, T>& taps, int point, int64_t n) {
 // Scores of a query state q (dim) against items: s_j = q . table[j] (+ bias[j]). The table
 // (n_items, dim) and optional bias (n_items) are offsets into the model's parameter buffer, so
 // the same scorer reads weights and writes gradients.
+// normalise_rows: score against the L2-normalised rows instead, s_j = q . n(table[j]) (+ bias[j])
+// with n(x) = x / (||x|| + kScorerNormEps) (official Atten-Mixer, specs/backbones.md §6.1 step 7;
+// a constant scale on the scores, like its 16, changes no rank and is left to the objective).
+// Every scoring path honours it (eval/ranking.hpp, eval/topk.hpp: a normalised copy of the table
+// per evaluation pass); an objective that reads the raw table refuses such a scorer
+// (detail::require_dot_scorer) unless it handles the normalisation itself.
+inline constexpr double kScorerNormEps = 1e-12;
 struct Scorer {
   size_t table = 0;      // offset of the (n_items, dim) table
   int64_t bias = -1;     // offset of the (n_items) bias, -1 = none
   int n_items = 0, dim = 0;
+  bool normalise_rows = false;  // score against n(table[j]) (above)
 };
 
 // A batch of fixed-length rows: item ids (rows, L) and next-item targets, 0 = pad / no target;

@@ -80,6 +80,12 @@
 //                                             items back from the row's last real one, or 0 when
 //                                             that is before slot 0 (a zero row: callers keep a
 //                                             zero row 0 ahead of the slots)
+//   dropout_by_id_forward(y, mask, x, ids, Bn, L, n, p, key, site)
+//                                             inverted dropout of x (Bn L, n) whose mask is keyed
+//                                             by (row b, ids[b L + j], column): slots of a row
+//                                             that hold the same id share one mask (official
+//                                             Atten-Mixer's per-node dropout); backward is
+//                                             dropout_backward
 //   mixer_attention_forward(out, G, A1, A2, A3, drop, q, k, v, key_valid, MixerAttentionShape,
 //                           head_split, lp, p_drop, key, site)
 //                                             Atten-Mixer's multi-level read-out (spec §6.3):
@@ -242,6 +248,7 @@ RD_BACKEND_OP(rank_sampled)
 RD_BACKEND_OP(l2_normalise_axis_forward)
 RD_BACKEND_OP(l2_normalise_axis_backward)
 RD_BACKEND_OP(intent_slots)
+RD_BACKEND_OP(dropout_by_id_forward)
 RD_BACKEND_OP(mixer_attention_forward)
 RD_BACKEND_OP(mixer_attention_backward)
 RD_BACKEND_OP(bce_multi_loss)

@@ -16,6 +16,9 @@
 // " (sampled N uniform|popularity)" (metric_suffix), so such a number cannot be mistaken for
 // a full-ranking one.
 //
+// A scorer with normalise_rows (backbones/backbone.hpp) is scored against an L2-normalised copy
+// of its table, made once per call (score_cases, rank_full, and so topk_cases).
+//
 // Scores are computed in fixed blocks of kEvalBlock sequences (the last block padded) and, for
 // catalogues above kItemChunk ids, fixed chunks of kItemChunk items (rank_full), so the
 // numbers are bit-identical for any user-facing evaluation batch size or case grouping, and
@@ -147,6 +150,18 @@ void score_items(Ptr<B, T> scores, int ld, CPtr<B, T> queries, CPtr<B, T> params
   if (s.bias >= 0) ops::add_bias<B>(scores, ld, params + s.bias + c0, kEvalBlock, w);
 }
 
+// The rows the scores read: the scorer's table itself, or, for a scorer with normalise_rows, an
+// L2-normalised copy n(E_j) = E_j / (||E_j|| + kScorerNormEps) made once per evaluation pass
+// into `copy` (n_items, dim) (norms: its (n_items) scratch).
+template <class B, class T>
+CPtr<B, T> scoring_table(CPtr<B, T> params, const Scorer& s, Buffer<B, T>& copy, Buffer<B, T>& norms) {
+  if (!s.normalise_rows) return params + s.table;
+  copy = Buffer<B, T>(size_t(s.n_items) * s.dim);
+  norms = Buffer<B, T>(size_t(s.n_items));
+  ops::l2_normalise_axis_forward<B>(copy.data(), norms.data(), params + s.table, s.n_items, s.dim, 1, kScorerNormEps);
+  return CPtr<B, T>(copy.data());
+}
+
 }  // namespace detail
 
 // Scores every case in fixed blocks of kEvalBlock: the model's query state for each history,
@@ -161,10 +176,12 @@ void score_cases(const Model& model, CPtr<B, T> params, typename Model::Activati
   const int N = s.n_items;
   detail::EvalBuffers<B, T> buf(s.dim, N);
   buf.row_host.resize(size_t(N));
+  Buffer<B, T> normalised, norms;
+  const CPtr<B, T> E = detail::scoring_table<B, T>(params, s, normalised, norms);  // (N, dim)
   for (size_t start = 0; start < cases.size(); start += kEvalBlock) {
     const size_t n = std::min(cases.size() - start, size_t(kEvalBlock));
     model.query(params, acts, cases.data() + start, n, kEvalBlock, buf.queries.data());
-    detail::score_items<B, T>(buf.scores.data(), N, buf.queries.data(), params, s, params + s.table, 0, N);
+    detail::score_items<B, T>(buf.scores.data(), N, buf.queries.data(), params, s, E, 0, N);
     for (size_t i = 0; i < n; ++i) {
       B::template to_host<T>(buf.row_host.data(), CPtr<B, T>(buf.scores.data() + i * N), size_t(N));
       on_row(start + i, buf.row_host.data());
@@ -192,7 +209,8 @@ void rank_full(const Model& model, CPtr<B, T> params, typename Model::Activation
   RD_REQUIRE(K >= 0, "top-K needs K >= 0, got ", K);
   const Scorer s = model.scorer();
   const int N = s.n_items, dim = s.dim;
-  const CPtr<B, T> E = params + s.table;  // (N, dim)
+  Buffer<B, T> normalised, norms;
+  const CPtr<B, T> E = detail::scoring_table<B, T>(params, s, normalised, norms);  // (N, dim)
   RankBlock<T> blk;
   blk.o = o;
   blk.want_ranks = ranks != nullptr;

@@ -25,6 +25,9 @@ namespace recdistill {
 namespace detail {
 inline void require_dot_scorer(const Scorer& s, const char* objective) {
   if (s.bias >= 0) fail(objective, ": the model's scorer has an output bias, which this objective does not model");
+  if (s.normalise_rows)
+    fail(objective, ": the model's scorer scores against L2-normalised item rows, which this objective does not "
+                    "model (it reads the raw table)");
 }
 }  // namespace detail
 

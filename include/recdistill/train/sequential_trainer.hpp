@@ -27,6 +27,7 @@
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/losses/attenmixer_objective.hpp"
+#include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/cloze.hpp"
 #include "recdistill/losses/fpmc_objective.hpp"
 #include "recdistill/losses/next_item.hpp"
@@ -164,9 +165,12 @@ struct AttenMixerFamily {
   using ModelConfig = AttenMixerConfig;
   template <class B, class T, class V>
   using Model = AttenMixer<B, T, V>;
+  // `official` trains with its own scaled CE over normalised rows (losses/attenmixer_official_ce.hpp),
+  // `alkdrec` with training.loss or bce_multi (losses/attenmixer_objective.hpp).
   template <class M>
-  using Objective = AttenMixerObjective<M>;
-  using Variants = std::tuple<attenmixer::Alkdrec>;  // `official` is refused by with_variant
+  using Objective = std::conditional_t<M::Variant::id == AttenMixerVariant::official, AttenMixerOfficialCE<M>,
+                                       AttenMixerObjective<M>>;
+  using Variants = std::tuple<attenmixer::Alkdrec, attenmixer::Official>;
   static const ModelConfig& model_config(const Config& c) { return c.session; }
   static const char* variant_name(AttenMixerVariant v) { return attenmixer::variant_name(v); }
   template <class F>

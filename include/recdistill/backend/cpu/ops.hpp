@@ -963,6 +963,44 @@ struct intent_slots_impl<CpuB> {
   }
 };
 
+template <>
+struct dropout_by_id_forward_impl<CpuB> {
+  // x, y, mask (Bn L, n): inverted dropout whose mask row for slot (b, j) is a function of
+  // (b, ids[b L + j]) and the column, so the slots of one row holding the same id share a mask
+  // (official Atten-Mixer's per-node dropout, spec §6.1). Counter: (epoch, step, row = the id,
+  // slot = site << 20 | (b * ceil(n / 4) + column block)); the caller keeps Bn ceil(n / 4) below
+  // 2^20. y may alias x.
+  template <class T>
+  static void run(T* y, T* mask, const T* x, const int32_t* ids, int Bn, int L, int n, double p, DropoutKey key,
+                  uint32_t site) {
+    const int64_t R = int64_t(Bn) * L;
+    if (p <= 0) {
+      for (int64_t i = 0; i < R * n; ++i) {
+        mask[i] = T(1);
+        y[i] = x[i];
+      }
+      return;
+    }
+    const T keep_scale = T(1.0 / (1.0 - p));
+    const float pf = float(p);
+    const uint32_t blocks = uint32_t((n + 3) / 4);
+    for (int b = 0; b < Bn; ++b)
+      for (int j = 0; j < L; ++j) {
+        const int64_t r = int64_t(b) * L + j;
+        const uint32_t id = uint32_t(ids[r]);
+        for (int c = 0; c < n; c += 4) {
+          const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, id,
+                                  (site << 20) | (uint32_t(b) * blocks + uint32_t(c / 4)));
+          for (int k = 0; k < 4 && c + k < n; ++k) {
+            const int64_t i = r * n + c + k;
+            mask[i] = u[k] < pf ? T(0) : keep_scale;
+            y[i] = x[i] * mask[i];
+          }
+        }
+      }
+  }
+};
+
 namespace cpu_detail {
 // Offsets of head m's query row kk (of K) and key row l (of L) of row b, in a (B*K, d) and a
 // (B*L, d) matrix, under the head split (spec §6.3).
