@@ -400,3 +400,67 @@ TEST(Config, EvalKeys) {
   }
   EXPECT_THROW(parse("eval:\n  sampled_negatives: -1\n"), Error);
 }
+
+// A scorer with normalise_rows ranks against the L2-normalised rows of its table (official
+// Atten-Mixer): every scoring path (whole rows, the chunked catalogue, sampled negatives, top-K
+// lists) gives exactly what the same scorer without the flag gives on a table normalised
+// beforehand, and not what it gives on the raw table (whose row norms are spread widely here).
+namespace {
+struct FixedQueries {
+  using BackendType = B;
+  using Scalar = float;
+  struct Activations {};
+  int N = 0, d = 0;
+  bool normalise = false;
+  const std::vector<float>* q = nullptr;  // (users, d)
+  Scorer scorer() const { return {3, -1, N, d, normalise}; }  // the table sits after 3 other numbers
+  void query(CPtr<B, float>, Activations&, const Case* cases, size_t n, int rows, Ptr<B, float> out) const {
+    std::fill(out, out + size_t(rows) * d, 0.f);
+    for (size_t i = 0; i < n; ++i)
+      std::copy_n(q->data() + size_t(cases[i].user) * d, d, out + i * size_t(d));
+  }
+};
+}  // namespace
+
+TEST(Evaluation, NormalisedRowsScorerEqualsAPreNormalisedTable) {
+  for (int N : {301, 2 * kItemChunk + 77}) {
+    const int d = 8, users = 200;
+    std::mt19937 g(3);
+    std::normal_distribution<float> nd;
+    std::uniform_real_distribution<float> scale(0.05f, 20.f);
+    std::vector<float> raw(3 + size_t(N) * d), q(size_t(users) * d);
+    for (auto& x : q) x = nd(g);
+    for (int j = 0; j < N; ++j) {
+      const float s = scale(g);
+      for (int c = 0; c < d; ++c) raw[3 + size_t(j) * d + c] = s * nd(g);
+    }
+    std::vector<float> pre = raw;
+    std::vector<float> norms(static_cast<size_t>(N));
+    ops::l2_normalise_axis_forward<B>(pre.data() + 3, norms.data(), raw.data() + 3, N, d, 1, kScorerNormEps);
+    std::vector<std::vector<int32_t>> hist(static_cast<size_t>(users));
+    std::vector<Case> cases;
+    std::uniform_int_distribution<int> item(1, N - 1);
+    for (int u = 0; u < users; ++u) {
+      hist[size_t(u)] = {item(g), item(g)};
+      cases.push_back({hist[size_t(u)].data(), 2, item(g), u});
+    }
+    FixedQueries flagged{N, d, true, &q}, plain{N, d, false, &q};
+    FixedQueries::Activations acts;
+    for (int neg : {0, 30}) {
+      Options o;
+      o.exclude = Exclude::history;
+      o.sampled_negatives = neg;
+      const auto want = rank_cases<B>(plain, pre.data(), acts, cases, o, 9);
+      EXPECT_EQ(rank_cases<B>(flagged, raw.data(), acts, cases, o, 9), want) << N << " " << neg;
+      EXPECT_NE(rank_cases<B>(plain, raw.data(), acts, cases, o, 9), want) << N << " " << neg;
+    }
+    Options o;
+    o.exclude = Exclude::history;
+    const auto [r1, t1] = rank_and_topk_cases<B>(flagged, raw.data(), acts, cases, o, 10);
+    const auto [r2, t2] = rank_and_topk_cases<B>(plain, pre.data(), acts, cases, o, 10);
+    EXPECT_EQ(r1, r2);
+    EXPECT_EQ(t1.items, t2.items);
+    EXPECT_EQ(t1.scores, t2.scores);
+    EXPECT_EQ(topk_cases<B>(flagged, raw.data(), acts, cases, 10).items, topk_cases<B>(plain, pre.data(), acts, cases, 10).items);
+  }
+}

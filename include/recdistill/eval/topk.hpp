@@ -4,7 +4,9 @@
 //
 // Order: higher score first; equal scores are ordered by the lower item id (so a list is
 // deterministic). The pad id 0, excluded items and NaN scores are never selected; a row with
-// fewer than K selectable items is filled with item 0 and score -inf.
+// fewer than K selectable items is filled with item 0 and score -inf. A scorer with
+// normalise_rows is scored against its normalised rows (rank_full, eval/ranking.hpp), and the
+// scores listed are those, q . n(E_j).
 #pragma once
 #include <cstdint>
 #include <utility>
