@@ -1,4 +1,4 @@
-// Tier 4 for Atten-Mixer `alkdrec`: trained through the generic Trainer (train/trainer.hpp) with
+// Tier 4 for Atten-Mixer `alkdrec` (and `official`, at the end): trained through the generic Trainer (train/trainer.hpp) with
 // the session objective (in-batch BPR) and with bce_multi, it learns planted session structure
 // (each item's successor follows it 90% of the time) in the ALKDRec protocol (one instance per
 // session, the last item the target, iterations of distinct instances, dropout 0.1 on); training
@@ -12,6 +12,7 @@
 #include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/losses/attenmixer_objective.hpp"
+#include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/session_objective.hpp"
 #include "../common/sessions.hpp"
 #include "recdistill/train/trainer.hpp"
@@ -142,4 +143,73 @@ TEST(AttenMixerEvaluation, RanksDoNotDependOnBatching) {
   const std::vector<eval::Case> slice(cases.begin() + 37, cases.end());
   const auto part = eval::rank_cases<B>(t.model(), t.params().data(), acts, slice);
   for (size_t i = 0; i < slice.size(); ++i) ASSERT_EQ(part[i], all[i + 37]) << i;
+}
+
+// ---- official (spec §6.1): its scaled CE over normalised, dropped-out rows ----------------------
+
+namespace {
+
+using MO = AttenMixer<B, float, attenmixer::Official>;
+
+// The official settings (K 7, p 4, dropout 0.1 everywhere, CE) at d = 16, H 2, L 10, one row per
+// session (the planted sessions' protocol).
+AttenMixerConfig official_config(int n_items) {
+  AttenMixerConfig c;
+  c.variant = AttenMixerVariant::official;
+  c.resolve_defaults([](const char*) { return false; });
+  c.n_items = n_items;
+  c.hidden = 16;
+  c.heads = 2;
+  c.max_len = 10;
+  c.rows = SessionRows::last;
+  return c;
+}
+
+}  // namespace
+
+TEST(AttenMixerConfig, OfficialDefaults) {
+  AttenMixerConfig c;
+  c.resolve_defaults([](const char*) { return false; });
+  EXPECT_EQ(c.variant, AttenMixerVariant::official);
+  EXPECT_EQ(c.hidden, 256);
+  EXPECT_EQ(c.heads, 8);
+  EXPECT_EQ(c.intent_levels, 7);
+  EXPECT_EQ(c.lp_exponent, 4.0);
+  EXPECT_EQ(c.dropout, 0.1);
+  EXPECT_EQ(c.loss, SessionLoss::ce);
+  c.n_items = 41;
+  const MO m(c);
+  EXPECT_EQ(m.layout().infos()[0].name, "embedding.weight");
+  EXPECT_EQ(m.layout().infos().size(), 1u + 6u + 2u + 2u * 7u + 2u);  // E, W0-2, LN, linear_q, W_T: no second table
+}
+
+TEST(AttenMixerLearns, OfficialScaledCE) {
+  const auto split = planted_sessions(1500, 200, 11);
+  const double pop = test::target_popularity_hr10(split);
+  auto tc = trainer_config();
+  tc.adam.lr = 1e-2;
+  Trainer<MO, AttenMixerOfficialCE> t(MO(official_config(split.n_items)), tc, eval_options(), split, 5);
+  const TrainResult r = t.fit();
+  const double hr = r.test.at("HR@10");
+  std::cout << "Atten-Mixer official, scaled CE: HR@10 " << hr << ", MRR@10 " << r.test.at("MRR@10") << " (epoch "
+            << r.best_epoch << ", " << r.n_params << " parameters)\n";
+  EXPECT_GT(hr, 2.0 * pop);
+  EXPECT_GT(hr, 0.6);
+}
+
+TEST(AttenMixerEvaluation, OfficialRanksDoNotDependOnBatching) {
+  const auto split = planted_sessions(300, 400, 5);
+  auto tc = trainer_config();
+  tc.epochs = 1;
+  Trainer<MO, AttenMixerOfficialCE> t(MO(official_config(split.n_items)), tc, eval_options(), split, 5);
+  t.fit();
+  const auto cases = eval_cases(split.test);
+  ASSERT_GT(cases.size(), size_t(eval::kEvalBlock) + 10);
+  auto acts = t.model().make_activations(eval::kEvalBlock);
+  const auto all = eval::rank_cases<B>(t.model(), t.params().data(), acts, cases);
+  const std::vector<eval::Case> slice(cases.begin() + 37, cases.end());
+  const auto part = eval::rank_cases<B>(t.model(), t.params().data(), acts, slice);
+  for (size_t i = 0; i < slice.size(); ++i) ASSERT_EQ(part[i], all[i + 37]) << i;
+  std::vector<eval::Case> one(cases.begin() + 5, cases.begin() + 6);
+  EXPECT_EQ(eval::rank_cases<B>(t.model(), t.params().data(), acts, one)[0], all[5]);
 }
