@@ -171,6 +171,24 @@ TEST(SessionResume, AttenMixerWithDropoutAndBceMultiBitForBit) {
   small_training(c);
   resume_is_bit_for_bit<AttenMixerFamily>(c, planted_sessions(300, 50, 4));
 }
+// Official Atten-Mixer: per-item dropout on the slots, dropout on the read-out and on the
+// normalised item rows (its objective), a step learning-rate schedule and weight decay.
+TEST(SessionResume, AttenMixerOfficialWithDropoutBitForBit) {
+  io::AttenMixerExperimentConfig c;
+  c.session.variant = AttenMixerVariant::official;
+  c.session.max_len = 10;
+  c.session.intent_levels = 7;
+  c.session.heads = 2;
+  c.session.lp_exponent = 4;
+  c.session.dropout = 0.1;
+  c.session.loss = SessionLoss::ce;
+  small_training(c);
+  c.training.weight_decay = 1e-5;
+  c.training.lr_schedule = "step";
+  c.training.lr_step_size = 15;
+  c.training.lr_gamma = 0.1;
+  resume_is_bit_for_bit<AttenMixerFamily>(c, planted_sessions(300, 50, 4));
+}
 
 // ---- the session batching policy --------------------------------------------------------
 
