@@ -19,8 +19,19 @@ explicit loops over the spec §6.3 index table against the vectorised head split
 splits give identical sessions, at H = 2 different ones; the second L2 normalisation moves S by
 about 1e-12 (not zero: the C++ model keeps both passes); LI row 0 gets no gradient; every gradient against central finite differences.
 
-Regenerate (from the repository root):
+Regenerate (from the repository root; arguments `alkdrec` and/or `official` pick the fixtures,
+none means all):
     /work/main/.venv-recbole/bin/python tools/make_attenmixer_fixtures.py
+or with Debian's torch:
+    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=1 \
+        /usr/bin/python3 tools/make_attenmixer_fixtures.py official
+
+Flavour `official` (spec §6.1) goes to tests/fixtures/attenmixer_official/: AttenMixerOfficial of
+tools/torch_attenmixer.py (one table `embedding`, the per-node dropout, scores 16 z . n(E_1..)^T
+over N - 1 columns, CE with target - 1), H = 2, K = 7 > L = 6, p = 4, dropout off: session, scores,
+loss, gradients and 3 Adam steps. Its self-checks: repeated items share their dropout mask (dropout
+0.5), the node gather equals the per-slot computation at dropout 0, the pad row gets no gradient,
+finite differences.
 
 Deterministic: single-threaded, fixed seed, fixed data; running it twice gives identical files.
 """
@@ -39,7 +50,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import make_session_fixtures as msf  # noqa: E402
-from torch_attenmixer import AttenMixerAlkdrec, bce_multi, expected_param_names, l2n  # noqa: E402
+from torch_attenmixer import (AttenMixerAlkdrec, AttenMixerOfficial, bce_multi, expected_param_names, l2n,  # noqa: E402
+                              official_ce, official_param_names)
 from torch_session import BPR_GAMMA, inbatch_bpr  # noqa: E402
 
 GENERATOR = "tools/make_attenmixer_fixtures.py"
@@ -191,6 +203,109 @@ def generate(split, out_dir):
           f"{os.path.relpath(out_dir, ROOT)}")
 
 
+# ----------------------------------------------------------------------------------------------
+# `official` (spec §6.1): tests/fixtures/attenmixer_official/
+# ----------------------------------------------------------------------------------------------
+
+OFFICIAL_HEADS, OFFICIAL_LEVELS, OFFICIAL_LP = 2, 7, 4.0   # K = 7 > L = 6: a level reaches before slot 0
+
+
+def build_official(dropout=0.0):
+    torch.manual_seed(msf.SEED)
+    model = AttenMixerOfficial(N, D, heads=OFFICIAL_HEADS, levels=OFFICIAL_LEVELS, lp=OFFICIAL_LP, dropout=dropout,
+                               head_split="official_reshape").double()
+    names = official_param_names(OFFICIAL_LEVELS)
+    params = model.ordered_params()
+    torch.manual_seed(msf.SEED)
+    ours = msf.draw_params({n: tuple(params[n].shape) for n in names})
+    ours["mattn.last_layernorm.weight"] = 1.0 + ours["mattn.last_layernorm.weight"] / 3.0
+    ours["mattn.last_layernorm.bias"] = ours["mattn.last_layernorm.bias"] / 3.0
+    with torch.no_grad():
+        for n in names:
+            params[n].copy_(ours[n])
+    return model, names, params
+
+
+def generate_official(out_dir):
+    model, names, P = build_official()
+    seq, seq_len, target = msf.batch_tensors()
+    w = msf.Writer(out_dir)
+    w.put("seq", seq)
+    w.put("seq_len", seq_len)
+    w.put("target", target)
+    for n in names:
+        w.put("param." + n, P[n])
+
+    # --- self-checks of the reference itself -------------------------------------------------
+    with torch.no_grad():
+        # One dropout mask per node: row 1 = [5, 2, 5, 8] holds item 5 at slots 0 and 2.
+        dropped, _, _ = build_official(dropout=0.5)
+        torch.manual_seed(7)
+        S_drop, _ = dropped.slots(seq, seq_len, train=True)
+        shared = msf.max_abs(S_drop[1, 0], S_drop[1, 2])
+        msf.check(shared == 0.0 and msf.max_abs(S_drop[1, 0], S_drop[1, 1]) > 0, f"per-node dropout ({shared})")
+        msf.check(float(S_drop[1, 4:].abs().max()) == 0.0, "pads stay 0")
+        # Dropout off: S is the per-slot n(n(E[seq]) * m) (the node gather changes nothing).
+        m = (torch.arange(L)[None, :] < seq_len[:, None]).double()
+        S, _ = model.slots(seq, seq_len, train=False)
+        per_slot = l2n(l2n(torch.nn.functional.embedding(seq, P["embedding.weight"]), -1) * m[..., None], -1)
+        slot_err = msf.max_abs(S, per_slot)
+        msf.check(slot_err <= 1e-15, f"node gather vs per slot ({slot_err})")
+
+    def loss_fn():
+        _, sc = model(seq, seq_len)
+        return official_ce(sc, target)
+
+    model.zero_grad(set_to_none=True)
+    z, scores = model(seq, seq_len)
+    msf.check(tuple(scores.shape) == (len(msf.ROWS), N - 1), "scores leave the pad column out")
+    loss = official_ce(scores, target)
+    loss.backward()
+    grads = msf.grads_of(P, names)
+    msf.check(float(grads["embedding.weight"][0].abs().max()) == 0.0, "E row 0 (the pad) gets no gradient")
+    fd_err, fd_rel, _ = msf.finite_difference_check(loss_fn, P, names, grads)
+    msf.check(fd_rel <= 1e-7, f"official finite differences: {fd_rel}")
+    w.put("session", z)
+    w.put("scores", scores)
+    w.put("loss", np.array([loss.item()], dtype=np.float64))
+    for n in names:
+        w.put("grad." + n, grads[n])
+
+    step_losses = msf.adam_steps(model.parameters(), loss_fn)
+    msf.check(step_losses[0] == loss.item(), "first step loss")
+    w.put("step_losses", np.array(step_losses, dtype=np.float64))
+    for n in names:
+        w.put("step3." + n, P[n])
+
+    config = msf.config_block("official_ce", "zero_by_mask")
+    config.update({"heads": OFFICIAL_HEADS, "intent_levels": OFFICIAL_LEVELS, "lp_exponent": OFFICIAL_LP,
+                   "dropout": 0.0, "head_split": "official_reshape", "norm_eps": 1e-12, "ln_eps": 1e-8,
+                   "score_scale": 16.0})
+    w.manifest({
+        "format_version": FIXTURE_FORMAT_VERSION,
+        "generator": GENERATOR,
+        "reference": "tools/torch_attenmixer.py AttenMixerOfficial (spec §6.1, §6.3-§6.4, float64, dropout off)",
+        "torch_version": torch.__version__,
+        "model": "attenmixer",
+        "variant": "official",
+        "config": config,
+        "params": names,
+        "batch": "seq (B, L): right-padded rows (real items at slots 0..len-1, pad id 0 after); seq_len (B); "
+                 "target (B): one next item per row. session (B, d) = z; scores (B, N - 1) = 16 z . n(E_j) for "
+                 "j = 1..N-1 (column c is item c + 1; the pad column is left out); loss = CE(scores, target - 1); "
+                 "grad.NAME its gradients (E row 0 gets none). step3: after 3 Adam steps on that loss.",
+        "self_checks": {
+            "per_node_dropout_repeated_item_max_abs": shared,
+            "node_gather_vs_per_slot_max_abs": slot_err,
+            "finite_difference_max_abs": fd_err,
+            "finite_difference_max_rel": fd_rel,
+        },
+    })
+    print(f"attenmixer official: loss {loss.item():.12g}  finite differences rel {fd_rel:.2e}  "
+          f"step_losses {[round(x, 10) for x in step_losses]}  {len(w.arrays)} arrays -> "
+          f"{os.path.relpath(out_dir, ROOT)}")
+
+
 def main():
     torch.set_num_threads(1)
     try:
@@ -200,8 +315,12 @@ def main():
     torch.use_deterministic_algorithms(True)
     torch.set_default_dtype(torch.float64)
     fixtures = os.path.join(ROOT, "tests", "fixtures")
-    generate("official_reshape", os.path.join(fixtures, "attenmixer_alkdrec"))
-    generate("standard", os.path.join(fixtures, "attenmixer_alkdrec_standard"))
+    which = sys.argv[1:] or ["alkdrec", "official"]
+    if "alkdrec" in which:
+        generate("official_reshape", os.path.join(fixtures, "attenmixer_alkdrec"))
+        generate("standard", os.path.join(fixtures, "attenmixer_alkdrec_standard"))
+    if "official" in which:
+        generate_official(os.path.join(fixtures, "attenmixer_official"))
 
 
 if __name__ == "__main__":

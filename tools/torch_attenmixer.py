@@ -168,3 +168,70 @@ class AttenMixerAlkdrec(nn.Module):
     def forward(self, seq, seq_len, train=False):
         z = self.session(seq, seq_len, train)
         return z, self.scores(z)
+
+
+# ------------------------------------------------------------------------------------------------
+# `official` (spec §6.1, Peiyance/Atten-Mixer-torch src/models/CCSGNN.py), written from the spec:
+#
+#     per row b: nodes = the row's unique ids (with 0 where the row has pads), alias: slot -> node
+#     X_b  = dropout(n(E[nodes]))                         ONE mask per node: repeated items share it
+#     S    = n(X_b[alias] * m)                            gathered to slots, masked, re-normalised
+#                                                         (pads stay exactly 0)
+#     queries, x_t, read-out and z as in `alkdrec` (above); a slot before 0 reads a zero vector
+#     (the reference pads to len_max + 1 columns, so its clamp to -1 always reads a pad)
+#     E^   = dropout(n(E[1:]))                            (N - 1, d), training only
+#     scores = 16 z . E^^T                                (B, N - 1): column j is item j + 1
+#     loss = CE(scores, target - 1)
+#
+# One table `embedding` (row 0 the pad: masked at lookups, never scored). Parameter names: the
+# AttMix names above with the single table as `embedding.weight` (official_param_names).
+# ------------------------------------------------------------------------------------------------
+
+SCORE_SCALE = 16.0
+
+
+def official_param_names(K):
+    return ["embedding.weight"] + expected_param_names(K)[2:]
+
+
+class AttenMixerOfficial(AttenMixerAlkdrec):
+    def __init__(self, n_items, d, heads=8, levels=7, lp=4.0, dropout=0.1, head_split="official_reshape"):
+        nn.Module.__init__(self)
+        assert d % heads == 0 and head_split in ("official_reshape", "standard")
+        self.n_items, self.d, self.H, self.K, self.p = n_items, d, heads, levels, lp
+        self.dropout, self.head_split = dropout, head_split
+        self.embedding = nn.Embedding(n_items, d)
+        self.mattn = MixerReadout(d)
+        self.linear_q = nn.ModuleList([nn.Linear((i + 1) * d, d) for i in range(levels)])
+        self.linear_transform = nn.Linear(2 * d, d)
+
+    def ordered_params(self):
+        params = dict(self.named_parameters())
+        names = official_param_names(self.K)
+        assert sorted(params) == sorted(names), (sorted(params), sorted(names))
+        return {n: params[n] for n in names}
+
+    def slots(self, seq, seq_len, train):
+        B, L = seq.shape
+        m = real_mask(seq_len, L)
+        rows = []
+        for b in range(B):
+            nodes = torch.unique(seq[b])                                   # sorted unique ids
+            alias = torch.searchsorted(nodes, seq[b])                      # slot -> node
+            X = F.dropout(l2n(self.embedding(nodes), -1), self.dropout, training=train)
+            rows.append(X[alias])
+        S = l2n(torch.stack(rows, 0) * m[..., None], -1)
+        return S, m
+
+    def scores(self, z, train=False):
+        E_hat = F.dropout(l2n(self.embedding.weight[1:], -1), self.dropout, training=train)
+        return SCORE_SCALE * z @ E_hat.t()                                 # (B, N - 1)
+
+    def forward(self, seq, seq_len, train=False):
+        z = self.session(seq, seq_len, train)
+        return z, self.scores(z, train)
+
+
+def official_ce(scores, target):
+    """spec §6.1 step 8: full-softmax CE over items 1..N-1 (column j = item j + 1)."""
+    return F.cross_entropy(scores, target - 1)

@@ -7,6 +7,12 @@
 // bce_multi's loss and gradients on the fixture's fixed negatives. With H = 1 the two head splits
 // must give bit-identical states and gradients.
 //
+// `attenmixer_official/` (the same script, tools/torch_attenmixer.py's AttenMixerOfficial, spec
+// §6.1): one table E, per-node dropout (off here), H = 2, K = 7 > L = 6, p = 4, scores
+// 16 z . n(E_1..)^T over N - 1 columns and CE with target - 1: the session states, the scores
+// (and the ranks evaluation gives, which must be those of the scores), the loss through
+// AttenMixerOfficialCE, every gradient and 3 Adam steps.
+//
 // Tolerances (absolute, double precision): states, scores, losses and gradients 1e-12, weights
 // after 3 steps 1e-9 (as the session models' fixtures).
 #include <gtest/gtest.h>
@@ -20,6 +26,8 @@
 #include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backbones/attenmixer_state_dict.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/eval/ranking.hpp"
+#include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/train/optimizer.hpp"
 
@@ -218,4 +226,100 @@ TEST(AttenMixerStateDict, RoundTripsUnderAttMixNames) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("AttMix's full state_dict"), std::string::npos) << e.what();
   }
+}
+
+TEST(Golden, AttenMixerOfficial) {
+  using MO = AttenMixer<cpu::Backend, double, attenmixer::Official>;
+  Fixture fx("attenmixer_official");
+  ASSERT_EQ(std::string_view(fx.manifest["config"]["loss"]), "official_ce");
+  AttenMixerConfig cfg = config_of(fx);
+  cfg.variant = AttenMixerVariant::official;
+  cfg.loss = SessionLoss::ce;
+  ASSERT_EQ(cfg.intent_levels, 7);
+  ASSERT_EQ(fx.cfgd("score_scale"), attenmixer::kScoreScale);
+  const MO m(cfg);
+  const int Bn = int(fx.cfg("batch")), L = m.max_len(), d = m.hidden_size(), N = m.n_items();
+
+  std::vector<std::string> names;
+  for (auto n : fx.manifest["params"].get_array()) names.emplace_back(std::string_view(n));
+  ASSERT_EQ(names.size(), m.layout().infos().size());
+  std::vector<double> params(m.num_params());
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto& info = m.layout().infos()[i];
+    ASSERT_EQ(names[i], info.name);
+    auto v = fx.f64("param." + info.name);
+    ASSERT_EQ(v.size(), info.size) << info.name;
+    std::copy(v.begin(), v.end(), params.begin() + long(info.offset));
+  }
+  const auto seq = fx.i32("seq"), tgt = fx.i32("target"), len = fx.i32("seq_len");
+  SeqBatch<cpu::Backend> batch(Bn, L);
+  batch.rows = Bn;
+  batch.targets_per_row = 1;
+  std::copy(seq.begin(), seq.end(), batch.seq_host.begin());
+  std::copy(tgt.begin(), tgt.end(), batch.target_host.begin());
+  batch.upload();
+
+  auto acts = m.make_activations(Bn);
+  m.forward(params.data(), acts, batch.seq.data(), Bn, true);  // dropout_rate 0: train mode is exact
+  const double* out = m.output(acts);
+  expect_close({out, out + size_t(Bn) * d}, fx.f64("session"), 1e-12, "session");
+
+  // Scores: 16 z . n(E_j) for j = 1..N-1, through the scorer's normalised rows.
+  const Scorer s = m.scorer();
+  ASSERT_TRUE(s.normalise_rows);
+  std::vector<double> En(size_t(N) * d), all(size_t(Bn) * N), scores;
+  std::vector<double> norms(static_cast<size_t>(N));
+  ops::l2_normalise_axis_forward<cpu::Backend>(En.data(), norms.data(), params.data() + s.table, N, d, 1,
+                                               kScorerNormEps);
+  cpu::Backend::gemm<double>(false, true, Bn, N, d, attenmixer::kScoreScale, out, d, En.data(), d, 0.0, all.data(), N);
+  for (int b = 0; b < Bn; ++b) scores.insert(scores.end(), all.begin() + b * N + 1, all.begin() + (b + 1) * N);
+  const auto want_scores = fx.f64("scores");
+  expect_close(scores, want_scores, 1e-12, "scores");
+  // Evaluation ranks each target as the reference's scores do (ties against the model).
+  {
+    std::vector<eval::Case> cases;
+    for (int b = 0; b < Bn; ++b) cases.push_back({seq.data() + size_t(b) * L, size_t(len[size_t(b)]), tgt[size_t(b)], b});
+    auto eacts = m.make_activations(eval::kEvalBlock);
+    eval::Options o;
+    o.exclude = eval::Exclude::none;
+    const auto ranks = eval::rank_cases<cpu::Backend>(m, params.data(), eacts, cases, o);
+    for (int b = 0; b < Bn; ++b) {
+      const double* row = want_scores.data() + size_t(b) * (N - 1);
+      const double st = row[tgt[size_t(b)] - 1];
+      int64_t r = 1;
+      for (int j = 1; j < N; ++j) r += j != tgt[size_t(b)] && row[j - 1] >= st;
+      EXPECT_EQ(ranks[size_t(b)], r) << b;
+    }
+  }
+
+  AttenMixerOfficialCE<MO> objective(m, Bn);
+  const StepContext ctx{};
+  std::vector<double> grads(params.size(), 0.0), d_out(size_t(Bn) * d);
+  const LossValue lv = objective.loss(m, params.data(), grads.data(), acts, batch, ctx, d_out.data());
+  EXPECT_EQ(lv.targets, Bn);
+  expect_close({lv.loss}, fx.f64("loss"), 1e-12, "loss");
+  m.backward(params.data(), grads.data(), acts, d_out.data());
+  for (const auto& info : m.layout().infos())
+    expect_close({grads.begin() + long(info.offset), grads.begin() + long(info.offset + info.size)},
+                 fx.f64("grad." + info.name), 1e-12, "grad." + info.name);
+
+  AdamConfig ac;
+  ac.lr = fx.cfgd("lr");
+  ac.beta1 = double(fx.manifest["config"]["betas"].at(0));
+  ac.beta2 = double(fx.manifest["config"]["betas"].at(1));
+  ac.eps = fx.cfgd("eps");
+  ac.weight_decay = fx.cfgd("weight_decay");
+  Adam<cpu::Backend, double> opt(m.layout(), ac);
+  std::vector<double> step_losses;
+  for (int k = 0; k < 3; ++k) {
+    std::fill(grads.begin(), grads.end(), 0.0);
+    m.forward(params.data(), acts, batch.seq.data(), Bn, true);
+    step_losses.push_back(objective.loss(m, params.data(), grads.data(), acts, batch, ctx, d_out.data()).loss);
+    m.backward(params.data(), grads.data(), acts, d_out.data());
+    opt.step(params.data(), grads.data(), ac.lr);
+  }
+  expect_close(step_losses, fx.f64("step_losses"), 1e-10, "step_losses");
+  for (const auto& info : m.layout().infos())
+    expect_close({params.begin() + long(info.offset), params.begin() + long(info.offset + info.size)},
+                 fx.f64("step3." + info.name), 1e-9, "step3." + info.name);
 }
