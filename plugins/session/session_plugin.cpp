@@ -1,7 +1,7 @@
 // The session-models plugin: SequentialTrainer<cpu::Backend, float, Family> for STAMPFamily,
 // FPMCFamily and AttenMixerFamily behind the plugin edge (plugins/common/sequential_model.hpp). Offers the models
-// "STAMP" (variants recbole, alkdrec_simplified), "FPMC" (variant session) and "AttenMixer"
-// (variant alkdrec).
+// "STAMP" (variants recbole, alkdrec_simplified), "FPMC" (variants recbole, session) and "AttenMixer"
+// (variants official, alkdrec).
 #include "../common/sequential_model.hpp"
 
 #ifndef RECDISTILL_VERSION
@@ -26,8 +26,9 @@ plugin::PluginInfo describe() {
                          "window's embeddings, in-batch BPR), CPU",
                          io::describe<io::FPMCExperimentConfig>()});
   info.models.push_back({"AttenMixer",
-                         "multi-level intent attention read-out (Zhang et al., WSDM 2023), variant alkdrec (ALKDRec's: "
-                         "in-batch BPR, or bce_multi with training.bce_negatives); `official` not built yet, CPU",
+                         "multi-level intent attention read-out (Zhang et al., WSDM 2023), variants official (the "
+                         "authors': one table, scores 16 z . n(E), full-softmax CE) and alkdrec (ALKDRec's: in-batch "
+                         "BPR, or bce_multi with training.bce_negatives), CPU",
                          io::describe<io::AttenMixerExperimentConfig>()});
   return info;
 }

@@ -5,6 +5,9 @@
 //             its state_dict keys (LI.weight, item_emb.weight, mattn.linear_zero/one/two.*,
 //             mattn.last_layernorm.*, linear_q.{i}.*, linear_transform.*), without its unused
 //             mattn.linear_three/four/five.weight, which a file from AttMix itself still holds.
+//   official  the same names with the one table E as `embedding.weight` (no LI / item_emb):
+//             tools/torch_attenmixer.py's AttenMixerOfficial; not checked against a state_dict of
+//             Peiyance/Atten-Mixer-torch's CCSGNN itself.
 #pragma once
 #include <string>
 #include <utility>
