@@ -175,6 +175,7 @@ RD_OPAQUE_OP(adam_step)
 RD_OPAQUE_OP(rank_rows)
 RD_OPAQUE_OP(rank_targets)
 RD_OPAQUE_OP(rank_chunk)
+RD_OPAQUE_OP(l2_normalise_axis_forward)  // evaluation of a normalise_rows scorer (eval/ranking.hpp)
 
 #undef RD_OPAQUE_OP
 
