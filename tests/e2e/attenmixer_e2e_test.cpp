@@ -11,7 +11,7 @@
 #include "../common/test_util.hpp"
 #include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
-#include "recdistill/losses/attenmixer_objective.hpp"
+#include "recdistill/losses/session_objective.hpp"
 #include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/session_objective.hpp"
 #include "../common/sessions.hpp"
@@ -102,7 +102,7 @@ TEST(AttenMixerLearns, BceMultiWithTenNegatives) {
   const double pop = test::target_popularity_hr10(split);
   auto mc = model_config(split.n_items);
   mc.bce_negatives = 10;
-  const double hr = learned_hr10<AttenMixerObjective>(mc, split, "Atten-Mixer alkdrec, bce_multi (10 negatives)");
+  const double hr = learned_hr10<SessionObjective>(mc, split, "Atten-Mixer alkdrec, bce_multi (10 negatives)");
   EXPECT_GT(hr, 2.0 * pop);
   EXPECT_GT(hr, 0.6);
 }

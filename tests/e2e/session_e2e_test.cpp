@@ -69,6 +69,17 @@ TEST(SessionModelsLearn, StampAlkdrecWithInBatchBPR) {
   EXPECT_GT(hr, 0.6);  // the successor of the last item is the target ~90% of the time
 }
 
+// training.bce_negatives routes any session model to bce_multi (here bce: one negative).
+TEST(SessionModelsLearn, StampAlkdrecWithBce) {
+  const auto split = planted_sessions(1500, 200, 11);
+  const double pop = test::target_popularity_hr10(split);
+  auto c = stamp_config(STAMPVariant::alkdrec_simplified);
+  c.session.bce_negatives = 1;
+  const double hr = learned_hr10<STAMPFamily>(c, split, "STAMP alkdrec, bce");
+  EXPECT_GT(hr, 2.0 * pop);
+  EXPECT_GT(hr, 0.6);
+}
+
 TEST(SessionModelsLearn, StampRecboleWithCEOnPrefixes) {
   const auto split = planted_sessions(1500, 200, 11);
   const double pop = test::target_popularity_hr10(split);

@@ -15,7 +15,7 @@
 #include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
-#include "recdistill/losses/attenmixer_objective.hpp"
+#include "recdistill/losses/session_objective.hpp"
 #include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
@@ -73,7 +73,7 @@ TEST(AttenMixerGrad, OneHead) { check<InBatchBPR>(config(HeadSplit::official_res
 TEST(AttenMixerGrad, BceMultiThroughTheObjective) {
   auto cfg = config(HeadSplit::official_reshape, 0.3);
   cfg.bce_negatives = 3;
-  check<AttenMixerObjective>(cfg);
+  check<SessionObjective>(cfg);
 }
 
 // bce_multi on its own, on the simplest session model (FPMC: u = mean of the window), with 1 and

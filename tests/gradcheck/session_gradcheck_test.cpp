@@ -1,5 +1,5 @@
 // Tier 1 for the session models: STAMP (`recbole`, `alkdrec_simplified`) and FPMC `session`
-// against central finite differences, with in-batch BPR and full-softmax CE, on a batch of
+// against central finite differences, with in-batch BPR, full-softmax CE and bce / bce_multi, on a batch of
 // left-aligned windows holding a full row, short rows, a repeated item (lookup scatter-add), a
 // repeated target across rows and a target that is also an input.
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/stamp.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "../common/sessions.hpp"
@@ -40,6 +41,20 @@ TEST(SessionGrad, StampRecboleInBatchBPR) { stamp_gradcheck<stamp::RecBole, InBa
 TEST(SessionGrad, StampRecboleCE) { stamp_gradcheck<stamp::RecBole, NextItemCE>(); }
 TEST(SessionGrad, StampAlkdrecInBatchBPR) { stamp_gradcheck<stamp::Alkdrec, InBatchBPR>(); }
 TEST(SessionGrad, StampAlkdrecCE) { stamp_gradcheck<stamp::Alkdrec, NextItemCE>(); }
+
+// bce (bce_multi with one uniform negative per row) through the session models too.
+TEST(SessionGrad, StampAlkdrecBce) { stamp_gradcheck<stamp::Alkdrec, BceMulti>(); }
+TEST(SessionGrad, StampRecboleBce) { stamp_gradcheck<stamp::RecBole, BceMulti>(); }
+
+TEST(SessionGrad, FpmcSessionBceMulti) {
+  FPMCConfig cfg;
+  cfg.n_items = kN;
+  cfg.max_len = kL;
+  cfg.hidden = kD;
+  cfg.bce_negatives = 3;
+  const FPMCSession<B, double> m(cfg);
+  rdtest::model_gradcheck<FPMCSession<B, double>, BceMulti>(m, session_batch(), 0.0, rdtest::kNoTap, 1e-6, "item_embedding");
+}
 
 TEST(SessionGrad, FpmcSessionInBatchBPR) {
   FPMCConfig cfg;

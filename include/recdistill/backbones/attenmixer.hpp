@@ -97,10 +97,6 @@ struct AttenMixerConfig : SessionDims {
   double lp_exponent = 4;      // p (official 4, alkdrec 1: a plain sum over K)
   double dropout = 0.1;
   HeadSplit head_split = HeadSplit::official_reshape;
-  // bce_multi (specs/backbones.md §1): > 0 trains with this many uniform negatives per row
-  // instead of training.loss (ALKDRec's AttMix on ML: teacher 10, student 1); 0 = off.
-  // (SessionLoss has no bce_multi value yet; losses/attenmixer_objective.hpp reads this.)
-  int bce_negatives = 0;
 
   template <class V>
   void keys(V& v) {
@@ -121,10 +117,6 @@ struct AttenMixerConfig : SessionDims {
                                              "queries and keys; `standard`: channel blocks (equal at H = 1)")
                       .weights().spelling("attenmixer.head_split"));
     SessionDims::keys(v);
-    v(bce_negatives, Key("training", "bce_negatives", "> 0: train with bce_multi and this many uniform negatives "
-                                                      "per row instead of training.loss (ALKDRec on ML: 10 teacher, "
-                                                      "1 student); 0 = off")
-                         .range(0, 1 << 20).resume());
   }
   template <class Given>
   void resolve_defaults(const Given& given) {
@@ -142,7 +134,6 @@ struct AttenMixerConfig : SessionDims {
     if (intent_levels < 1) fail("model.intent_levels: expected >= 1, found ", intent_levels);
     if (!(lp_exponent >= 1)) fail("model.lp_exponent: expected >= 1, found ", lp_exponent);
     if (!(dropout >= 0 && dropout < 1)) fail("model.dropout_rate: expected in [0, 1), found ", dropout);
-    if (bce_negatives < 0) fail("training.bce_negatives: expected >= 0, found ", bce_negatives);
   }
 };
 

@@ -109,6 +109,7 @@ struct FPMCConfig : SessionDims {
                                     "negatives; `ce`: full softmax; `weighted_pairwise`: active distillation's rows "
                                     "(`recdistill alkd`)")
                 .resume().derived_default("bpr (recbole), inbatch_bpr (session)"));
+    bce_key(v);
   }
   template <class Given>
   void resolve_defaults(const Given& given) {
@@ -127,6 +128,9 @@ struct FPMCConfig : SessionDims {
            "pad id 0 (ml-100k: 944), found ", n_users, " (or use model.variant: session, which has no user factor)");
     if (max_len != 1)
       fail("model.maxlen: FPMC's recbole variant reads the last item alone (basket size 1): expected 1, found ", max_len);
+    if (bce_negatives > 0)
+      fail("training.bce_negatives: FPMC's recbole variant trains with bpr only (RecBole's FPMC has no other loss), "
+           "found ", bce_negatives);
     if (loss != FPMCLoss::bpr)
       fail("training.loss: FPMC's recbole variant trains with bpr only (RecBole's FPMC has no other loss), found ",
            keys::name_of_enum(loss));

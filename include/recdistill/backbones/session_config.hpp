@@ -31,6 +31,19 @@ struct SessionDims {
   int hidden = 64;   // d
   SessionRows rows = SessionRows::last;
   SessionLoss loss = SessionLoss::inbatch_bpr;
+  // bce_multi (specs/backbones.md §1): > 0 trains with this many uniform negatives per row
+  // instead of training.loss (`bce` is one negative; ALKDRec's AttMix on ML: teacher 10,
+  // student 1); 0 = off.
+  int bce_negatives = 0;
+
+  // training.bce_negatives, declared here once for every session model.
+  template <class V>
+  void bce_key(V& v) {
+    v(bce_negatives, keys::Key("training", "bce_negatives", "> 0: train with bce_multi and this many uniform negatives "
+                                                            "per row (1 = bce) instead of training.loss (ALKDRec's "
+                                                            "Atten-Mixer on ML: 10 teacher, 1 student); 0 = off")
+                         .range(0, 1 << 20).resume());
+  }
 
   template <class V>
   void keys(V& v) {
@@ -44,6 +57,7 @@ struct SessionDims {
     v(loss, Key("training", "loss", "`ce`: full softmax; `inbatch_bpr`: the batch's other targets are the negatives; "
                                     "`weighted_pairwise`: active distillation's rows (`recdistill alkd`)")
                 .resume().derived_default("ce (recbole STAMP), inbatch_bpr (ALKDRec's variants)"));
+    bce_key(v);
   }
 
   // `upstream`: the variant is one of the ALKDRec method's (not RecBole's).
@@ -58,6 +72,7 @@ struct SessionDims {
     if (n_items < 2) fail("model: need at least one item besides the pad id, got n_items=", n_items);
     if (max_len < 1) fail("model.maxlen: expected >= 1, found ", max_len);
     if (hidden < 1) fail("model.hidden_units: expected >= 1, found ", hidden);
+    if (bce_negatives < 0) fail("training.bce_negatives: expected >= 0, found ", bce_negatives);
   }
 };
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "recdistill/backbones/fpmc.hpp"
+#include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/losses/recbole_bpr.hpp"
@@ -22,6 +23,10 @@ class FPMCObjective {
   using T = typename M::Scalar;
 
   FPMCObjective(const M& m, int capacity) {
+    if (m.config().bce_negatives > 0) {  // bce_multi instead of training.loss (session variant)
+      bce_.emplace(m, capacity, m.config().bce_negatives);
+      return;
+    }
     switch (m.config().loss) {
       case FPMCLoss::bpr: bpr_.emplace(m, capacity); break;
       case FPMCLoss::inbatch_bpr: inbatch_.emplace(m, capacity); break;
@@ -36,12 +41,14 @@ class FPMCObjective {
 
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
+    if (bce_) return bce_->loss(m, params, grads, a, batch, ctx, d_out);
     if (bpr_) return bpr_->loss(m, params, grads, a, batch, ctx, d_out);
     if (inbatch_) return inbatch_->loss(m, params, grads, a, batch, ctx, d_out);
     if (pairwise_) return pairwise_->loss(m, params, grads, a, batch, ctx, d_out);
     return ce_->loss(m, params, grads, a, batch, ctx, d_out);
   }
   double gemm_flops(const M& m, const LossValue& v) const {
+    if (bce_) return bce_->gemm_flops(m, v);
     if (bpr_) return bpr_->gemm_flops(m, v);
     if (inbatch_) return inbatch_->gemm_flops(m, v);
     if (pairwise_) return pairwise_->gemm_flops(m, v);
@@ -53,6 +60,7 @@ class FPMCObjective {
   std::optional<InBatchBPR<M>> inbatch_;
   std::optional<NextItemCE<M>> ce_;
   std::optional<WeightedPairwise<M>> pairwise_;
+  std::optional<BceMulti<M>> bce_;
 };
 
 }  // namespace recdistill

@@ -1,11 +1,12 @@
-// recdistill/losses/session_objective.hpp: a session model's objective, chosen at run time by
-// its `training.loss` (backbones/session_config.hpp): full-softmax CE (losses/next_item.hpp)
-// in-batch BPR (losses/in_batch_bpr.hpp) or active distillation's weighted pairwise loss
+// recdistill/losses/session_objective.hpp: a session model's objective, chosen at run time:
+// `bce_multi` (losses/bce_multi.hpp) when training.bce_negatives > 0, else its `training.loss`
+// (backbones/session_config.hpp): full-softmax CE (losses/next_item.hpp), in-batch BPR (losses/in_batch_bpr.hpp) or active distillation's weighted pairwise loss
 // (losses/weighted_pairwise.hpp), over the one target of each row.
 #pragma once
 #include <optional>
 
 #include "recdistill/backbones/session_config.hpp"
+#include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/losses/weighted_pairwise.hpp"
@@ -19,6 +20,10 @@ class SessionObjective {
   using T = typename M::Scalar;
 
   SessionObjective(const M& m, int capacity) {
+    if (m.config().bce_negatives > 0) {
+      bce_.emplace(m, capacity, m.config().bce_negatives);
+      return;
+    }
     switch (m.config().loss) {
       case SessionLoss::ce: ce_.emplace(m, capacity); break;
       case SessionLoss::inbatch_bpr: bpr_.emplace(m, capacity); break;
@@ -32,11 +37,13 @@ class SessionObjective {
 
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
+    if (bce_) return bce_->loss(m, params, grads, a, batch, ctx, d_out);
     if (ce_) return ce_->loss(m, params, grads, a, batch, ctx, d_out);
     if (bpr_) return bpr_->loss(m, params, grads, a, batch, ctx, d_out);
     return pairwise_->loss(m, params, grads, a, batch, ctx, d_out);
   }
   double gemm_flops(const M& m, const LossValue& v) const {
+    if (bce_) return bce_->gemm_flops(m, v);
     if (ce_) return ce_->gemm_flops(m, v);
     if (bpr_) return bpr_->gemm_flops(m, v);
     return pairwise_->gemm_flops(m, v);
@@ -46,6 +53,7 @@ class SessionObjective {
   std::optional<NextItemCE<M>> ce_;
   std::optional<InBatchBPR<M>> bpr_;
   std::optional<WeightedPairwise<M>> pairwise_;
+  std::optional<BceMulti<M>> bce_;
 };
 
 }  // namespace recdistill

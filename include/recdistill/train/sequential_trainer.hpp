@@ -26,7 +26,6 @@
 #include "recdistill/backbones/stamp.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/io/config.hpp"
-#include "recdistill/losses/attenmixer_objective.hpp"
 #include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/cloze.hpp"
 #include "recdistill/losses/fpmc_objective.hpp"
@@ -166,10 +165,10 @@ struct AttenMixerFamily {
   template <class B, class T, class V>
   using Model = AttenMixer<B, T, V>;
   // `official` trains with its own scaled CE over normalised rows (losses/attenmixer_official_ce.hpp),
-  // `alkdrec` with training.loss or bce_multi (losses/attenmixer_objective.hpp).
+  // `alkdrec` with training.loss or bce_multi (losses/session_objective.hpp).
   template <class M>
   using Objective = std::conditional_t<M::Variant::id == AttenMixerVariant::official, AttenMixerOfficialCE<M>,
-                                       AttenMixerObjective<M>>;
+                                       SessionObjective<M>>;
   using Variants = std::tuple<attenmixer::Alkdrec, attenmixer::Official>;
   static const ModelConfig& model_config(const Config& c) { return c.session; }
   static const char* variant_name(AttenMixerVariant v) { return attenmixer::variant_name(v); }
