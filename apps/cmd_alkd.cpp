@@ -49,6 +49,7 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
+#include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/methods/alkd_answers.hpp"
@@ -426,19 +427,26 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
     if (!fs::exists(marker)) fail(folder.string(), ": the student is not trained yet (run the pretrain stage first)");
     const std::string student_weights = (folder / read_text(marker) / "model.safetensors").string();
     fs::create_directories(stage_dir / "distill");
+    const int distill_k = eval::parse_metric_name(ac.distill_valid_metric).k;
+    // The fine-tunings' eval.ks: the config's, the report's cutoffs 5 and 10, and the selection
+    // metric's (upstream validates FPMC on HR@50).
+    const std::string distill_ks = [&] {
+      std::vector<int> ks = cfg.eval.ks;
+      for (int k : {5, 10, distill_k})
+        if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
+      std::sort(ks.begin(), ks.end());
+      std::string text = "eval.ks=[";
+      for (size_t i = 0; i < ks.size(); ++i) text += (i ? "," : "") + std::to_string(ks[i]);
+      return text + "]";
+    }();
     // The pre-trained student on the fine-tuning's selection metric: logged, never a candidate (§6.3).
     if (const fs::path init = stage_dir / "distill" / "initial_student.json"; !fs::exists(init)) {
-      std::vector<std::string> s = student_sets;
-      const int k = [&] {
-        const auto at = ac.distill_valid_metric.rfind('@');
-        return at == std::string::npos ? 0 : std::atoi(ac.distill_valid_metric.c_str() + at + 1);
-      }();
       std::ostringstream sink;
-      const RunConfig src = load_configs(configs, s, registry, true, false, alkd_keys);
+      const RunConfig src = load_configs(configs, student_sets, registry, true, false, alkd_keys);
       const PreparedData prep = prepare_data(src.common, sink);
       const auto m = registry.create_model(cfg.model_name, src.layers);
       m->load(student_weights, prep.data);
-      const auto metrics = eval::metrics_from_ranks(m->rank(prep.split, prep.split.valid), {k > 0 ? k : 10});
+      const auto metrics = eval::metrics_from_ranks(m->rank(prep.split, prep.split.valid), {distill_k});
       io::JsonFields f;
       f.add("valid", metrics);
       io::write_file_atomic(init.string(), "{" + f.body().substr(2) + "}\n");
@@ -471,19 +479,7 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       s.push_back(cat("training.patience=", ac.distill_patience));
       s.push_back(cat("training.learning_rate=", ac.distill_learning_rate));
       s.push_back("training.valid_metric=" + ac.distill_valid_metric);
-      // The selection metric's cutoff joins eval.ks (upstream validates FPMC on HR@50).
-      {
-        std::vector<int> ks = cfg.eval.ks;
-        for (int k : {5, 10})  // the report's cutoffs
-          if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
-        const auto at = ac.distill_valid_metric.rfind('@');
-        const int k = at == std::string::npos ? 0 : std::atoi(ac.distill_valid_metric.c_str() + at + 1);
-        if (k > 0 && std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
-        std::sort(ks.begin(), ks.end());
-        std::string text = "eval.ks=[";
-        for (size_t i = 0; i < ks.size(); ++i) text += (i ? "," : "") + std::to_string(ks[i]);
-        s.push_back(text + "]");
-      }
+      s.push_back(distill_ks);
       // bce_multi only when asked for (the student's own bce_negatives, if any, is overridden).
       if (bce || ac.student_bce_negatives > 0) s.push_back(cat("training.bce_negatives=", ac.distill_bce_negatives));
       if (!bce) s.push_back(std::string("training.loss=") + (ac.legacy_row_duplication ? "inbatch_bpr" : "weighted_pairwise"));

@@ -22,21 +22,9 @@ namespace recdistill::eval {
 // The per-case values of one metric ("NDCG@10", suffix ignored), in the order of the ranks:
 // the input of paired tests and of any per-user analysis.
 inline std::vector<double> per_case_values(const std::vector<int64_t>& ranks, const std::string& metric) {
-  const auto at = metric.find('@');
-  if (at == std::string::npos || at == 0) fail("metric '", metric, "': expected NAME@K, e.g. NDCG@10");
-  const std::string family = metric.substr(0, at);
-  size_t used = 0;
-  int k = 0;
-  try {
-    k = std::stoi(metric.substr(at + 1), &used);
-  } catch (const std::exception&) {
-    fail("metric '", metric, "': expected a positive integer after '@'");
-  }
-  const std::string rest = metric.substr(at + 1 + used);
-  if (k < 1 || !(rest.empty() || rest[0] == ' '))
-    fail("metric '", metric, "': expected a positive integer after '@'");
+  const MetricName m = parse_metric_name(metric);
   std::vector<double> v(ranks.size());
-  for (size_t i = 0; i < ranks.size(); ++i) v[i] = metric_value(family, k, ranks[i]);
+  for (size_t i = 0; i < ranks.size(); ++i) v[i] = metric_value(m.family, m.k, ranks[i]);
   return v;
 }
 

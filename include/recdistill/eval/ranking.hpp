@@ -322,6 +322,29 @@ inline double metric_value(const std::string& family, int k, int64_t rank) {
   fail("unknown metric '", family, "' (expected HR, Recall, NDCG, MRR or Precision)");
 }
 
+// A metric's name "NAME@K" (a suffix after a space ignored, as in "HR@10 (sampled ...)"):
+// its family and cutoff, or an error naming the metric.
+struct MetricName {
+  std::string family;
+  int k = 0;
+};
+inline MetricName parse_metric_name(const std::string& metric) {
+  const auto at = metric.find('@');
+  if (at == std::string::npos || at == 0) fail("metric '", metric, "': expected NAME@K, e.g. NDCG@10");
+  const std::string family = metric.substr(0, at);
+  size_t used = 0;
+  int k = 0;
+  try {
+    k = std::stoi(metric.substr(at + 1), &used);
+  } catch (const std::exception&) {
+    fail("metric '", metric, "': expected a positive integer after '@'");
+  }
+  const std::string rest = metric.substr(at + 1 + used);
+  if (k < 1 || !(rest.empty() || rest[0] == ' '))
+    fail("metric '", metric, "': expected a positive integer after '@'");
+  return {family, k};
+}
+
 inline Metrics metrics_from_ranks(const std::vector<int64_t>& ranks, const std::vector<int>& ks,
                                   const std::string& suffix = "") {
   Metrics m;
