@@ -17,6 +17,35 @@
 
 namespace recdistill {
 
+// The in-batch scores both in-batch pairwise losses share (this one and
+// losses/weighted_pairwise.hpp): Y = E[y] (R, d), S = h Y^T (R, R); then, from the loss's dS,
+// dh = dS Y (written into d_out) and dY = dS^T h scattered into the table's gradient by y.
+template <class B, class T>
+class InBatchScores {
+ public:
+  InBatchScores(int capacity, int d)
+      : Y_(size_t(capacity) * d), dY_(size_t(capacity) * d), S_(size_t(capacity) * capacity),
+        dS_(size_t(capacity) * capacity) {}
+  size_t capacity_rows(int d) const { return Y_.size() / size_t(d); }
+  CPtr<B, T> scores(CPtr<B, T> params, const Scorer& s, CPtr<B, int32_t> y, CPtr<B, T> h, int R) {
+    ops::gather_rows<B>(Y_.data(), params + s.table, y, R, s.dim, 1.0);
+    B::template gemm<T>(false, true, R, R, s.dim, T(1), h, s.dim, Y_.data(), s.dim, T(0), S_.data(), R);
+    return S_.data();
+  }
+  Ptr<B, T> d_scores() { return dS_.data(); }
+  void backward(Ptr<B, T> grads, const Scorer& s, CPtr<B, int32_t> y, CPtr<B, T> h, int R, Ptr<B, T> d_out) {
+    const int d = s.dim;
+    B::template gemm<T>(false, false, R, d, R, T(1), dS_.data(), R, Y_.data(), d, T(0), d_out, d);
+    B::template gemm<T>(true, false, R, d, R, T(1), dS_.data(), R, h, d, T(0), dY_.data(), d);
+    ops::scatter_add_rows<B>(grads + s.table, CPtr<B, T>(dY_.data()), y, R, d, false, 1.0);
+  }
+  // S, dh, dY: 3 x 2 R^2 d
+  static double gemm_flops(int64_t R, int d) { return 6.0 * double(R) * double(R) * d; }
+
+ private:
+  Buffer<B, T> Y_, dY_, S_, dS_;
+};
+
 template <class M>
 class InBatchBPR {
  public:
@@ -25,9 +54,7 @@ class InBatchBPR {
   static constexpr const char* name = "inbatch_bpr";
   static constexpr double gamma = 1e-10;
 
-  InBatchBPR(const M& m, int capacity)
-      : Y_(size_t(capacity) * m.hidden_size()), dY_(size_t(capacity) * m.hidden_size()),
-        S_(size_t(capacity) * capacity), dS_(size_t(capacity) * capacity) {
+  InBatchBPR(const M& m, int capacity) : in_batch_(capacity, m.hidden_size()) {
     detail::require_dot_scorer(m.scorer(), name);
   }
 
@@ -35,32 +62,27 @@ class InBatchBPR {
                  const typename M::Batch& batch, const StepContext&, Ptr<B, T> d_out) {
     const Scorer s = m.scorer();
     const int R = batch.target_rows(), d = s.dim;
-    RD_REQUIRE(size_t(R) * d <= Y_.size(), "inbatch_bpr: ", R, " rows for a workspace of ", Y_.size() / size_t(d));
+    RD_REQUIRE(size_t(R) <= in_batch_.capacity_rows(d), "inbatch_bpr: ", R, " rows for a workspace of ",
+               in_batch_.capacity_rows(d));
     for (int r = 0; r < R; ++r)
       if (batch.target_host[size_t(r)] == 0)
         fail("inbatch_bpr: row ", r, " of the batch has no target (it needs one target per row)");
     const CPtr<B, int32_t> y = batch.target.data();
     const CPtr<B, T> h = m.output(a);
-    // Y (R, d) = E[y]; S (R, R) = h Y^T; the loss and dS.
-    ops::gather_rows<B>(Y_.data(), params + s.table, y, R, d, 1.0);
-    B::template gemm<T>(false, true, R, R, d, T(1), h, d, Y_.data(), d, T(0), S_.data(), R);
+    const CPtr<B, T> S = in_batch_.scores(params, s, y, h, R);
     LossValue v;
-    v.loss = ops::inbatch_bpr_loss<B>(dS_.data(), CPtr<B, T>(S_.data()), R, gamma);
+    v.loss = ops::inbatch_bpr_loss<B>(in_batch_.d_scores(), S, R, gamma);
     v.targets = R;
-    // dh = dS Y (written); dY = dS^T h, scattered into the table's gradient.
-    B::template gemm<T>(false, false, R, d, R, T(1), dS_.data(), R, Y_.data(), d, T(0), d_out, d);
-    B::template gemm<T>(true, false, R, d, R, T(1), dS_.data(), R, h, d, T(0), dY_.data(), d);
-    ops::scatter_add_rows<B>(grads + s.table, CPtr<B, T>(dY_.data()), y, R, d, false, 1.0);
+    in_batch_.backward(grads, s, y, h, R, d_out);
     return v;
   }
 
-  // S, dh, dY: 3 x 2 B^2 d
   double gemm_flops(const M& m, const LossValue& v) const {
-    return 6.0 * double(v.targets) * double(v.targets) * m.hidden_size();
+    return InBatchScores<B, T>::gemm_flops(v.targets, m.hidden_size());
   }
 
  private:
-  Buffer<B, T> Y_, dY_, S_, dS_;
+  InBatchScores<B, T> in_batch_;
 };
 
 }  // namespace recdistill

@@ -8,7 +8,7 @@
 // indexed by training sequence; empty: weight 1, and each sequence its own group, so only
 // same-item rows are masked); the trainer hands them over once (set_row_annotations) and each
 // batch names its rows' sequences (SeqBatch::row_host). One target per output row; the scorer's
-// table must be bias-free. Gradients as in losses/in_batch_bpr.hpp: dh = dS Y, dY = dS^T h.
+// table must be bias-free. The scores and their gradients are in-batch BPR's (InBatchScores).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -16,6 +16,7 @@
 #include "recdistill/backbones/backbone.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
+#include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/losses/objective.hpp"
 
@@ -30,8 +31,7 @@ class WeightedPairwise {
   static constexpr double gamma = 1e-10;
 
   WeightedPairwise(const M& m, int capacity)
-      : Y_(size_t(capacity) * m.hidden_size()), dY_(size_t(capacity) * m.hidden_size()),
-        S_(size_t(capacity) * capacity), dS_(size_t(capacity) * capacity), groups_(size_t(capacity)),
+      : in_batch_(capacity, m.hidden_size()), groups_(size_t(capacity)),
         weights_(size_t(capacity)), g_host_(size_t(capacity)), w_host_(size_t(capacity)) {
     detail::require_dot_scorer(m.scorer(), name);
   }
@@ -46,7 +46,8 @@ class WeightedPairwise {
                  const typename M::Batch& batch, const StepContext&, Ptr<B, T> d_out) {
     const Scorer s = m.scorer();
     const int R = batch.target_rows(), d = s.dim;
-    RD_REQUIRE(size_t(R) * d <= Y_.size(), name, ": ", R, " rows for a workspace of ", Y_.size() / size_t(d));
+    RD_REQUIRE(size_t(R) <= in_batch_.capacity_rows(d), name, ": ", R, " rows for a workspace of ",
+               in_batch_.capacity_rows(d));
     RD_REQUIRE(batch.row_host.size() >= size_t(R) && batch.targets_per_row == 1, name,
                ": the batch must name each row's training sequence (one target per row)");
     for (int r = 0; r < R; ++r) {
@@ -59,24 +60,21 @@ class WeightedPairwise {
     B::template to_device<int32_t>(groups_.data(), g_host_.data(), size_t(R));
     const CPtr<B, int32_t> y = batch.target.data();
     const CPtr<B, T> h = m.output(a);
-    ops::gather_rows<B>(Y_.data(), params + s.table, y, R, d, 1.0);
-    B::template gemm<T>(false, true, R, R, d, T(1), h, d, Y_.data(), d, T(0), S_.data(), R);
+    const CPtr<B, T> S = in_batch_.scores(params, s, y, h, R);
     LossValue v;
-    v.loss = ops::weighted_pairwise_loss<B>(dS_.data(), CPtr<B, T>(S_.data()), y, CPtr<B, int32_t>(groups_.data()),
+    v.loss = ops::weighted_pairwise_loss<B>(in_batch_.d_scores(), S, y, CPtr<B, int32_t>(groups_.data()),
                                             CPtr<B, T>(weights_.data()), R, gamma);
     v.targets = R;
-    B::template gemm<T>(false, false, R, d, R, T(1), dS_.data(), R, Y_.data(), d, T(0), d_out, d);
-    B::template gemm<T>(true, false, R, d, R, T(1), dS_.data(), R, h, d, T(0), dY_.data(), d);
-    ops::scatter_add_rows<B>(grads + s.table, CPtr<B, T>(dY_.data()), y, R, d, false, 1.0);
+    in_batch_.backward(grads, s, y, h, R, d_out);
     return v;
   }
 
   double gemm_flops(const M& m, const LossValue& v) const {
-    return 6.0 * double(v.targets) * double(v.targets) * m.hidden_size();
+    return InBatchScores<B, T>::gemm_flops(v.targets, m.hidden_size());
   }
 
  private:
-  Buffer<B, T> Y_, dY_, S_, dS_;
+  InBatchScores<B, T> in_batch_;
   Buffer<B, int32_t> groups_;
   Buffer<B, T> weights_;
   std::vector<int32_t> g_host_;
