@@ -42,3 +42,36 @@ TEST(VecMath, FloatMatchesDoubleAndIsAlignmentIndependent) {
     for (int i = 0; i < n; ++i) EXPECT_NEAR(e1[size_t(i)], std::exp(double(x[size_t(i)]) - 1.5), 1e-6 * std::exp(double(x[size_t(i)]) - 1.5));
   }
 }
+
+// The pairwise losses' term: float against a direct double evaluation, finite for extreme
+// scores (no 0 * inf, no overflow), and the same bits at every offset.
+TEST(VecMath, NegLogSigmoidGammaIsAccurateFiniteAndAlignmentIndependent) {
+  const double gamma = 1e-10;
+  std::vector<float> x;
+  for (int i = 0; i < 61; ++i) x.push_back(-15.0f + 0.5f * float(i));
+  for (float e : {-1e4f, -200.0f, -90.0f, -30.0f, 30.0f, 90.0f, 200.0f, 1e4f, 0.0f}) x.push_back(e);
+  const int n = int(x.size());
+  std::vector<float> l(x.size()), dl(x.size());
+  vec::neg_log_sigmoid_gamma(l.data(), dl.data(), x.data(), n, float(gamma));
+  std::vector<double> xd(x.begin(), x.end()), ld(x.size()), dld(x.size());
+  vec::neg_log_sigmoid_gamma(ld.data(), dld.data(), xd.data(), n, gamma);
+  for (int i = 0; i < n; ++i) {
+    const double xi = xd[size_t(i)];
+    // Direct, in long double: s = sigmoid(x), l = -log(gamma + s), l' = -s (1 - s) / (gamma + s).
+    const long double s = 1.0L / (1.0L + std::exp(-(long double)xi));
+    const double want_l = double(-std::log((long double)gamma + s));
+    const double want_d = double(-s * (1.0L - s) / ((long double)gamma + s));
+    EXPECT_NEAR(ld[size_t(i)], want_l, 1e-12 * (1 + std::abs(want_l))) << "x " << xi;
+    EXPECT_NEAR(dld[size_t(i)], want_d, 1e-12) << "x " << xi;
+    EXPECT_TRUE(std::isfinite(l[size_t(i)]) && std::isfinite(dl[size_t(i)])) << "x " << xi;
+    EXPECT_NEAR(l[size_t(i)], want_l, 2e-6 * (1 + std::abs(want_l))) << "x " << xi;
+    EXPECT_NEAR(dl[size_t(i)], want_d, 2e-7) << "x " << xi;
+  }
+  for (int off = 1; off < 7; ++off) {
+    std::vector<float> xs(size_t(n + off)), ls(size_t(n + off)), ds(size_t(n + off));
+    std::copy(x.begin(), x.end(), xs.begin() + off);
+    vec::neg_log_sigmoid_gamma(ls.data() + off, ds.data() + off, xs.data() + off, n, float(gamma));
+    EXPECT_TRUE(std::equal(l.begin(), l.end(), ls.begin() + off)) << "offset " << off;
+    EXPECT_TRUE(std::equal(dl.begin(), dl.end(), ds.begin() + off)) << "offset " << off;
+  }
+}

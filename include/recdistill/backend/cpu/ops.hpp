@@ -716,21 +716,18 @@ struct inbatch_bpr_loss_impl<CpuB> {
   static double run(T* dS, const T* S, int Bn, double gamma) {
     if (Bn == 0) return 0.0;
     const double inv = 1.0 / (double(Bn) * double(Bn));
+    std::vector<T> x(static_cast<size_t>(Bn)), l(x.size()), dl(x.size());
     double loss = 0;
     for (int b = 0; b < Bn; ++b) {
       const T* row = S + int64_t(b) * Bn;
       T* drow = dS + int64_t(b) * Bn;
-      double diag = 0;
-      for (int j = 0; j < Bn; ++j) {
-        const double x = double(row[b]) - double(row[j]);
-        const double sg = 1.0 / (1.0 + std::exp(-x));
-        loss += -std::log(gamma + sg);
-        const double dl = -sg * (1.0 - sg) / (gamma + sg) * inv;
-        if (j == b) continue;
-        drow[j] = T(-dl);
-        diag += dl;
-      }
-      drow[b] = T(diag);
+      for (int j = 0; j < Bn; ++j) x[size_t(j)] = row[b] - row[j];
+      vec::neg_log_sigmoid_gamma(l.data(), dl.data(), x.data(), Bn, T(gamma));
+      loss += double(vec::sum(l.data(), Bn));
+      dl[size_t(b)] = T(0);
+      const T invT = T(inv);
+      for (int j = 0; j < Bn; ++j) drow[j] = -dl[size_t(j)] * invT;
+      drow[b] = T(double(vec::sum(dl.data(), Bn)) * inv);
     }
     return loss * inv;
   }
@@ -1219,31 +1216,33 @@ struct weighted_pairwise_loss_impl<CpuB> {
   template <class T>
   static double run(T* dS, const T* S, const int32_t* items, const int32_t* groups, const T* weights, int Bn,
                     double gamma) {
-    std::fill(dS, dS + int64_t(Bn) * Bn, T(0));
     std::vector<int> n_neg(size_t(Bn), 0);
     double W = 0;
     for (int b = 0; b < Bn; ++b) {
-      for (int j = 0; j < Bn; ++j) n_neg[size_t(b)] += items[j] != items[b] && groups[j] != groups[b];
+      for (int j = 0; j < Bn; ++j) n_neg[size_t(b)] += (items[j] != items[b]) & (groups[j] != groups[b]);
       if (n_neg[size_t(b)] > 0) W += double(weights[b]);
     }
+    for (int b = 0; b < Bn; ++b)  // the other rows are written whole below
+      if (n_neg[size_t(b)] == 0 || !(W > 0)) std::fill_n(dS + int64_t(b) * Bn, Bn, T(0));
     if (!(W > 0)) return 0.0;
+    std::vector<T> x(static_cast<size_t>(Bn)), l(x.size()), dl(x.size());
     double loss = 0;
     for (int b = 0; b < Bn; ++b) {
       if (n_neg[size_t(b)] == 0) continue;
       const double c = double(weights[b]) / (double(n_neg[size_t(b)]) * W);
       const T* row = S + int64_t(b) * Bn;
       T* drow = dS + int64_t(b) * Bn;
-      double diag = 0;
-      for (int j = 0; j < Bn; ++j) {
-        if (items[j] == items[b] || groups[j] == groups[b]) continue;
-        const double x = double(row[b]) - double(row[j]);
-        const double sg = 1.0 / (1.0 + std::exp(-x));
-        loss += c * -std::log(gamma + sg);
-        const double dl = -sg * (1.0 - sg) / (gamma + sg) * c;
-        drow[j] = T(-dl);
-        diag += dl;
+      for (int j = 0; j < Bn; ++j) x[size_t(j)] = row[b] - row[j];
+      vec::neg_log_sigmoid_gamma(l.data(), dl.data(), x.data(), Bn, T(gamma));
+      for (int j = 0; j < Bn; ++j) {  // masked pairs: no loss, no gradient
+        const T keep = T((items[j] != items[b]) & (groups[j] != groups[b]));
+        l[size_t(j)] *= keep;
+        dl[size_t(j)] *= keep;
       }
-      drow[b] = T(diag);
+      loss += c * double(vec::sum(l.data(), Bn));
+      const T cT = T(c);
+      for (int j = 0; j < Bn; ++j) drow[j] = -dl[size_t(j)] * cT;
+      drow[b] = T(double(vec::sum(dl.data(), Bn)) * c);
     }
     return loss;
   }

@@ -116,6 +116,50 @@ void gelu_grad(T* dx, const T* g, const T* x, int64_t n) {
   }
 }
 
+// The pairwise losses' term (in-batch BPR, the weighted pairwise loss): for i < n,
+//   l[i] = -log(gamma + sigmoid(x[i])),  dl[i] = l'(x[i]) = -s (1 - s) / (gamma + s),  s = sigmoid(x[i]).
+// With e = exp(-|x|) (never overflows) and r = 1 / (1 + e): s = r for x >= 0 and e r otherwise,
+// and s (1 - s) = e r^2 for either sign, so no 0 * inf and no 1 - s cancellation.
+template <class T>
+void neg_log_sigmoid_gamma(T* l, T* dl, const T* x, int64_t n, T gamma) {
+  if constexpr (std::is_same_v<T, float>) {
+    using namespace Eigen::internal;
+    using detail::PF;
+    constexpr int kW = detail::kW;
+    const PF one = pset1<PF>(1.0f), zero = pset1<PF>(0.0f), g = pset1<PF>(gamma);
+    const auto f = [&](const PF& a, PF& lo, PF& dlo) {
+      const PF e = pexp(pnegate(pabs(a)));
+      const PF r = pdiv(one, padd(one, e));
+      const PF s = pselect(pcmp_le(zero, a), r, pmul(e, r));
+      const PF gs = padd(g, s);
+      lo = pnegate(plog(gs));
+      dlo = pnegate(pdiv(pmul(e, pmul(r, r)), gs));
+    };
+    int64_t i = 0;
+    PF lo, dlo;
+    for (; i + kW <= n; i += kW) {
+      f(ploadu<PF>(x + i), lo, dlo);
+      pstoreu(l + i, lo);
+      pstoreu(dl + i, dlo);
+    }
+    if (i < n) {  // the padded last packet
+      alignas(64) float bx[kW] = {}, bl[kW], bd[kW];
+      for (int64_t k = i; k < n; ++k) bx[k - i] = x[k];
+      f(pload<PF>(bx), lo, dlo);
+      pstore(bl, lo);
+      pstore(bd, dlo);
+      for (int64_t k = i; k < n; ++k) l[k] = bl[k - i], dl[k] = bd[k - i];
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const T e = std::exp(-std::abs(x[i])), r = T(1) / (T(1) + e);
+      const T s = x[i] >= T(0) ? r : e * r;
+      l[i] = -std::log(gamma + s);
+      dl[i] = -(e * r * r) / (gamma + s);
+    }
+  }
+}
+
 }  // namespace recdistill::vec
 
 #if defined(__GNUC__) && !defined(__clang__)
