@@ -142,7 +142,7 @@ inline void parse_amazon_reviews_into(Interactions& out, std::string_view text, 
     out.timestamp.push_back(t);
     out.rating.push_back(float(rating));
   });
-  detail::pad_metadata(out.item_meta, out.items.size());
+  detail::pad_metadata(out.item_meta, out.items.size(), "item", path);
   out.duplicates = detail::count_duplicates(out);
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
@@ -45,6 +46,7 @@ inline std::vector<std::string> atomic_header(std::string_view line, const std::
     fail(path, ":1: expected a tab-separated header of name:type fields, found ", printable(line),
          line.find(',') != std::string_view::npos ? " (comma-separated? atomic files use tabs)" : "");
   std::vector<std::string> names;
+  std::unordered_map<std::string, size_t> column;  // name -> 0-based column (a hostile header has 10^5 of them)
   for (size_t c = 0; c < fields.size(); ++c) {
     const auto colon = fields[c].find(':');
     if (colon == std::string_view::npos || colon == 0)
@@ -54,9 +56,8 @@ inline std::vector<std::string> atomic_header(std::string_view line, const std::
     if (type != "token" && type != "token_seq" && type != "float" && type != "float_seq")
       fail(path, ":1: column ", c + 1, " ('", name,
            "'): expected type token, token_seq, float or float_seq, found '", type, "'");
-    for (size_t p = 0; p < names.size(); ++p)
-      if (names[p] == name)
-        fail(path, ":1: column ", c + 1, ": the name '", name, "' is also column ", p + 1);
+    if (const auto [it, fresh] = column.try_emplace(name, c); !fresh)
+      fail(path, ":1: column ", c + 1, ": the name '", name, "' is also column ", it->second + 1);
     names.push_back(name);
   }
   return names;
@@ -86,7 +87,7 @@ inline void parse_atomic_side(std::string_view text, const std::string& path,
   const auto names = detail::atomic_header(line, path);
   const int id_col = detail::column_of(names, id_field);
   if (id_col < 0) fail(path, ":1: the header must name the column '", id_field, "'; missing: ", id_field);
-  std::vector<size_t> line_of = detail::start_side(names, id_col, ids, meta);
+  std::vector<size_t> line_of = detail::start_side(names, id_col, ids, meta, path);
   std::vector<std::string_view> f;
   size_t rows = 0;
   while (r.next(line)) {
@@ -140,8 +141,8 @@ inline void parse_atomic_inter_into(Interactions& out, std::string_view text, co
     detail::add_interaction_row(out, f, columns, r.lineno(), path, detail::truncation_hint(r));
   }
   if (out.size() == start) fail(path, ": no interactions after the header");
-  detail::pad_metadata(out.item_meta, out.items.size());
-  detail::pad_metadata(out.user_meta, out.users.size());
+  detail::pad_metadata(out.item_meta, out.items.size(), "item", path);
+  detail::pad_metadata(out.user_meta, out.users.size(), "user", path);
   out.duplicates = detail::count_duplicates(out);
 }
 

@@ -10,6 +10,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
@@ -138,10 +139,11 @@ inline std::vector<std::string> csv_header(CsvReader& r, const std::string& path
              " (separator '", sep == '\t' ? std::string("\\t") : std::string(1, sep), "'?)");
   }
   std::vector<std::string> names;
+  std::unordered_map<std::string, size_t> column;  // name -> 0-based column (a hostile header has 10^5 of them)
   for (size_t c = 0; c < f.size(); ++c) {
     if (f[c].empty()) fail(path, ":1: column ", c + 1, ": expected a column name, found an empty field");
-    for (size_t p = 0; p < names.size(); ++p)
-      if (names[p] == f[c]) fail(path, ":1: column ", c + 1, ": the name '", f[c], "' is also column ", p + 1);
+    if (const auto [it, fresh] = column.try_emplace(std::string(f[c]), c); !fresh)
+      fail(path, ":1: column ", c + 1, ": the name '", f[c], "' is also column ", it->second + 1);
     names.emplace_back(f[c]);
   }
   for (const auto& q : required) {
@@ -179,7 +181,7 @@ inline void parse_csv_side(std::string_view text, const std::string& path, const
   detail::CsvReader r(text, path);
   const auto names = detail::csv_header(r, path, {id_field});
   const int id_col = detail::csv_column(names, id_field);
-  std::vector<size_t> line_of = detail::start_side(names, id_col, ids, meta);
+  std::vector<size_t> line_of = detail::start_side(names, id_col, ids, meta, path);
   std::vector<std::string_view> f;
   size_t rows = 0;
   while (r.next(f)) {
@@ -208,8 +210,8 @@ inline void parse_csv_interactions_into(Interactions& out, std::string_view text
     detail::add_interaction_row(out, f, columns, r.lineno(), path, detail::truncation_hint(r));
   }
   if (out.size() == start) fail(path, ": no interactions after the header");
-  detail::pad_metadata(out.item_meta, out.items.size());
-  detail::pad_metadata(out.user_meta, out.users.size());
+  detail::pad_metadata(out.item_meta, out.items.size(), "item", path);
+  detail::pad_metadata(out.user_meta, out.users.size(), "user", path);
   out.duplicates = detail::count_duplicates(out);
 }
 

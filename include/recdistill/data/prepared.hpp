@@ -262,7 +262,9 @@ inline PreparedData read_prepared(const std::string& path, const PreparedHeader*
   PreparedData p;
   try {
     std::istringstream is(body, std::ios::binary);
-    io::BoundedBinaryIArchive ar(is);  // length fields checked against the body (fuzzing found 4 GB allocations)
+    // Length fields checked against the body (fuzzing found 4 GB allocations), vectors' sizes
+    // against what this process can hold (io/alloc_limits.hpp; the Error names `path`).
+    io::BoundedBinaryIArchive ar(is, 0, path);
     Dataset& d = p.dataset;
     std::vector<std::string> users, items;
     uint64_t duplicates = 0;
@@ -298,6 +300,11 @@ inline PreparedData read_prepared(const std::string& path, const PreparedHeader*
       fail(path, ": inconsistent prepared dataset: interaction ", i, " has an id out of range");
   if (s.n_items < 1 || s.n_users < 1 || s.train.size() > size_t(s.n_users))
     fail(path, ": inconsistent prepared split sizes");
+  // Every split is made with n_items = items.size(), n_users = users.size(); models size their
+  // tables from these, so a count the id mappings do not back is refused here.
+  if (s.n_items != d.items.size() || s.n_users != d.users.size())
+    fail(path, ": inconsistent prepared split: ", s.n_items, " items and ", s.n_users, " users, but the id mappings hold ",
+         d.items.size(), " and ", d.users.size());
   auto ok_items = [&](const std::vector<int32_t>& v) {
     for (int32_t x : v)
       if (x <= 0 || x >= s.n_items) return false;

@@ -14,6 +14,8 @@
 //   - the top level is a non-empty object; every value a non-empty array of numbers, all of
 //     the same length D in every file (errors name the file, the JSON path `$["A1B2"][3]`,
 //     the expected D and what was found);
+//   - D is at most io::kMaxProfileDim (65536), and the (U, K, D) table must fit in what this
+//     process can hold (io/alloc_limits.hpp, docs/limits.md), both checked before it is sized;
 //   - every value is finite after conversion to float32: the tokens NaN / Infinity that
 //     Python writes, 1e400 and 1e39 are errors naming the key and index
 //     (`data.on_nonfinite: drop_user` drops such a user from that file instead);
@@ -43,6 +45,7 @@
 
 #include "recdistill/core/error.hpp"
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/io/alloc_limits.hpp"
 #include "recdistill/io/npy.hpp"
 
 namespace recdistill::data {
@@ -240,6 +243,9 @@ ProfileParseResult parse_profile_json(const char* data, size_t len, size_t capac
     bool nonfinite = false;
     int64_t index = 0;
     for (auto elem_result : arr) {
+      if (index == int64_t(io::kMaxProfileDim))  // before the table is sized from this row
+        fail(path, ": ", profile_json_path(key), ": more than ", io::kMaxProfileDim,
+             " numbers, the limit of a profile's dimension D (docs/limits.md)");
       od::value v;
       if (auto e = std::move(elem_result).get(v)) json_error(e, &doc);
       double d = 0;
@@ -344,6 +350,7 @@ ProfileParseResult profile_rows_from_npy(const io::NpyArray& a, const std::vecto
     fail(path, ": expected a 2-D array (users, D), found ", a.shape.size(), " dimensions");
   const int64_t U = a.shape[0], D = a.shape[1];
   if (U == 0 || D == 0) fail(path, ": expected a non-empty (users, D) array, found shape (", U, ", ", D, ")");
+  io::check_limit(uint64_t(D), io::kMaxProfileDim, "the profile dimension D (the array's second axis)", path);
   if (int64_t(ids.size()) != U)
     fail(ids_path, ": has ", ids.size(), " user ids, but ", path, " has ", U, " rows (expected one id per row)");
   ProfileParseResult res;
@@ -389,7 +396,13 @@ inline std::string read_text_file(const std::string& path, const char* what) {
   if (!f) fail(path, ": cannot open ", what);
   const std::streamoff size = f.tellg();
   if (size < 0) fail(path, ": cannot determine the size of ", what);
-  std::string text(size_t(size), '\0');
+  io::check_file_read(uint64_t(size), path);
+  std::string text;
+  try {
+    text.assign(size_t(size), '\0');
+  } catch (const std::bad_alloc&) {
+    fail(path, ": cannot allocate ", io::human_bytes(uint64_t(size)), " to read ", what);
+  }
   f.seekg(0);
   if (!f.read(text.data(), size)) fail(path, ": read error in ", what);
   return text;
@@ -416,6 +429,9 @@ ProfileParseResult read_profile_rows(const std::string& path, NonFiniteProfile o
     const auto ids = parse_profile_ids(read_text_file(ids_path, "the ids file"), ids_path);
     return profile_rows_from_npy(a, ids, path, ids_path, on_nonfinite, on_row);
   }
+  std::error_code size_ec;  // (simdjson reads the whole file: its size is checked first)
+  if (const auto size = std::filesystem::file_size(path, size_ec); !size_ec)
+    io::check_file_read(uint64_t(size), path);
   simdjson::padded_string json;
   if (auto e = simdjson::padded_string::load(path).get(json))
     fail(path, ": cannot read profile file: ", simdjson::error_message(e));
@@ -501,6 +517,12 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
       if (t.dim == 0) {  // the first row of the first file fixes D and sizes the table
         t.dim = D;
         const double gb = double(t.n_users) * double(K) * double(D) * 4 / 1e9;
+        // D is at most io::kMaxProfileDim (the parsers refuse more), but U x K x D floats can
+        // still be more than this process can hold: refuse that before allocating.
+        const auto cells = io::checked_mul(uint64_t(t.n_users) * K, uint64_t(D));
+        io::check_allocation(cells.value_or(UINT64_MAX), sizeof(float),
+                             cat("the profile table of ", t.n_users, " users x ", K, " files x ", D, " dimensions"),
+                             paths[k]);
         try {
           t.values.assign(size_t(t.n_users) * K * size_t(D), 0.0f);
         } catch (const std::bad_alloc&) {

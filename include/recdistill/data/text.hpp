@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,17 +20,25 @@
 
 #include "recdistill/core/error.hpp"
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/io/alloc_limits.hpp"
 
 namespace recdistill::data::detail {
 
-// The file's bytes; `padding` zero bytes are appended (simdjson reads past the end).
+// The file's bytes; `padding` zero bytes are appended (simdjson reads past the end). The size
+// is checked against what this process can hold first (io/alloc_limits.hpp).
 inline std::string read_whole_file(const std::string& path, size_t padding = 0) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, ": cannot open file");
   f.seekg(0, std::ios::end);
   const auto size = f.tellg();
   if (size < 0) fail(path, ": cannot read file");
-  std::string text(size_t(size) + padding, '\0');
+  io::check_file_read(uint64_t(size) + padding, path);
+  std::string text;
+  try {
+    text.assign(size_t(size) + padding, '\0');
+  } catch (const std::bad_alloc&) {
+    fail(path, ": cannot allocate ", io::human_bytes(uint64_t(size)), " to read the file");
+  }
   f.seekg(0);
   f.read(text.data(), size);
   if (!f) fail(path, ": cannot read file");
@@ -169,14 +179,33 @@ inline void reserve_rows(Interactions& d, std::string_view text, bool rating) {
   if (rating) d.rating.reserve(d.rating.size() + lines);
 }
 
-// Prepares `meta` for an item or user file with header `names` (id column `id_col`): every
-// other column becomes metadata, ids already interned get empty rows. Returns the line_of
-// table add_side_row keeps (0 = the id did not come from this file).
+// Bytes of `rows` metadata rows of `columns` empty fields each.
+inline std::optional<uint64_t> metadata_bytes(uint64_t rows, uint64_t columns) {
+  const auto per_row = io::checked_mul(columns, sizeof(std::string));
+  if (!per_row) return std::nullopt;
+  return io::checked_mul(rows, *per_row + sizeof(std::vector<std::string>));
+}
+
+// Refuses to size `rows` metadata rows of `columns` fields when this process cannot hold them.
+inline void check_metadata_rows(uint64_t rows, uint64_t columns, const char* side, const std::string& path) {
+  const auto bytes = metadata_bytes(rows, columns);
+  const std::string what = cat("the ", side, *side ? " " : "", "metadata table (", rows, " ids x ", columns, " columns)");
+  if (!bytes) fail(path, ": ", what, " needs more than 2^64 bytes (docs/limits.md)");
+  io::check_allocation(*bytes, what, path);
+}
+
+// Prepares `meta` for an item or user file (`path`) with header `names` (id column `id_col`):
+// every other column becomes metadata, ids already interned get empty rows. Returns the
+// line_of table add_side_row keeps (0 = the id did not come from this file). More than
+// io::kMaxMetadataColumns columns are refused: every id of the dataset gets a row of them.
 inline std::vector<size_t> start_side(const std::vector<std::string>& names, int id_col, const IdMap& ids,
-                                      Metadata& meta) {
+                                      Metadata& meta, const std::string& path) {
+  io::check_limit(names.size() > 0 ? names.size() - 1 : 0, io::kMaxMetadataColumns,
+                  "the number of metadata columns in the header", path);
   meta.columns.clear();
   for (size_t c = 0; c < names.size(); ++c)
     if (int(c) != id_col) meta.columns.push_back(names[c]);
+  check_metadata_rows(uint64_t(ids.size()), meta.columns.size(), "", path);
   meta.rows.assign(size_t(ids.size()), std::vector<std::string>(meta.columns.size()));
   return std::vector<size_t>(size_t(ids.size()), 0);
 }
@@ -235,9 +264,11 @@ inline void add_interaction_row(Interactions& out, const std::vector<std::string
 }
 
 // Pads metadata rows to one per id (ids interned from interactions but absent from the
-// metadata file get empty fields).
-inline void pad_metadata(Metadata& m, int32_t n_ids) {
+// metadata file get empty fields). `side` ("item", "user") and `path` (the interaction file
+// whose ids are padded) name them in messages.
+inline void pad_metadata(Metadata& m, int32_t n_ids, const char* side, const std::string& path) {
   if (m.columns.empty()) return;
+  if (size_t(n_ids) > m.rows.size()) check_metadata_rows(uint64_t(n_ids) - m.rows.size(), m.columns.size(), side, path);
   m.rows.resize(size_t(n_ids));
   for (auto& r : m.rows) r.resize(m.columns.size());
 }

@@ -20,12 +20,14 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/io/alloc_limits.hpp"
 #include "recdistill/io/atomic_file.hpp"
 
 namespace recdistill::io {
@@ -132,12 +134,20 @@ inline std::string_view unframe(std::string_view bytes, const FileKind& kind, co
   return payload;
 }
 
+// The whole file; its size is checked against what this process can hold first
+// (io/alloc_limits.hpp: a sparse file of 64 GiB costs no disk space).
 inline std::string read_file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) fail(path, ": cannot open file");
   const std::streamoff size = f.tellg();
   if (size < 0) fail(path, ": cannot determine the file size");
-  std::string bytes(size_t(size), '\0');
+  check_file_read(uint64_t(size), path);
+  std::string bytes;
+  try {
+    bytes.assign(size_t(size), '\0');
+  } catch (const std::bad_alloc&) {
+    fail(path, ": cannot allocate ", human_bytes(uint64_t(size)), " to read the file");
+  }
   f.seekg(0);
   if (size > 0 && !f.read(bytes.data(), size)) fail(path, ": read error (file changed while reading?)");
   return bytes;

@@ -2,16 +2,20 @@
 //
 // Only little-endian float32/float64/int32/int64 in C order are accepted; anything else is
 // an error naming the file and what was found. The header is parsed field by field and the
-// payload size is checked against the shape before any data is read.
+// payload size is checked against the shape before any data is read; an array has at most
+// io::kMaxTensorElements elements (docs/limits.md).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/io/alloc_limits.hpp"
 
 namespace recdistill::io {
 
@@ -101,9 +105,12 @@ inline NpyArray parse_npy(const std::string& data, const std::string& path) {
   }
   const int64_t elem = (a.dtype == "<f8" || a.dtype == "<i8") ? 8 : 4;
   int64_t n = 1;
+  if (std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end()) n = 0;
   for (auto v : a.shape) {
-    if (v != 0 && n > (int64_t(1) << 40) / v) return bad("shape too large");
-    n *= v;
+    if (n != 0 && uint64_t(v) > kMaxTensorElements / uint64_t(n))
+      return bad(cat("shape ", s.substr(0, close + 1), " has more than ", kMaxTensorElements,
+                     " elements, the limit of one array (docs/limits.md)"));
+    if (n != 0) n *= v;
   }
   if (int64_t(data.size() - pos) != n * elem)
     return bad(cat("payload has ", data.size() - pos, " bytes, shape needs ", n * elem));
@@ -116,10 +123,17 @@ inline NpyArray read_npy(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, expected a file");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) fail(path, ": cannot open file");
-  // One read of the known size (an istreambuf_iterator copy runs at a few hundred MB/s).
+  // One read of the known size (an istreambuf_iterator copy runs at a few hundred MB/s); the
+  // size is checked against what this process can hold first (io/alloc_limits.hpp).
   const std::streamoff size = f.tellg();
   if (size < 0) fail(path, ": cannot determine the file size");
-  std::string data(size_t(size), '\0');
+  check_file_read(uint64_t(size), path);
+  std::string data;
+  try {
+    data.assign(size_t(size), '\0');
+  } catch (const std::bad_alloc&) {
+    fail(path, ": cannot allocate ", human_bytes(uint64_t(size)), " to read the file");
+  }
   f.seekg(0);
   if (!f.read(data.data(), size)) fail(path, ": read error");
   return parse_npy(data, path);

@@ -9,8 +9,9 @@
 // Files come from elsewhere (PyTorch, Hugging Face tools), so the reader checks the structure
 // before it reads or allocates anything from the data: the header length against 100 MB and
 // the file size; the header as JSON (simdjson); unique names; dtype F32; shapes of non-negative
-// integers whose byte size fits; data_offsets matching the shape; offsets that tile the data
-// buffer exactly (no hole, no overlap); the total size. Every error names the file, the tensor
+// integers of at most io::kMaxTensorElements elements; data_offsets matching the shape; offsets
+// that tile the data buffer exactly (no hole, no overlap); the total size; the file's size
+// against what this process can hold (docs/limits.md). Every error names the file, the tensor
 // and what was expected and found (docs/weights.md).
 //
 // The writer emits what the Python library writes for float32 tensors (compact JSON,
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/io/alloc_limits.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/container.hpp"  // read_file_bytes
 
@@ -211,6 +213,9 @@ inline SafeTensorsHeader st_parse_header(std::string_view text, uint64_t file_si
         fail(at, ": shape ", st_shape_text(t.shape), " has too many elements (overflows 64 bits)");
       elements *= uint64_t(v);
     }
+    if (elements > kMaxTensorElements)
+      fail(at, ": shape ", st_shape_text(t.shape), " has ", elements, " elements, above the limit of ",
+           kMaxTensorElements, " for one tensor (docs/limits.md)");
 
     dom::array off;
     uint64_t ends[2] = {0, 0};
@@ -353,6 +358,8 @@ inline SafeTensors parse_safetensors(std::string_view bytes, const std::string& 
   auto h = detail::st_parse_header(bytes.substr(8, n), bytes.size(), path);
   SafeTensors st;
   st.metadata = std::move(h.metadata);
+  // The tensors are copies of the data buffer (checked above to tile it): its size once more.
+  check_allocation(uint64_t(bytes.size() - 8 - n), "the tensors' data", path);
   const char* buffer = bytes.data() + 8 + n;
   for (auto& e : h.entries) {
     SafeTensor t{std::move(e.name), std::move(e.shape), std::vector<float>((e.end - e.begin) / 4)};
@@ -362,8 +369,9 @@ inline SafeTensors parse_safetensors(std::string_view bytes, const std::string& 
   return st;
 }
 
-// Reads a file whole and parses it (weights are small; the buffer is the file's own size, and
-// parse_safetensors checks every length against it before copying a tensor).
+// Reads a file whole and parses it (the buffer is the file's own size, checked against what
+// this process can hold before it is allocated, io/alloc_limits.hpp; parse_safetensors checks
+// every length against it before copying a tensor).
 inline SafeTensors read_safetensors(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, expected a safetensors file");

@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <string>
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/io/alloc_limits.hpp"
 #include "recdistill/io/log.hpp"
 
 namespace recdistill::llm {
@@ -434,7 +436,13 @@ class AnswerCache {
     torn_ = false;
     if (size < offset_) fail(path_, ": the answer cache shrank while in use (it is append-only)");
     if (size == offset_) return;
-    std::string buf(size - offset_, '\0');
+    io::check_allocation(uint64_t(size - offset_), "reading the answer cache", path_);  // io/alloc_limits.hpp
+    std::string buf;
+    try {
+      buf.assign(size - offset_, '\0');
+    } catch (const std::bad_alloc&) {
+      fail(path_, ": cannot allocate ", io::human_bytes(uint64_t(size - offset_)), " to read the answer cache");
+    }
     size_t got = 0;
     while (got < buf.size()) {
       const ssize_t n = ::pread(fd_, buf.data() + got, buf.size() - got, off_t(offset_ + got));
