@@ -4,10 +4,21 @@
 # (tests/fuzz/corpus/<name>/; the committed corpus is never written). Prints each target's
 # execution count and fails on any finding (crash, leak, UB, uncaught exception, timeout).
 #
-# FUZZ_SECONDS defaults to FUZZ_TOTAL_SECONDS (420) shared among the targets, at most 60 each,
-# so the stage stays within about 8 minutes (with the build) whatever the number of targets.
-# Environment: FUZZ_SECONDS, FUZZ_TOTAL_SECONDS (420), FUZZ_TARGETS (all: tests/fuzz/*_fuzz.cpp), FUZZ_BUILD_DIR (build-fuzz),
-# FUZZ_CXX (clang++-14), FUZZ_JOBS (build jobs, 2), FUZZ_KEEP (1: keep the scratch folder).
+# Before fuzzing, each target runs once over its kept reproducers (tests/fuzz/regressions/<name>_*
+# and any files in tests/fuzz/regressions/<name>/), which then join its scratch corpus.
+#
+# Execution floors (tests/fuzz/floors.txt: "<name> <executions per second>"): a target that
+# executes fewer than floor x FUZZ_SECONDS inputs fails the run, as does one without a floor,
+# without a seed corpus or whose log has no stat::number_of_executed_units line, so that a
+# target that silently stopped working (exits at the first input, lost its corpus) cannot pass.
+#
+# Time: the whole stage (build included) is held to FUZZ_STAGE_SECONDS (480, 8 minutes) whatever
+# the number of targets. After the build, each target gets an equal share of what is left, at
+# most FUZZ_TOTAL_SECONDS (420) in all, less 2 s per target for its start, regression inputs and
+# exit (measured 1.3 s), at least 5 s and at most 60 s. FUZZ_SECONDS sets a fixed time instead.
+# Environment: FUZZ_SECONDS, FUZZ_TOTAL_SECONDS (420), FUZZ_STAGE_SECONDS (480), FUZZ_TARGETS (all:
+# tests/fuzz/*_fuzz.cpp), FUZZ_BUILD_DIR (build-fuzz), FUZZ_CXX (clang++-14), FUZZ_JOBS (build
+# jobs, 2), FUZZ_KEEP (1: keep the scratch folder).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
@@ -16,9 +27,6 @@ jobs=${FUZZ_JOBS:-2}
 # Default: every tests/fuzz/<name>_fuzz.cpp.
 all=$(cd "$root/tests/fuzz" && ls *_fuzz.cpp | sed 's/_fuzz\.cpp$//' | tr '\n' ' ')
 read -r -a targets <<< "${FUZZ_TARGETS:-$all}"
-share=$(( ${FUZZ_TOTAL_SECONDS:-420} / ${#targets[@]} ))
-[ "$share" -gt 60 ] && share=60
-secs=${FUZZ_SECONDS:-$share}
 
 if ! command -v "$cxx" > /dev/null; then
   echo "fuzz.sh: $cxx not found (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
@@ -34,36 +42,91 @@ bins=()
 for t in "${targets[@]}"; do bins+=("${t}_fuzz"); done
 ninja -C "$build" -j"$jobs" "${bins[@]}"
 built=$(date +%s)
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+  secs=$FUZZ_SECONDS
+else
+  budget=$(( ${FUZZ_STAGE_SECONDS:-480} - (built - start) ))
+  [ "$budget" -gt "${FUZZ_TOTAL_SECONDS:-420}" ] && budget=${FUZZ_TOTAL_SECONDS:-420}
+  secs=$(( budget / ${#targets[@]} - 2 ))
+  [ "$secs" -gt 60 ] && secs=60
+  if [ "$secs" -lt 5 ]; then
+    echo "fuzz.sh: the build took $((built - start))s of the ${FUZZ_STAGE_SECONDS:-480}s stage; 5s per target" \
+         "will run over it"
+    secs=5
+  fi
+fi
 
 # An impossible allocation (a crafted length field) throws std::bad_alloc as it does without
 # ASan, and parsers may catch it; an allocation above -rss_limit_mb is still a finding.
 export ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 scratch=$(mktemp -d /tmp/recdistill-fuzz.XXXXXX)
+floors_file="$root/tests/fuzz/floors.txt"
 status=0
 summary=""
+# fail_target NAME MESSAGE: a failure that is not a libFuzzer finding (floor, corpus, stats).
+fail_target() {
+  status=1
+  echo "   FAILED $1: $2"
+}
 for t in "${targets[@]}"; do
   dir="$scratch/$t"
+  bin="$build/tests/fuzz/${t}_fuzz"
   mkdir -p "$dir/corpus" "$dir/artifacts"
+  floor=$(awk -v t="$t" '$1 == t { print $2 }' "$floors_file" 2> /dev/null)
+  if [ -z "$floor" ]; then
+    fail_target "$t" "no execution floor for '$t' in tests/fuzz/floors.txt"
+    summary+=$(printf '%-16s %12s executions  no floor' "$t" "-")$'\n'
+    continue
+  fi
+  if [ ! -d "$root/tests/fuzz/corpus/$t" ] || [ -z "$(ls -A "$root/tests/fuzz/corpus/$t")" ]; then
+    fail_target "$t" "no seed corpus in tests/fuzz/corpus/$t/"
+    summary+=$(printf '%-16s %12s executions  no corpus' "$t" "-")$'\n'
+    continue
+  fi
   cp -R "$root/tests/fuzz/corpus/$t/." "$dir/corpus/"
-  echo "== $t: ${secs}s on $(ls "$dir/corpus" | wc -l) seed inputs"
+  # The kept reproducers: each runs once, then seeds the fuzzing.
+  regs=()
+  for f in "$root/tests/fuzz/regressions/${t}_"* "$root/tests/fuzz/regressions/$t/"*; do
+    [ -f "$f" ] && regs+=("$f")
+  done
+  if [ "${#regs[@]}" -gt 0 ]; then
+    set +e
+    "$bin" -timeout=10 -rss_limit_mb=2048 "${regs[@]}" > "$dir/regressions.log" 2>&1
+    rc=$?
+    set -e
+    echo "== $t: ${#regs[@]} regression input(s): exit $rc"
+    if [ "$rc" -ne 0 ]; then
+      fail_target "$t" "a kept reproducer fails again (log: $dir/regressions.log)"
+      grep -E "ERROR:|runtime error|SUMMARY|terminate called|what\(\)|Running:" "$dir/regressions.log" | tail -20 | sed 's/^/   /'
+    fi
+    for f in "${regs[@]}"; do cp "$f" "$dir/corpus/regression_$(basename "$f")"; done
+  fi
+  min=$(awk -v f="$floor" -v s="$secs" 'BEGIN { printf "%d", f * s }')
+  echo "== $t: ${secs}s on $(ls "$dir/corpus" | wc -l) seed inputs (floor ${floor}/s: at least $min executions)"
   set +e
-  "$build/tests/fuzz/${t}_fuzz" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
+  "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$dir/artifacts/" "$dir/corpus" > "$dir/log" 2>&1
   rc=$?
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
-  echo "   $t: exit $rc, stat::number_of_executed_units: ${execs:-?}"
-  summary+=$(printf '%-14s %12s executions  exit %s' "$t" "${execs:-?}" "$rc")$'\n'
+  rate=$(awk -v e="${execs:-0}" -v s="$secs" 'BEGIN { printf "%d", e / s }')
+  echo "   $t: exit $rc, stat::number_of_executed_units: ${execs:-?} (${rate}/s)"
+  summary+=$(printf '%-16s %12s executions  %8s/s  floor %6s/s  exit %s' "$t" "${execs:-?}" "$rate" "$floor" "$rc")$'\n'
   if [ "$rc" -ne 0 ] || ls "$dir/artifacts/"* > /dev/null 2>&1; then
     status=1
     echo "   FINDING in $t (log and reproducer kept in $dir):"
     grep -E "ERROR:|runtime error|SUMMARY|terminate called|what\(\)" "$dir/log" | head -20 | sed 's/^/   /'
     ls "$dir/artifacts/" | sed 's/^/   artifact: /'
+  elif [ -z "$execs" ]; then
+    fail_target "$t" "its log has no stat::number_of_executed_units line (log: $dir/log)"
+  elif [ "$execs" -lt "$min" ]; then
+    fail_target "$t" "executed $execs inputs in ${secs}s, below its floor of $min (${floor}/s in tests/fuzz/floors.txt)"
   fi
 done
 end=$(date +%s)
 echo "== fuzz summary (${secs}s per target; build $((built - start))s, total $((end - start))s)"
 printf '%s' "$summary"
 if [ "$status" -eq 0 ] && [ "${FUZZ_KEEP:-0}" != 1 ]; then rm -rf "$scratch"; fi
-[ "$status" -eq 0 ] && echo "fuzz: no findings" || echo "fuzz: FINDINGS (see above; scratch: $scratch)"
+[ "$status" -eq 0 ] && echo "fuzz: no findings, every target above its floor" ||
+  echo "fuzz: FAILED: findings or targets below their floor (see above; scratch: $scratch)"
 exit "$status"

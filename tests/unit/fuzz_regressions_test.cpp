@@ -1,6 +1,8 @@
 // Fuzzing findings kept as tests: every file in tests/fuzz/regressions/ is fed to the parser
-// its name starts with and must give recdistill::Error (not a crash, not std::bad_alloc);
-// and the bounded Boost archive that fixed the prepared-reader findings.
+// its name starts with: a prepared file must give recdistill::Error (not a crash, not
+// std::bad_alloc); a checkpoint or config input is run as its fuzz target runs it
+// (tests/fuzz/checkpoint_input.hpp, config_input.hpp: Error or acceptance, with the targets'
+// checks). And the bounded Boost archive that fixed the prepared-reader findings.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "../fuzz/checkpoint_input.hpp"
+#include "../fuzz/config_input.hpp"
 #include "recdistill/data/prepared.hpp"
 #include "recdistill/io/bounded_archive.hpp"
 
@@ -53,6 +57,12 @@ TEST(FuzzRegressions, EveryReproducerGivesAnError) {
         EXPECT_NE(std::string(err.what()).find("larger than the rest of the input"), std::string::npos)
             << err.what();
       }
+      ++n;
+    } else if (name.rfind("checkpoint_", 0) == 0) {
+      EXPECT_NO_THROW(fuzz::run_checkpoint_input(bytes));
+      ++n;
+    } else if (name.rfind("config_", 0) == 0) {
+      EXPECT_NO_THROW(fuzz::run_config_input(bytes));
       ++n;
     } else {
       ADD_FAILURE() << "no parser for regression file " << name << " (name it <target>_...)";

@@ -12,6 +12,7 @@
 //
 // Every error names the file and line (or the --set override) a value came from, and the key.
 #pragma once
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -76,8 +77,10 @@ struct Entry {
 };
 
 inline std::string where(const Entry& e) { return e.line >= 0 ? cat(e.origin, ":", e.line + 1) : e.origin; }
-// The place of a node inside an entry's value (an element of a list).
+// The place of a node inside an entry's value (an element of a list); the entry's own value is
+// at its key's line (a block list or mapping starts on the line after its key).
 inline std::string where(const Entry& e, const YAML::Node& n) {
+  if (n.is(e.node)) return where(e);
   const auto m = n.Mark();
   return e.line >= 0 && m.line >= 0 ? cat(e.origin, ":", m.line + 1) : where(e);
 }
@@ -91,9 +94,39 @@ struct RawConfig {
 
 namespace detail {
 
-inline std::string key_text(const YAML::Node& k, const std::string& where_) {
+// A node as short flow text for messages: at most 4 elements per level, 2 levels deep and 40
+// characters per scalar, control characters shown as spaces. Bounded, so that an alias cycle
+// (`&a [*a]`, which yaml-cpp builds as a cyclic node) or a huge key cannot blow up a message.
+inline std::string short_text(const YAML::Node& n, int depth = 0) {
+  if (!n || n.IsNull()) return "~";
+  if (n.IsScalar()) {
+    std::string s = n.Scalar().size() > 40 ? n.Scalar().substr(0, 37) + "..." : n.Scalar();
+    for (char& c : s)
+      if (static_cast<unsigned char>(c) < 32 || c == 127) c = ' ';
+    return s;
+  }
+  const bool seq = n.IsSequence();
+  if (depth >= 2) return seq ? "[...]" : "{...}";
+  std::string out = seq ? "[" : "{";
+  int i = 0;
+  for (auto it = n.begin(); it != n.end(); ++it, ++i) {
+    if (i > 0) out += ", ";
+    if (i == 4) {
+      out += "...";
+      break;
+    }
+    if (seq) out += short_text(*it, depth + 1);
+    else out += short_text(it->first, depth + 1) + ": " + short_text(it->second, depth + 1);
+  }
+  return out + (seq ? "]" : "}");
+}
+
+// A mapping key as a name; a complex key (a list or a mapping) or a null one is an error naming
+// the place, the key and its section ("" at the top level).
+inline std::string key_text(const YAML::Node& k, const std::string& where_, const std::string& section = "") {
   if (!k.IsScalar())
-    fail(where_, ": a key must be a plain name, found ", k.IsSequence() ? "a list" : k.IsMap() ? "a mapping" : "no name");
+    fail(where_, ": key '", short_text(k), "'", section.empty() ? "" : cat(" in section '", section, "'"),
+         ": a key must be a plain name, found ", k.IsSequence() ? "a list" : k.IsMap() ? "a mapping" : "null");
   return k.Scalar();
 }
 
@@ -106,13 +139,66 @@ inline void read_root(RawConfig& raw, const YAML::Node& root, const std::string&
     if (it->second.IsMap()) {
       for (auto kt = it->second.begin(); kt != it->second.end(); ++kt) {
         const int kline = kt->first.Mark().line;
-        const std::string k = key_text(kt->first, cat(origin, ":", kline + 1));
+        const std::string k = key_text(kt->first, cat(origin, ":", kline + 1), name);
         raw.entries.push_back({name + "." + k, Entry{kt->second, origin, kline, layer}});
       }
     } else {
       raw.entries.push_back({name, Entry{it->second, origin, line, layer}});
     }
   }
+}
+
+// Notes where each document of a YAML stream starts and where its root node is (yaml-cpp's
+// event interface).
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> starts, roots;
+  void OnDocumentStart(const YAML::Mark& m) override {
+    starts.push_back(m);
+    roots.push_back(m);
+    root_seen_ = false;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& m) {
+    if (!root_seen_ && !roots.empty()) roots.back() = m;
+    root_seen_ = true;
+  }
+  bool root_seen_ = false;
+};
+
+// The first YAML document of `text`; `second` gets where a second one starts, if any. Never
+// YAML::LoadAll: yaml-cpp 0.7 parses a ',' where a document would start (`,`, `- a\n,`,
+// `{a: 1},`) as an empty document without consuming it, so LoadAll never returned there and
+// allocated without bound (found by the config fuzz target). Here the documents are counted up
+// to two, and a document starting at a ',' (or where the previous one started) is a
+// YAML::ParserException at its place.
+inline YAML::Node load_document(const std::string& text, bool& has_second, YAML::Mark& second) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts d;
+  const size_t bom = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;  // marks count from after a BOM
+  while (d.starts.size() < 2 && parser.HandleNextDocument(d)) {
+    const YAML::Mark& m = d.starts.back();
+    const size_t at = bom + size_t(std::max(m.pos, 0));
+    if (at < text.size() && text[at] == ',')
+      throw YAML::ParserException(m, "unexpected ',' (a ',' separates the entries of a [...] list or a {...} mapping)");
+    if (d.starts.size() == 2 && d.starts[0].pos == m.pos) throw YAML::ParserException(m, "unexpected content");
+  }
+  has_second = d.starts.size() > 1;
+  if (has_second) second = d.roots[1];
+  return YAML::Load(text);
 }
 
 }  // namespace detail
@@ -122,15 +208,16 @@ inline RawConfig read_layers(const ConfigLayers& layers) {
   int layer = 0;
   for (const auto& f : layers.files) {
     YAML::Node root;
+    bool second = false;
+    YAML::Mark at;
     try {
-      const std::vector<YAML::Node> docs = YAML::LoadAll(f.text);
-      if (docs.size() > 1)
-        fail(f.path, ":", docs[1].Mark().line + 1, ": a second YAML document ('---'); a config file holds one "
-             "(give more files with another --config)");
-      if (!docs.empty()) root = docs[0];
+      root = detail::load_document(f.text, second, at);
     } catch (const YAML::ParserException& e) {
       fail(f.path, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
     }
+    if (second)
+      fail(f.path, ":", at.line + 1, ": a second YAML document ('---'); a config file holds one "
+           "(give more files with another --config)");
     raw.origins.push_back(f.path);
     raw.files += (raw.files.empty() ? "" : " + ") + f.path;
     detail::read_root(raw, root, f.path, layer++);
@@ -141,18 +228,21 @@ inline RawConfig read_layers(const ConfigLayers& layers) {
     if (eq == std::string::npos || eq == 0) fail(origin, ": expected section.key=value");
     const std::string path = s.substr(0, eq);
     YAML::Node v;
+    bool second = false;
+    YAML::Mark at;
     try {
-      v = YAML::Load(s.substr(eq + 1));
+      v = detail::load_document(s.substr(eq + 1), second, at);
     } catch (const YAML::Exception& e) {
       fail(origin, ": the value is not valid YAML: ", e.msg);
     }
+    if (second) fail(origin, ": the value is not valid YAML: a second document ('---')");
     const auto dot = path.find('.');
     if (dot != std::string::npos && (dot == 0 || dot + 1 == path.size() || path.find('.', dot + 1) != std::string::npos))
       fail(origin, ": expected section.key=value or key=value");
     raw.origins.push_back(origin);
     if (dot == std::string::npos && v.IsMap()) {  // --set 'model={maxlen: 5}': a section's keys
       for (auto it = v.begin(); it != v.end(); ++it)
-        raw.entries.push_back({path + "." + detail::key_text(it->first, origin), Entry{it->second, origin, -1, layer}});
+        raw.entries.push_back({path + "." + detail::key_text(it->first, origin, path), Entry{it->second, origin, -1, layer}});
       ++layer;
       continue;
     }
@@ -265,8 +355,11 @@ T convert(const KeyDoc& k, const Entry& e) {
   } else {  // std::vector<X>
     using X = typename T::value_type;
     T out;
-    for (const auto& x : detail::to_list(e, n, k, std::is_same_v<X, std::string>))
-      out.push_back(convert<X>(k, Entry{x, e.origin, e.line, e.layer}));
+    for (const auto& x : detail::to_list(e, n, k, std::is_same_v<X, std::string>)) {
+      // An element is at its own line (where(e, n) of the entry's value is the key's line).
+      const int line = e.line >= 0 && x.Mark().line >= 0 && !x.is(n) ? x.Mark().line : e.line;
+      out.push_back(convert<X>(k, Entry{x, e.origin, line, e.layer}));
+    }
     return out;
   }
 }

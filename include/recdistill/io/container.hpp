@@ -214,7 +214,9 @@ class ByteReader {
     if (n > (b_.size() - pos_) / sizeof(U)) fail(path_, ": field '", what, "' announces ", n,
                                                   " elements, more than the payload holds");
     std::vector<U> v(static_cast<size_t>(n));
-    std::memcpy(v.data(), b_.data() + pos_, size_t(n) * sizeof(U));
+    // (an empty vector's data() may be null, and memcpy from or to null is undefined even for
+    // 0 bytes: found by the checkpoint fuzz target)
+    if (n > 0) std::memcpy(v.data(), b_.data() + pos_, size_t(n) * sizeof(U));
     pos_ += size_t(n) * sizeof(U);
     return v;
   }

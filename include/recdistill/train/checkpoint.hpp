@@ -189,6 +189,11 @@ std::string encode_checkpoint(const Checkpoint<T>& c) {
   return w.take();
 }
 
+// More steps than any run takes (2^53: step counts stay exact as doubles).
+inline constexpr int64_t kMaxCheckpointSteps = int64_t(1) << 53;
+
+// The payload (io::unframe has verified it) as a checkpoint of T weights; every inconsistency is
+// an Error naming `path`, so that a resumed trainer can index without checks.
 template <class T>
 Checkpoint<T> decode_checkpoint(std::string_view payload, const std::string& path) {
   io::ByteReader r(payload, path);
@@ -248,6 +253,11 @@ Checkpoint<T> decode_checkpoint(std::string_view payload, const std::string& pat
     if (t < 0 || t > c.step) fail(path, ": inconsistent checkpoint: a tensor has ", t, " optimiser steps of ", c.step);
   if (c.epoch < 0 || c.step < 0 || size_t(c.epoch) != c.epochs.size())
     fail(path, ": inconsistent checkpoint: epoch ", c.epoch, " with ", c.epochs.size(), " epoch logs");
+  // The resumed trainer counts on from here (a step count near 2^63 would overflow).
+  if (c.step > kMaxCheckpointSteps) fail(path, ": implausible checkpoint: ", c.step, " training steps");
+  if (c.best_epoch < 0 || c.best_epoch > c.epoch)
+    fail(path, ": inconsistent checkpoint: best epoch ", c.best_epoch, " after ", c.epoch, " epochs");
+  if (c.bad_evals < 0) fail(path, ": inconsistent checkpoint: ", c.bad_evals, " validations without improvement");
   return c;
 }
 
@@ -256,10 +266,16 @@ void save_checkpoint(const std::string& path, const Checkpoint<T>& c) {
   io::write_container(path, kCheckpointFile, encode_checkpoint(c));
 }
 
+// A checkpoint from a whole file's bytes (header and payload; `path` names it in messages).
+template <class T>
+Checkpoint<T> checkpoint_from_bytes(std::string_view bytes, const std::string& path) {
+  return decode_checkpoint<T>(io::unframe(bytes, kCheckpointFile, path), path);
+}
+
 template <class T>
 Checkpoint<T> load_checkpoint(const std::string& path) {
   const std::string bytes = io::read_file_bytes(path);
-  return decode_checkpoint<T>(io::unframe(bytes, kCheckpointFile, path), path);
+  return checkpoint_from_bytes<T>(bytes, path);
 }
 
 // Refuses to resume `c` (read from `path`) under config `cfg` on data with the given hashes;
