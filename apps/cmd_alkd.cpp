@@ -49,6 +49,7 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
+#include "recdistill/core/interrupt.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
@@ -562,7 +563,36 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
 
 }  // namespace
 
+namespace {
+// The alkd run folder, once known, for the message of an interrupted run.
+fs::path g_alkd_folder;
+int alkd_main(const Args& args);
+}  // namespace
+
+// SIGINT/SIGTERM: the training in progress stops after its epoch's checkpoint; --resume FOLDER
+// skips the finished stages and continues it.
 int cmd_alkd(const Args& args) {
+  install_interrupt_handlers();
+  try {
+    return alkd_main(args);
+  } catch (const Interrupted& e) {
+    std::string again = "recdistill alkd";
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--resume" || args[i] == "-o" || args[i] == "--output") {
+        ++i;  // replaced by --resume FOLDER below
+        continue;
+      }
+      if (args[i].rfind("--resume=", 0) == 0 || args[i].rfind("--output=", 0) == 0) continue;
+      again += " '" + args[i] + "'";
+    }
+    if (g_alkd_folder.empty()) throw;
+    throw Interrupted(e.signal, e.epoch, cat(e.what(), "\nresume with: ", again, " --resume ", g_alkd_folder.string()),
+                      g_alkd_folder.string());
+  }
+}
+
+namespace {
+int alkd_main(const Args& args) {
   po::options_description opts("recdistill alkd options");
   std::vector<std::string> configs, sets;
   std::string stages_text = "pretrain,predict,oracle,select,distill,report", output, resume;
@@ -633,6 +663,7 @@ int cmd_alkd(const Args& args) {
     io::write_file_atomic((folder / "alkd_config.yaml").string(), config_text);
   }
   std::cout << "alkd run folder: " << folder.string() << "\n";
+  g_alkd_folder = folder;
 
   const Role roles[] = {{"teacher", ac.teacher_hidden, ac.teacher_patience, ac.teacher_bce_negatives},
                         {"student", ac.student_hidden, ac.student_patience, ac.student_bce_negatives}};
@@ -756,5 +787,7 @@ int cmd_alkd(const Args& args) {
     later_stages(folder, cfg, ac, rc.layers, configs, sets, registry, plugins, alkd_keys, wants, role_sets(roles[1]));
   return 0;
 }
+
+}  // namespace
 
 }  // namespace recdistill::app

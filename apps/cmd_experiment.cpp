@@ -4,6 +4,7 @@
 //   recdistill experiment --config FILE.yaml [--set key=value ...] [--seeds 2020,2021,2022]
 //                         [--variant LABEL[:key=value,key=value...] ...] [--output DIR]
 //                         [--plan PLAN.yaml] [--no-plots] [--show-runs]
+//   recdistill experiment --resume DIR/experiment-<stamp>
 //
 // A variant is a label plus --set overrides applied after the common ones; without --variant
 // there is one variant, "base". Every (variant, seed) run is a normal `train` run (its own run
@@ -13,29 +14,41 @@
 // (gnuplot), experiment.yaml (what was run) and experiment.jsonl (events, docs/experiments.md).
 // All configs are resolved before the first run starts, so a bad key in the last variant is
 // reported at once.
+//
+// SIGINT or SIGTERM: the current run stops after its epoch's checkpoint, the summary of the
+// finished runs is written, and the command exits 128 + the signal saying how to resume.
+// `--resume DIR` reads DIR/experiment.yaml, reuses every run experiment.jsonl records as
+// finished, continues an interrupted run from its checkpoint (in a new run folder, as `train
+// --resume` does) and runs what is missing; the tables are those of an uninterrupted experiment.
 #include <yaml-cpp/yaml.h>
 
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
 #include "recdistill/core/error.hpp"
+#include "recdistill/core/interrupt.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
+#include "recdistill/io/experiment_events.hpp"
 #include "recdistill/plugin/registry.hpp"
 #include "recdistill/io/log.hpp"
 #include "recdistill/io/progress.hpp"
 #include "recdistill/io/report.hpp"
 #include "recdistill/io/variant_tests.hpp"
+#include "recdistill/train/checkpoint_files.hpp"
 
 namespace recdistill::app {
 
@@ -202,7 +215,7 @@ std::string fixed4(double v) {
 
 int cmd_experiment(const Args& args) {
   po::options_description opts("recdistill experiment options");
-  std::string config, seeds_text, output, plan_file, control, tested;
+  std::string config, seeds_text, output, plan_file, control, tested, resume;
   std::vector<std::string> sets, variant_texts;
   opts.add_options()("help,h", "show this help")(
       "config,c", po::value(&config), "YAML experiment config (or `config:` in --plan)")(
@@ -214,6 +227,7 @@ int cmd_experiment(const Args& args) {
       "parent of the experiment folder (default: training.model_dir/experiment_name)")(
       "plan", po::value(&plan_file), "YAML file with config, set, seeds and variants (the command line adds to it)")(
       "control", po::value(&control), "a variant to test every other against (paired tests: tests.md)")(
+      "resume", po::value(&resume), "an experiment folder: run only what it is missing (its experiment.yaml is the plan)")(
       "metrics", po::value(&tested), "with --control: comma-separated metrics (default: HR@10,HR@20,NDCG@10,NDCG@20, those the runs have)")(
       "no-plots", "write the tables only (no gnuplot)")(
       "show-runs", "print each run's own output (data, epochs, test table) as `train` does");
@@ -228,7 +242,13 @@ int cmd_experiment(const Args& args) {
   po::notify(vm);
 
   // The plan: file first, then the command line (config and seeds replace, sets append,
-  // --variant replaces the file's variants).
+  // --variant replaces the file's variants). --resume: the folder's experiment.yaml, as it was.
+  if (!resume.empty()) {
+    for (const char* o : {"config", "plan", "set", "seeds", "variant", "control", "output"})
+      if (vm.count(o)) fail("--resume ", resume, ": --", o, " cannot be given (the folder's experiment.yaml is the plan)");
+    plan_file = (fs::path(resume) / "experiment.yaml").string();
+    if (!fs::exists(plan_file)) fail(plan_file, ": not found (--resume takes an experiment folder)");
+  }
   Plan plan = plan_file.empty() ? Plan{} : load_plan(plan_file);
   if (!config.empty()) plan.config = config;
   if (plan.config.empty()) fail("no config given (--config FILE.yaml, or `config:` in --plan)");
@@ -279,10 +299,11 @@ int cmd_experiment(const Args& args) {
     }
 
   const fs::path parent = output.empty() ? fs::path(base.model_dir) / base.experiment_name : fs::path(output);
-  const fs::path dir = fresh_experiment_dir(parent);
-  {
+  const fs::path dir = resume.empty() ? fresh_experiment_dir(parent) : fs::path(resume);
+  const io::ExperimentEvents earlier = resume.empty() ? io::ExperimentEvents{} : io::read_experiment_events(dir / "experiment.jsonl");
+  if (resume.empty()) {
     YAML::Node rec;
-    rec["config"] = plan.config;
+    rec["config"] = fs::absolute(plan.config).lexically_normal().string();  // what --resume reads back
     rec["set"] = plan.sets;
     rec["seeds"] = plan.seeds;
     for (const auto& v : plan.variants) rec["variants"][v.label] = v.sets;
@@ -297,7 +318,7 @@ int cmd_experiment(const Args& args) {
     for (const auto& v : plan.variants) labels += (labels.empty() ? "" : ",") + v.label;
     std::string seeds;
     for (uint64_t s : plan.seeds) seeds += (seeds.empty() ? "" : ",") + std::to_string(s);
-    events.write("experiment_start", io::JsonFields()
+    events.write(resume.empty() ? "experiment_start" : "experiment_resume", io::JsonFields()
                                          .add("config", plan.config)
                                          .add("variants", labels)
                                          .add("seeds", seeds)
@@ -305,6 +326,9 @@ int cmd_experiment(const Args& args) {
                                          .add("folder", dir.string()));
     std::cout << "experiment " << base.experiment_name << ": " << plan.variants.size() << " variant(s) x "
               << plan.seeds.size() << " seed(s) = " << jobs.size() << " runs of " << plan.config << "\n";
+    if (!resume.empty())
+      std::cout << "  resuming: " << earlier.finished.size() << " run(s) finished, "
+                << earlier.interrupted.size() << " interrupted\n";
     for (const auto& v : plan.variants) {
       std::cout << "  variant " << v.label << ":";
       for (const auto& s : v.sets) std::cout << " " << s;
@@ -327,9 +351,21 @@ int cmd_experiment(const Args& args) {
   progress.begin("experiment", int64_t(jobs.size()));
   std::vector<io::RunRecord> records;
   const auto t0 = std::chrono::steady_clock::now();
+  install_interrupt_handlers();
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& job = jobs[i];
     const std::string what = job.variant->label + " seed " + std::to_string(job.seed);
+    const std::string key = io::experiment_job_key(job.variant->label, job.seed);
+    if (const auto done = earlier.finished.find(key); done != earlier.finished.end()) {  // --resume
+      records.push_back(done->second);
+      if (i == 0) ropt.curve_metric = earlier.valid_metric.at(key);
+      const std::string w = earlier.selection.at(key) == "last" ? "the last epoch" : "the best validation epoch";
+      ropt.tested_weights = i == 0 || ropt.tested_weights == w ? w : "each run's training.selection";
+      progress.line("[" + std::to_string(i + 1) + "/" + std::to_string(jobs.size()) + "] " + what +
+                    ": finished before  " + done->second.run_dir);
+      progress.update(int64_t(i + 1));
+      continue;
+    }
     // Short status (variant/seed, epoch): the whole line must fit an 80-column terminal.
     const std::string tag = job.variant->label + "/" + std::to_string(job.seed);
     progress.update(int64_t(i), tag);
@@ -340,11 +376,31 @@ int cmd_experiment(const Args& args) {
       TrainRunOptions o;
       o.output = (dir / "runs" / job.variant->label).string();
       o.quiet = !show_runs;
+      if (const auto it = earlier.interrupted.find(key); it != earlier.interrupted.end() &&
+                                                          fs::exists(fs::path(it->second) / kLatestCheckpoint))
+        o.resume = it->second;  // continues from its checkpoint, in a new run folder
       // Keep the bar moving inside a run: its status names the epoch reached.
       o.on_epoch = [&](const EpochLog& e) {
         progress.update(int64_t(i), tag + " epoch " + std::to_string(e.epoch));
       };
       out = train_run(job.cfg, o);
+    } catch (const Interrupted& e) {
+      events.write("run_interrupted", io::JsonFields()
+                                          .add("variant", job.variant->label)
+                                          .add("seed", job.seed)
+                                          .add("epoch", e.epoch)
+                                          .add("run_dir", e.run_dir));
+      std::string summary = "no run has finished yet";
+      if (!records.empty()) {
+        const auto f = io::write_report(dir, records, ropt);
+        summary = cat("the summary of the ", records.size(), " finished run(s): ", f.markdown.string());
+      }
+      progress.line("interrupted");
+      throw Interrupted(e.signal, e.epoch,
+                        cat("interrupted by ", signal_name(e.signal), " during run ", i + 1, "/", jobs.size(), " (",
+                            what, ", after epoch ", e.epoch, "); ", summary,
+                            "\nresume with: recdistill experiment --resume ", dir.string()),
+                        dir.string());
     } catch (const std::exception& e) {
       events.write("run_failed", io::JsonFields()
                                      .add("variant", job.variant->label)
@@ -384,7 +440,10 @@ int cmd_experiment(const Args& args) {
                                 .add("epochs_run", rec.epochs_run)
                                 .add("train_seconds", rec.train_seconds)
                                 .add("valid", rec.valid)
-                                .add("test", rec.test));
+                                .add("test", rec.test)
+                                .raw("curve", io::curve_json(rec.curve))
+                                .add("valid_metric", out.valid_metric)
+                                .add("selection", out.selection));
     const std::string& m = out.valid_metric;
     if (i == 0) ropt.curve_metric = m;  // the model's, known once it ran
     // Which weights the tables report: the runs' training.selection (variants may differ).

@@ -23,6 +23,7 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
+#include "recdistill/core/interrupt.hpp"
 #include "recdistill/data/prepared.hpp"
 #include "recdistill/io/atomic_file.hpp"
 #include "recdistill/io/config.hpp"
@@ -151,7 +152,20 @@ int cmd_train(const std::vector<std::string>& args) {
   po::notify(vm);
   run.verbosity = vm.count("debug") ? Verbosity::debug : vm.count("verbose") ? Verbosity::verbose
                                                                              : Verbosity::normal;
-  train_run(load_configs(configs, sets, open_plugins(run.plugins)), run);
+  install_interrupt_handlers();
+  try {
+    train_run(load_configs(configs, sets, open_plugins(run.plugins)), run);
+  } catch (const Interrupted& e) {
+    // How to continue: the same command, resuming from the run folder it made.
+    std::string again = "recdistill train";
+    for (const auto& c : configs) again += " --config " + c;
+    for (const auto& s : sets) again += " --set '" + s + "'";
+    if (!run.output.empty()) again += " --output " + run.output;
+    throw Interrupted(e.signal, e.epoch,
+                      cat(e.what(), e.epoch > 0 ? cat("\nresume with: ", again, " --resume ", e.run_dir)
+                                                : std::string("\nstart it again to train")),
+                      e.run_dir);
+  }
   return 0;
 }
 
@@ -207,6 +221,7 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   ro.checkpoint_dir = run.string();  // checkpoints sit next to config.yaml
   ro.resume_from = opt.resume;
   ro.skip_nonfinite = opt.skip_nonfinite;
+  ro.stop_requested = [] { return interrupt_requested(); };
   ro.on_epoch = [&](const EpochLog& e) {
     std::ostringstream line;
     line << "epoch " << std::setw(3) << e.epoch << "  loss " << std::fixed << std::setprecision(4)
@@ -242,7 +257,16 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   };
   out << "run folder: " << run.string() << "\n";
 
-  const TrainResult res = model->train(prep.data, prep.split, ro);
+  TrainResult res;
+  try {
+    res = model->train(prep.data, prep.split, ro);
+  } catch (const Interrupted& e) {
+    bar.line("interrupted");
+    throw Interrupted(e.signal, e.epoch,
+                      cat("interrupted by ", signal_name(e.signal), " after epoch ", e.epoch, ": ", run.string(),
+                          e.epoch > 0 ? " holds that epoch's checkpoints (latest.ckpt, best.ckpt)" : " has no checkpoint yet"),
+                      run.string());
+  }
   model->save((run / "model.safetensors").string());
   // Per-user test ranks of the selected weights, for paired tests between runs (`compare`).
   write_per_user((run / "per_user_test.csv").string(), rank_split_cases(*model, prep.split, prep.split.test),

@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "recdistill/core/error.hpp"
+#include "recdistill/core/interrupt.hpp"
 
 namespace {
 
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
     std::cerr << "recdistill: unknown command '" << cmd << "'\n";
     usage(std::cerr);
     return 2;
+  } catch (const recdistill::Interrupted& e) {
+    std::cerr << e.what() << "\n";
+    return 128 + e.signal;  // as a shell reports a process stopped by that signal
   } catch (const recdistill::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -1,12 +1,15 @@
 // Tier 4: checkpoints. A run that is interrupted and resumed from latest.ckpt gives the same
-// bits as one that never stopped (CPU, one thread); a write killed half-way leaves the
-// previous checkpoint loadable; damaged checkpoints and checkpoints of other data or settings
+// bits as one that never stopped (CPU, one thread); a kill at any phase of a checkpoint commit
+// leaves the previous pair, which agrees and resumes; damaged checkpoints and checkpoints of other data or settings
 // are refused with a message naming what is wrong.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -175,6 +178,17 @@ TEST(Resume, ScheduleMayChangeOtherSettingsMayNot) {
     EXPECT_NE(e.find("model.dropout_rate: checkpoint 0.2, config 0.3"),
               std::string::npos) << e;
   }
+  // Another thread count: refused, naming both counts (a count repeats bit for bit, another
+  // can differ in the last bits).
+  {
+    auto other = cfg;
+    other.runtime.threads = 2;
+    SequentialTrainer<B, float> t(other, split);
+    FitOptions o;
+    o.resume_from = latest;
+    const auto e = error_of([&] { t.fit(o); });
+    EXPECT_NE(e.find("runtime.threads: checkpoint 1, config 2"), std::string::npos) << e;
+  }
   // Another dataset id mapping: refused before anything else.
   {
     SequentialTrainer<B, float> t(cfg, split);
@@ -319,24 +333,52 @@ TEST(Checkpoint, AWriteKilledMidwayLeavesThePreviousOneIntact) {
   }
 }
 
-// A real training process SIGKILLed while it writes a checkpoint, then resumed from what
-// survived: the result equals the uninterrupted run bit for bit. The catalogue is large
-// enough (4,000 items) that each checkpoint takes milliseconds to write, so the kill usually
-// lands inside a write; the test says where it landed and holds either way.
-TEST(Resume, AfterAProcessKilledDuringACheckpointWrite) {
+// The run folder's pair (train/checkpoint_files.hpp): the best epoch latest.ckpt records is
+// best.ckpt's epoch.
+static void expect_pair_agrees(const std::string& run) {
+  const auto latest = load_checkpoint<float>(run + "/latest.ckpt");
+  const auto best = load_checkpoint<float>(run + "/best.ckpt");
+  EXPECT_EQ(best.epoch, latest.best_epoch) << run;
+  EXPECT_EQ(best.params, latest.best_params) << run;
+}
+
+// Every generation folder (ckpt.<n>) of a run folder.
+static std::vector<std::string> generations(const std::string& run) {
+  std::vector<std::string> g;
+  for (const auto& e : fs::directory_iterator(run))
+    if (e.path().filename().string().rfind("ckpt.", 0) == 0) g.push_back(e.path().filename().string());
+  std::sort(g.begin(), g.end());
+  return g;
+}
+
+// A training process killed at each phase of a checkpoint commit (the test-only fault point
+// RECDISTILL_FAULT_CHECKPOINT=<phase>:<epoch>, on an epoch whose validation improved, so both
+// files are due): the test proves where the kill landed (the child's last words, the unfinished
+// generation's files), that the committed pair still agrees and is the previous epoch's, and
+// that resuming from it gives the uninterrupted run bit for bit with both files in the folder.
+class KilledCommit : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KilledCommit, LeavesTheLastPairAndResumesBitForBit) {
+  const std::string phase = GetParam();
   B::set_threads(1);
-  const auto split = synthetic(60, 4000, 12, 9);
+  const auto split = synthetic(60, 400, 12, 9);
   auto cfg = small_config();
-  cfg.sasrec.hidden = 32;
-  TempDir d;
+  cfg.training.eval_every = 1;
   SequentialTrainer<B, float> straight(cfg, split);
   const auto want = straight.fit();
+  int epoch = 0;  // an improving epoch after the first: a committed pair exists before it
+  for (const auto& e : want.epochs)
+    if (e.best && e.epoch >= 2 && epoch == 0) epoch = e.epoch;
+  ASSERT_GT(epoch, 1) << "the planted run must improve after epoch 1";
 
-  const std::string run = d.str("run");
-  fs::create_directories(run);
+  TempDir d;
+  const std::string run = d.str("run"), err = d.str("child.err");
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::setenv("RECDISTILL_FAULT_CHECKPOINT", (phase + ":" + std::to_string(epoch)).c_str(), 1);
     try {
       SequentialTrainer<B, float> t(cfg, split);
       FitOptions o;
@@ -344,37 +386,36 @@ TEST(Resume, AfterAProcessKilledDuringACheckpointWrite) {
       t.fit(o);
     } catch (...) {
     }
-    ::_exit(0);
+    ::_exit(0);  // not reached when the fault point fires
   }
-  // Wait for a resumable latest.ckpt, then kill the child once a temporary checkpoint file
-  // of a later write has bytes in it.
-  const std::string tmp_latest = run + "/latest.ckpt.tmp." + std::to_string(child);
-  const std::string tmp_best = run + "/best.ckpt.tmp." + std::to_string(child);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  bool mid_write = false, finished = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::error_code ec;
-    if (fs::exists(run + "/latest.ckpt", ec)) {
-      for (const auto& tmp : {tmp_latest, tmp_best})
-        if (fs::exists(tmp, ec) && fs::file_size(tmp, ec) > 0) mid_write = true;
-      if (mid_write) break;
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child was not killed: status " << status;
+  std::ifstream in(err);
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(said.find("fault injection: " + phase + " at epoch " + std::to_string(epoch)), std::string::npos) << said;
+
+  // Where it landed: the committed generation is the previous epoch's; the next one is unfinished.
+  const auto gens = generations(run);
+  ASSERT_EQ(gens.size(), 2u) << "the committed generation and the unfinished one";
+  const std::string committed = fs::read_symlink(run + "/checkpoints").string();
+  const std::string unfinished = gens[0] == committed ? gens[1] : gens[0];
+  const std::string u = run + "/" + unfinished;
+  if (phase == "mid_latest") {
+    EXPECT_GT(fs::file_size(u + "/latest.ckpt"), 0u);
+    EXPECT_THROW(load_checkpoint<float>(u + "/latest.ckpt"), Error);  // half written
+    EXPECT_FALSE(fs::exists(u + "/best.ckpt"));
+  } else {
+    EXPECT_EQ(load_checkpoint<float>(u + "/latest.ckpt").epoch, epoch);  // written whole
+    if (phase == "between") {
+      EXPECT_FALSE(fs::exists(u + "/best.ckpt"));
+    } else {
+      EXPECT_GT(fs::file_size(u + "/best.ckpt"), 0u);
+      EXPECT_THROW(load_checkpoint<float>(u + "/best.ckpt"), Error);
     }
-    int status = 0;
-    if (::waitpid(child, &status, WNOHANG) == child) {
-      finished = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  if (!finished) {
-    ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-  }
-  ASSERT_TRUE(fs::exists(run + "/latest.ckpt"));
-  const auto survived = load_checkpoint<float>(run + "/latest.ckpt");
-  std::cout << (mid_write ? "killed during a checkpoint write" : finished ? "the child finished first" : "killed between writes")
-            << "; latest.ckpt holds epoch " << survived.epoch << "\n";
+  EXPECT_EQ(load_checkpoint<float>(run + "/latest.ckpt").epoch, epoch - 1);
+  expect_pair_agrees(run);
 
   SequentialTrainer<B, float> resumed(cfg, split);
   FitOptions o;
@@ -383,6 +424,105 @@ TEST(Resume, AfterAProcessKilledDuringACheckpointWrite) {
   const auto got = resumed.fit(o);
   EXPECT_EQ(resumed.params(), straight.params());
   expect_same_logs(want, got);
+  // Both files, the resumed run's best included; the unfinished generation is gone.
+  EXPECT_EQ(load_checkpoint<float>(run + "/latest.ckpt").epoch, want.epochs_run);
+  EXPECT_EQ(load_checkpoint<float>(run + "/best.ckpt").epoch, want.best_epoch);
+  expect_pair_agrees(run);
+  EXPECT_EQ(generations(run).size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoint, KilledCommit, ::testing::Values("mid_latest", "between", "mid_best"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// A stop asked for during an epoch (the app's SIGINT/SIGTERM flag, FitOptions::stop_requested)
+// ends the run after that epoch's checkpoint with Interrupted; resuming from the folder gives
+// the uninterrupted run bit for bit.
+TEST(Resume, AfterAStopRequestEqualsAnUninterruptedRun) {
+  B::set_threads(1);
+  const auto split = synthetic(60, 40, 12, 4);
+  const auto cfg = small_config();
+  SequentialTrainer<B, float> straight(cfg, split);
+  const auto want = straight.fit();
+  TempDir d;
+  int epochs_done = 0;
+  {
+    SequentialTrainer<B, float> first(cfg, split);
+    FitOptions o;
+    o.checkpoint_dir = d.str("run");
+    o.on_epoch = [&](const EpochLog& e) { epochs_done = e.epoch; };
+    o.stop_requested = [&] { return epochs_done >= 3 ? SIGTERM : 0; };  // "arrives" during epoch 3
+    try {
+      first.fit(o);
+      ADD_FAILURE() << "the run did not stop";
+    } catch (const Interrupted& e) {
+      EXPECT_EQ(e.signal, SIGTERM);
+      EXPECT_EQ(e.epoch, 3);
+      EXPECT_NE(std::string(e.what()).find("interrupted by SIGTERM after epoch 3"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(load_checkpoint<float>(d.str("run/latest.ckpt")).epoch, 3);
+  expect_pair_agrees(d.str("run"));
+  SequentialTrainer<B, float> resumed(cfg, split);
+  FitOptions o;
+  o.checkpoint_dir = d.str("run");
+  o.resume_from = d.str("run/latest.ckpt");
+  const auto got = resumed.fit(o);
+  EXPECT_EQ(resumed.params(), straight.params());
+  expect_same_logs(want, got);
+}
+
+// A run resumed into a new folder (as `recdistill train --resume` does) starts it with the pair
+// it resumed from, so the folder has best.ckpt even when the resumed epochs never improve.
+TEST(Resume, IntoANewFolderKeepsThePair) {
+  B::set_threads(1);
+  const auto split = synthetic(60, 40, 12, 4);
+  auto cfg = small_config();
+  TempDir d;
+  {
+    SequentialTrainer<B, float> first(cfg, split);
+    FitOptions o;
+    o.checkpoint_dir = d.str("a");
+    o.on_epoch = [](const EpochLog& e) {
+      if (e.epoch == 4) throw Crash{};
+    };
+    EXPECT_THROW(first.fit(o), Crash);
+  }
+  expect_pair_agrees(d.str("a"));
+  const auto best_a = load_checkpoint<float>(d.str("a/best.ckpt"));
+  SequentialTrainer<B, float> resumed(cfg, split);
+  FitOptions o;
+  o.checkpoint_dir = d.str("b");
+  o.resume_from = d.str("a/latest.ckpt");
+  int last_best = 0;
+  o.on_epoch = [&](const EpochLog& e) {
+    if (e.best) last_best = e.epoch;
+  };
+  const auto got = resumed.fit(o);
+  expect_pair_agrees(d.str("b"));
+  const auto best_b = load_checkpoint<float>(d.str("b/best.ckpt"));
+  EXPECT_EQ(best_b.epoch, got.best_epoch);
+  if (last_best == 0) EXPECT_EQ(best_b.params, best_a.params);  // carried over from folder a
+}
+
+// A folder written by an older build (plain latest.ckpt and best.ckpt files) is taken over
+// without changing what either name reads.
+TEST(Checkpoint, PlainFilesOfAnOlderBuildAreTakenOver) {
+  TempDir d;
+  const std::string run = d.str("run");
+  fs::create_directories(run);
+  io::write_file_atomic(run + "/latest.ckpt", "latest bytes");
+  io::write_file_atomic(run + "/best.ckpt", "best bytes");
+  CheckpointFiles files(run);
+  EXPECT_TRUE(files.has_committed());
+  EXPECT_TRUE(fs::is_symlink(run + "/latest.ckpt"));
+  EXPECT_EQ(io::read_file_bytes(run + "/latest.ckpt"), "latest bytes");
+  EXPECT_EQ(io::read_file_bytes(run + "/best.ckpt"), "best bytes");
+  files.commit(7, "new latest", false);  // no improvement: best stays
+  EXPECT_EQ(io::read_file_bytes(run + "/latest.ckpt"), "new latest");
+  EXPECT_EQ(io::read_file_bytes(run + "/best.ckpt"), "best bytes");
+  files.commit(8, "newer", true);
+  EXPECT_EQ(io::read_file_bytes(run + "/best.ckpt"), "newer");
+  EXPECT_EQ(generations(run), std::vector<std::string>{"ckpt.2"});
 }
 
 // NaN/Inf: training stops naming the epoch and step, and the checkpoints written before stay

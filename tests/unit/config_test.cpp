@@ -316,10 +316,10 @@ TEST(Config, TrainerSettingsAndResumeCompatibility) {
   EXPECT_TRUE(tc.adam.decoupled);
   const auto s = checkpoint_settings(c);
   for (const char* k : {"seed", "compat", "model.variant", "model.maxlen", "training.lr_schedule", "training.batch_size",
-                        "data.split", "eval.ks"})
+                        "data.split", "eval.ks", "runtime.threads"})
     EXPECT_EQ(s.count(k), 1u) << k;
   for (const char* k : {"training.epochs", "training.patience", "training.eval_every", "training.max_steps",
-                        "training.model_dir", "data.path", "runtime.threads", "experiment_name"})
+                        "training.model_dir", "data.path", "runtime.backend", "experiment_name"})
     EXPECT_EQ(s.count(k), 0u) << k;
   // Weights: only what changes a parameter's meaning.
   const auto w = io::compat_settings(c, keys::kWeights);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "recdistill/io/experiment_events.hpp"
 #include "recdistill/io/report.hpp"
 
 using namespace recdistill;
@@ -285,4 +286,63 @@ TEST(VariantTests, ClearErrors) {
     EXPECT_NE(std::string(e.what()).find("no per-user test metrics at"), std::string::npos) << e.what();
   }
   fs::remove_all(d);
+}
+
+// experiment.jsonl as `experiment --resume` reads it (io/experiment_events.hpp): a run_end event
+// written with the app's fields reads back to the same record (curve included, NaN as null);
+// a later run_end clears an earlier interruption; a damaged line is an error naming the line.
+TEST(ExperimentEvents, RunEndReadsBackExactlyAndDamageNamesTheLine) {
+  io::RunRecord r = run("wide", 2021, 0.123456789012345, 0.5);
+  r.valid = {{"NDCG@10", 0.25}};
+  r.best_epoch = 3;
+  r.epochs_run = 4;
+  r.train_seconds = 1.5;
+  r.run_dir = "runs/wide/run-1";
+  r.curve = {{1, 5.5, NAN}, {2, 5.25, 0.125}};
+  const std::string end = io::json_log_line("run_end", io::JsonFields()
+                                                           .add("variant", r.variant)
+                                                           .add("seed", r.seed)
+                                                           .add("run_dir", r.run_dir)
+                                                           .add("best_epoch", r.best_epoch)
+                                                           .add("epochs_run", r.epochs_run)
+                                                           .add("train_seconds", r.train_seconds)
+                                                           .add("valid", r.valid)
+                                                           .add("test", r.test)
+                                                           .raw("curve", io::curve_json(r.curve))
+                                                           .add("valid_metric", "NDCG@10")
+                                                           .add("selection", "best"));
+  const std::string cut = io::json_log_line("run_interrupted", io::JsonFields()
+                                                                   .add("variant", "base")
+                                                                   .add("seed", 7)
+                                                                   .add("epoch", 2)
+                                                                   .add("run_dir", "runs/base/run-2"));
+  const std::string start = io::json_log_line("experiment_start", io::JsonFields().add("runs", 4));
+  const auto ev = io::parse_experiment_events(start + cut + end, "e.jsonl");
+  ASSERT_EQ(ev.finished.count("wide/2021"), 1u);
+  const io::RunRecord& got = ev.finished.at("wide/2021");
+  EXPECT_EQ(got.test, r.test);
+  EXPECT_EQ(got.valid, r.valid);
+  EXPECT_EQ(got.best_epoch, 3);
+  EXPECT_EQ(got.epochs_run, 4);
+  EXPECT_EQ(got.run_dir, r.run_dir);
+  ASSERT_EQ(got.curve.size(), 2u);
+  EXPECT_TRUE(std::isnan(got.curve[0].valid));
+  EXPECT_EQ(got.curve[1].valid, 0.125);
+  EXPECT_EQ(ev.valid_metric.at("wide/2021"), "NDCG@10");
+  EXPECT_EQ(ev.interrupted.at("base/7"), "runs/base/run-2");
+  // The interrupted run finished later: no longer interrupted.
+  const std::string end7 = io::json_log_line("run_end", io::JsonFields()
+                                                            .add("variant", "base").add("seed", 7).add("run_dir", "r")
+                                                            .add("best_epoch", 1).add("epochs_run", 1)
+                                                            .add("train_seconds", 1.0).add("valid", r.valid)
+                                                            .add("test", r.test).raw("curve", "[]")
+                                                            .add("valid_metric", "NDCG@10").add("selection", "best"));
+  EXPECT_EQ(io::parse_experiment_events(cut + end7, "e.jsonl").interrupted.count("base/7"), 0u);
+  try {
+    io::parse_experiment_events(start + "{\"event\": \"run_end\", \"variant\": \"x\"}\n", "e.jsonl");
+    ADD_FAILURE() << "a run_end without its fields was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("e.jsonl:2: expected an experiment event"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(io::parse_experiment_events("not json\n", "e.jsonl"), Error);
 }

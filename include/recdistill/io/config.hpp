@@ -238,7 +238,7 @@ struct RuntimeConfig {
 
   template <class V>
   void keys(V& v) {
-    v(threads, Key("runtime", "threads", "Eigen/OpenMP threads; results do not depend on it (on 2 cores one thread was as fast)").range(1, 1024));
+    v(threads, Key("runtime", "threads", "Eigen/OpenMP threads; a count repeats bit for bit, another can differ in the last bits (multi-threaded GEMM sums in blocks), so a resume keeps it; on 2 cores one thread was as fast").range(1, 1024).resume());
     v(backend, Key("runtime", "backend", "where the model runs; only `cpu` trains for now (docs/cuda.md)").one_of({"cpu"}));
   }
 };

@@ -52,7 +52,8 @@ namespace recdistill::plugin {
 // in safetensors. 4: KeyDoc::refused (keys never accepted, such as llm.api_key). 5:
 // Model::predict_cases (active distillation's prediction step). 6: Strategy::select takes the
 // spec's §5.1 contract (SelectionRequest, alkd::Selection); data::Split's training annotations.
-constexpr uint32_t kPluginAbiVersion = 6;
+// 7: RunOptions::stop_requested (a graceful stop on SIGINT/SIGTERM, core/interrupt.hpp).
+constexpr uint32_t kPluginAbiVersion = 7;
 
 // What a training run will do, as the model tells the app before its first step (from its own
 // resolved config: the app reads no model key by name).
@@ -71,6 +72,7 @@ struct RunOptions {
   std::string checkpoint_dir;  // where checkpoints go ("" = none)
   std::string resume_from;     // a run folder or checkpoint file to continue ("" = fresh run)
   bool skip_nonfinite = false; // skip a step whose loss or gradient is NaN/Inf instead of stopping
+  std::function<int()> stop_requested;  // FitOptions::stop_requested (the app's signal flag)
 };
 
 // One recommended item: internal item id (1-based) and its score.

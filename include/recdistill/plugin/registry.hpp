@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/core/interrupt.hpp"
 #include "recdistill/plugin/interface.hpp"
 
 namespace recdistill::plugin {
@@ -70,11 +71,14 @@ inline std::vector<std::string> env_plugin_dirs() {
   return out;
 }
 
-// f(), with what it throws copied into an Error of the app's own (bad_alloc passes).
+// f(), with what it throws copied into an Error of the app's own (bad_alloc passes; a stop
+// request stays an Interrupted).
 template <class F>
 decltype(auto) guard(F&& f) {
   try {
     return f();
+  } catch (const Interrupted& e) {
+    throw Interrupted(e.signal, e.epoch, e.what(), e.run_dir);
   } catch (const Error& e) {
     throw Error(std::string(e.what()));
   } catch (const std::bad_alloc&) {

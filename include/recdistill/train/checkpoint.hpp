@@ -25,6 +25,7 @@
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/io/container.hpp"
+#include "recdistill/train/checkpoint_files.hpp"
 #include "recdistill/train/result.hpp"
 
 namespace recdistill {
@@ -35,8 +36,6 @@ namespace recdistill {
 inline constexpr io::FileKind kCheckpointFile{
     std::string_view("RDCKPT\0\1", 8), 3, "checkpoint",
     "an older checkpoint cannot be resumed by this build: start the run again; its run folder's results stay valid"};
-inline constexpr const char* kLatestCheckpoint = "latest.ckpt";
-inline constexpr const char* kBestCheckpoint = "best.ckpt";
 
 namespace data {
 
@@ -276,6 +275,28 @@ template <class T>
 Checkpoint<T> load_checkpoint(const std::string& path) {
   const std::string bytes = io::read_file_bytes(path);
   return checkpoint_from_bytes<T>(bytes, path);
+}
+
+// The best.ckpt of a run resumed from `path` (holding `c`) into a folder without one: the
+// best.ckpt beside `path` when it holds the best epoch `c` records; otherwise `c` cut back to
+// that epoch (the best weights and the logs up to it; the optimiser state stays the resumed
+// one's, so that file is for the weights, not for an exact resume). The whole file's bytes.
+template <class T>
+std::string resumed_best_file(const std::string& path, const Checkpoint<T>& c) {
+  const auto beside = std::filesystem::path(path).parent_path() / kBestCheckpoint;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(beside, ec)) {
+    try {
+      const std::string bytes = io::read_file_bytes(beside.string());
+      if (checkpoint_from_bytes<T>(bytes, beside.string()).epoch == c.best_epoch) return bytes;
+    } catch (const Error&) {  // unreadable: made from `c` below
+    }
+  }
+  Checkpoint<T> b = c;
+  b.params = c.best_params;
+  b.epoch = c.best_epoch;
+  b.epochs.resize(size_t(b.epoch));
+  return io::frame(kCheckpointFile, encode_checkpoint(b));
 }
 
 // Refuses to resume `c` (read from `path`) under config `cfg` on data with the given hashes;

@@ -42,6 +42,9 @@ struct FitOptions {
   std::string resume_from;     // "" = fresh; a checkpoint file to continue from
   bool skip_nonfinite = false; // skip a step whose loss or gradient is NaN/Inf (logged) instead of stopping
   uint64_t mapping_hash = 0;   // data::mapping_hash(dataset), stored and checked on resume; 0 = unknown
+  // Polled after each epoch's checkpoint: non-zero (the signal that asked, core/interrupt.hpp)
+  // ends the run there by throwing Interrupted, so a resume continues bit for bit.
+  std::function<int()> stop_requested;
 };
 
 struct TrainResult {

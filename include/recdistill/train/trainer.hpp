@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "recdistill/backbones/backbone.hpp"
+#include "recdistill/core/interrupt.hpp"
 #include "recdistill/core/random.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/eval/ranking.hpp"
@@ -338,6 +339,8 @@ class Trainer {
     int bad_evals = 0;
     int first_epoch = 1;
     const uint64_t shash = data::split_hash(split_);
+    std::optional<CheckpointFiles> files;  // latest.ckpt and best.ckpt, committed together
+    if (!o.checkpoint_dir.empty()) files.emplace(o.checkpoint_dir);
     if (!o.resume_from.empty()) {
       auto ck = load_checkpoint<T>(o.resume_from);
       check_resumable(ck, o.resume_from, meta_.settings, o.mapping_hash, shash);
@@ -347,6 +350,9 @@ class Trainer {
       if (ck.tensor_steps.size() != model_.layout().infos().size())
         fail(o.resume_from, ": the checkpoint has optimiser steps for ", ck.tensor_steps.size(),
              " tensors, this model has ", model_.layout().infos().size());
+      // A run resumed into a new folder starts it with the pair it resumed from.
+      if (files && !files->has_committed())
+        files->commit_initial(io::read_file_bytes(o.resume_from), resumed_best_file(o.resume_from, ck));
       B::template to_device<T>(params_.data(), ck.params.data(), ck.params.size());
       B::template to_device<T>(best_.data(), ck.best_params.data(), ck.best_params.size());
       opt_.restore(std::move(ck.tensor_steps), ck.adam_m, ck.adam_v);
@@ -365,7 +371,6 @@ class Trainer {
     }
     // A resumed run that had already stopped early under the current patience trains no more.
     const bool stopped = tc_.select_best && res.epochs_run > 0 && bad_evals >= tc_.patience;
-    if (!o.checkpoint_dir.empty()) std::filesystem::create_directories(o.checkpoint_dir);
     for (int epoch = first_epoch; epoch <= tc_.epochs && !stopped; ++epoch) {
       if (tc_.max_steps > 0 && global_step_ >= tc_.max_steps) break;
       step_evals_.clear();
@@ -400,14 +405,14 @@ class Trainer {
         }
       }
       res.epochs.push_back(log);
-      if (!o.checkpoint_dir.empty()) {
+      if (files) {
         const std::string bytes = encode_checkpoint(make_checkpoint(res, best_score, bad_evals, o.mapping_hash, shash));
-        const std::filesystem::path dir(o.checkpoint_dir);
-        io::write_container((dir / kLatestCheckpoint).string(), kCheckpointFile, bytes);
-        if (log.best) io::write_container((dir / kBestCheckpoint).string(), kCheckpointFile, bytes);
+        files->commit(epoch, io::frame(kCheckpointFile, bytes), log.best);
       }
       if (o.on_epoch) o.on_epoch(log);
       if (tc_.select_best && bad_evals >= tc_.patience) break;
+      if (o.stop_requested)
+        if (const int sig = o.stop_requested()) throw Interrupted(sig, epoch);
     }
     if (tc_.select_best && res.best_epoch > 0) {
       B::template copy<T>(params_.data(), CPtr<B, T>(best_.data()), params_.size());
