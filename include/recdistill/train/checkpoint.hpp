@@ -324,7 +324,7 @@ void check_resumable(const Checkpoint<T>& c, const std::string& path,
   if (n > 8) diffs += cat("\n  ... and ", n - 8, " more");
   if (n > 0)
     fail(path, ": the checkpoint's model/data/training settings differ from the config (the keys marked "
-               "'resume' in docs/config.md must match; the schedule's length, paths and runtime.* may change):", diffs);
+               "'resume' in docs/config.md must match; the schedule's length, paths and runtime.* but runtime.threads may change):", diffs);
   if (c.split_hash != split_hash)
     fail(path, ": the checkpoint was trained on another split of the data (split hash ",
          io::hex64(c.split_hash), ", this split's is ", io::hex64(split_hash),
