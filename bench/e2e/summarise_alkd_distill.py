@@ -7,6 +7,10 @@ a paired t-test over seeds and a paired bootstrap over test sessions (the same r
 in every seed). Markdown on stdout (docs/RESULTS.md).
 
     python3 bench/e2e/summarise_alkd_distill.py bench/results/alkd_pretrain [--preset reference] [--boot 10000]
+    python3 bench/e2e/summarise_alkd_distill.py bench/results/alkd_pretrain --compare
+
+--compare: every distilled row's Recall@10 under `reference` and `upstream_compat` side by side,
+flagged where the means differ by more than one seed std (the larger of the two; spec §10.3).
 """
 import argparse
 import csv
@@ -136,13 +140,38 @@ def load(root, backbone, preset):
     return rows
 
 
+def compare(a):
+    print("| backbone | row | selection | reference R@10 | upstream_compat R@10 | difference | > one seed std? |")
+    print("|---|---|---|---|---|---|---|")
+    flagged = total = 0
+    for b in a.backbones.split(","):
+        ref, up = load(a.root, b, "reference"), load(a.root, b, "upstream_compat")
+        order = [("teacher_only", "")] + [(f"{src}-{s}", src) for src in ["replay", "regenerated"] for s in STRATEGIES]
+        for name, src in order:
+            if name not in ref or name not in up:
+                continue
+            mr, sr = mean_std([r[2]["test"]["HR@10"] for r in ref[name]])
+            mu, su = mean_std([r[2]["test"]["HR@10"] for r in up[name]])
+            big = abs(mu - mr) > max(sr, su)
+            flagged += big
+            total += 1
+            label = LABEL[name.split("-", 1)[1]] if "-" in name else LABEL[name]
+            print(f"| {NAMES[b]} | {label} | {src} | {mr:.5f} ± {sr:.5f} | {mu:.5f} ± {su:.5f} | {mu - mr:+.5f} | "
+                  + ("**yes**" if big else "no") + " |")
+    print(f"\n{flagged} of {total} rows differ by more than one seed std.")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
     ap.add_argument("--boot", type=int, default=10000)
     ap.add_argument("--backbones", default="fpmc,stamp,attenmixer")
     ap.add_argument("--preset", default="reference", help="the later stages' folder: reference or upstream_compat")
+    ap.add_argument("--compare", action="store_true", help="reference against upstream_compat, Recall@10")
     a = ap.parse_args()
+    if a.compare:
+        compare(a)
+        return
     rng = np.random.default_rng(2024)
     for b in a.backbones.split(","):
         rows = load(a.root, b, a.preset)
