@@ -1,6 +1,7 @@
 # ctest driver: runs CMD (a list), requires exit status RC and output (stdout + stderr) matching
 # every regular expression of REGEX (a list), and none of NOT_REGEX. Lists are separated by
-# "^^" (a ';' would not survive add_test).
+# "^^" (a ';' would not survive add_test). Tests call it through recdistill_add_cli_test
+# (tests/cli.cmake), which checks the exit status that PASS_REGULAR_EXPRESSION would ignore.
 foreach(v CMD REGEX NOT_REGEX)
   string(REPLACE "^^" ";" ${v} "${${v}}")
 endforeach()
