@@ -698,6 +698,7 @@ int alkd_main(const Args& args) {
     }
   }
 
+  throw_if_interrupted("before the predict stage");
   if (wants("predict")) {
     const fs::path out_path = folder / "predictions.jsonl";
     if (fs::exists(out_path)) {
@@ -783,8 +784,10 @@ int alkd_main(const Args& args) {
               << "\n" << std::defaultfloat;
     }
   }
-  if (wants("oracle") || wants("select") || wants("distill") || wants("report"))
+  if (wants("oracle") || wants("select") || wants("distill") || wants("report")) {
+    throw_if_interrupted("before the oracle, select, distill and report stages");
     later_stages(folder, cfg, ac, rc.layers, configs, sets, registry, plugins, alkd_keys, wants, role_sets(roles[1]));
+  }
   return 0;
 }
 

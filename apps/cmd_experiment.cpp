@@ -383,6 +383,7 @@ int cmd_experiment(const Args& args) {
       o.on_epoch = [&](const EpochLog& e) {
         progress.update(int64_t(i), tag + " epoch " + std::to_string(e.epoch));
       };
+      throw_if_interrupted("between runs");
       out = train_run(job.cfg, o);
     } catch (const Interrupted& e) {
       events.write("run_interrupted", io::JsonFields()

@@ -259,6 +259,7 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
 
   TrainResult res;
   try {
+    throw_if_interrupted("before training");
     res = model->train(prep.data, prep.split, ro);
   } catch (const Interrupted& e) {
     bar.line("interrupted");

@@ -1,5 +1,7 @@
 // recdistill: the reference command-line app. One binary, one subcommand per workflow step;
 // each subcommand lives in its own cmd_*.cpp and is registered in kCommands below.
+#include <signal.h>
+
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <string>
@@ -41,8 +43,11 @@ int main(int argc, char** argv) {
     usage(std::cerr);
     return 2;
   } catch (const recdistill::Interrupted& e) {
-    std::cerr << e.what() << "\n";
-    return 128 + e.signal;  // as a shell reports a process stopped by that signal
+    std::cerr << e.what() << "\n" << std::flush;
+    // Die by the signal, so a calling shell loop stops too (it sees 128 + the signal).
+    ::signal(e.signal, SIG_DFL);
+    ::raise(e.signal);
+    return 128 + e.signal;
   } catch (const recdistill::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

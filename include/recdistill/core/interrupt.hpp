@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <string>
 
 #include "recdistill/core/error.hpp"
@@ -25,14 +26,16 @@ inline std::atomic<int>& interrupt_signal() {
   return s;
 }
 extern "C" inline void recdistill_on_interrupt(int sig) {
+  const int saved_errno = errno;  // the interrupted code may be about to read it
   if (interrupt_signal().exchange(sig) != 0) {  // the second one: stop now
     ::signal(sig, SIG_DFL);
     ::raise(sig);
     return;
   }
   static const char msg[] =
-      "\nrecdistill: stopping after this epoch's checkpoint (signal again to stop at once)\n";
+      "\nrecdistill: stopping at the next checkpoint or step boundary (signal again to stop at once)\n";
   [[maybe_unused]] const ssize_t w = ::write(2, msg, sizeof msg - 1);
+  errno = saved_errno;
 }
 }  // namespace detail
 
@@ -63,5 +66,12 @@ struct Interrupted : Error {
       : Error(message.empty() ? cat("interrupted by ", signal_name(sig), " after epoch ", ep) : message),
         signal(sig), epoch(ep), run_dir(std::move(folder)) {}
 };
+
+// Throws Interrupted (epoch 0: no training of this call has finished) when a stop was asked for:
+// what an app calls between its steps (before a training, between stages and runs).
+inline void throw_if_interrupted(const char* where) {
+  if (const int sig = interrupt_requested())
+    throw Interrupted(sig, 0, cat("interrupted by ", signal_name(sig), " ", where));
+}
 
 }  // namespace recdistill

@@ -8,8 +8,9 @@
 // Randomness needs no stored state: every draw is keyed by (seed, epoch, step, row), so the
 // seed and the epoch count are the whole RNG state (DESIGN.md, Rules: counter-based).
 //
-// Trainer::fit(FitOptions) (train/trainer.hpp) writes "latest.ckpt" after every epoch and "best.ckpt"
-// whenever validation improves, both atomically; docs/checkpoints.md describes the files.
+// Trainer::fit(FitOptions) (train/trainer.hpp) commits "latest.ckpt" after every epoch and
+// "best.ckpt" whenever validation improves, the two together (train/checkpoint_files.hpp);
+// docs/checkpoints.md describes the files.
 #pragma once
 #include <yaml-cpp/yaml.h>
 
@@ -131,7 +132,7 @@ inline eval::Metrics get_metrics(io::ByteReader& r) {
 // The settings a resumed run must share with the checkpoint, as "section.key" -> value: every
 // key declared with keys::kResume (weights and prepared-data keys included; defaults count,
 // spellings do not). The schedule's length (training.epochs, patience, eval_every, ...), where
-// files lie, runtime.* and experiment_name may change. Where the data lies does not count: its
+// files lie, runtime.* but runtime.threads, and experiment_name may change. Where the data lies does not count: its
 // content is compared through the mapping and split hashes.
 template <class C>
 std::map<std::string, std::string> checkpoint_settings(const C& c) {
@@ -277,10 +278,22 @@ Checkpoint<T> load_checkpoint(const std::string& path) {
   return checkpoint_from_bytes<T>(bytes, path);
 }
 
+// `c` cut back to its best epoch (the best weights and the epoch logs up to it; the optimiser
+// state stays c's, so the file gives the best weights, not an exact resume), as a whole file's
+// bytes: best.ckpt where no improving epoch wrote one (the run's first epochs were not
+// validated, or it was resumed into a new folder).
+template <class T>
+std::string best_cut_file(const Checkpoint<T>& c) {
+  Checkpoint<T> b = c;
+  b.params = c.best_params;
+  b.epoch = c.best_epoch;
+  b.epochs.resize(size_t(b.epoch));
+  return io::frame(kCheckpointFile, encode_checkpoint(b));
+}
+
 // The best.ckpt of a run resumed from `path` (holding `c`) into a folder without one: the
-// best.ckpt beside `path` when it holds the best epoch `c` records; otherwise `c` cut back to
-// that epoch (the best weights and the logs up to it; the optimiser state stays the resumed
-// one's, so that file is for the weights, not for an exact resume). The whole file's bytes.
+// best.ckpt beside `path` when it holds the best epoch and weights `c` records; otherwise
+// best_cut_file(c). The whole file's bytes.
 template <class T>
 std::string resumed_best_file(const std::string& path, const Checkpoint<T>& c) {
   const auto beside = std::filesystem::path(path).parent_path() / kBestCheckpoint;
@@ -288,15 +301,12 @@ std::string resumed_best_file(const std::string& path, const Checkpoint<T>& c) {
   if (std::filesystem::is_regular_file(beside, ec)) {
     try {
       const std::string bytes = io::read_file_bytes(beside.string());
-      if (checkpoint_from_bytes<T>(bytes, beside.string()).epoch == c.best_epoch) return bytes;
+      const auto b = checkpoint_from_bytes<T>(bytes, beside.string());
+      if (b.epoch == c.best_epoch && b.params == c.best_params) return bytes;
     } catch (const Error&) {  // unreadable: made from `c` below
     }
   }
-  Checkpoint<T> b = c;
-  b.params = c.best_params;
-  b.epoch = c.best_epoch;
-  b.epochs.resize(size_t(b.epoch));
-  return io::frame(kCheckpointFile, encode_checkpoint(b));
+  return best_cut_file(c);
 }
 
 // Refuses to resume `c` (read from `path`) under config `cfg` on data with the given hashes;
@@ -320,7 +330,8 @@ void check_resumable(const Checkpoint<T>& c, const std::string& path,
     else if (it->second != v) add(k, v, it->second);
   }
   for (const auto& [k, v] : now)
-    if (!c.settings.count(k)) add(k, "(not set)", v);
+    if (!c.settings.count(k) && k != "runtime.threads")  // checkpoints before it was a resume key
+      add(k, "(not set)", v);
   if (n > 8) diffs += cat("\n  ... and ", n - 8, " more");
   if (n > 0)
     fail(path, ": the checkpoint's model/data/training settings differ from the config (the keys marked "

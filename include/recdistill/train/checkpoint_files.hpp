@@ -32,6 +32,7 @@
 #include <system_error>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/io/container.hpp"
 
 namespace recdistill {
 
@@ -61,25 +62,37 @@ class CheckpointFiles {
       relink(kLink, gen_name(0));
     }
     committed_ = committed_generation();
-    if (committed_ >= 0) {
-      link_names();
-      remove_other_generations();
-    }
+    link_names();  // before any commit, so a committed pair always has its names
+    remove_other_generations();
   }
 
   // Whether the folder holds a committed pair.
   bool has_committed() const { return committed_ >= 0; }
   bool has_best() const { return committed_ >= 0 && std::filesystem::exists(gen_dir(committed_) / kBest); }
 
-  // Commits the checkpoint of `epoch` (`framed`: the whole file's bytes) as latest.ckpt, and as
-  // best.ckpt too when `improved` (or when the folder has no best yet); otherwise best.ckpt
-  // stays the committed one.
-  void commit(int epoch, const std::string& framed, bool improved) { commit(epoch, framed, improved, nullptr); }
-
-  // The first pair of a folder that a run resumed into: latest and best as given (a resumed
-  // run's best.ckpt comes from the folder it resumed from).
-  void commit_initial(const std::string& latest_framed, const std::string& best_framed) {
-    commit(-1, latest_framed, false, &best_framed);
+  // Commits the checkpoint of `epoch` (`latest`: the whole file's bytes) as latest.ckpt and
+  // `best` as best.ckpt; best == nullptr keeps the committed best.ckpt (the folder must have one).
+  void commit(int epoch, const std::string& latest, const std::string* best) {
+    namespace fs = std::filesystem;
+    RD_REQUIRE(best || has_best(), "CheckpointFiles::commit: no best.ckpt to keep in ", dir_.string());
+    const long n = committed_ + 1;
+    const fs::path g = gen_dir(n);
+    fs::remove_all(g);
+    fs::create_directory(g);
+    const Fault f = fault(epoch);
+    write_synced(g / kLatest, latest, f == Fault::mid_latest, epoch);
+    if (f == Fault::between) die("between", epoch);
+    if (best) {
+      write_synced(g / kBest, *best, f == Fault::mid_best, epoch);
+    } else {
+      std::error_code ec;  // a file system without hard links gets a copy
+      fs::create_hard_link(gen_dir(committed_) / kBest, g / kBest, ec);
+      if (ec) write_synced(g / kBest, io::read_file_bytes((gen_dir(committed_) / kBest).string()), false, epoch);
+    }
+    sync_dir(g);
+    relink(kLink, gen_name(n));  // the commit
+    committed_ = n;
+    remove_other_generations();
   }
 
  private:
@@ -104,30 +117,8 @@ class CheckpointFiles {
     return n;
   }
 
-  void commit(int epoch, const std::string& framed, bool improved, const std::string* best_framed) {
-    namespace fs = std::filesystem;
-    const long n = committed_ + 1;
-    const fs::path g = gen_dir(n);
-    fs::remove_all(g);
-    fs::create_directory(g);
-    const Fault f = fault(epoch);
-    write_synced(g / kLatest, framed, f == Fault::mid_latest, epoch);
-    if (f == Fault::between) die("between", epoch);
-    if (best_framed) {
-      write_synced(g / kBest, *best_framed, false, epoch);
-    } else if (improved || !has_best()) {
-      write_synced(g / kBest, framed, f == Fault::mid_best, epoch);
-    } else {
-      fs::create_hard_link(gen_dir(committed_) / kBest, g / kBest);
-    }
-    sync_dir(g);
-    relink(kLink, gen_name(n));  // the commit
-    committed_ = n;
-    link_names();
-    remove_other_generations();
-  }
-
-  // RUN/latest.ckpt and RUN/best.ckpt as links through `checkpoints` (made once).
+  // RUN/latest.ckpt and RUN/best.ckpt as links through `checkpoints` (made once; dangling
+  // until the first commit).
   void link_names() {
     for (const char* name : {kLatest, kBest}) {
       const std::string want = std::string(kLink) + "/" + name;
@@ -155,7 +146,9 @@ class CheckpointFiles {
     const std::string keep = gen_name(committed_);
     for (const auto& e : fs::directory_iterator(dir_)) {
       const std::string name = e.path().filename().string();
-      const bool stale_gen = name.rfind("ckpt.", 0) == 0 && name != keep && e.is_directory() && !e.is_symlink();
+      const bool stale_gen = name.size() > 5 && name.rfind("ckpt.", 0) == 0 &&
+                             name.find_first_not_of("0123456789", 5) == std::string::npos && name != keep &&
+                             e.is_directory() && !e.is_symlink();
       const bool stale_tmp = name.find(".tmp.") != std::string::npos &&
                              (name.rfind(kLink, 0) == 0 || name.rfind(kLatest, 0) == 0 || name.rfind(kBest, 0) == 0);
       if (stale_gen || stale_tmp) fs::remove_all(e.path());

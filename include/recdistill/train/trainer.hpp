@@ -351,8 +351,10 @@ class Trainer {
         fail(o.resume_from, ": the checkpoint has optimiser steps for ", ck.tensor_steps.size(),
              " tensors, this model has ", model_.layout().infos().size());
       // A run resumed into a new folder starts it with the pair it resumed from.
-      if (files && !files->has_committed())
-        files->commit_initial(io::read_file_bytes(o.resume_from), resumed_best_file(o.resume_from, ck));
+      if (files && !files->has_committed()) {
+        const std::string best = resumed_best_file(o.resume_from, ck);
+        files->commit(-1, io::read_file_bytes(o.resume_from), &best);
+      }
       B::template to_device<T>(params_.data(), ck.params.data(), ck.params.size());
       B::template to_device<T>(best_.data(), ck.best_params.data(), ck.best_params.size());
       opt_.restore(std::move(ck.tensor_steps), ck.adam_m, ck.adam_v);
@@ -406,12 +408,20 @@ class Trainer {
       }
       res.epochs.push_back(log);
       if (files) {
-        const std::string bytes = encode_checkpoint(make_checkpoint(res, best_score, bad_evals, o.mapping_hash, shash));
-        files->commit(epoch, io::frame(kCheckpointFile, bytes), log.best);
+        const auto ck = make_checkpoint(res, best_score, bad_evals, o.mapping_hash, shash);
+        const std::string latest = io::frame(kCheckpointFile, encode_checkpoint(ck));
+        if (log.best) files->commit(epoch, latest, &latest);
+        else if (files->has_best()) files->commit(epoch, latest, nullptr);
+        else {  // no improving epoch yet (epoch 1 not validated): the best so far is the start
+          const std::string best = best_cut_file(ck);
+          files->commit(epoch, latest, &best);
+        }
       }
       if (o.on_epoch) o.on_epoch(log);
       if (tc_.select_best && bad_evals >= tc_.patience) break;
-      if (o.stop_requested)
+      // A stop asked for during the last epoch lets the run finish with its test.
+      const bool more = epoch < tc_.epochs && !(tc_.max_steps > 0 && global_step_ >= tc_.max_steps);
+      if (o.stop_requested && more)
         if (const int sig = o.stop_requested()) throw Interrupted(sig, epoch);
     }
     if (tc_.select_best && res.best_epoch > 0) {
