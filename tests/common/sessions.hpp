@@ -1,5 +1,6 @@
 // Session data for the session models' tests: planted sessions for the learning tests, the
-// popularity bar they must clear, and the small hand-made batch of the gradient checks.
+// popularity bar they must clear, the small hand-made batch of the gradient checks, and the
+// fine-tuning split of active distillation (every session answered by a stand-in LLM).
 #pragma once
 #include <algorithm>
 #include <random>
@@ -9,6 +10,7 @@
 #include "recdistill/backend/cpu/ranking.hpp"
 #include "recdistill/data/dataset.hpp"
 #include "recdistill/eval/ranking.hpp"
+#include "recdistill/methods/alkd_distill.hpp"
 
 namespace recdistill::test {
 
@@ -75,6 +77,28 @@ SeqBatch<B> gradcheck_session_batch() {
   }
   batch.upload();
   return batch;
+}
+
+// Active distillation's fine-tuning split of planted sessions: every training session answered
+// for its window (item indexes), by a raw list of 10 items with the true target first when
+// `knows`, else 10 random items; through the real answer validation and row construction (rows
+// weighted by position, one group per session).
+inline data::Split distilled_sessions(const data::Split& base, bool knows, unsigned seed) {
+  std::mt19937 g(seed);
+  std::uniform_int_distribution<int> any(0, kPlantedItems - 1);
+  std::vector<alkd::DistillRow> rows;
+  for (size_t u = 1; u < base.train.size(); ++u) {
+    const auto& seq = base.train[u];
+    if (seq.size() < 2) continue;
+    std::vector<int32_t> window;  // item indexes = internal ids - 1
+    for (size_t j = seq.size() - 1 > 10 ? seq.size() - 11 : 0; j + 1 < seq.size(); ++j) window.push_back(seq[j] - 1);
+    std::vector<int64_t> raw;
+    if (knows) raw.push_back(seq.back() - 1);
+    while (raw.size() < 10) raw.push_back(any(g));
+    const auto v = alkd::validate_answer(raw, kPlantedItems, -1);
+    alkd::add_answer_rows(rows, int32_t(u), window, v, raw, kPlantedItems, false);
+  }
+  return alkd::distill_split(base, rows, true);
 }
 
 }  // namespace recdistill::test

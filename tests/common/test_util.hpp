@@ -18,13 +18,14 @@
 
 namespace recdistill::test {
 
-// A fresh folder under the system temp dir, named by prefix, process and test, removed at the end.
+// A fresh folder under the system temp dir, named by prefix, process and test, removed at the end
+// (a parameterised test's "Name/Param" becomes "Name_Param": one folder, not two).
 struct TempDir {
   std::filesystem::path path;
   explicit TempDir(const std::string& prefix) {
-    path = std::filesystem::temp_directory_path() /
-           (prefix + "_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(test.begin(), test.end(), '/', '_');
+    path = std::filesystem::temp_directory_path() / (prefix + "_" + std::to_string(::getpid()) + "_" + test);
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }

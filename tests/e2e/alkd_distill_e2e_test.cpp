@@ -6,37 +6,14 @@
 // row construction, and the split's annotations through the trainer to the loss.
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include "../common/sessions.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
-#include "recdistill/methods/alkd_distill.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
 using namespace recdistill;
 using B = cpu::Backend;
 
 namespace {
-
-// Every training session answered: its window (item indexes), and a raw list of 10 items with
-// the true target first when `knows`, else 10 random items.
-data::Split distilled(const data::Split& base, bool knows, unsigned seed) {
-  std::mt19937 g(seed);
-  std::uniform_int_distribution<int> any(0, test::kPlantedItems - 1);
-  std::vector<alkd::DistillRow> rows;
-  for (size_t u = 1; u < base.train.size(); ++u) {
-    const auto& seq = base.train[u];
-    if (seq.size() < 2) continue;
-    std::vector<int32_t> window;  // item indexes = internal ids - 1
-    for (size_t j = seq.size() - 1 > 10 ? seq.size() - 11 : 0; j + 1 < seq.size(); ++j) window.push_back(seq[j] - 1);
-    std::vector<int64_t> raw;
-    if (knows) raw.push_back(seq.back() - 1);
-    while (raw.size() < 10) raw.push_back(any(g));
-    const auto v = alkd::validate_answer(raw, test::kPlantedItems, -1);
-    alkd::add_answer_rows(rows, int32_t(u), window, v, raw, test::kPlantedItems, false);
-  }
-  return alkd::distill_split(base, rows, true);
-}
 
 double hr10_after_distillation(const data::Split& split) {
   io::STAMPExperimentConfig c;
@@ -63,8 +40,8 @@ double hr10_after_distillation(const data::Split& split) {
 TEST(AlkdDistillLearns, StudentLearnsTheItemsTheLlmRanksFirst) {
   const auto base = test::planted_sessions(1000, 200, 13);
   const double pop = test::target_popularity_hr10(base);
-  const double taught = hr10_after_distillation(distilled(base, true, 3));
-  const double control = hr10_after_distillation(distilled(base, false, 3));
+  const double taught = hr10_after_distillation(test::distilled_sessions(base, true, 3));
+  const double control = hr10_after_distillation(test::distilled_sessions(base, false, 3));
   std::cout << "HR@10: taught " << taught << ", random answers " << control << ", popularity " << pop << "\n";
   EXPECT_GT(taught, 0.6);                 // the successor is the target ~90% of the time
   EXPECT_GT(taught, control + 0.3);
@@ -75,7 +52,7 @@ TEST(AlkdDistillLearns, StudentLearnsTheItemsTheLlmRanksFirst) {
 // changes with either (same rows, same draws, same initialisation).
 TEST(AlkdDistillLearns, TheTrainerPassesRowWeightsAndSessionsToTheLoss) {
   const auto base = test::planted_sessions(300, 50, 17);
-  const auto plain = distilled(base, true, 3);
+  const auto plain = test::distilled_sessions(base, true, 3);
   auto reweighted = plain, regrouped = plain;
   for (size_t i = 1; i < reweighted.train_weight.size(); ++i) reweighted.train_weight[i] = float(1 + i % 5);
   for (size_t i = 1; i < regrouped.train_group.size(); ++i) regrouped.train_group[i] = int32_t(i);

@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "../common/resume.hpp"
 #include "../common/test_util.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
@@ -53,7 +54,8 @@ struct TempDir : test::TempDir {
   TempDir() : test::TempDir("rd_ckpt") {}
 };
 
-struct Crash {};
+using test::Crash;
+using test::expect_same_logs;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -62,21 +64,6 @@ std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
-}
-
-void expect_same_logs(const TrainResult& a, const TrainResult& b) {
-  ASSERT_EQ(a.epochs.size(), b.epochs.size());
-  for (size_t i = 0; i < a.epochs.size(); ++i) {
-    EXPECT_EQ(a.epochs[i].epoch, b.epochs[i].epoch);
-    EXPECT_EQ(a.epochs[i].loss, b.epochs[i].loss) << "epoch " << i + 1;
-    EXPECT_EQ(a.epochs[i].grad_norm, b.epochs[i].grad_norm) << "epoch " << i + 1;
-    EXPECT_EQ(a.epochs[i].valid, b.epochs[i].valid) << "epoch " << i + 1;
-    EXPECT_EQ(a.epochs[i].best, b.epochs[i].best) << "epoch " << i + 1;
-  }
-  EXPECT_EQ(a.best_epoch, b.best_epoch);
-  EXPECT_EQ(a.epochs_run, b.epochs_run);
-  EXPECT_EQ(a.best_valid, b.best_valid);
-  EXPECT_EQ(a.test, b.test);
 }
 
 }  // namespace
@@ -122,15 +109,7 @@ TEST(Resume, EqualsAnUninterruptedRunBitForBit) {
   EXPECT_EQ(resumed.params(), straight.params());  // the selected weights, bit for bit
   expect_same_logs(want, got);
   // The final checkpoints are identical too (weights, moments, step count, early stopping).
-  const auto a = load_checkpoint<float>(d.str("straight/latest.ckpt"));
-  const auto b = load_checkpoint<float>(latest);
-  EXPECT_EQ(a.params, b.params);
-  EXPECT_EQ(a.adam_m, b.adam_m);
-  EXPECT_EQ(a.adam_v, b.adam_v);
-  EXPECT_EQ(a.step, b.step);
-  EXPECT_EQ(a.best_params, b.best_params);
-  EXPECT_EQ(a.best_score, b.best_score);
-  EXPECT_EQ(a.bad_evals, b.bad_evals);
+  test::expect_same_checkpoints(d.str("straight/latest.ckpt"), latest);
   // best.ckpt holds the selected epoch's weights.
   const auto best = load_checkpoint<float>(d.str("run/best.ckpt"));
   EXPECT_EQ(best.epoch, got.best_epoch);
@@ -517,12 +496,32 @@ TEST(Checkpoint, PlainFilesOfAnOlderBuildAreTakenOver) {
   EXPECT_TRUE(fs::is_symlink(run + "/latest.ckpt"));
   EXPECT_EQ(io::read_file_bytes(run + "/latest.ckpt"), "latest bytes");
   EXPECT_EQ(io::read_file_bytes(run + "/best.ckpt"), "best bytes");
-  files.commit(7, "new latest", false);  // no improvement: best stays
+  fs::create_directories(run + "/ckpt.1.keep");  // not a generation: cleanup leaves it
+  files.commit(7, "new latest", nullptr);  // no improvement: best stays
   EXPECT_EQ(io::read_file_bytes(run + "/latest.ckpt"), "new latest");
   EXPECT_EQ(io::read_file_bytes(run + "/best.ckpt"), "best bytes");
-  files.commit(8, "newer", true);
+  const std::string newer = "newer";
+  files.commit(8, newer, &newer);
   EXPECT_EQ(io::read_file_bytes(run + "/best.ckpt"), "newer");
-  EXPECT_EQ(generations(run), std::vector<std::string>{"ckpt.2"});
+  EXPECT_EQ(generations(run), (std::vector<std::string>{"ckpt.1.keep", "ckpt.2"}));
+}
+
+// Before the first validated epoch the pair agrees too: best.ckpt is the start (epoch 0).
+TEST(Checkpoint, ThePairAgreesBeforeTheFirstValidation) {
+  B::set_threads(1);
+  const auto split = synthetic(40, 20, 10, 7);
+  auto cfg = small_config();  // eval_every 2: epoch 1 is not validated
+  TempDir d;
+  SequentialTrainer<B, float> t(cfg, split);
+  FitOptions o;
+  o.checkpoint_dir = d.str("run");
+  o.on_epoch = [](const EpochLog& e) {
+    if (e.epoch == 1) throw Crash{};
+  };
+  EXPECT_THROW(t.fit(o), Crash);
+  EXPECT_EQ(load_checkpoint<float>(d.str("run/latest.ckpt")).best_epoch, 0);
+  EXPECT_EQ(load_checkpoint<float>(d.str("run/best.ckpt")).epoch, 0);
+  expect_pair_agrees(d.str("run"));
 }
 
 // NaN/Inf: training stops naming the epoch and step, and the checkpoints written before stay

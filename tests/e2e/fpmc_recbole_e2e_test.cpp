@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "../common/resume.hpp"
 #include "../common/test_util.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
@@ -153,8 +154,6 @@ TEST(FpmcRecboleEvaluation, RanksDoNotDependOnBatching) {
 
 // An interrupted run resumed from latest.ckpt ends with the same weights, bit for bit, as an
 // uninterrupted one (the negatives are drawn per step, so the resume point must not matter).
-struct Crash {};
-
 TEST(FpmcRecboleResume, BitForBit) {
   B::set_threads(1);
   const auto split = data::to_split(test::synthetic(150, 30, 12, 4));
@@ -162,25 +161,5 @@ TEST(FpmcRecboleResume, BitForBit) {
   cfg.training.epochs = 5;
   cfg.training.eval_every = 2;
   cfg.training.patience = 100;
-  test::TempDir d("rd_fpmc_recbole_resume");
-  SequentialTrainer<B, float, FPMCFamily> straight(cfg, split);
-  FitOptions so;
-  so.checkpoint_dir = d.str("straight");
-  straight.fit(so);
-  {
-    SequentialTrainer<B, float, FPMCFamily> first(cfg, split);
-    FitOptions o;
-    o.checkpoint_dir = d.str("run");
-    o.on_epoch = [](const EpochLog& e) {
-      if (e.epoch == 3) throw Crash{};
-    };
-    EXPECT_THROW(first.fit(o), Crash);
-  }
-  SequentialTrainer<B, float, FPMCFamily> resumed(cfg, split);
-  FitOptions o;
-  o.checkpoint_dir = d.str("run");
-  o.resume_from = d.str("run/latest.ckpt");
-  const auto got = resumed.fit(o);
-  EXPECT_EQ(got.resumed_from_epoch, 3);
-  EXPECT_EQ(resumed.params(), straight.params());
+  test::expect_resume_bit_for_bit([&] { return SequentialTrainer<B, float, FPMCFamily>(cfg, split); }, 3);
 }

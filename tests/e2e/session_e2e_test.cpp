@@ -5,6 +5,7 @@
 // evaluation does not depend on how cases are batched.
 #include <gtest/gtest.h>
 
+#include "../common/resume.hpp"
 #include "../common/sessions.hpp"
 #include "../common/test_util.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
@@ -132,35 +133,13 @@ TEST(SessionEvaluation, RanksDoNotDependOnBatching) {
 // An interrupted run resumed from latest.ckpt ends with the same weights, bit for bit, as an
 // uninterrupted one: for each session family (Atten-Mixer with dropout and bce_multi negatives,
 // whose draws depend on the step).
-struct Crash {};
-
 template <class Family, class Config>
 void resume_is_bit_for_bit(Config cfg, const data::Split& split) {
   B::set_threads(1);
   cfg.training.epochs = 5;
   cfg.training.eval_every = 2;
   cfg.training.patience = 100;
-  test::TempDir d("rd_session_resume");
-  SequentialTrainer<B, float, Family> straight(cfg, split);
-  FitOptions so;
-  so.checkpoint_dir = d.str("straight");
-  straight.fit(so);
-  {
-    SequentialTrainer<B, float, Family> first(cfg, split);
-    FitOptions o;
-    o.checkpoint_dir = d.str("run");
-    o.on_epoch = [](const EpochLog& e) {
-      if (e.epoch == 3) throw Crash{};
-    };
-    EXPECT_THROW(first.fit(o), Crash);
-  }
-  SequentialTrainer<B, float, Family> resumed(cfg, split);
-  FitOptions o;
-  o.checkpoint_dir = d.str("run");
-  o.resume_from = d.str("run/latest.ckpt");
-  const auto got = resumed.fit(o);
-  EXPECT_EQ(got.resumed_from_epoch, 3);
-  EXPECT_EQ(resumed.params(), straight.params());
+  test::expect_resume_bit_for_bit([&] { return SequentialTrainer<B, float, Family>(cfg, split); }, 3);
 }
 
 TEST(SessionResume, StampAlkdrecBitForBit) {
