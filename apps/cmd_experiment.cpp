@@ -433,18 +433,7 @@ int cmd_experiment(const Args& args) {
       rec.curve.push_back(p);
     }
     records.push_back(rec);
-    events.write("run_end", io::JsonFields()
-                                .add("variant", rec.variant)
-                                .add("seed", rec.seed)
-                                .add("run_dir", rec.run_dir)
-                                .add("best_epoch", rec.best_epoch)
-                                .add("epochs_run", rec.epochs_run)
-                                .add("train_seconds", rec.train_seconds)
-                                .add("valid", rec.valid)
-                                .add("test", rec.test)
-                                .raw("curve", io::curve_json(rec.curve))
-                                .add("valid_metric", out.valid_metric)
-                                .add("selection", out.selection));
+    events.write("run_end", io::run_end_fields(rec, out.valid_metric, out.selection));
     const std::string& m = out.valid_metric;
     if (i == 0) ropt.curve_metric = m;  // the model's, known once it ran
     // Which weights the tables report: the runs' training.selection (variants may differ).

@@ -299,18 +299,7 @@ TEST(ExperimentEvents, RunEndReadsBackExactlyAndDamageNamesTheLine) {
   r.train_seconds = 1.5;
   r.run_dir = "runs/wide/run-1";
   r.curve = {{1, 5.5, NAN}, {2, 5.25, 0.125}};
-  const std::string end = io::json_log_line("run_end", io::JsonFields()
-                                                           .add("variant", r.variant)
-                                                           .add("seed", r.seed)
-                                                           .add("run_dir", r.run_dir)
-                                                           .add("best_epoch", r.best_epoch)
-                                                           .add("epochs_run", r.epochs_run)
-                                                           .add("train_seconds", r.train_seconds)
-                                                           .add("valid", r.valid)
-                                                           .add("test", r.test)
-                                                           .raw("curve", io::curve_json(r.curve))
-                                                           .add("valid_metric", "NDCG@10")
-                                                           .add("selection", "best"));
+  const std::string end = io::json_log_line("run_end", io::run_end_fields(r, "NDCG@10", "best"));
   const std::string cut = io::json_log_line("run_interrupted", io::JsonFields()
                                                                    .add("variant", "base")
                                                                    .add("seed", 7)
@@ -331,12 +320,10 @@ TEST(ExperimentEvents, RunEndReadsBackExactlyAndDamageNamesTheLine) {
   EXPECT_EQ(ev.valid_metric.at("wide/2021"), "NDCG@10");
   EXPECT_EQ(ev.interrupted.at("base/7"), "runs/base/run-2");
   // The interrupted run finished later: no longer interrupted.
-  const std::string end7 = io::json_log_line("run_end", io::JsonFields()
-                                                            .add("variant", "base").add("seed", 7).add("run_dir", "r")
-                                                            .add("best_epoch", 1).add("epochs_run", 1)
-                                                            .add("train_seconds", 1.0).add("valid", r.valid)
-                                                            .add("test", r.test).raw("curve", "[]")
-                                                            .add("valid_metric", "NDCG@10").add("selection", "best"));
+  io::RunRecord r7 = r;
+  r7.variant = "base";
+  r7.seed = 7;
+  const std::string end7 = io::json_log_line("run_end", io::run_end_fields(r7, "NDCG@10", "best"));
   EXPECT_EQ(io::parse_experiment_events(cut + end7, "e.jsonl").interrupted.count("base/7"), 0u);
   try {
     io::parse_experiment_events(start + "{\"event\": \"run_end\", \"variant\": \"x\"}\n", "e.jsonl");

@@ -41,6 +41,22 @@ inline std::string curve_json(const std::vector<CurvePoint>& curve) {
   return s + "]";
 }
 
+// The fields of a finished run's `run_end` event, as parse_experiment_events reads them back.
+inline JsonFields run_end_fields(const RunRecord& r, const std::string& valid_metric, const std::string& selection) {
+  return JsonFields()
+      .add("variant", r.variant)
+      .add("seed", r.seed)
+      .add("run_dir", r.run_dir)
+      .add("best_epoch", r.best_epoch)
+      .add("epochs_run", r.epochs_run)
+      .add("train_seconds", r.train_seconds)
+      .add("valid", r.valid)
+      .add("test", r.test)
+      .raw("curve", curve_json(r.curve))
+      .add("valid_metric", valid_metric)
+      .add("selection", selection);
+}
+
 namespace detail {
 inline double number_or_nan(simdjson::dom::element e) { return e.is_null() ? NAN : double(e.get_double()); }
 inline std::map<std::string, double> metrics_of(simdjson::dom::element e) {
