@@ -117,4 +117,31 @@ inline void write_per_user(const std::string& path, const RankedCases& r, const 
   eval::write_per_case(path, cases, r.ranks, cfg.eval, &d.users, &d.items);
 }
 
+// `recdistill COMMAND ARGS...` as a shell would read it back, without the options named in `drop`
+// (and their values, as "--x v" or "--x=v"): the command an interrupted run prints to resume.
+inline std::string command_again(const std::string& command, const std::vector<std::string>& args,
+                                 const std::vector<std::string>& drop) {
+  auto quoted = [](const std::string& a) {
+    if (!a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-") ==
+                          std::string::npos)
+      return a;
+    std::string q = "'";
+    for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  std::string out = "recdistill " + command;
+  for (size_t i = 0; i < args.size(); ++i) {
+    bool skip = false;
+    for (const auto& d : drop) {
+      if (args[i] == d || args[i].rfind(d + "=", 0) == 0) {
+        if (args[i] == d) ++i;  // and its value
+        skip = true;
+        break;
+      }
+    }
+    if (!skip) out += " " + quoted(args[i]);
+  }
+  return out;
+}
+
 }  // namespace recdistill::app

@@ -576,15 +576,7 @@ int cmd_alkd(const Args& args) {
   try {
     return alkd_main(args);
   } catch (const Interrupted& e) {
-    std::string again = "recdistill alkd";
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--resume" || args[i] == "-o" || args[i] == "--output") {
-        ++i;  // replaced by --resume FOLDER below
-        continue;
-      }
-      if (args[i].rfind("--resume=", 0) == 0 || args[i].rfind("--output=", 0) == 0) continue;
-      again += " '" + args[i] + "'";
-    }
+    const std::string again = command_again("alkd", args, {"--resume", "-o", "--output"});
     if (g_alkd_folder.empty()) throw;
     throw Interrupted(e.signal, e.epoch, cat(e.what(), "\nresume with: ", again, " --resume ", g_alkd_folder.string()),
                       g_alkd_folder.string());

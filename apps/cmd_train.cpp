@@ -157,10 +157,7 @@ int cmd_train(const std::vector<std::string>& args) {
     train_run(load_configs(configs, sets, open_plugins(run.plugins)), run);
   } catch (const Interrupted& e) {
     // How to continue: the same command, resuming from the run folder it made.
-    std::string again = "recdistill train";
-    for (const auto& c : configs) again += " --config " + c;
-    for (const auto& s : sets) again += " --set '" + s + "'";
-    if (!run.output.empty()) again += " --output " + run.output;
+    const std::string again = command_again("train", args, {"--resume"});
     throw Interrupted(e.signal, e.epoch,
                       cat(e.what(), e.epoch > 0 ? cat("\nresume with: ", again, " --resume ", e.run_dir)
                                                 : std::string("\nstart it again to train")),
