@@ -22,15 +22,19 @@ wait_for() {
   return 1
 }
 
+# Once CONDITION holds, sends SIGNAL to PID and checks its exit status is WANT (128 + the signal).
+signal_when() {  # PID CONDITION SIGNAL WANT WHAT
+  wait_for "$2" || { kill -9 "$1"; fail "$5: never got to the point of the signal"; }
+  kill -"$3" "$1"
+  wait "$1"
+  local rc=$?
+  [ "$rc" = "$4" ] || fail "$5 exited $rc after SIG$3, expected $4"
+}
+
 # --- 1. train ---------------------------------------------------------------------------------
 "$app" train "${common[@]}" --set training.epochs=1000000 --output "$work/train" > "$work/train.out" 2> "$work/train.err" &
-pid=$!
-wait_for '[ -e "$(ls -d "$work"/train/run-*/latest.ckpt 2>/dev/null | head -1)" ]' || { kill -9 $pid; fail "no checkpoint appeared"; }
-kill -INT $pid
-wait $pid
-rc=$?
+signal_when $! '[ -e "$(ls -d "$work"/train/run-*/latest.ckpt 2>/dev/null | head -1)" ]' INT 130 train
 cat "$work/train.err"
-[ "$rc" = 130 ] || fail "train exited $rc after SIGINT, expected 130"
 grep -q "interrupted by SIGINT after epoch [0-9]*: .*holds that epoch's checkpoints" "$work/train.err" || fail "no interruption message"
 grep -q "^resume with: recdistill train --config .* --resume .*/train/run-" "$work/train.err" || fail "no resume command"
 run=$(ls -d "$work"/train/run-* | head -1)
@@ -39,13 +43,8 @@ run=$(ls -d "$work"/train/run-* | head -1)
 # which has the pair from its first moment; a SIGTERM stops it the same way.
 resume_cmd=$(sed -n 's/^resume with: recdistill //p' "$work/train.err")
 (eval "exec \"$app\" $resume_cmd") > "$work/resume.out" 2> "$work/resume.err" &
-pid=$!
-wait_for '[ -e "$(ls -d "$work"/train/run-*.1/latest.ckpt 2>/dev/null | head -1)" ]' || { kill -9 $pid; fail "the resumed run wrote no checkpoint"; }
-kill -TERM $pid
-wait $pid
-rc=$?
+signal_when $! '[ -e "$(ls -d "$work"/train/run-*.1/latest.ckpt 2>/dev/null | head -1)" ]' TERM 143 "the resumed train"
 cat "$work/resume.err"
-[ "$rc" = 143 ] || fail "the resumed train exited $rc after SIGTERM, expected 143"
 grep -q "interrupted by SIGTERM after epoch" "$work/resume.err" || fail "the resumed train did not stop gracefully"
 run2=$(ls -d "$work"/train/run-*.1 | head -1)
 [ -e "$run2/latest.ckpt" ] && [ -e "$run2/best.ckpt" ] || fail "the resumed run folder lacks its checkpoint pair"
@@ -57,13 +56,8 @@ second=$(sed -n 's/.*interrupted by SIGTERM after epoch \([0-9]*\).*/\1/p' "$wor
 exp=(experiment "${common[@]}" --set training.epochs=300 --seeds 1,2,3 --no-plots)
 "$app" "${exp[@]}" --output "$work/straight" > "$work/straight.out" 2>&1 || { cat "$work/straight.out"; fail "the uninterrupted experiment failed"; }
 "$app" "${exp[@]}" --output "$work/cut" > "$work/cut.out" 2>&1 &
-pid=$!
-wait_for 'grep -q "\"run_end\"" "$work"/cut/experiment-*/experiment.jsonl 2>/dev/null' || { kill -9 $pid; fail "the first run never finished"; }
-kill -TERM $pid
-wait $pid
-rc=$?
+signal_when $! 'grep -q "\"run_end\"" "$work"/cut/experiment-*/experiment.jsonl 2>/dev/null' TERM 143 experiment
 cat "$work/cut.out"
-[ "$rc" = 143 ] || fail "experiment exited $rc after SIGTERM, expected 143"
 dir=$(ls -d "$work"/cut/experiment-* | head -1)
 grep -q "interrupted by SIGTERM during run 2/3" "$work/cut.out" || fail "no interruption message naming the run"
 grep -q "the summary of the 1 finished run(s): .*summary.md" "$work/cut.out" || fail "no partial summary"
