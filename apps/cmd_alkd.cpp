@@ -707,8 +707,18 @@ int alkd_main(const Args& args) {
       s.push_back("eval.exclude=window");  // the prediction step's ranking (§3)
       s.push_back("eval.ties=index");
       s.push_back("eval.sampled_negatives=0");  // full ranking
-      const RunConfig role_rc = load_configs(configs, s, registry, true, false, alkd_keys);
-      std::shared_ptr<plugin::Model> m = registry.create_model(cfg.model_name, role_rc.layers);
+      auto make = [&] {
+        return registry.create_model(cfg.model_name, load_configs(configs, s, registry, true, false, alkd_keys).layers);
+      };
+      std::shared_ptr<plugin::Model> m = make();
+      // Q5: ALKDRec's Atten-Mixer ranks with its train-mode forward scores (the model's switch).
+      if (ac.attmix_prediction_forward_scores) {
+        const YAML::Node mk = YAML::Load(m->resolved_config())["model"];
+        if (mk && mk["train_mode_queries"] && mk["variant"] && mk["variant"].as<std::string>() == "alkdrec") {
+          s.push_back("model.train_mode_queries=true");
+          m = make();
+        }
+      }
       m->load((fs::path(done_run(r)) / "model.safetensors").string(), prep.data);
       return m;
     };
@@ -717,6 +727,8 @@ int alkd_main(const Args& args) {
     if (!resolved["model"] || !resolved["model"]["maxlen"])
       fail(cfg.model_name, ": its resolved config has no model.maxlen (alkd needs a session model)");
     const int L = resolved["model"]["maxlen"].as<int>();
+    // Upstream's stored windows lack item 0, its pad id (Q3; the ranks above never exclude it).
+    const bool legacy_pad_zero = resolved["model"]["legacy_pad_zero"] && resolved["model"]["legacy_pad_zero"].as<bool>();
 
     // One case per training session: its items but the last, and the last as the target.
     std::vector<data::SplitCase> cases;
@@ -752,7 +764,11 @@ int alkd_main(const Args& args) {
       alkd::Prediction rec;
       rec.session_id = prep.data.users.token(cases[i].user);
       rec.target = idx(cases[i].target);
-      for (int32_t it : windows[i]) rec.window.push_back(idx(it));
+      for (int32_t it : windows[i])
+        if (!(legacy_pad_zero && idx(it) == 0)) rec.window.push_back(idx(it));
+      if (rec.window.empty())
+        fail("predict: session ", rec.session_id, ": its window holds item 0 alone, which model.legacy_pad_zero drops "
+             "from stored windows (as upstream); nothing written");
       rec.teacher_rank = rank0(tp.ranks[i]);
       rec.student_rank = rank0(sp.ranks[i]);
       rec.teacher_top = ids(tp.top[i]);

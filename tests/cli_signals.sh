@@ -41,12 +41,15 @@ run=$(ls -d "$work"/train/run-* | head -1)
 [ -e "$run/latest.ckpt" ] && [ -e "$run/best.ckpt" ] || fail "the run folder lacks its checkpoint pair"
 # The resume command it printed (as printed, so the same settings) continues in a new run folder,
 # which has the pair from its first moment; a SIGTERM stops it the same way.
+# The new folder is named by the time it starts (run-<stamp>-seed<n>, with .1 only when the stamp
+# is the same second's), so it is whichever run folder is not $run.
+resumed_run() { ls -d "$work"/train/run-* 2>/dev/null | grep -vxF "$run" | head -1; }
 resume_cmd=$(sed -n 's/^resume with: recdistill //p' "$work/train.err")
 (eval "exec \"$app\" $resume_cmd") > "$work/resume.out" 2> "$work/resume.err" &
-signal_when $! '[ -e "$(ls -d "$work"/train/run-*.1/latest.ckpt 2>/dev/null | head -1)" ]' TERM 143 "the resumed train"
+signal_when $! 'r=$(resumed_run); [ -n "$r" ] && [ -e "$r/latest.ckpt" ]' TERM 143 "the resumed train"
 cat "$work/resume.err"
 grep -q "interrupted by SIGTERM after epoch" "$work/resume.err" || fail "the resumed train did not stop gracefully"
-run2=$(ls -d "$work"/train/run-*.1 | head -1)
+run2=$(resumed_run)
 [ -e "$run2/latest.ckpt" ] && [ -e "$run2/best.ckpt" ] || fail "the resumed run folder lacks its checkpoint pair"
 first=$(sed -n 's/.*interrupted by SIGINT after epoch \([0-9]*\).*/\1/p' "$work/train.err" | head -1)
 second=$(sed -n 's/.*interrupted by SIGTERM after epoch \([0-9]*\).*/\1/p' "$work/resume.err" | head -1)

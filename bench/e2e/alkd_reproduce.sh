@@ -3,9 +3,10 @@
 # for each backbone and seed, pre-training then every later stage with the `reference` preset
 # (bench/e2e/alkd_pretrain_seeds.sh, bench/e2e/alkd_distill_seeds.sh), JOBS (backbone, seed)
 # pairs at a time, one thread each; the wall time goes to OUT/reproduce_times.txt
-# (docs/BENCHMARKS.md §3d). COMPAT=1 then runs the `upstream_compat` preset's later stages on the
-# same pre-trained folders, timed on its own line.
-# Usage: [OUT=bench/results/alkd_pretrain] [JOBS=2] [COMPAT=1] bench/e2e/alkd_reproduce.sh [BUILD_DIR] [SEED...]
+# (docs/BENCHMARKS.md §3d). COMPAT=1 then runs the `upstream_compat` preset, pre-training
+# included (its model switches, spec §9 Q1-Q5, change the pre-trained models), into OUT_COMPAT
+# (default OUT_upstream_compat), timed on its own line.
+# Usage: [OUT=bench/results/alkd_pretrain] [OUT_COMPAT=...] [JOBS=2] [COMPAT=1] bench/e2e/alkd_reproduce.sh [BUILD_DIR] [SEED...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-release}; shift || true
@@ -29,6 +30,8 @@ run_phase() {  # NAME COMMAND-TEMPLATE (with {b} and {s})
 
 run_phase reference "bash bench/e2e/alkd_pretrain_seeds.sh '$build' \$b -- \$s && bash bench/e2e/alkd_distill_seeds.sh '$build' \$b -- \$s"
 if [ "${COMPAT:-0}" = 1 ]; then
+  cout=${OUT_COMPAT:-${out}_upstream_compat}
   run_phase upstream_compat "extra=(--set compat=upstream_compat); [ \$b = attenmixer ] && extra+=(--set alkd.distill_bce_negatives=1);
-    LOG=distill-compat bash bench/e2e/alkd_distill_seeds.sh '$build' \$b -- \$s -- \"\${extra[@]}\""
+    OUT='$cout' bash bench/e2e/alkd_pretrain_seeds.sh '$build' \$b -- \$s -- \"\${extra[@]}\" &&
+    OUT='$cout' LOG=distill-compat bash bench/e2e/alkd_distill_seeds.sh '$build' \$b -- \$s -- \"\${extra[@]}\""
 fi

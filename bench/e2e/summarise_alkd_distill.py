@@ -7,10 +7,13 @@ a paired t-test over seeds and a paired bootstrap over test sessions (the same r
 in every seed). Markdown on stdout (docs/RESULTS.md).
 
     python3 bench/e2e/summarise_alkd_distill.py bench/results/alkd_pretrain [--preset reference] [--boot 10000]
-    python3 bench/e2e/summarise_alkd_distill.py bench/results/alkd_pretrain --compare
+    python3 bench/e2e/summarise_alkd_distill.py bench/results/alkd_pretrain --compare \
+        [--compat-root bench/results/alkd_pretrain_upstream_compat]
 
---compare: every distilled row's Recall@10 under `reference` and `upstream_compat` side by side,
-flagged where the means differ by more than one seed std (the larger of the two; spec §10.3).
+--compare: every row's Recall@10 under `reference` and `upstream_compat` side by side (the student
+and teacher too: upstream_compat pre-trains its own, with the model switches Q1-Q5), flagged where
+the means differ by more than one seed std (the larger of the two; spec §10.3). The
+upstream_compat runs are read from --compat-root (default: the same root).
 """
 import argparse
 import csv
@@ -145,8 +148,9 @@ def compare(a):
     print("|---|---|---|---|---|---|---|")
     flagged = total = 0
     for b in a.backbones.split(","):
-        ref, up = load(a.root, b, "reference"), load(a.root, b, "upstream_compat")
-        order = [("teacher_only", "")] + [(f"{src}-{s}", src) for src in ["replay", "regenerated"] for s in STRATEGIES]
+        ref, up = load(a.root, b, "reference"), load(a.compat_root or a.root, b, "upstream_compat")
+        order = [("student", ""), ("teacher", ""), ("teacher_only", "")]
+        order += [(f"{src}-{s}", src) for src in ["replay", "regenerated"] for s in STRATEGIES]
         for name, src in order:
             if name not in ref or name not in up:
                 continue
@@ -168,6 +172,7 @@ def main():
     ap.add_argument("--backbones", default="fpmc,stamp,attenmixer")
     ap.add_argument("--preset", default="reference", help="the later stages' folder: reference or upstream_compat")
     ap.add_argument("--compare", action="store_true", help="reference against upstream_compat, Recall@10")
+    ap.add_argument("--compat-root", default=None, help="--compare: where the upstream_compat runs are (default: root)")
     a = ap.parse_args()
     if a.compare:
         compare(a)

@@ -136,12 +136,16 @@ class SequentialModel final : public plugin::Model {
     const auto ec = eval_cases(cases, &split.train);
     plugin::CasePredictions out;
     t.visit([&](auto& tr) {
-      auto [ranks, top] = tr.rank_and_topk(ec, k);
+      // A scored row that is no item (STAMP's legacy_stamp_tables, Q4) competes in the ranks as
+      // upstream's does, but the lists hold items only: one more is drawn to stand in for it.
+      const int extra = scored_rows() - mc_->n_items, kk = k + extra;
+      auto [ranks, top] = tr.rank_and_topk(ec, kk, WindowUse::prediction);
       out.ranks = std::move(ranks);
       out.top.resize(cases.size());
       for (size_t i = 0; i < cases.size(); ++i)
-        for (int r = 0; r < k; ++r)
-          if (top.items_of(i)[r] != 0) out.top[i].push_back({top.items_of(i)[r], float(top.scores_of(i)[r])});
+        for (int r = 0; r < kk && int(out.top[i].size()) < k; ++r)
+          if (const int32_t it = top.items_of(i)[r]; it != 0 && it < mc_->n_items)
+            out.top[i].push_back({it, float(top.scores_of(i)[r])});
       for (auto& row : tr.item_scores(ec, items)) out.item_scores.emplace_back(row.begin(), row.end());
     });
     return out;
@@ -258,6 +262,8 @@ class SequentialModel final : public plugin::Model {
       if (i < exclude.size())
         for (int32_t it : exclude[i])
           if (it > 0 && it < N) banned[i].push_back(it);
+      // Scored rows that are no item (STAMP's legacy_stamp_tables) are never recommended.
+      for (int32_t extra = N; extra < scored_rows(); ++extra) banned[i].push_back(extra);
       cases[i] = eval::Case{h.data(), h.size(), 0, int32_t(i), banned[i].data(), banned[i].size()};
     }
     std::vector<std::vector<plugin::Recommendation>> out(histories.size());
@@ -276,6 +282,12 @@ class SequentialModel final : public plugin::Model {
   }
 
  private:
+  // Columns of the model's scores: its ids, or more where a row that is no item is scored too.
+  int scored_rows() const {
+    if constexpr (requires(const ModelConfig& c) { c.scored_rows(); }) return mc_->scored_rows();
+    else return mc_->n_items;
+  }
+
   // "SASRec variant=recbole d=64 ...", with the parameter count when known (n_params > 0).
   std::string describe_model(const ModelConfig& mc, size_t n_params) const {
     std::string s = cat(Family::name, " variant=", Family::variant_name(mc.variant), " d=", mc.hidden);

@@ -105,15 +105,25 @@ foreach(f reference/report.json reference/report.md reference/distill/teacher_on
     message(FATAL_ERROR "the run folder lacks ${f}")
   endif()
 endforeach()
-# The later stages' settings are those of the preset's folder: another budget is refused there,
-# and upstream_compat's stages run beside reference's, on the same pre-trained models.
+# The later stages' settings are those of the preset's folder: another budget is refused there.
+# upstream_compat's model switches (spec §9 Q1-Q5) change the pre-trained models, so resuming this
+# folder under it is refused, naming them; with them kept off, its later stages run beside
+# reference's, on the same pre-trained models.
 execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages select --set alkd.budget=20
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT r OR NOT err MATCHES "alkd.budget: folder 30, now 20")
   message(FATAL_ERROR "a changed later-stage setting was not refused (${r}): ${out}${err}")
 endif()
+execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages select --set compat=upstream_compat
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT r OR NOT err MATCHES "model.legacy_pad_zero: folder false, now true"
+   OR NOT err MATCHES "model.legacy_stamp_tables: folder false, now true")
+  message(FATAL_ERROR "upstream_compat's model switches on a reference folder were not refused (${r}): ${out}${err}")
+endif()
 execute_process(COMMAND ${APP} alkd --config ${cfg} --resume ${folder} --stages oracle,select,distill,report
                         --set compat=upstream_compat --set alkd.strategies=[alkdrec] --set alkd.selection_sources=[replay]
+                        --set model.legacy_pad_zero=false --set model.legacy_stamp_tables=false
+                        --set alkd.attmix_prediction_forward_scores=false
                 WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(r OR NOT out MATCHES "loss=inbatch_bpr" OR NOT EXISTS ${folder}/upstream_compat/report.md
    OR NOT out MATCHES "distill replay-alkdrec: [0-9]+ rows from [0-9]+ sessions, [0-9]+ weight units")
@@ -139,5 +149,27 @@ file(READ ${folder}/reference/${run_after}/results.json res_after)
 string(REGEX MATCH "\"test\": [^\n]*" test_after "${res_after}")
 if(NOT test_before STREQUAL test_after)
   message(FATAL_ERROR "the resumed fine-tuning tests differently:\n${test_before}\n${test_after}")
+endif()
+# upstream_compat from its own pre-training: its config records the model switches, and the
+# stored windows lack item 0 (session 0's window holds it: reference keeps it, upstream_compat
+# drops it).
+execute_process(COMMAND ${APP} alkd --config ${cfg} --stages pretrain,predict --set compat=upstream_compat
+                        --output ${WORK_DIR}/compat
+                WORKING_DIRECTORY ${SOURCE_DIR} RESULT_VARIABLE r OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(r OR NOT out MATCHES "80 training sessions in")
+  message(FATAL_ERROR "alkd under upstream_compat failed (${r}): ${out}${err}")
+endif()
+file(GLOB cfolder ${WORK_DIR}/compat/alkd-*-seed5)
+file(READ ${cfolder}/alkd_config.yaml ccfg)
+if(NOT ccfg MATCHES "legacy_pad_zero: true" OR NOT ccfg MATCHES "legacy_stamp_tables: true")
+  message(FATAL_ERROR "upstream_compat's model switches are not in its config: ${ccfg}")
+endif()
+file(STRINGS ${folder}/predictions.jsonl ref_lines)
+file(STRINGS ${cfolder}/predictions.jsonl compat_lines)
+list(GET ref_lines 1 ref_first)
+list(GET compat_lines 1 compat_first)
+if(NOT ref_first MATCHES "\"window\": \\[1, 5, 28, 4, 7, 0, 21, 11, 22, 3\\]"
+   OR NOT compat_first MATCHES "\"window\": \\[1, 5, 28, 4, 7, 21, 11, 22, 3\\]")
+  message(FATAL_ERROR "session 0's stored windows: reference ${ref_first}\nupstream_compat ${compat_first}")
 endif()
 message("alkd stages ok")

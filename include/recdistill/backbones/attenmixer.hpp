@@ -59,6 +59,7 @@
 // Its output() is one state per row, (rows, d); batches carry one target per row
 // (backbones/session_batching.hpp). It has no blocks and takes no taps.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -97,6 +98,12 @@ struct AttenMixerConfig : SessionDims {
   double lp_exponent = 4;      // p (official 4, alkdrec 1: a plain sum over K)
   double dropout = 0.1;
   HeadSplit head_split = HeadSplit::official_reshape;
+  // Upstream ALKDRec's prediction step ranks with AttMix's forward-pass scores in train mode
+  // (spec §3, §9 Q5): dropout on, z against the dropped-out L2-normalised output rows. true makes
+  // the queries (evaluation, recommend) do that; `recdistill alkd` sets it for its prediction
+  // step alone under alkd.attmix_prediction_forward_scores. alkdrec only.
+  bool train_mode_queries = false;
+  uint64_t query_seed = 0;  // not a key: the run's seed (AttenMixerFamily::make), keys those masks
 
   template <class V>
   void keys(V& v) {
@@ -116,6 +123,12 @@ struct AttenMixerConfig : SessionDims {
     v(head_split, Key("model", "head_split", "`official_reshape`: both references' row-major reinterpretation of "
                                              "queries and keys; `standard`: channel blocks (equal at H = 1)")
                       .weights().spelling("attenmixer.head_split"));
+    v(train_mode_queries, Key("model", "train_mode_queries", "alkdrec: queries (evaluation, recommend) run the "
+                                                             "train-mode forward pass and score z against the "
+                                                             "dropped-out, L2-normalised output rows, as upstream's "
+                                                             "prediction step (spec §9 Q5; `recdistill alkd` sets it "
+                                                             "for that step under alkd.attmix_prediction_forward_scores)")
+                              .resume());
     SessionDims::keys(v);
   }
   template <class Given>
@@ -134,6 +147,10 @@ struct AttenMixerConfig : SessionDims {
     if (intent_levels < 1) fail("model.intent_levels: expected >= 1, found ", intent_levels);
     if (!(lp_exponent >= 1)) fail("model.lp_exponent: expected >= 1, found ", lp_exponent);
     if (!(dropout >= 0 && dropout < 1)) fail("model.dropout_rate: expected in [0, 1), found ", dropout);
+    validate_legacy_pad_zero(variant == AttenMixerVariant::alkdrec, "official");
+    if (train_mode_queries && variant != AttenMixerVariant::alkdrec)
+      fail("model.train_mode_queries: upstream's train-mode prediction scores belong to ALKDRec's AttMix "
+           "(model.variant alkdrec), not to 'official'");
   }
 };
 
@@ -160,6 +177,8 @@ inline constexpr double kNormEps = 1e-12;  // n(x) = x / (||x|| + eps), spec §6
 inline constexpr double kLnEps = 1e-8;     // LN_a
 inline constexpr uint32_t kSiteSlots = 0, kSiteReadout = 1;
 inline constexpr uint32_t kSiteItems = 2;  // official: the dropout of the normalised item rows (its objective)
+// train_mode_queries: the epoch of the query masks' keys, out of the range of training's epochs.
+inline constexpr uint32_t kQueryEpoch = 0xFFFFFFFFu;
 inline constexpr double kScoreScale = 16;  // official: scores = 16 z . E^ (spec §6.1 step 8)
 
 // Every buffer of one forward and backward pass over up to `capacity` rows (R = cap L).
@@ -253,7 +272,13 @@ class AttenMixer {
   // alkdrec: the session state z meets the raw rows of item_emb (§6.2 point 5). official: the
   // L2-normalised rows of E (§6.1 step 7; the factor 16 and the dropout of those rows are the
   // training objective's, losses/attenmixer_official_ce.hpp: neither changes a rank).
-  Scorer scorer() const { return {off_.out, -1, cfg_.n_items, cfg_.hidden, kOfficial}; }
+  // train_mode_queries (alkdrec, Q5): n(E_out) with dropout (site 2), one mask per scoring pass.
+  Scorer scorer() const {
+    if (!cfg_.train_mode_queries) return {off_.out, -1, cfg_.n_items, cfg_.hidden, kOfficial};
+    return {off_.out, -1, cfg_.n_items, cfg_.hidden, true, cfg_.dropout,
+            DropoutKey{cfg_.query_seed, attenmixer::kQueryEpoch, 0}, attenmixer::kSiteItems};
+  }
+  bool legacy_pad_zero() const { return cfg_.legacy_pad_zero; }
 
   // Per row: linear_q (K (K + 1) / 2 d^2), W0 (K d^2), W1 and W2 (2 L d^2), W_T (2 d^2), and the
   // read-out's two products (2 K L d); 2 flops per multiply-add.
@@ -269,6 +294,8 @@ class AttenMixer {
     for (const auto& p : layout_.infos())
       encoder::init_fill(params + p.offset, p.size, seed, tensor++,
                          [bound](float u1, float) { return T(bound * (2.0 * double(u1) - 1.0)); });
+    // legacy_pad_zero: item 0 (id 1) reads upstream's pad row, random and frozen (Q1).
+    if (cfg_.legacy_pad_zero) std::copy(params + off_.li, params + off_.li + cfg_.hidden, params + off_.li + cfg_.hidden);
   }
 
   Activations make_activations(int capacity) const {
@@ -395,11 +422,16 @@ class AttenMixer {
                                        attenmixer::kNormEps);
     ops::mask_rows<B>(g_S, CPtr<B, uint8_t>(a.valid.data()), R, d);
     layers::embedding_backward<B, T>(grads + off_.li, CPtr<B, T>(g_S), a.seq.data(), R, d, /*skip_pad=*/true);
+    if (cfg_.legacy_pad_zero) ops::fill<B>(grads + off_.li + d, d, 0.0);  // upstream's padding_idx row (Q1)
   }
 
   // Evaluation queries: each case's last min(length, L) history items as one row; out (rows, d).
+  // train_mode_queries: in train mode, the masks keyed by the run's seed and the block's first
+  // case (so each block of a pass draws its own).
   void query(CPtr<B, T> params, Activations& a, const eval::Case* cases, size_t n, int rows, Ptr<B, T> out) const {
-    session_query(*this, params, a, cases, n, rows, out);
+    if (!cfg_.train_mode_queries) return session_query(*this, params, a, cases, n, rows, out);
+    const uint32_t block = n > 0 ? uint32_t(cases[0].user) : 0;
+    session_query(*this, params, a, cases, n, rows, out, true, DropoutKey{cfg_.query_seed, attenmixer::kQueryEpoch, block});
   }
 
   SessionBatching batching(int = 0) const { return SessionBatching(cfg_.max_len, cfg_.rows); }

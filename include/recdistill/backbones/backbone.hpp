@@ -77,6 +77,12 @@ struct Scorer {
   int64_t bias = -1;     // offset of the (n_items) bias, -1 = none
   int n_items = 0, dim = 0;
   bool normalise_rows = false;  // score against n(table[j]) (above)
+  // With normalise_rows: inverted dropout of the normalised rows at this rate, one mask per
+  // scoring pass keyed by (row_dropout_key, row_dropout_site) (Atten-Mixer's train-mode
+  // prediction scores, model.train_mode_queries); 0 = none.
+  double row_dropout = 0;
+  DropoutKey row_dropout_key{};
+  uint32_t row_dropout_site = 0;
 };
 
 // A batch of fixed-length rows: item ids (rows, L) and next-item targets, 0 = pad / no target;

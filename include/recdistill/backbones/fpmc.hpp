@@ -110,6 +110,7 @@ struct FPMCConfig : SessionDims {
                                     "(`recdistill alkd`)")
                 .resume().derived_default("bpr (recbole), inbatch_bpr (session)"));
     bce_key(v);
+    legacy_pad_zero_key(v);
   }
   template <class Given>
   void resolve_defaults(const Given& given) {
@@ -122,6 +123,7 @@ struct FPMCConfig : SessionDims {
 
   void validate() const {
     SessionDims::validate();
+    validate_legacy_pad_zero(variant == FPMCVariant::session, "recbole");
     if (variant != FPMCVariant::recbole) return;
     if (n_users < 2)
       fail("model.n_users: FPMC's recbole variant needs the size of its user table, the data's users plus the "
@@ -216,6 +218,7 @@ class FPMCSession {
   int hidden_size() const { return cfg_.hidden; }
   int n_items() const { return cfg_.n_items; }
   Scorer scorer() const { return {off_out_, -1, cfg_.n_items, cfg_.hidden}; }
+  bool legacy_pad_zero() const { return cfg_.legacy_pad_zero; }
   double forward_gemm_flops(int64_t) const { return 0; }
 
   // Xavier-normal on both tables (std sqrt(2 / (N + d))), the pad row of the input table zero.
@@ -226,6 +229,8 @@ class FPMCSession {
       encoder::init_fill(params + p.offset, p.size, seed, tensor++,
                          [sd](float u1, float u2) { return T(sd * normal_from(u1, u2)); });
     std::fill(params + off_item_, params + off_item_ + cfg_.hidden, T(0));
+    // legacy_pad_zero: item 0 (id 1) reads upstream's pad row, zero and frozen (Q1).
+    if (cfg_.legacy_pad_zero) std::fill(params + off_item_ + cfg_.hidden, params + off_item_ + 2 * cfg_.hidden, T(0));
   }
 
   Activations make_activations(int capacity) const { return Activations(capacity, cfg_.max_len, cfg_.hidden); }
@@ -254,6 +259,7 @@ class FPMCSession {
     ops::slot_sum_backward<B>(a.g_E.data(), Ptr<B, T>(), d_out, CPtr<B, T>(a.E.data()), CPtr<B, T>(a.w_mean.data()),
                               a.batch, L, d, false);
     layers::embedding_backward<B, T>(grads + off_item_, a.g_E.data(), a.seq.data(), R, d, /*skip_pad=*/true);
+    if (cfg_.legacy_pad_zero) ops::fill<B>(grads + off_item_ + d, d, 0.0);  // upstream's padding_idx row (Q1)
   }
 
   // Evaluation queries: each case's last min(length, L) history items as one row; out (rows, d).

@@ -130,11 +130,13 @@ class UserLastItemBatching {
 };
 
 // A session model's evaluation queries: the last min(length, L) history items of each case as
-// one row laid out like a training row, forward in eval mode, out (rows, d) = the rows' states.
-// Rows n..rows-1 repeat case 0 and are ignored; `a` must have capacity >= rows.
+// one row laid out like a training row, forward in eval mode (train: in train mode, dropout on,
+// keyed by `key`), out (rows, d) = the rows' states. Rows n..rows-1 repeat case 0 and are
+// ignored; `a` must have capacity >= rows.
 template <class M>
 void session_query(const M& m, CPtr<typename M::BackendType, typename M::Scalar> params, typename M::Activations& a,
-                   const eval::Case* cases, size_t n, int rows, Ptr<typename M::BackendType, typename M::Scalar> out) {
+                   const eval::Case* cases, size_t n, int rows, Ptr<typename M::BackendType, typename M::Scalar> out,
+                   bool train = false, DropoutKey key = {}) {
   using B = typename M::BackendType;
   const int L = m.max_len();
   RD_REQUIRE(rows <= a.capacity && n <= size_t(rows), "query: ", rows, " rows for activations of capacity ",
@@ -145,7 +147,7 @@ void session_query(const M& m, CPtr<typename M::BackendType, typename M::Scalar>
     data::layout_history(a.seq_host.data() + i * L, c.history, c.length, L, /*left_pad=*/false);
   }
   B::template to_device<int32_t>(a.seq_in.data(), a.seq_host.data(), a.seq_host.size());
-  m.forward(params, a, a.seq_in.data(), rows, /*train=*/false);
+  m.forward(params, a, a.seq_in.data(), rows, train, key);
   B::template copy<typename M::Scalar>(out, m.output(a), size_t(rows) * m.hidden_size());
 }
 

@@ -35,6 +35,22 @@ struct SessionDims {
   // instead of training.loss (`bce` is one negative; ALKDRec's AttMix on ML: teacher 10,
   // student 1); 0 = off.
   int bce_negatives = 0;
+  // Upstream ALKDRec pads with id 0, which is also its item 0 (specs/active-llm-distillation.md
+  // §1.2, §9 Q1): true makes item 0's input row the pad row's (equal at init, never trained), so
+  // its real slots read what upstream's do; evaluation and the prediction step (trainer.hpp
+  // window_cases) follow upstream's exclusions (Q2, Q3). ALKDRec's variants only.
+  bool legacy_pad_zero = false;
+
+  // model.legacy_pad_zero, declared here once for every session model.
+  template <class V>
+  void legacy_pad_zero_key(V& v) {
+    v(legacy_pad_zero, keys::Key("model", "legacy_pad_zero", "ALKDRec's variants: upstream's pad/item-0 collision "
+                                                             "(spec §9 Q1-Q3): item 0's input row is the pad row "
+                                                             "(equal at init, never trained), item 0 is excluded from "
+                                                             "evaluation when the window is padded, and the prediction "
+                                                             "step never excludes it and drops it from stored windows")
+                           .weights().preset("upstream_compat", "true"));
+  }
 
   // training.bce_negatives, declared here once for every session model.
   template <class V>
@@ -58,6 +74,7 @@ struct SessionDims {
                                     "`weighted_pairwise`: active distillation's rows (`recdistill alkd`)")
                 .resume().derived_default("ce (recbole STAMP), inbatch_bpr (ALKDRec's variants)"));
     bce_key(v);
+    legacy_pad_zero_key(v);
   }
 
   // `upstream`: the variant is one of the ALKDRec method's (not RecBole's).
@@ -66,6 +83,15 @@ struct SessionDims {
     if (!given("model.maxlen")) max_len = alkdrec ? 10 : 50;
     if (!given("training.session_rows")) rows = alkdrec ? SessionRows::last : SessionRows::prefixes;
     if (!given("training.loss")) loss = alkdrec ? SessionLoss::inbatch_bpr : SessionLoss::ce;
+    // The upstream_compat preset sets it for every model; RecBole's variants have no such quirk.
+    if (!alkdrec && !given("model.legacy_pad_zero")) legacy_pad_zero = false;
+  }
+
+  // model.legacy_pad_zero given for a variant that is not ALKDRec's.
+  void validate_legacy_pad_zero(bool alkdrec, const char* variant) const {
+    if (legacy_pad_zero && !alkdrec)
+      fail("model.legacy_pad_zero: upstream's pad/item-0 collision belongs to ALKDRec's variants, not to '", variant,
+           "' (set model.variant to ALKDRec's, or drop the key)");
   }
 
   void validate() const {

@@ -16,7 +16,12 @@
 //   m_a = sum_j alpha_j E_j + m_s
 // Its output() is one state per row, (rows, d); batches carry one target per row
 // (backbones/session_batching.hpp). It has no blocks and takes no taps.
+//
+// Upstream's quirks (specs/active-llm-distillation.md §9), `alkdrec_simplified` only:
+// model.legacy_pad_zero (Q1: item 0's input row is the pad row, random and frozen) and
+// model.legacy_stamp_tables (Q4: one scored output row that is no item; item 0's output row frozen).
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -45,18 +50,43 @@ inline constexpr std::array<std::pair<std::string_view, STAMPVariant>, 2> enum_n
 
 struct STAMPConfig : SessionDims {
   STAMPVariant variant = STAMPVariant::recbole;
+  // Upstream's STAMP tables (spec §9 Q4): its output table has n_item + 1 rows for n_item items,
+  // so one row that is no item is scored too (never a target: in-batch BPR never trains it),
+  // and item 0's output row is its padding_idx row, never trained. `alkdrec_simplified` only.
+  bool legacy_stamp_tables = false;
 
   template <class V>
   void keys(V& v) {
     using keys::Key;
     v(variant, Key("model", "variant", "which reference STAMP to match (specs/backbones.md §5)").weights()
                    .preset("upstream_compat", "alkdrec_simplified"));
+    v(legacy_stamp_tables, Key("model", "legacy_stamp_tables", "alkdrec_simplified: upstream's tables (spec §9 Q4): "
+                                                               "one extra output row that is no item is scored (and "
+                                                               "never trained), and item 0's output row is never trained")
+                               .weights().preset("upstream_compat", "true"));
     SessionDims::keys(v);
   }
   template <class Given>
   void resolve_defaults(const Given& given) {
-    resolve_session_defaults(given, variant == STAMPVariant::alkdrec_simplified);
+    const bool alkd = variant == STAMPVariant::alkdrec_simplified;
+    resolve_session_defaults(given, alkd);
+    if (!alkd && !given("model.legacy_stamp_tables")) legacy_stamp_tables = false;
   }
+  void validate() const {
+    SessionDims::validate();
+    const bool alkd = variant == STAMPVariant::alkdrec_simplified;
+    validate_legacy_pad_zero(alkd, "recbole");
+    if (legacy_stamp_tables && !alkd)
+      fail("model.legacy_stamp_tables: upstream's extra output row belongs to ALKDRec's STAMP (alkdrec_simplified), "
+           "not to 'recbole'");
+    // The extra row is a scored column of no item: only losses that read the targets' rows
+    // (upstream's) leave it untrained; full softmax and sampled negatives would train it.
+    if (legacy_stamp_tables && (loss == SessionLoss::ce || bce_negatives > 0))
+      fail("model.legacy_stamp_tables: upstream trains STAMP with in-batch BPR; training.loss ce and "
+           "training.bce_negatives would train its extra row (use inbatch_bpr, or drop legacy_stamp_tables)");
+  }
+  // Rows of the scored table: the items and the pad, plus upstream's extra row (Q4).
+  int scored_rows() const { return n_items + (legacy_stamp_tables ? 1 : 0); }
 };
 
 namespace stamp {
@@ -129,7 +159,7 @@ class STAMP {
     cfg_.validate();
     const int N = cfg_.n_items, d = cfg_.hidden;
     off_.item = layout_.add("item_embedding", {N, d});
-    if (V::separate_output) off_.out = layout_.add("item_output", {N, d});
+    if (V::separate_output) off_.out = layout_.add("item_output", {cfg_.scored_rows(), d});
     off_.w1 = layout_.add("w1.weight", {d, d});
     off_.w2 = layout_.add("w2.weight", {d, d});
     off_.w3 = layout_.add("w3.weight", {d, d});
@@ -151,7 +181,9 @@ class STAMP {
   int hidden_size() const { return cfg_.hidden; }
   int n_items() const { return cfg_.n_items; }
   // The table a row's state is scored against: item_embedding (recbole, tied) or item_output.
-  Scorer scorer() const { return {V::separate_output ? off_.out : off_.item, -1, cfg_.n_items, cfg_.hidden}; }
+  // With legacy_stamp_tables it has one row more than there are ids (Q4), scored like the others.
+  Scorer scorer() const { return {V::separate_output ? off_.out : off_.item, -1, cfg_.scored_rows(), cfg_.hidden}; }
+  bool legacy_pad_zero() const { return cfg_.legacy_pad_zero; }
 
   // Per row: W1 over L slots, W2, W3 and (recbole) the two MLPs, 2 flops per multiply-add.
   double forward_gemm_flops(int64_t rows) const {
@@ -172,6 +204,8 @@ class STAMP {
       else encoder::init_fill(w, p.size, seed, tensor, [sd](float u1, float u2) { return T(sd * normal_from(u1, u2)); });
       ++tensor;
     }
+    // legacy_pad_zero: item 0 (id 1) reads upstream's pad row, which is random and frozen.
+    if (cfg_.legacy_pad_zero) std::copy(params + off_.item, params + off_.item + cfg_.hidden, params + off_.item + cfg_.hidden);
   }
 
   Activations make_activations(int capacity) const { return Activations(capacity, cfg_.max_len, cfg_.hidden); }
@@ -262,6 +296,10 @@ class STAMP {
                               CPtr<B, T>(a.w_mean.data()), Bn, L, d, true);
     ops::scatter_add_rows<B>(a.g_E.data(), CPtr<B, T>(a.g_xt.data()), CPtr<B, int32_t>(a.last.data()), Bn, d, false, 1.0);
     layers::embedding_backward<B, T>(grads + off_.item, a.g_E.data(), a.seq.data(), R, d, /*skip_pad=*/true);
+    // Rows upstream's padding_idx freezes (item 0 is its pad id): whatever wrote their gradient
+    // (the objective writes the output rows' before this runs), they are never trained.
+    if (cfg_.legacy_pad_zero) ops::fill<B>(grads + off_.item + d, d, 0.0);
+    if (cfg_.legacy_stamp_tables) ops::fill<B>(grads + off_.out + d, d, 0.0);
   }
 
   // Evaluation queries: each case's last min(length, L) history items as one row; out (rows, d).

@@ -153,12 +153,18 @@ void score_items(Ptr<B, T> scores, int ld, CPtr<B, T> queries, CPtr<B, T> params
 // The rows the scores read: the scorer's table itself, or, for a scorer with normalise_rows, an
 // L2-normalised copy n(E_j) = E_j / (||E_j|| + kScorerNormEps) made once per evaluation pass
 // into `copy` (n_items, dim) (norms: its (n_items) scratch).
+// With row_dropout, the normalised rows are then dropped out (one mask for the pass).
 template <class B, class T>
 CPtr<B, T> scoring_table(CPtr<B, T> params, const Scorer& s, Buffer<B, T>& copy, Buffer<B, T>& norms) {
   if (!s.normalise_rows) return params + s.table;
   copy = Buffer<B, T>(size_t(s.n_items) * s.dim);
   norms = Buffer<B, T>(size_t(s.n_items));
   ops::l2_normalise_axis_forward<B>(copy.data(), norms.data(), params + s.table, s.n_items, s.dim, 1, kScorerNormEps);
+  if (s.row_dropout > 0) {
+    Buffer<B, T> mask(size_t(s.n_items) * s.dim);
+    ops::dropout_forward<B>(copy.data(), mask.data(), CPtr<B, T>(copy.data()), s.n_items, s.dim, s.row_dropout,
+                            s.row_dropout_key, s.row_dropout_site, 0);
+  }
   return CPtr<B, T>(copy.data());
 }
 

@@ -18,7 +18,8 @@ namespace recdistill::alkd {
 // the pre-trained models and the predictions.
 inline bool is_later_stage_key(const std::string& key) {
   static const char* const pretrain[] = {"teacher_hidden_units", "student_hidden_units", "teacher_patience",
-                                         "student_patience", "teacher_bce_negatives", "student_bce_negatives", "top_k"};
+                                         "student_patience", "teacher_bce_negatives", "student_bce_negatives", "top_k",
+                                         "attmix_prediction_forward_scores"};
   for (const char* k : pretrain)
     if (key == k) return false;
   return true;
@@ -29,6 +30,8 @@ struct AlkdConfig {
   int teacher_patience = 21, student_patience = 11;
   int top_k = 50;
   int teacher_bce_negatives = 0, student_bce_negatives = 0;  // 0 = the model's own training.bce_negatives
+  // Q5: the prediction step ranks Atten-Mixer (alkdrec) with its train-mode forward scores.
+  bool attmix_prediction_forward_scores = false;
 
   // Oracle (§4): the recorded answers, and whether they must be the shipped ML file (§1.1).
   std::string answers = "data/alkdrec-ml/llm_answers.jsonl";
@@ -68,6 +71,10 @@ struct AlkdConfig {
                                  .range(0, 1 << 20));
     v(student_bce_negatives, Key("alkd", "student_bce_negatives", "> 0: the student's training.bce_negatives (Atten-Mixer on ML: 1)")
                                  .range(0, 1 << 20));
+    v(attmix_prediction_forward_scores, Key("alkd", "attmix_prediction_forward_scores", "Atten-Mixer (alkdrec): the "
+                                                "prediction step ranks with train-mode forward scores, dropout on, "
+                                                "against the normalised output rows (upstream, Q5; model.train_mode_queries)")
+                                            .preset("upstream_compat", "true"));
     v(top_k, Key("alkd", "top_k", "the prediction step's list length per model (the prompt's candidates)").range(1, 1 << 20));
     v(answers, Key("alkd", "answers", "the recorded LLM answers (JSON lines: session_id, ranked_items, "
                                       "target_position), imported into the run's answer cache"));

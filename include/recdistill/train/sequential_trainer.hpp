@@ -175,8 +175,10 @@ struct AttenMixerFamily {
   template <class F>
   static decltype(auto) with_variant(AttenMixerVariant v, F&& f) { return attenmixer::with_variant(v, std::forward<F>(f)); }
   template <class B, class T, class V>
-  static Model<B, T, V> make(const Config&, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
-    return Model<B, T, V>(mc);
+  static Model<B, T, V> make(const Config& cfg, const ModelConfig& mc, const std::shared_ptr<const ProfileTargets>&) {
+    ModelConfig m = mc;
+    m.query_seed = cfg.seed;  // keys model.train_mode_queries' masks
+    return Model<B, T, V>(m);
   }
 };
 

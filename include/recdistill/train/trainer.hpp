@@ -120,6 +120,10 @@ struct CheckpointMeta {
   std::map<std::string, std::string> settings;
 };
 
+// Whose exclusions eval.exclude: window means under model.legacy_pad_zero (Trainer::window_cases):
+// upstream's evaluation, or upstream's prediction step (specs/active-llm-distillation.md §9 Q2, Q3).
+enum class WindowUse { evaluation, prediction };
+
 template <class M, template <class> class O>
   requires Backbone<M> && Objective<O<M>, M>
 class Trainer {
@@ -199,16 +203,18 @@ class Trainer {
   std::vector<int64_t> rank(const std::vector<eval::Case>& cases) {
     prepare_eval();
     eval::Options o = eo_;
-    const auto cut = window_cases(cases, o);
-    return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut ? *cut : cases, o, seed_,
+    const auto cut = window_cases(cases, o, WindowUse::evaluation);
+    return eval::rank_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut ? cut->cases : cases, o, seed_,
                                &popularity_);
   }
-  // Ranks (as rank(), full ranking) and the top-K lists under the same exclusions and ties.
-  std::pair<std::vector<int64_t>, eval::TopK<T>> rank_and_topk(const std::vector<eval::Case>& cases, int K) {
+  // Ranks (as rank(), full ranking) and the top-K lists under the same exclusions and ties;
+  // `use` says whose exclusions eval.exclude: window means under model.legacy_pad_zero.
+  std::pair<std::vector<int64_t>, eval::TopK<T>> rank_and_topk(const std::vector<eval::Case>& cases, int K,
+                                                               WindowUse use = WindowUse::evaluation) {
     prepare_eval();
     eval::Options o = eo_;
-    const auto cut = window_cases(cases, o);
-    return eval::rank_and_topk_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut ? *cut : cases, o, K);
+    const auto cut = window_cases(cases, o, use);
+    return eval::rank_and_topk_cases<B>(model_, CPtr<B, T>(params_.data()), *eval_acts_, cut ? cut->cases : cases, o, K);
   }
   // The scores of items[i] (ids in 1..N-1) for case i, as evaluation scores them.
   std::vector<std::vector<T>> item_scores(const std::vector<eval::Case>& cases,
@@ -505,14 +511,36 @@ class Trainer {
   }
   // eval.exclude: window is `history` over histories cut to the model's window (its last
   // max_len() items): the cut cases, with o.exclude set to history; nullopt otherwise.
-  std::optional<std::vector<eval::Case>> window_cases(const std::vector<eval::Case>& cases, eval::Options& o) const {
+  // Under model.legacy_pad_zero, upstream's exclusions instead (spec §9), as each case's
+  // `listed` set: its evaluation also excludes item 0 (id 1, its pad id) when the window is
+  // padded (Q2); its prediction step never excludes item 0 (Q3).
+  struct WindowCases {
+    std::vector<eval::Case> cases;
+    std::vector<std::vector<int32_t>> listed;  // legacy_pad_zero: case i's exclusions
+  };
+  std::optional<WindowCases> window_cases(const std::vector<eval::Case>& cases, eval::Options& o, WindowUse use) const {
     if (o.exclude != eval::Exclude::window) return std::nullopt;
-    std::vector<eval::Case> cut(cases);
+    WindowCases w{cases, {}};
     const size_t L = size_t(model_.max_len());
-    for (auto& c : cut)
+    for (auto& c : w.cases)
       if (c.length > L) c.history += c.length - L, c.length = L;
     o.exclude = eval::Exclude::history;
-    return cut;
+    bool legacy = false;
+    if constexpr (requires { model_.legacy_pad_zero(); }) legacy = model_.legacy_pad_zero();
+    if (!legacy) return w;
+    constexpr int32_t kItemZero = 1;  // item_index 0 (data/sessions.hpp: id = item_index + 1)
+    w.listed.resize(w.cases.size());
+    for (size_t i = 0; i < w.cases.size(); ++i) {
+      eval::Case& c = w.cases[i];
+      auto& x = w.listed[i];
+      for (size_t k = 0; k < c.length; ++k)
+        if (use == WindowUse::evaluation || c.history[k] != kItemZero) x.push_back(c.history[k]);
+      if (use == WindowUse::evaluation && c.length < L) x.push_back(kItemZero);
+      c.seen = x.data();
+      c.n_seen = x.size();
+    }
+    o.exclude = eval::Exclude::listed;
+    return w;
   }
 
   // Keeps each user's first `n` rows in the batching's order, which is newest first (both
