@@ -6,7 +6,9 @@
 # (docs/BENCHMARKS.md §3d). COMPAT=1 then runs the `upstream_compat` preset, pre-training
 # included (its model switches, spec §9 Q1-Q5, change the pre-trained models), into OUT_COMPAT
 # (default OUT_upstream_compat), timed on its own line.
-# Usage: [OUT=bench/results/alkd_pretrain] [OUT_COMPAT=...] [JOBS=2] [COMPAT=1] bench/e2e/alkd_reproduce.sh [BUILD_DIR] [SEED...]
+# PRESETS="upstream_compat" runs that preset alone (default: reference, then upstream_compat when
+# COMPAT=1).
+# Usage: [OUT=bench/results/alkd_pretrain] [OUT_COMPAT=...] [JOBS=2] [COMPAT=1 | PRESETS=...] bench/e2e/alkd_reproduce.sh [BUILD_DIR] [SEED...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-release}; shift || true
@@ -28,8 +30,9 @@ run_phase() {  # NAME COMMAND-TEMPLATE (with {b} and {s})
     | tee -a "$out/reproduce_times.txt"
 }
 
-run_phase reference "bash bench/e2e/alkd_pretrain_seeds.sh '$build' \$b -- \$s && bash bench/e2e/alkd_distill_seeds.sh '$build' \$b -- \$s"
-if [ "${COMPAT:-0}" = 1 ]; then
+presets=${PRESETS:-reference$([ "${COMPAT:-0}" = 1 ] && echo " upstream_compat")}
+[[ " $presets " == *" reference "* ]] && run_phase reference "bash bench/e2e/alkd_pretrain_seeds.sh '$build' \$b -- \$s && bash bench/e2e/alkd_distill_seeds.sh '$build' \$b -- \$s"
+if [[ " $presets " == *" upstream_compat "* ]]; then
   cout=${OUT_COMPAT:-${out}_upstream_compat}
   run_phase upstream_compat "extra=(--set compat=upstream_compat); [ \$b = attenmixer ] && extra+=(--set alkd.distill_bce_negatives=1);
     OUT='$cout' bash bench/e2e/alkd_pretrain_seeds.sh '$build' \$b -- \$s -- \"\${extra[@]}\" &&
