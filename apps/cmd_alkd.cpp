@@ -17,7 +17,9 @@
 //             (FOLDER/llm_cache.jsonl unless llm.cache is set) and writes FOLDER/oracle.json
 //             (counts, defects, hit rates; the shipped facts checked with
 //             alkd.check_shipped_answers). It comes before the selection because a strategy
-//             skips the sessions the oracle cannot answer (§5.1).
+//             skips the sessions the oracle cannot answer (§5.1). With alkd.hints:
+//             llm_summarised, every later stage first takes the live prompts' hints from one
+//             cached LLM call (§4.1) and writes them to FOLDER/<compat>/hints.txt for review
 //   select    for each alkd.selection_sources x alkd.strategies (but teacher_only), the answered
 //             set B: FOLDER/selections/<source>-<strategy>.json (sessions in order, the
 //             SelectionReport, the LLM's hit rates on B). With llm.base_url set, the sessions
@@ -236,8 +238,32 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
   oo.prompt.legacy_assistant_role = ac.legacy_assistant_role;
   oo.parse.legacy_id_regex = ac.legacy_id_regex;
   oo.parse.legacy_fallback_ml_only = ac.legacy_fallback_ml_only;
-  alkd::AlkdOracle oracle(lc, oo, lc.live() ? read_titles(fs::path(cfg.data.path).parent_path() / "items.tsv")
-                                            : std::vector<std::string>{});
+  // Titles are part of every prompt and so of its cache key: read them with or without an
+  // endpoint, so that a run without one renders the same prompts and finds their cached replies.
+  std::vector<std::string> titles = read_titles(fs::path(cfg.data.path).parent_path() / "items.tsv");
+  if (ac.hints == "llm_summarised") {
+    // §4.1: one cached call before any live query. Without an endpoint only a cached reply can
+    // give the hints; recorded answers need none, so then only rendering a prompt is refused.
+    std::vector<alkd::HintCase> cases;
+    for (size_t i : alkd::draw_hint_instances(pred.records.size(), cfg.seed)) cases.push_back(alkd::hint_case(pred.records[i]));
+    const std::string prompt = alkd::render_hint_prompt(cases, titles);
+    llm::AnswerCache cache(lc.cache);  // closed before the oracle opens it
+    if (lc.live() || cache.find(alkd::hint_request(lc, prompt).key)) {
+      const auto h = alkd::llm_summarised_hints(lc, cache, prompt);
+      oo.prompt.hints = h.hints;
+      std::string text;
+      for (const auto& x : h.hints) text += x + "\n";
+      io::write_file_atomic((stage_dir / "hints.txt").string(), text);
+      std::cout << "\nhints: " << h.hints.size() << " summarised by " << lc.model << " from " << cases.size()
+                << " training sessions (" << (h.sent ? "asked now: " + h.batch.summary() : "cached") << "), "
+                << (stage_dir / "hints.txt").string() << " for review\n";
+    } else {
+      oo.no_prompts = cat("alkd.hints: llm_summarised needs the LLM's hints, but no endpoint is configured "
+                          "(llm.base_url is empty) and ", lc.cache, " holds no reply to this run's hint prompt "
+                          "(set llm.base_url, or use alkd.hints: static)");
+    }
+  }
+  alkd::AlkdOracle oracle(lc, oo, std::move(titles));
   {
     std::vector<alkd::PromptInput> inputs;
     // The prompt's candidates: the teacher's list with the target forced in (§3), or as it is.

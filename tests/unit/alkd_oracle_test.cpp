@@ -1,8 +1,8 @@
 // The LLM oracle of active distillation (methods/alkd_answers.hpp, methods/alkd_oracle.hpp):
 // the strict reader on every defect of the shipped answers and on malformed files, the §1.1
 // facts, validation counts and weights, upstream's row duplication totals (§6.1), the raw-text
-// parser, the prompt, and the oracle offline (recorded answers in the cache) and live against a
-// fake OpenAI-compatible server on the loopback interface.
+// parser, the prompt, the summarised hints (§4.1), and the oracle offline (recorded answers in
+// the cache) and live against a fake OpenAI-compatible server on the loopback interface.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 #include <unistd.h>
@@ -596,6 +596,178 @@ TEST(AlkdOracle, LiveQueriesAreCachedParsedAndValidated) {
   EXPECT_EQ(other.lookup("1").state, AnswerState::missing);
   EXPECT_NE(other.request(inputs[0]).body.find("\"role\": \"assistant\""), std::string::npos);
   EXPECT_NE(oracle.request(inputs[0]).body.find("\"role\": \"user\""), std::string::npos);
+}
+
+// ---------------------------------------------------------------- the summarised hints (§4.1)
+
+// n prediction records: record i's window {i, i+1, i, i+2} (a repeat), its teacher's top-50
+// 200+i .. 249+i, its target 600+i (never in the top-50, so it is forced into the last slot).
+std::vector<Prediction> hint_records(int n) {
+  std::vector<Prediction> out;
+  for (int i = 0; i < n; ++i) {
+    Prediction p;
+    p.session_id = std::to_string(1000 + i);
+    p.window = {i, i + 1, i, i + 2};
+    for (int32_t c = 0; c < 50; ++c) p.teacher_top.push_back(200 + i + c);
+    p.target = 600 + i;
+    out.push_back(p);
+  }
+  return out;
+}
+
+TEST(AlkdHints, SummarisationPromptHoldsTwentyDistinctCasesDrawnBySeed) {
+  // The draw: 20 distinct instances, a function of the seed; another seed draws others.
+  const auto d = draw_hint_instances(100, 2024);
+  ASSERT_EQ(d.size(), 20u);
+  EXPECT_EQ(std::set<size_t>(d.begin(), d.end()).size(), 20u);
+  for (size_t i : d) EXPECT_LT(i, 100u);
+  EXPECT_EQ(draw_hint_instances(100, 2024), d);
+  EXPECT_NE(draw_hint_instances(100, 2025), d);
+  EXPECT_NE(d, (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}));
+  // Fewer instances than cases: each once.
+  const auto all = draw_hint_instances(5, 2024);
+  EXPECT_EQ(std::set<size_t>(all.begin(), all.end()), (std::set<size_t>{0, 1, 2, 3, 4}));
+  // 20 distinct even where a draw with replacement would repeat: 20 of 21.
+  const auto near = draw_hint_instances(21, 7);
+  EXPECT_EQ(std::set<size_t>(near.begin(), near.end()).size(), 20u);
+
+  // A case: the window's distinct items in order, the teacher's list with the target last.
+  const auto recs = hint_records(100);
+  const HintCase c = hint_case(recs[3]);
+  EXPECT_EQ(c.items, (std::vector<int32_t>{3, 4, 5}));
+  ASSERT_EQ(c.candidates.size(), 50u);
+  EXPECT_EQ(c.candidates.front(), 203);
+  EXPECT_EQ(c.candidates[48], 251);
+  EXPECT_EQ(c.candidates.back(), 603);
+
+  const auto titles = tiny_titles(700);
+  std::vector<HintCase> cases;
+  for (size_t i : d) cases.push_back(hint_case(recs[i]));
+  const std::string p = render_hint_prompt(cases, titles);
+  EXPECT_EQ(p.rfind("You are an assistant", 0), 0u) << p;
+  EXPECT_NE(p.find("strictly"), std::string::npos);
+  EXPECT_NE(p.find("the earlier an item stands in it, the stronger the user's intent"), std::string::npos) << p;
+  EXPECT_EQ(p.find("top-20"), std::string::npos);
+  EXPECT_NE(p.find("There are 20 cases, one per line:\n"), std::string::npos) << p;
+  for (size_t k = 0; k < d.size(); ++k) {
+    const Prediction& r = recs[d[k]];
+    const int i = std::stoi(r.session_id) - 1000;
+    std::vector<int32_t> cands(r.teacher_top.begin(), r.teacher_top.end() - 1);
+    cands.push_back(r.target);
+    const std::string line = "Case " + std::to_string(k + 1) + ": the user's items " +
+                             item_tokens({i, i + 1, i + 2}, titles) + "; the recommender's top-50 " +
+                             item_tokens(cands, titles) + "\n";
+    EXPECT_NE(p.find(line), std::string::npos) << line;
+  }
+  EXPECT_EQ(p.find("Case 21:"), std::string::npos);
+  // Items as the recommendation prompt lists them.
+  EXPECT_NE(p.find(item_token(recs[d[0]].window[0], titles)), std::string::npos);
+  EXPECT_NE(p.find("<ID_" + std::to_string(recs[d[0]].target) + ":Film "), std::string::npos);
+  const size_t task = p.find("Do not analyse the cases or their items one by one.");
+  ASSERT_NE(task, std::string::npos);
+  EXPECT_GT(task, p.find("Case 20:"));
+  EXPECT_NE(p.find("Generalise only from these cases", task), std::string::npos);
+  EXPECT_NE(p.find("another edition of an item they already own, so the recommender does not enforce diversity", task),
+            std::string::npos);
+  // Another seed, another prompt; the same seed, the same prompt (and cache key).
+  std::vector<HintCase> other;
+  for (size_t i : draw_hint_instances(100, 2025)) other.push_back(hint_case(recs[i]));
+  EXPECT_NE(render_hint_prompt(other, titles), p);
+  EXPECT_EQ(render_hint_prompt(cases, titles), p);
+  EXPECT_THROW(render_hint_prompt({}, titles), Error);
+}
+
+TEST(AlkdHints, ReplySplitsIntoOneHintPerLine) {
+  const std::string reply =
+      "Patterns:\r\n1. Sequels follow the first film.\n 2) Genres stay.\n- Shared cast matters \n* Editions repeat\n\n"
+      "   \n10. Era matters.\n1.5 stars is a rating, not a marker\n*Bold* stays\n-\n";
+  EXPECT_EQ(split_hints(reply, "r"),
+            (std::vector<std::string>{"Patterns:", "Sequels follow the first film.", "Genres stay.", "Shared cast matters",
+                                      "Editions repeat", "Era matters.", "1.5 stars is a rating, not a marker",
+                                      "*Bold* stays"}));
+  EXPECT_EQ(split_hints("one hint, no newline", "r"), (std::vector<std::string>{"one hint, no newline"}));
+  for (const std::string empty : {"", "\n \n\t\r\n", "1.\n- \n*"}) {
+    try {
+      split_hints(empty, "cache.jsonl:7");
+      ADD_FAILURE() << "no error for '" << empty << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cache.jsonl:7: the LLM's reply to the hint prompt holds no hint"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(AlkdHints, OneLiveCallThenTheCache) {
+  const auto dir = scratch("hints");
+  test::FakeLlmServer server([](const test::FakeRequest& rq, size_t) {
+    const auto [role, prompt] = message_of(rq.body);
+    if (role != "user" || prompt.find("There are 3 cases") == std::string::npos) return test::FakeReply{400, "{}"};
+    return test::FakeReply{200, test::chat_reply_body("1. Sequels follow.\n2. Genres stay.\n", 300, 12)};
+  });
+  llm::LlmConfig cfg = offline_config(dir);
+  cfg.base_url = server.base_url();
+  cfg.api_key_env = "RECDISTILL_TEST_NO_SUCH_KEY";
+  cfg.timeout_s = 5;
+  cfg.max_retries = 0;
+  const auto recs = hint_records(3);
+  std::vector<HintCase> cases;
+  for (size_t i : draw_hint_instances(recs.size(), 11)) cases.push_back(hint_case(recs[i]));
+  const std::string prompt = render_hint_prompt(cases, tiny_titles(700));
+  const std::vector<std::string> want = {"Sequels follow.", "Genres stay."};
+  {
+    llm::AnswerCache cache(cfg.cache);
+    const SummarisedHints h = llm_summarised_hints(cfg, cache, prompt);
+    EXPECT_EQ(h.hints, want);
+    EXPECT_TRUE(h.sent);
+    EXPECT_EQ(h.batch.answered, 1);
+    EXPECT_EQ(server.count(), 1u);
+    const auto sent = server.requests().at(0);
+    EXPECT_EQ(sent.path, "/v1/chat/completions");
+    EXPECT_EQ(message_of(sent.body).second, prompt);
+  }
+  // A fresh cache object (a rerun): the cached reply, nothing sent.
+  {
+    llm::AnswerCache cache(cfg.cache);
+    const SummarisedHints h = llm_summarised_hints(cfg, cache, prompt);
+    EXPECT_EQ(h.hints, want);
+    EXPECT_FALSE(h.sent);
+    EXPECT_NE(h.where.find("hints/alkd-hints-v1/fake-chat/sha256:"), std::string::npos) << h.where;
+  }
+  // Without an endpoint: the cached reply still serves; another prompt has none, and says so.
+  llm::AnswerCache cache(cfg.cache);
+  EXPECT_EQ(llm_summarised_hints(offline_config(dir), cache, prompt).hints, want);
+  try {
+    llm_summarised_hints(offline_config(dir), cache, prompt + " ");
+    ADD_FAILURE() << "no error without an endpoint or a cached reply";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no endpoint is configured (llm.base_url is empty)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(server.count(), 1u);
+  // The hints go into the recommendation prompt.
+  PromptOptions po;
+  po.hints = want;
+  EXPECT_NE(render_prompt(tiny_input("1", 60), tiny_titles(100), po).find("1. Sequels follow.\n2. Genres stay.\n"),
+            std::string::npos);
+
+  // An oracle that cannot render prompts still serves recorded answers, and names why it refuses.
+  OracleOptions opt;
+  opt.n_items = 8475;
+  opt.no_prompts = "alkd.hints: llm_summarised needs the LLM's hints";
+  std::ostringstream warn;
+  AlkdOracle oracle(offline_config(scratch("no_prompts")), opt, {}, &warn);
+  oracle.import_recorded(shipped());
+  oracle.add_sessions({tiny_input("2604", 60), tiny_input("12322", 60)});
+  EXPECT_EQ(oracle.lookup("2604").state, AnswerState::usable);
+  try {
+    oracle.lookup("12322");
+    ADD_FAILURE() << "a prompt was rendered";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("session 12322 has no recorded answer and needs a prompt: alkd.hints"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

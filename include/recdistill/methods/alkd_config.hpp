@@ -39,6 +39,7 @@ struct AlkdConfig {
   bool restrict_to_candidates = false;
   // Live queries only (§4.2, §4.4, §3): the domain's hints and wording, and the release's quirks.
   std::string domain = "ml";
+  std::string hints = "static";  // static | llm_summarised (§4.1)
   bool force_target_in_candidates = true;
   bool legacy_prompt_order = false, legacy_assistant_role = false;
   bool legacy_id_regex = false, legacy_fallback_ml_only = false;
@@ -85,6 +86,10 @@ struct AlkdConfig {
     v(domain, Key("alkd", "domain", "live prompts: the static hints and wording of this domain; ml also enables the "
                                     "parser's digit fallback under legacy_fallback_ml_only")
                   .one_of({"ml", "games"}));
+    v(hints, Key("alkd", "hints", "live prompts: static (the domain's hints) or llm_summarised (one cached LLM call "
+                                  "generalises 20 training instances into hints, written to hints.txt for review; "
+                                  "without llm.base_url the reply must be cached)")
+                 .one_of({"static", "llm_summarised"}));
     v(force_target_in_candidates, Key("alkd", "force_target_in_candidates", "live prompts: the target replaces the 50th "
                                                                             "candidate when absent (every recorded answer "
                                                                             "had it; false = the paper's candidates)"));

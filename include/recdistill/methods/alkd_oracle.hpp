@@ -1,8 +1,10 @@
 // recdistill/methods/alkd_oracle.hpp: the LLM oracle of active LLM distillation
-// (specs/active-llm-distillation.md §4; docs/alkd.md): the static hints, the recommendation
-// prompt, and the oracle that answers a session from recorded answers, from the answer cache,
-// or (when an endpoint is configured) by asking the LLM.
+// (specs/active-llm-distillation.md §4; docs/alkd.md): the static and the LLM-summarised hints,
+// the recommendation prompt, and the oracle that answers a session from recorded answers, from
+// the answer cache, or (when an endpoint is configured) by asking the LLM.
 //
+//   auto h = llm_summarised_hints(cfg.llm, cache, render_hint_prompt(cases, titles));  // §4.1, cached
+//   opt.prompt.hints = h.hints;                         // else static_hints(HintSet::ml)
 //   AlkdOracle oracle(cfg.llm, opt, titles);            // opens llm.cache
 //   oracle.import_recorded(read_answer_file(path));     // idempotent: "session:<id>" records
 //   oracle.add_sessions(inputs);                        // window, candidates, target per session
@@ -17,13 +19,15 @@
 // Cache keys (llm/cache.hpp): recorded answers are (purpose "rank", template
 // "alkdrec-ml-recorded", model "gpt-4-turbo-2024-04-09", "session:<id>"), the same key that
 // `recdistill llm import` writes; live answers are ("rank", kRankTemplate, llm.model,
-// "sha256:<request body>"), so a changed prompt, model or switch is a new request.
+// "sha256:<request body>"), so a changed prompt, model or switch is a new request; the hint
+// reply is ("hints", kHintsTemplate, llm.model, "sha256:<request body>").
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +43,7 @@
 #include "recdistill/llm/protocol.hpp"
 #include "recdistill/methods/alkd_answer_state.hpp"
 #include "recdistill/methods/alkd_answers.hpp"
+#include "recdistill/methods/alkd_predictions.hpp"
 
 namespace recdistill::alkd {
 
@@ -159,14 +164,17 @@ inline std::string item_token(int32_t item, const std::vector<std::string>& titl
   return cat("<ID_", item, ":", t, ">");
 }
 
+// "{<ID_42:...>, <ID_7:...>}": items as the prompts list them (both prompts share it).
+inline std::string item_tokens(const std::vector<int32_t>& items, const std::vector<std::string>& titles) {
+  std::string s = "{";
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + item_token(items[i], titles);
+  return s + "}";
+}
+
 // The recommendation prompt (§4.2), in our own words, blocks separated by blank lines: role,
 // hints, behaviour, candidates, task, output format. `titles` is indexed by item index.
 inline std::string render_prompt(const PromptInput& in, const std::vector<std::string>& titles, const PromptOptions& opt) {
-  const auto tokens = [&](const std::vector<int32_t>& items) {
-    std::string s = "{";
-    for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + item_token(items[i], titles);
-    return s + "}";
-  };
+  const auto tokens = [&](const std::vector<int32_t>& items) { return item_tokens(items, titles); };
   const auto session = prompt_session_items(in.window, opt.legacy_prompt_order);
   const auto cands = prompt_candidate_order(in.candidates, opt.seed, in.session_id, opt.teacher_rank_order);
   std::string p =
@@ -184,6 +192,138 @@ inline std::string render_prompt(const PromptInput& in, const std::vector<std::s
   p += "Reply with nothing but the list: the chosen items' ID tokens, separated by commas, in square brackets, "
        "like [ID_17, ID_4, ID_230]. Write no other text.";
   return p;
+}
+
+// ---- hints summarised by the LLM (§4.1, `llm_summarised_hints`) ----
+//
+// One request, in our own words: a few training instances (what the user did, what the teacher
+// ranked) and a request to generalise them into hints, one per line. It is an ordinary live
+// request: cached under ("hints", kHintsTemplate, llm.model, "sha256:<request body>"), so the
+// same seed, predictions, titles and model never pay for it twice, and a run without an
+// endpoint finds it in the cache.
+
+// Bump whenever the summarisation prompt's wording changes (the cache key names it).
+inline constexpr const char* kHintsPurpose = "hints";
+inline constexpr const char* kHintsTemplate = "alkd-hints-v1";
+inline constexpr size_t kHintCases = 20;  // upstream shows 20 cases (drawn with replacement)
+
+// The counter word that tags the draw of the cases: Stream::sampling with this value as the
+// epoch word, which training's sampling (epochs counted from 0) never reaches.
+inline constexpr uint32_t kHintDrawTag = 0xA1CD4175u;
+
+// One case of the summarisation prompt.
+struct HintCase {
+  std::vector<int32_t> items;       // the window's distinct items, oldest first
+  std::vector<int32_t> candidates;  // the teacher's top list in rank order, the target in the last slot when absent
+};
+
+inline HintCase hint_case(const Prediction& p) {
+  return {prompt_session_items(p.window, false), prompt_candidates(p.teacher_top, p.target)};
+}
+
+// Which min(k, n) of n training instances the prompt shows: distinct (upstream draws with
+// replacement), by a partial Fisher-Yates shuffle keyed by the seed alone, in draw order.
+inline std::vector<size_t> draw_hint_instances(size_t n, uint64_t seed, size_t k = kHintCases) {
+  std::vector<size_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = i;
+  k = std::min(k, n);
+  for (size_t i = 0; i < k; ++i) {
+    const auto r = bits4(seed, Stream::sampling, kHintDrawTag, uint32_t(i), 0, 0);
+    const uint64_t wide = (uint64_t(r[0]) << 32) | r[1];
+    std::swap(idx[i], idx[i + size_t(wide % (n - i))]);
+  }
+  idx.resize(k);
+  return idx;
+}
+
+// The summarisation prompt (§4.1): role, what the list order means, the cases one per line,
+// then the task (no item-by-item analysis, generalise from these cases only, one example).
+inline std::string render_hint_prompt(const std::vector<HintCase>& cases, const std::vector<std::string>& titles) {
+  if (cases.empty()) fail("the hint summarisation prompt needs at least one case (found none)");
+  size_t k = 0;  // the lists' length, named as it is ("top-50" for the default alkd.top_k)
+  for (const auto& c : cases) k = std::max(k, c.candidates.size());
+  std::string p =
+      "You are an assistant to the people who run a recommender system. Your only task is to summarise, strictly "
+      "from the evidence below, how this recommender turns what a user has done into what it recommends.\n\n";
+  p += cat("Each case gives a user's items, oldest first, and the recommender's top-", k,
+           " list for that user. The list is ranked: the earlier an item stands in it, the stronger the user's intent "
+           "towards that item as the recommender judges it.\n\n");
+  p += cat("There are ", cases.size(), " cases, one per line:\n");
+  for (size_t i = 0; i < cases.size(); ++i)
+    p += cat("Case ", i + 1, ": the user's items ", item_tokens(cases[i].items, titles), "; the recommender's top-", k,
+             " ", item_tokens(cases[i].candidates, titles), "\n");
+  p += "\nDo not analyse the cases or their items one by one. Generalise only from these cases: write the patterns "
+       "that explain how the recommender gets from a user's items to its list, one pattern per line. For example, a "
+       "user may want another edition of an item they already own, so the recommender does not enforce diversity.";
+  return p;
+}
+
+// The hints of a reply: one per non-empty line, a leading list marker ("1.", "2)", "-", "*")
+// and the line's surrounding spaces dropped. `where` names the reply in the error.
+inline std::vector<std::string> split_hints(std::string_view reply, const std::string& where) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= reply.size()) {
+    const size_t nl = std::min(reply.find('\n', at), reply.size());
+    std::string_view line = reply.substr(at, nl - at);
+    at = nl + 1;
+    const auto trim = [](std::string_view v) {
+      const size_t b = v.find_first_not_of(" \t\r"), e = v.find_last_not_of(" \t\r");
+      return b == std::string_view::npos ? std::string_view() : v.substr(b, e - b + 1);
+    };
+    line = trim(line);
+    // A marker counts only when a space (or nothing) follows it: "1.5 stars" and "*Title*" stay.
+    size_t m = 0;
+    while (m < line.size() && line[m] >= '0' && line[m] <= '9') ++m;
+    if (m > 0 && m < line.size() && (line[m] == '.' || line[m] == ')')) ++m;
+    else if (m == 0 && !line.empty() && (line[0] == '-' || line[0] == '*')) m = 1;
+    else m = 0;
+    if (m > 0 && (m == line.size() || line[m] == ' ' || line[m] == '\t')) line = trim(line.substr(m));
+    if (!line.empty()) out.emplace_back(line);
+  }
+  if (out.empty()) fail(where, ": the LLM's reply to the hint prompt holds no hint (expected one hint per line)");
+  return out;
+}
+
+// The request of the summarisation prompt (sent as the user; its body's hash keys the cache).
+inline llm::Request hint_request(const llm::LlmConfig& cfg, const std::string& prompt) {
+  return llm::chat_request(cfg, kHintsPurpose, kHintsTemplate, {{"user", prompt}});
+}
+
+struct SummarisedHints {
+  std::vector<std::string> hints;
+  bool sent = false;        // false: the reply came from the cache
+  std::string where;        // the cache record: "<cache>:<line> (<key>)"
+  llm::BatchReport batch;   // the call (empty when the cache answered)
+};
+
+// `llm_summarised_hints` (§4.1): the reply to `prompt` from the cache, else from one call of the
+// live client (cached before it returns), split into hints. Without an endpoint the reply must be
+// in the cache.
+inline SummarisedHints llm_summarised_hints(const llm::LlmConfig& cfg, llm::AnswerCache& cache, const std::string& prompt) {
+  SummarisedHints out;
+  const llm::Request req = hint_request(cfg, prompt);
+  std::optional<llm::CacheRecord> rec = cache.find(req.key);
+  if (!rec) {
+    if (!cfg.live())
+      fail("the summarised hints: no endpoint is configured (llm.base_url is empty) and ", cache.path(),
+           " holds no reply to this hint prompt (", req.key.text(), ")");
+    llm::Client client(cfg);
+    out.batch = client.run({req}, &cache);
+    const llm::Result& r = out.batch.results.at(0);
+    if (r.status != llm::Status::answered && r.status != llm::Status::cached && r.status != llm::Status::unparseable)
+      fail("the summarised hints: the LLM did not answer the hint prompt: ",
+           !out.batch.stop.empty() ? out.batch.stop : !r.error.empty() ? r.error : std::string(llm::status_name(r.status)));
+    out.sent = r.status != llm::Status::cached;
+    rec = cache.find(req.key);  // the record as written, with its line
+    if (!rec) fail(cache.path(), ": the reply to the hint prompt was not cached (", req.key.text(), ")");
+  }
+  out.where = cat(cache.path(), ":", rec->line, " (", req.key.text(), ")");
+  if (rec->status == "unparseable") fail(out.where, ": the reply to the hint prompt is unparseable: ", rec->error);
+  const auto reply = llm::parse_chat_reply(rec->response);
+  if (const auto* e = std::get_if<llm::ReplyError>(&reply)) fail(out.where, ": the reply to the hint prompt: ", e->what);
+  out.hints = split_hints(std::get<llm::ChatReply>(reply).content, out.where);
+  return out;
 }
 
 // ---- the oracle (§4.3) ----
@@ -227,6 +367,9 @@ struct OracleOptions {
   std::string recorded_template = kRecordedTemplate;
   std::string recorded_model = kRecordedModel;
   std::string live_template = kRankTemplate;
+  // Non-empty: why no prompt can be rendered (alkd.hints: llm_summarised without its hints).
+  // Only a session without a recorded answer needs a prompt, so recorded answers still serve.
+  std::string no_prompts;
 };
 
 struct OracleQueryReport {
@@ -286,7 +429,10 @@ class AlkdOracle {
     return it == inputs_.end() ? nullptr : &it->second;
   }
 
-  std::string prompt(const PromptInput& in) const { return render_prompt(in, titles_, opt_.prompt); }
+  std::string prompt(const PromptInput& in) const {
+    if (!opt_.no_prompts.empty()) fail("session ", in.session_id, " has no recorded answer and needs a prompt: ", opt_.no_prompts);
+    return render_prompt(in, titles_, opt_.prompt);
+  }
 
   // The live request of a session (its body is the cache key's hash).
   llm::Request request(const PromptInput& in) const {
