@@ -6,7 +6,7 @@ pkgs=(build-essential cmake ninja-build libeigen3-dev libboost1.74-dev
       libboost-program-options1.74-dev libboost-serialization1.74-dev
       libsimdjson-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev unzip python3-pip
       libcurl4-openssl-dev libssl-dev  # the LLM client (llm/)
-      clang-14 libclang-rt-14-dev  # clang + libFuzzer: tools/fuzz.sh only
+      clang-14 libclang-rt-14-dev libomp-14-dev  # clang, libFuzzer, its OpenMP: tools/fuzz.sh, tools/sanitize.sh
       gnuplot-nox)  # PNG plots of `recdistill experiment` (tables are written without it)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# The README's test command: installs what the build needs, configures, builds and runs the
-# whole test suite with ctest. Safe to run twice (everything is incremental).
+# The README's test command: installs what the build needs, then three stages, each failing the
+# run on any failure:
+#  1. the release build (app, plugins, command-line and plugin tests, the CUDA parity binary) and
+#     its ctest;
+#  2. the CPU suite's GoogleTest binaries (unit, gradient, golden, end-to-end) built once, with
+#     ASan + UBSan, and run (tools/sanitize.sh);
+#  3. bounded fuzzing of every parser (tools/fuzz.sh).
+# Safe to run twice (everything is incremental). RECDISTILL_BUILD_CPU_TESTS=ON also builds and
+# runs the CPU binaries in the release build; RECDISTILL_SKIP_SANITIZE=1 / RECDISTILL_SKIP_FUZZ=1
+# skip a stage.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 bash tools/install_deps.sh
 build=${RECDISTILL_TEST_BUILD_DIR:-build-test}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRECDISTILL_BUILD_TESTS=ON \
-      -DRECDISTILL_BUILD_APPS=ON ${RECDISTILL_CMAKE_ARGS:-}
+      -DRECDISTILL_BUILD_APPS=ON -DRECDISTILL_BUILD_CPU_TESTS=${RECDISTILL_BUILD_CPU_TESTS:-OFF} \
+      ${RECDISTILL_CMAKE_ARGS:-}
 cmake --build "$build" -j 2
 # With a CUDA toolkit on the machine, the CUDA test binary must exist (it skips at run time
 # when no GPU is present, and says so).
@@ -18,10 +27,14 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
   fi
 fi
 ctest --test-dir "$build" --output-on-failure -j 2
+# The CPU suite under the sanitisers (it is not built above, so it runs once).
+if [ "${RECDISTILL_SKIP_SANITIZE:-0}" != 1 ]; then
+  bash tools/sanitize.sh
+fi
 # Bounded fuzzing of every parser under ASan + UBSan (docs/fuzzing.md): the stage, build included,
-# within 8 minutes (7 of fuzzing shared among the targets, at most 60 s each), execution counts
+# within 6 minutes (5 of fuzzing shared among the targets, at most 60 s each), execution counts
 # printed; any finding, or a target below its execution floor (tests/fuzz/floors.txt), fails the run.
 if [ "${RECDISTILL_SKIP_FUZZ:-0}" != 1 ]; then
   if [ -n "${RECDISTILL_FUZZ_SECONDS:-}" ]; then export FUZZ_SECONDS=$RECDISTILL_FUZZ_SECONDS; fi
-  bash tools/fuzz.sh
+  FUZZ_STAGE_SECONDS=${FUZZ_STAGE_SECONDS:-360} FUZZ_TOTAL_SECONDS=${FUZZ_TOTAL_SECONDS:-300} bash tools/fuzz.sh
 fi
