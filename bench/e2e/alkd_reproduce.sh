@@ -30,7 +30,7 @@ run_phase() {  # NAME COMMAND-TEMPLATE (with {b} and {s})
     | tee -a "$out/reproduce_times.txt"
 }
 
-presets=${PRESETS:-reference$([ "${COMPAT:-0}" = 1 ] && echo " upstream_compat")}
+if [ "${COMPAT:-0}" = 1 ]; then presets=${PRESETS:-"reference upstream_compat"}; else presets=${PRESETS:-reference}; fi
 [[ " $presets " == *" reference "* ]] && run_phase reference "bash bench/e2e/alkd_pretrain_seeds.sh '$build' \$b -- \$s && bash bench/e2e/alkd_distill_seeds.sh '$build' \$b -- \$s"
 if [[ " $presets " == *" upstream_compat "* ]]; then
   cout=${OUT_COMPAT:-${out}_upstream_compat}

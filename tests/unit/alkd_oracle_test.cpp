@@ -751,7 +751,9 @@ TEST(AlkdHints, OneLiveCallThenTheCache) {
   EXPECT_NE(render_prompt(tiny_input("1", 60), tiny_titles(100), po).find("1. Sequels follow.\n2. Genres stay.\n"),
             std::string::npos);
 
-  // An oracle that cannot render prompts still serves recorded answers, and names why it refuses.
+  // An oracle that cannot render prompts still serves recorded answers; a session without one is
+  // missing (no cached live reply can exist without its prompt), and rendering its prompt (to
+  // send it) names why it refuses.
   OracleOptions opt;
   opt.n_items = 8475;
   opt.no_prompts = "alkd.hints: llm_summarised needs the LLM's hints";
@@ -760,8 +762,9 @@ TEST(AlkdHints, OneLiveCallThenTheCache) {
   oracle.import_recorded(shipped());
   oracle.add_sessions({tiny_input("2604", 60), tiny_input("12322", 60)});
   EXPECT_EQ(oracle.lookup("2604").state, AnswerState::usable);
+  EXPECT_EQ(oracle.lookup("12322").state, AnswerState::missing);
   try {
-    oracle.lookup("12322");
+    oracle.prompt(*oracle.input_of("12322"));
     ADD_FAILURE() << "a prompt was rendered";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("session 12322 has no recorded answer and needs a prompt: alkd.hints"),

@@ -140,6 +140,11 @@ struct AttenMixerConfig : SessionDims {
     if (!given("model.lp_exponent")) lp_exponent = alkd ? 1 : 4;
     if (!alkd && !given("model.hidden_units")) hidden = 256;
   }
+  // The upstream_compat preset's switch, off for `official` unless the user wrote it.
+  template <class UserGiven>
+  void drop_preset_quirks(const UserGiven& user_given) {
+    drop_preset_legacy_pad_zero(user_given, variant == AttenMixerVariant::alkdrec);
+  }
   void validate() const {
     SessionDims::validate();
     if (heads < 1 || hidden % heads != 0)

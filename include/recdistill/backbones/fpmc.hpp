@@ -120,6 +120,11 @@ struct FPMCConfig : SessionDims {
     if (rb && !given("model.maxlen")) max_len = 1;
     if (!given("training.loss")) loss = rb ? FPMCLoss::bpr : FPMCLoss::inbatch_bpr;
   }
+  // The upstream_compat preset's switch, off for `recbole` unless the user wrote it.
+  template <class UserGiven>
+  void drop_preset_quirks(const UserGiven& user_given) {
+    drop_preset_legacy_pad_zero(user_given, variant == FPMCVariant::session);
+  }
 
   void validate() const {
     SessionDims::validate();

@@ -83,8 +83,14 @@ struct SessionDims {
     if (!given("model.maxlen")) max_len = alkdrec ? 10 : 50;
     if (!given("training.session_rows")) rows = alkdrec ? SessionRows::last : SessionRows::prefixes;
     if (!given("training.loss")) loss = alkdrec ? SessionLoss::inbatch_bpr : SessionLoss::ce;
-    // The upstream_compat preset sets it for every model; RecBole's variants have no such quirk.
-    if (!alkdrec && !given("model.legacy_pad_zero")) legacy_pad_zero = false;
+  }
+
+  // The upstream_compat preset sets model.legacy_pad_zero for every session model, but RecBole's
+  // variants (and Atten-Mixer's official) have no such quirk: unless the user wrote the key
+  // (`user_given`: set by a config file or --set, not by a preset), it is off for them.
+  template <class UserGiven>
+  void drop_preset_legacy_pad_zero(const UserGiven& user_given, bool alkdrec) {
+    if (!alkdrec && !user_given("model.legacy_pad_zero")) legacy_pad_zero = false;
   }
 
   // model.legacy_pad_zero given for a variant that is not ALKDRec's.

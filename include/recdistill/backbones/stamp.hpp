@@ -68,9 +68,14 @@ struct STAMPConfig : SessionDims {
   }
   template <class Given>
   void resolve_defaults(const Given& given) {
+    resolve_session_defaults(given, variant == STAMPVariant::alkdrec_simplified);
+  }
+  // The upstream_compat preset's switches, off for `recbole` unless the user wrote them.
+  template <class UserGiven>
+  void drop_preset_quirks(const UserGiven& user_given) {
     const bool alkd = variant == STAMPVariant::alkdrec_simplified;
-    resolve_session_defaults(given, alkd);
-    if (!alkd && !given("model.legacy_stamp_tables")) legacy_stamp_tables = false;
+    drop_preset_legacy_pad_zero(user_given, alkd);
+    if (!alkd && !user_given("model.legacy_stamp_tables")) legacy_stamp_tables = false;
   }
   void validate() const {
     SessionDims::validate();

@@ -406,6 +406,7 @@ struct SessionExperimentConfig : CommonConfig {
   void finish(const ResolvedConfig& r) {
     CommonConfig::finish(r);
     session.resolve_defaults([&](const char* path) { return r.has(path); });
+    session.drop_preset_quirks([&](const char* path) { return r.given(path); });
     if (training.window_stride != 0)
       fail(r.where_last({"training.window_stride"}), ": key 'training.window_stride': session models cut rows by "
                                                     "training.session_rows (last | prefixes), found ", training.window_stride);

@@ -461,7 +461,8 @@ class AlkdOracle {
       finish(a, a.raw_items.empty() ? "the recorded list is empty" : "no recorded id is usable");
       return a;
     }
-    if (!in) return a;
+    // Without its hints (no_prompts) no prompt exists, so no cached live reply can: missing.
+    if (!in || !opt_.no_prompts.empty()) return a;
     if (auto rec = cache_->find(request(*in).key)) from_reply(a, *rec, *in);
     return a;
   }
