@@ -515,8 +515,8 @@ class Trainer {
   // `listed` set: its evaluation also excludes item 0 (id 1, its pad id) when the window is
   // padded (Q2); its prediction step never excludes item 0 (Q3).
   struct WindowCases {
-    std::vector<eval::Case> cases;
-    std::vector<std::vector<int32_t>> listed;  // legacy_pad_zero: case i's exclusions
+    std::vector<eval::Case> cases;             // under legacy_pad_zero they point into `listed`:
+    std::vector<std::vector<int32_t>> listed;  // case i's exclusions (move a WindowCases, never copy it)
   };
   std::optional<WindowCases> window_cases(const std::vector<eval::Case>& cases, eval::Options& o, WindowUse use) const {
     if (o.exclude != eval::Exclude::window) return std::nullopt;
