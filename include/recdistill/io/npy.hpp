@@ -23,9 +23,11 @@ struct NpyArray {
   std::string dtype;         // "<f4", "<f8", "<i4", "<i8"
   std::vector<int64_t> shape;
   std::vector<char> bytes;   // raw little-endian payload
+  // The element count; a product that overflows int64 is an error, not undefined behaviour.
   int64_t count() const {
     int64_t n = 1;
-    for (auto s : shape) n *= s;
+    for (auto s : shape)
+      if (__builtin_mul_overflow(n, s, &n)) fail("npy: the shape's element count overflows 64 bits");
     return n;
   }
   // Converts to T element by element (the dtype is one of the four parse_npy accepts).
