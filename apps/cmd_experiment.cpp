@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "mpi_world.hpp"
 #include "recdistill/core/error.hpp"
 #include "recdistill/core/interrupt.hpp"
 #include "recdistill/io/atomic_file.hpp"
@@ -298,10 +299,19 @@ int cmd_experiment(const Args& args) {
       }
     }
 
+  // Under mpirun the runs are spread over the ranks (run i on rank i % N), each trained by one
+  // process; rank 0 makes the folder, prints, and writes the tables from the records every rank
+  // appends to experiment.jsonl (docs/distributed.md). The other ranks print nothing.
+  dist::Comm* world = mpi_world();
+  const bool spread = dist::parallel(world);
+  const bool lead = !spread || world->rank() == 0;
+  if (!lead) std::cout.setstate(std::ios::failbit);
+  if (spread) mpi_set_timeout(base.runtime.dist_timeout_s);
   const fs::path parent = output.empty() ? fs::path(base.model_dir) / base.experiment_name : fs::path(output);
-  const fs::path dir = resume.empty() ? fresh_experiment_dir(parent) : fs::path(resume);
+  fs::path dir = lead ? (resume.empty() ? fresh_experiment_dir(parent) : fs::path(resume)) : fs::path();
+  if (spread) dir = world->broadcast(dir.string(), "the experiment folder's name");
   const io::ExperimentEvents earlier = resume.empty() ? io::ExperimentEvents{} : io::read_experiment_events(dir / "experiment.jsonl");
-  if (resume.empty()) {
+  if (resume.empty() && lead) {
     YAML::Node rec;
     rec["config"] = fs::absolute(plan.config).lexically_normal().string();  // what --resume reads back
     rec["set"] = plan.sets;
@@ -312,8 +322,9 @@ int cmd_experiment(const Args& args) {
     em << rec;
     io::write_file_atomic((dir / "experiment.yaml").string(), std::string(em.c_str()) + "\n");
   }
+  if (spread) world->allgather({}, "the experiment folder's plan");  // written before the others append
   io::JsonlWriter events((dir / "experiment.jsonl").string());
-  {
+  if (lead) {
     std::string labels;
     for (const auto& v : plan.variants) labels += (labels.empty() ? "" : ",") + v.label;
     std::string seeds;
@@ -353,6 +364,7 @@ int cmd_experiment(const Args& args) {
   const auto t0 = std::chrono::steady_clock::now();
   install_interrupt_handlers();
   for (size_t i = 0; i < jobs.size(); ++i) {
+    if (spread && int(i % size_t(world->size())) != world->rank()) continue;  // another rank's run
     const Job& job = jobs[i];
     const std::string what = job.variant->label + " seed " + std::to_string(job.seed);
     const std::string key = io::experiment_job_key(job.variant->label, job.seed);
@@ -392,7 +404,7 @@ int cmd_experiment(const Args& args) {
                                           .add("epoch", e.epoch)
                                           .add("run_dir", e.run_dir));
       std::string summary = "no run has finished yet";
-      if (!records.empty()) {
+      if (!records.empty() && lead) {
         const auto f = io::write_report(dir, records, ropt);
         summary = cat("the summary of the ", records.size(), " finished run(s): ", f.markdown.string());
       }
@@ -408,7 +420,7 @@ int cmd_experiment(const Args& args) {
                                      .add("seed", job.seed)
                                      .add("error", std::string(e.what())));
       // What finished so far is still worth a table.
-      if (!records.empty()) {
+      if (!records.empty() && lead) {
         const auto f = io::write_report(dir, records, ropt);
         progress.line("partial results of " + std::to_string(records.size()) + " runs: " + f.markdown.string());
       }
@@ -447,6 +459,25 @@ int cmd_experiment(const Args& args) {
          << out.run_dir.string();
     progress.line(line.str());
     progress.update(int64_t(i + 1));
+  }
+  if (spread) {
+    // The others may still be training: wait without the step-sized timeout (a rank that dies
+    // still ends the job through mpirun).
+    mpi_set_timeout(365.0 * 86400);
+    world->allgather({int64_t(records.size())}, "the end of every rank's runs");
+    if (!lead) return 0;
+    // Every rank's records, in the plan's order, from experiment.jsonl.
+    const io::ExperimentEvents all = io::read_experiment_events(dir / "experiment.jsonl");
+    records.clear();
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const std::string key = io::experiment_job_key(jobs[i].variant->label, jobs[i].seed);
+      const auto it = all.finished.find(key);
+      if (it == all.finished.end()) fail((dir / "experiment.jsonl").string(), ": no finished record of run ", i + 1, " (", key, ")");
+      records.push_back(it->second);
+      const std::string w = all.selection.at(key) == "last" ? "the last epoch" : "the best validation epoch";
+      if (i == 0) ropt.curve_metric = all.valid_metric.at(key);
+      ropt.tested_weights = i == 0 || ropt.tested_weights == w ? w : "each run's training.selection";
+    }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ostringstream done;

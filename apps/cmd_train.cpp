@@ -23,6 +23,7 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
+#include "mpi_world.hpp"
 #include "recdistill/core/interrupt.hpp"
 #include "recdistill/data/prepared.hpp"
 #include "recdistill/io/atomic_file.hpp"
@@ -154,7 +155,11 @@ int cmd_train(const std::vector<std::string>& args) {
                                                                              : Verbosity::normal;
   install_interrupt_handlers();
   try {
-    train_run(load_configs(configs, sets, open_plugins(run.plugins)), run);
+    const RunConfig rc = load_configs(configs, sets, open_plugins(run.plugins));
+    // Under mpirun: data-parallel over the ranks (docs/distributed.md).
+    run.comm = mpi_world();
+    mpi_set_timeout(rc.common.runtime.dist_timeout_s);
+    train_run(rc, run);
   } catch (const Interrupted& e) {
     // How to continue: the same command, resuming from the run folder it made.
     const std::string again = command_again("train", args, {"--resume"});
@@ -168,8 +173,10 @@ int cmd_train(const std::vector<std::string>& args) {
 
 TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   const io::CommonConfig& cfg = rc.common;
+  // Data-parallel ranks train together; rank 0 alone prints and writes.
+  const bool writer = !dist::parallel(opt.comm) || opt.comm->rank() == 0;
   std::ostringstream sink;
-  std::ostream& out = opt.quiet ? static_cast<std::ostream&>(sink) : std::cout;
+  std::ostream& out = opt.quiet || !writer ? static_cast<std::ostream&>(sink) : std::cout;
   out << "config: " << cfg.source << ": experiment " << cfg.experiment_name << ", model "
       << cfg.model_name << ", data " << cfg.data.path << ", seed " << cfg.seed << "\n";
 
@@ -192,10 +199,15 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   PreparedData prep = prepare_data(cfg, out);
   if (opt.adjust_data) opt.adjust_data(prep);
 
-  const fs::path run = fresh_run_dir(cfg, opt.output);
-  io::write_file_atomic((run / "config.yaml").string(), config_text);
-  io::write_file_atomic((run / "provenance.json").string(), io::provenance_json(cfg.runtime.threads, plugin_text(registry, cfg.model_name)));
-  io::JsonlWriter jsonl((run / "metrics.jsonl").string());  // one schema: docs/experiments.md
+  if (dist::parallel(opt.comm))
+    out << "data-parallel: " << opt.comm->size() << " ranks, each running its slice of every batch; rank 0 writes\n";
+  const fs::path run = writer ? fresh_run_dir(cfg, opt.output) : fs::path();
+  io::JsonlWriter jsonl;  // one schema: docs/experiments.md; writes nothing unless opened
+  if (writer) {
+    io::write_file_atomic((run / "config.yaml").string(), config_text);
+    io::write_file_atomic((run / "provenance.json").string(), io::provenance_json(cfg.runtime.threads, plugin_text(registry, cfg.model_name)));
+    jsonl.open((run / "metrics.jsonl").string());
+  }
   jsonl.write("run_start", io::JsonFields()
                                .add("experiment_name", cfg.experiment_name)
                                .add("model", cfg.model_name)
@@ -215,7 +227,8 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
     valid_metric = p.valid_metric;
   };
   ro.log = [&](const std::string& line) { bar.line(line); };
-  ro.checkpoint_dir = run.string();  // checkpoints sit next to config.yaml
+  ro.checkpoint_dir = writer ? run.string() : "";  // checkpoints sit next to config.yaml
+  ro.comm = opt.comm;
   ro.resume_from = opt.resume;
   ro.skip_nonfinite = opt.skip_nonfinite;
   ro.stop_requested = [] { return interrupt_requested(); };
@@ -265,6 +278,7 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
                           e.epoch > 0 ? " holds that epoch's checkpoints (latest.ckpt, best.ckpt)" : " has no checkpoint yet"),
                       run.string());
   }
+  if (!writer) return {run, res, valid_metric, ""};
   model->save((run / "model.safetensors").string());
   // Per-user test ranks of the selected weights, for paired tests between runs (`compare`).
   write_per_user((run / "per_user_test.csv").string(), rank_split_cases(*model, prep.split, prep.split.test),

@@ -96,6 +96,7 @@ struct TrainRunOptions {
   std::function<void(const EpochLog&)> on_epoch;  // also called after each epoch (the caller's own progress)
   // Changes the prepared data before training (active distillation trains on its own rows).
   std::function<void(PreparedData&)> adjust_data;
+  dist::Comm* comm = nullptr;  // data-parallel ranks (apps/mpi_world.hpp); null = this process alone
 };
 struct TrainRunOutcome {
   std::filesystem::path run_dir;  // holds config.yaml, metrics.jsonl, results.json

@@ -7,6 +7,7 @@ pkgs=(build-essential cmake ninja-build libeigen3-dev libboost1.74-dev
       libsimdjson-dev libyaml-cpp-dev libgtest-dev libbenchmark-dev unzip python3-pip
       libcurl4-openssl-dev libssl-dev  # the LLM client (llm/)
       clang-14 libclang-rt-14-dev libomp-14-dev  # clang, libFuzzer, its OpenMP: tools/fuzz.sh, tools/sanitize.sh
+      libopenmpi-dev openmpi-bin  # data-parallel training under mpirun (docs/distributed.md)
       gnuplot-nox)  # PNG plots of `recdistill experiment` (tables are written without it)
 missing=()
 for p in "${pkgs[@]}"; do

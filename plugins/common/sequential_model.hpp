@@ -43,6 +43,7 @@ TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset
     o.resume_from = (std::filesystem::path(r.resume_from) / kLatestCheckpoint).string();
   o.skip_nonfinite = r.skip_nonfinite;
   o.stop_requested = r.stop_requested;
+  o.comm = r.comm;
   o.mapping_hash = data::mapping_hash(data);
   return t.fit(o);
 }

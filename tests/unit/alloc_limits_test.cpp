@@ -271,6 +271,18 @@ TEST(HostileFiles, NpyShapeAboveTheLimit) {
                {"big.npy: not a valid .npy file: shape (262144, 262145) has more than 68719476736 elements"});
 }
 
+// A fuzz finding (CI, 2026-12-05): a shape with a 0 is empty however large its other entries,
+// which the limit does not bound; counting it overflowed int64 (undefined behaviour) before.
+TEST(HostileFiles, NpyEmptyShapeWithHugeEntries) {
+  const io::NpyArray a = io::parse_npy(npy_bytes("(999999999999, 999999999999, 0)", 0), "empty.npy");
+  EXPECT_EQ(a.count(), 0);
+  EXPECT_TRUE(a.as<double>().empty());
+  io::NpyArray b;
+  b.dtype = "<f4";
+  b.shape = {999999999999, 999999999999};  // not from parse_npy, which refuses it
+  expect_parts(error_of([&] { (void)b.count(); }), {"npy: the shape's element count overflows 64 bits"});
+}
+
 // Metadata: every id gets a row of every column of the item (or user) file.
 TEST(HostileFiles, MetadataColumns) {
   TempDir d;

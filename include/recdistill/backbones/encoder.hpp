@@ -108,6 +108,8 @@ struct Step {
   double ph, pa;           // hidden / attention dropout of this pass (0 at evaluation)
   DropoutKey key;
   uint32_t site;           // the next dropout site
+  // The global counter row of this pass's row 0 for a (batch * L)-row site (DropoutKey::first_seq).
+  uint32_t row0() const { return key.first_seq * uint32_t(shape.L); }
 };
 
 // ---- the attention sub-block ----------------------------------------------------------
@@ -173,14 +175,14 @@ void post_ln_block_forward(CPtr<B, T> w, const BlockOffsets& o, typename Activat
   const int64_t Rd = int64_t(R) * d;
   mha_forward<B, T>(w, o, l, x, x, mask, st);
   layers::dropout_forward<B, T>(l.attn_out.data(), l.drop1.data(), l.attn_out.data(), R, d, st.ph,
-                                st.key, st.site++);
+                                st.key, st.site++, st.row0());
   ops::add<B>(l.ln1.data(), CPtr<B, T>(l.attn_out.data()), x, Rd);  // residual 1, then LN1 in place
   layers::layer_norm_forward<B, T>(l.ln1.data(), l.ln1_xhat.data(), l.ln1_rstd.data(), l.ln1.data(),
                                    w + o.ln1_w, w + o.ln1_b, R, d, st.cfg.ln_eps);
   layers::linear_forward<B, T>(l.h1.data(), l.ln1.data(), d, w + o.w1, w + o.b1, R, d, I);
   layers::gelu_forward<B, T>(l.h2.data(), l.h1.data(), int64_t(R) * I);
   layers::linear_forward<B, T>(l.f.data(), l.h2.data(), I, w + o.w2, w + o.b2, R, I, d);
-  layers::dropout_forward<B, T>(l.f.data(), l.drop2.data(), l.f.data(), R, d, st.ph, st.key, st.site++);
+  layers::dropout_forward<B, T>(l.f.data(), l.drop2.data(), l.f.data(), R, d, st.ph, st.key, st.site++, st.row0());
   ops::add<B>(l.out.data(), CPtr<B, T>(l.f.data()), CPtr<B, T>(l.ln1.data()), Rd);  // residual 2
   layers::layer_norm_forward<B, T>(l.out.data(), l.ln2_xhat.data(), l.ln2_rstd.data(), l.out.data(),
                                    w + o.ln2_w, w + o.ln2_b, R, d, st.cfg.ln_eps);
@@ -225,7 +227,7 @@ void ln_dropout_forward(CPtr<B, T> ln_w, CPtr<B, T> ln_b, Activations<B, T>& a, 
   layers::layer_norm_forward<B, T>(a.emb.data(), a.emb_xhat.data(), a.emb_rstd.data(), a.emb.data(), ln_w,
                                    ln_b, R, d, st.cfg.ln_eps);
   layers::dropout_forward<B, T>(a.emb.data(), a.emb_mask.data(), a.emb.data(), R, d, st.ph, st.key,
-                                st.site++);
+                                st.site++, st.row0());
 }
 // gx: d(input stage output) in, d(embedding sum) out (the two buffers may swap).
 template <class B, class T>

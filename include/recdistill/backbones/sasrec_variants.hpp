@@ -218,7 +218,7 @@ struct Pmixer {
   static void input_forward(CPtr<B, T>, const Offsets&, Activations<B, T>& a, Step<B, T>& st) {
     const int R = st.R, d = st.cfg.hidden;
     layers::dropout_forward<B, T>(a.emb.data(), a.emb_mask.data(), a.emb.data(), R, d, st.ph, st.key,
-                                  st.site++);
+                                  st.site++, st.row0());
     ops::mask_rows<B>(a.emb.data(), st.valid, R, d);
   }
   template <class B, class T>
@@ -244,10 +244,10 @@ struct Pmixer {
                                      w + o.ln1_w, w + o.ln1_b, R, d, st.cfg.ln_eps);
     layers::linear_forward<B, T>(l.h1.data(), l.ln1.data(), d, w + o.w1, w + o.b1, R, d, I);
     layers::dropout_forward<B, T>(l.h2.data(), l.h1_mask.data(), l.h1.data(), R, I, st.ph, st.key,
-                                  st.site++);
+                                  st.site++, st.row0());
     layers::relu_forward<B, T>(l.h2.data(), l.h2.data(), int64_t(R) * I);
     layers::linear_forward<B, T>(l.f.data(), l.h2.data(), I, w + o.w2, w + o.b2, R, I, d);
-    layers::dropout_forward<B, T>(l.f.data(), l.drop2.data(), l.f.data(), R, d, st.ph, st.key, st.site++);
+    layers::dropout_forward<B, T>(l.f.data(), l.drop2.data(), l.f.data(), R, d, st.ph, st.key, st.site++, st.row0());
     ops::add<B>(l.out.data(), CPtr<B, T>(l.f.data()), CPtr<B, T>(l.ln1.data()), Rd);
     ops::mask_rows<B>(l.out.data(), st.valid, R, d);
   }

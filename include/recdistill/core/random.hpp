@@ -57,13 +57,17 @@ inline std::array<uint32_t, 4> bits4(uint64_t seed, Stream s, uint32_t epoch, ui
 struct StepContext {
   uint64_t seed = 0;
   uint32_t epoch = 0, step = 0;
+  uint32_t first_seq = 0;  // data-parallel: the global batch row of this rank's first row (dist/comm.hpp)
 };
 
 // The key of one training step's dropout draws: (seed; epoch, step). Sites and rows complete
-// the Philox counter, so a mask never depends on threads or the resume point.
+// the Philox counter, so a mask never depends on threads or the resume point. A data-parallel
+// rank holds the step's global batch rows from `first_seq` on; a site counts its rows from the
+// global batch's first row, so N ranks draw the masks one process draws.
 struct DropoutKey {
   uint64_t seed = 0;
   uint32_t epoch = 0, step = 0;
+  uint32_t first_seq = 0;
 };
 
 // Standard normal from two uniforms (Box-Muller); used for initialisation only.

@@ -23,8 +23,11 @@ struct NpyArray {
   std::string dtype;         // "<f4", "<f8", "<i4", "<i8"
   std::vector<int64_t> shape;
   std::vector<char> bytes;   // raw little-endian payload
-  // The element count; a product that overflows int64 is an error, not undefined behaviour.
+  // The element count. A shape with a 0 holds nothing, whatever its other entries (parse_npy
+  // bounds those only when the product is not 0: a fuzz finding overflowed (1e12, 1e12, 0));
+  // any other overflow is an error, never undefined behaviour.
   int64_t count() const {
+    if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
     int64_t n = 1;
     for (auto s : shape)
       if (__builtin_mul_overflow(n, s, &n)) fail("npy: the shape's element count overflows 64 bits");

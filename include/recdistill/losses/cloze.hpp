@@ -22,6 +22,9 @@ class ClozeCE {
   using B = typename M::BackendType;
   using T = typename M::Scalar;
   static constexpr const char* name = "cloze_ce";
+  // A mean over its targets of per-row terms with no draws: data-parallel ranks reproduce it
+  // exactly (train/trainer.hpp, docs/distributed.md).
+  static constexpr bool data_parallel = true;
 
   ClozeCE(const M& m, int capacity) {
     ws_.reserve(capacity * m.max_len(), 512, m.hidden_size(), m.head().n_items);

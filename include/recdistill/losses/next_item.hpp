@@ -37,6 +37,9 @@ class NextItemCE {
   using B = typename M::BackendType;
   using T = typename M::Scalar;
   static constexpr const char* name = "ce";
+  // A mean over its targets of per-row terms with no draws: data-parallel ranks reproduce it
+  // exactly (train/trainer.hpp, docs/distributed.md).
+  static constexpr bool data_parallel = true;
 
   NextItemCE(const M& m, int capacity) {
     detail::require_dot_scorer(m.scorer(), name);

@@ -53,7 +53,8 @@ namespace recdistill::plugin {
 // Model::predict_cases (active distillation's prediction step). 6: Strategy::select takes the
 // spec's §5.1 contract (SelectionRequest, alkd::Selection); data::Split's training annotations.
 // 7: RunOptions::stop_requested (a graceful stop on SIGINT/SIGTERM, core/interrupt.hpp).
-constexpr uint32_t kPluginAbiVersion = 7;
+// 8: RunOptions::comm (data-parallel training, dist/comm.hpp).
+constexpr uint32_t kPluginAbiVersion = 8;
 
 // What a training run will do, as the model tells the app before its first step (from its own
 // resolved config: the app reads no model key by name).
@@ -73,6 +74,7 @@ struct RunOptions {
   std::string resume_from;     // a run folder or checkpoint file to continue ("" = fresh run)
   bool skip_nonfinite = false; // skip a step whose loss or gradient is NaN/Inf instead of stopping
   std::function<int()> stop_requested;  // FitOptions::stop_requested (the app's signal flag)
+  dist::Comm* comm = nullptr;           // FitOptions::comm (the app's MPI ranks under mpirun)
 };
 
 // One recommended item: internal item id (1-based) and its score.

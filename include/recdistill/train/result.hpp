@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "recdistill/dist/comm.hpp"
 #include "recdistill/eval/ranking.hpp"
 
 namespace recdistill {
@@ -45,6 +46,9 @@ struct FitOptions {
   // Polled after each epoch's checkpoint: non-zero (the signal that asked, core/interrupt.hpp)
   // ends the run there by throwing Interrupted, so a resume continues bit for bit.
   std::function<int()> stop_requested;
+  // Data-parallel training over this communicator's ranks (dist/comm.hpp; null or one rank =
+  // this process alone). Every rank calls fit with the same settings and data.
+  dist::Comm* comm = nullptr;
 };
 
 struct TrainResult {

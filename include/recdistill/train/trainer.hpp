@@ -16,6 +16,15 @@
 // rows, and a phase may restart best-epoch selection from its start. Learning-rate schedules:
 // train/optimizer.hpp LRSchedule. Params, grads and optimiser state live in backend buffers;
 // the trainer writes checkpoints for any model (train/checkpoint.hpp).
+//
+// Data-parallel (FitOptions::comm with more than one rank, docs/distributed.md): every rank
+// holds the same weights and draws the same global batch; rank r runs its contiguous slice of
+// the batch's rows (dist::slice_of), with dropout and draws keyed by global rows. The step's
+// target count and loss are all-reduced before the backward, each rank's gradient (a mean over
+// its own targets) is scaled by its share of the targets and the gradients are summed with one
+// all-reduce on the flat buffer, so clipping and the optimiser see the one-process gradient
+// (up to the order of the sums). Validation and test rank a slice of the cases per rank and
+// gather the ranks. Only rank 0 writes checkpoints.
 #pragma once
 #include <chrono>
 #include <iomanip>
@@ -36,6 +45,7 @@
 #include "recdistill/core/interrupt.hpp"
 #include "recdistill/core/random.hpp"
 #include "recdistill/data/dataset.hpp"
+#include "recdistill/dist/comm.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/io/container.hpp"
@@ -227,7 +237,14 @@ class Trainer {
     });
     return out;
   }
+  // Metrics of the cases. During a data-parallel fit each rank ranks its slice of the cases and
+  // the ranks are gathered (full ranking only: sampled negatives are keyed by the case's index).
   eval::Metrics evaluate(const std::vector<eval::Case>& cases) {
+    if (dist::parallel(comm_) && eo_.sampled_negatives <= 0) {
+      const dist::Slice sl = dist::slice_of(cases.size(), comm_->rank(), comm_->size());
+      const std::vector<eval::Case> mine(cases.begin() + ptrdiff_t(sl.first), cases.begin() + ptrdiff_t(sl.last));
+      return eval::metrics_from_ranks(comm_->allgather(rank(mine), "the evaluation's ranks"), eo_);
+    }
     return eval::metrics_from_ranks(rank(cases), eo_);
   }
   eval::Metrics evaluate_valid() { return evaluate(valid_cases_); }
@@ -284,17 +301,27 @@ class Trainer {
       }
       // Dropout and sampling are keyed by (seed, epoch, step) and the row within the batch, masks
       // (the batching policy's) by (seed, epoch) and the row's index; the batch itself is a
-      // function of (seed, epoch, step), so any step can be replayed exactly.
-      const StepContext ctx{seed_, uint32_t(epoch), uint32_t(step)};
-      batching_.fill(batch_, split_.train, rows_, row_ids, n, ctx);
+      // function of (seed, epoch, step), so any step can be replayed exactly. A data-parallel
+      // rank runs its slice of the batch, keyed by the slice's global rows.
+      const dist::Slice sl = dist::parallel(comm_) ? dist::slice_of(size_t(n), comm_->rank(), comm_->size())
+                                                   : dist::Slice{0, size_t(n)};
+      const int n_here = int(sl.last - sl.first);
+      const StepContext ctx{seed_, uint32_t(epoch), uint32_t(step), uint32_t(sl.first)};
       ops::fill<B>(grads_.data(), int64_t(grads_.size()), 0.0);
-      model_.forward(CPtr<B, T>(params_.data()), *acts_, CPtr<B, int32_t>(batch_.seq.data()), n, true,
-                     DropoutKey{ctx.seed, ctx.epoch, ctx.step});
-      const LossValue lv = obj_->loss(model_, CPtr<B, T>(params_.data()), grads_.data(), *acts_, batch_, ctx,
-                                      d_out_.data());
+      LossValue lv;
+      if (n_here > 0) {
+        batching_.fill(batch_, split_.train, rows_, row_ids + sl.first, n_here, ctx);
+        model_.forward(CPtr<B, T>(params_.data()), *acts_, CPtr<B, int32_t>(batch_.seq.data()), n_here, true,
+                       DropoutKey{ctx.seed, ctx.epoch, ctx.step, ctx.first_seq});
+        lv = obj_->loss(model_, CPtr<B, T>(params_.data()), grads_.data(), *acts_, batch_, ctx, d_out_.data());
+      }
+      const int64_t targets_here = lv.targets;
+      if (dist::parallel(comm_)) lv = reduce_loss(lv, epoch, step);
       double norm = std::numeric_limits<double>::quiet_NaN();
-      if (std::isfinite(lv.loss)) {
-        model_.backward(CPtr<B, T>(params_.data()), grads_.data(), *acts_, CPtr<B, T>(d_out_.data()));
+      if (std::isfinite(lv.loss)) {  // the same on every rank: lv is the reduced loss
+        if (n_here > 0)
+          model_.backward(CPtr<B, T>(params_.data()), grads_.data(), *acts_, CPtr<B, T>(d_out_.data()));
+        if (dist::parallel(comm_)) reduce_gradient(targets_here, lv.targets, epoch, step);
         norm = opt_.clip(grads_.data(), tc_.clip_grad_norm);
       }
       const bool finite = std::isfinite(lv.loss) && std::isfinite(norm);
@@ -347,8 +374,11 @@ class Trainer {
     const uint64_t shash = data::split_hash(split_);
     std::optional<CheckpointFiles> files;  // latest.ckpt and best.ckpt, committed together
     if (!o.checkpoint_dir.empty()) files.emplace(o.checkpoint_dir);
+    start_data_parallel(o.comm);
+    if (dist::parallel(comm_) && comm_->rank() != 0) files.reset();  // rank 0 alone writes
     if (!o.resume_from.empty()) {
       auto ck = load_checkpoint<T>(o.resume_from);
+      check_same_ranks(ck, o.resume_from);
       check_resumable(ck, o.resume_from, meta_.settings, o.mapping_hash, shash);
       if (ck.params.size() != params_.size())
         fail(o.resume_from, ": the checkpoint holds ", ck.params.size(), " weights, this model has ",
@@ -428,7 +458,7 @@ class Trainer {
       // A stop asked for during the last epoch lets the run finish with its test.
       const bool more = epoch < tc_.epochs && !(tc_.max_steps > 0 && global_step_ >= tc_.max_steps);
       if (o.stop_requested && more)
-        if (const int sig = o.stop_requested()) throw Interrupted(sig, epoch);
+        if (const int sig = agreed_stop(o.stop_requested(), epoch)) throw Interrupted(sig, epoch);
     }
     if (tc_.select_best && res.best_epoch > 0) {
       B::template copy<T>(params_.data(), CPtr<B, T>(best_.data()), params_.size());
@@ -440,10 +470,64 @@ class Trainer {
     const auto t0 = std::chrono::steady_clock::now();
     res.test = evaluate_test();
     res.eval_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    comm_ = nullptr;  // the comm is the fit's: later rank() / evaluate() calls are this process's own
     return res;
   }
 
  private:
+  // ---- data parallelism (dist/comm.hpp) ----
+  // Refuses what would not be the one-process objective, and records the rank count in the
+  // checkpoint settings (a resume must use as many ranks).
+  void start_data_parallel(dist::Comm* comm) {
+    comm_ = comm;
+    if (!dist::parallel(comm_)) return;
+    bool exact = false;
+    if constexpr (requires { O<M>::data_parallel; }) exact = O<M>::data_parallel;
+    std::string name = "profile distillation";  // DistillObjective names no single loss
+    if constexpr (requires { O<M>::name; }) name = O<M>::name;
+    if (!exact)
+      fail("data-parallel training (", comm_->size(), " ranks): the objective '", name,
+           "' is not supported yet (its loss is not a mean over targets, or its draws or negatives come from the "
+           "batch); supported: SASRec's ce and BERT4Rec's cloze_ce without profile distillation "
+           "(docs/distributed.md); run it without mpirun");
+    meta_.settings["trainer.ranks"] = std::to_string(comm_->size());
+  }
+  void check_same_ranks(const Checkpoint<T>& ck, const std::string& path) const {
+    const auto it = ck.settings.find("trainer.ranks");
+    const std::string was = it == ck.settings.end() ? "1" : it->second;
+    const std::string now = dist::parallel(comm_) ? std::to_string(comm_->size()) : "1";
+    if (was != now)
+      fail(path, ": the checkpoint was trained by ", was, " data-parallel rank(s), this run has ", now,
+           ": resume with the same number of ranks (", was == "1" ? std::string("without mpirun") : cat("mpirun -np ", was),
+           "); the sums of another rank count differ in their last bits, so the run would not continue bit for bit");
+  }
+  // The step's loss over the global batch: sum_r loss_r t_r / sum_r t_r (a rank without targets adds 0).
+  LossValue reduce_loss(const LossValue& here, int epoch, int step) {
+    double v[2] = {here.targets > 0 ? here.loss * double(here.targets) : 0.0, double(here.targets)};
+    comm_->allreduce_sum(v, 2, cat("epoch ", epoch, " step ", step + 1, "'s loss all-reduce"));
+    LossValue g;
+    g.targets = int64_t(v[1]);
+    g.loss = v[1] > 0 ? v[0] / v[1] : 0.0;
+    return g;
+  }
+  // grads <- sum_r (t_r / T) grads_r: each rank's gradient is the mean over its own targets.
+  void reduce_gradient(int64_t targets_here, int64_t targets, int epoch, int step) {
+    const size_t P = grads_.size();
+    if (targets_here == 0) ops::fill<B>(grads_.data(), int64_t(P), 0.0);  // no target here: adds nothing
+    else ops::scale<B>(grads_.data(), int64_t(P), double(targets_here) / double(targets));
+    dp_host_.resize(P);
+    B::template to_host<T>(dp_host_.data(), CPtr<B, T>(grads_.data()), P);
+    comm_->allreduce_sum(dp_host_.data(), P, cat("epoch ", epoch, " step ", step + 1, "'s gradient all-reduce"));
+    B::template to_device<T>(grads_.data(), dp_host_.data(), P);
+  }
+  // A stop asked for on any rank stops every rank after the same epoch.
+  int agreed_stop(int sig, int epoch) {
+    if (!dist::parallel(comm_)) return sig;
+    double any = sig != 0 ? 1.0 : 0.0;
+    comm_->allreduce_sum(&any, 1, cat("epoch ", epoch, "'s stop check"));
+    return sig != 0 ? sig : any > 0 ? 15 : 0;  // SIGTERM where another rank was asked
+  }
+
   // Runs the phases that start at (epoch, global step) and, when resuming, every earlier one in
   // order. Only a phase that starts at this very step restarts selection: one re-entered on
   // resume finds the selection state in the checkpoint.
@@ -613,6 +697,8 @@ class Trainer {
   int64_t global_step_ = 0;
   std::vector<int64_t> step_evals_;
   std::vector<uint8_t> mark_;
+  dist::Comm* comm_ = nullptr;  // during a data-parallel fit
+  std::vector<T> dp_host_;      // (P) the gradient on the host for the all-reduce
 };
 
 }  // namespace recdistill

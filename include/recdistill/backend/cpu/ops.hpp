@@ -318,7 +318,7 @@ struct attention_forward_impl<CpuB> {
       if (p_drop > 0) {
         dropout_forward_impl<CpuB>::run(dropped + int64_t(b) * H * LL,
                                         drop_mask + int64_t(b) * H * LL, Pb, H * L, L, p_drop, key,
-                                        site, uint32_t(b) * uint32_t(H * L));
+                                        site, (key.first_seq + uint32_t(b)) * uint32_t(H * L));
         Pused = dropped + int64_t(b) * H * LL;
       }
       // O_h = Pd_h V_h, written into the head's channel block of out.

@@ -1,0 +1,240 @@
+// Data-parallel training (train/trainer.hpp, docs/distributed.md), run by ctest under
+// `mpirun -np 2` (tests/CMakeLists.txt). Every rank runs every test; each rank also trains the
+// one-process reference itself (no communicator) and compares.
+//  - The first steps of N ranks equal one process with the same global batch: per-step loss and
+//    gradient norm within 1e-12 relative, weights within 1e-11 (double; only sums are reordered),
+//    with dropout on and an odd batch (uneven slices), for SASRec (ce) and BERT4Rec (cloze_ce).
+//  - Two data-parallel runs give the same bits, and every rank holds the same weights.
+//  - The sharded validation and test metrics equal one process's on the same weights.
+//  - A resume with the same ranks equals an uninterrupted run bit for bit; a checkpoint of 2
+//    ranks is refused by one process, naming both counts.
+//  - An objective that is not a mean over targets is refused, naming it.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "../../apps/mpi_world.hpp"
+#include "../common/test_util.hpp"
+#include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/train/sequential_trainer.hpp"
+
+using namespace recdistill;
+using B = cpu::Backend;
+namespace fs = std::filesystem;
+
+namespace {
+
+dist::Comm& world() {
+  dist::Comm* w = app::mpi_world();
+  if (!w) {
+    std::fprintf(stderr, "these tests run under mpirun (ctest: dist_mpirun_np2)\n");
+    std::exit(1);
+  }
+  return *w;
+}
+
+data::Split synthetic(int n_users, int n_items, int length, unsigned seed) {
+  return data::to_split(test::synthetic(n_users, n_items, length, seed));
+}
+
+io::ExperimentConfig sasrec_config() {
+  io::ExperimentConfig c;
+  c.seed = 11;
+  c.sasrec.max_len = 10;
+  c.sasrec.hidden = 16;
+  c.sasrec.layers = 2;
+  c.sasrec.heads = 2;
+  c.sasrec.inner = 32;
+  c.sasrec.hidden_dropout = c.sasrec.attn_dropout = 0.3;
+  c.training.batch_size = 13;  // odd: the two slices differ in size
+  c.training.epochs = 3;
+  c.training.learning_rate = 3e-3;
+  c.training.eval_every = 1;
+  c.training.patience = 5;
+  c.training.clip_grad_norm = 5.0;
+  c.eval.ks = {10};
+  c.training.valid_metric = "NDCG@10";
+  return c;
+}
+
+io::BERT4RecExperimentConfig bert4rec_config() {
+  io::BERT4RecExperimentConfig c;
+  c.seed = 12;
+  c.bert4rec.max_len = 10;
+  c.bert4rec.hidden = 16;
+  c.bert4rec.layers = 1;
+  c.bert4rec.heads = 2;
+  c.bert4rec.inner = 32;
+  c.bert4rec.hidden_dropout = c.bert4rec.attn_dropout = 0.2;
+  c.training.batch_size = 9;
+  c.training.epochs = 2;
+  c.training.learning_rate = 3e-3;
+  c.training.eval_every = 1;
+  c.training.patience = 5;
+  c.eval.ks = {10};
+  c.training.valid_metric = "NDCG@10";
+  return c;
+}
+
+struct RunOut {
+  TrainResult res;
+  std::vector<StepLog> steps;
+  std::vector<double> params;
+};
+
+template <class Family, class Config>
+RunOut fit(const Config& cfg, const data::Split& split, dist::Comm* comm, const std::string& ckpt_dir = "",
+        const std::string& resume = "") {
+  SequentialTrainer<B, double, Family> t(cfg, split);
+  FitOptions o;
+  o.comm = comm;
+  o.checkpoint_dir = ckpt_dir;
+  o.resume_from = resume;
+  RunOut r;
+  o.on_step = [&](const StepLog& s) { r.steps.push_back(s); };
+  r.res = t.fit(o);
+  const auto& p = t.params();
+  r.params.assign(p.data(), p.data() + p.size());
+  return r;
+}
+
+double rel(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300}); }
+
+template <class Family, class Config>
+void expect_one_process_steps(const Config& cfg, const data::Split& split) {
+  const RunOut one = fit<Family>(cfg, split, nullptr);
+  const RunOut dp = fit<Family>(cfg, split, &world());
+  ASSERT_EQ(one.steps.size(), dp.steps.size());
+  ASSERT_GT(one.steps.size(), 10u);
+  for (size_t i = 0; i < one.steps.size(); ++i) {
+    EXPECT_LT(rel(one.steps[i].loss, dp.steps[i].loss), 1e-12) << "step " << i;
+    EXPECT_LT(rel(one.steps[i].grad_norm, dp.steps[i].grad_norm), 1e-12) << "step " << i;
+  }
+  ASSERT_EQ(one.params.size(), dp.params.size());
+  double worst = 0;
+  for (size_t i = 0; i < one.params.size(); ++i) worst = std::max(worst, std::abs(one.params[i] - dp.params[i]));
+  EXPECT_LT(worst, 1e-11);
+  EXPECT_GT(worst, 0.0) << "the data-parallel run took the one-process path (no sum was reordered)";
+  // The data-parallel run's own metrics: its sharded evaluations against this process's.
+  EXPECT_EQ(one.res.epochs_run, dp.res.epochs_run);
+}
+
+uint64_t hash_of(const std::vector<double>& v) {
+  uint64_t h = 1469598103934665603ull;
+  for (double x : v) {
+    uint64_t b;
+    std::memcpy(&b, &x, 8);
+    h = (h ^ b) * 1099511628211ull;
+  }
+  return h;
+}
+
+// A folder every rank knows: named after rank 0's pid.
+fs::path shared_dir(const std::string& name) {
+  const auto pids = world().allgather({int64_t(::getpid())}, "the test folder's name");
+  return fs::temp_directory_path() / ("rd_dist_" + std::to_string(pids[0]) + "_" + name);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(DataParallel, RunsOnTwoRanks) { EXPECT_EQ(world().size(), 2); }
+
+TEST(DataParallel, SASRecStepsEqualOneProcess) {
+  B::set_threads(1);
+  expect_one_process_steps<SASRecFamily>(sasrec_config(), synthetic(60, 30, 14, 3));
+}
+
+TEST(DataParallel, BERT4RecStepsEqualOneProcess) {
+  B::set_threads(1);
+  expect_one_process_steps<BERT4RecFamily>(bert4rec_config(), synthetic(50, 25, 12, 4));
+}
+
+TEST(DataParallel, SameRanksGiveTheSameBitsOnEveryRank) {
+  B::set_threads(1);
+  const auto split = synthetic(60, 30, 14, 3);
+  const RunOut a = fit<SASRecFamily>(sasrec_config(), split, &world());
+  const RunOut b = fit<SASRecFamily>(sasrec_config(), split, &world());
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.res.test, b.res.test);
+  const auto hashes = world().allgather({int64_t(hash_of(a.params))}, "the weights' hashes");
+  ASSERT_EQ(hashes.size(), 2u);
+  EXPECT_EQ(hashes[0], hashes[1]) << "the ranks hold different weights";
+}
+
+TEST(DataParallel, ShardedMetricsEqualOneProcessOnTheSameWeights) {
+  B::set_threads(1);
+  const auto split = synthetic(61, 30, 14, 5);  // an odd number of cases
+  const auto cfg = sasrec_config();
+  SequentialTrainer<B, double, SASRecFamily> t(cfg, split);
+  FitOptions o;
+  o.comm = &world();
+  const TrainResult r = t.fit(o);
+  // After fit the trainer evaluates in this process alone, on the selected weights.
+  EXPECT_EQ(r.test, t.evaluate_test());
+  EXPECT_FALSE(r.test.empty());
+}
+
+TEST(DataParallel, ResumeWithTheSameRanksEqualsAnUninterruptedRun) {
+  B::set_threads(1);
+  const auto split = synthetic(60, 30, 14, 3);
+  auto cfg = sasrec_config();
+  cfg.training.epochs = 4;
+  const fs::path d = shared_dir("resume");
+  if (world().rank() == 0) fs::remove_all(d);
+  const RunOut straight = fit<SASRecFamily>(cfg, split, &world(), (d / "straight").string());
+  auto first = cfg;
+  first.training.epochs = 2;
+  fit<SASRecFamily>(first, split, &world(), (d / "first").string());
+  // rank 0 wrote the checkpoints; the test evaluation's gather after them orders the reads.
+  const std::string latest = (d / "first" / "latest.ckpt").string();
+  ASSERT_TRUE(fs::exists(latest));
+  const RunOut resumed = fit<SASRecFamily>(cfg, split, &world(), (d / "resumed").string(), latest);
+  EXPECT_EQ(straight.params, resumed.params);
+  EXPECT_EQ(straight.res.test, resumed.res.test);
+  EXPECT_EQ(resumed.res.resumed_from_epoch, 2);
+  // One process may not continue it: its sums would differ.
+  const std::string e = error_of([&] { fit<SASRecFamily>(cfg, split, nullptr, "", latest); });
+  EXPECT_NE(e.find("trained by 2 data-parallel rank(s), this run has 1"), std::string::npos) << e;
+  world().allgather({}, "the end of the resume test");
+  if (world().rank() == 0) fs::remove_all(d);
+}
+
+TEST(DataParallel, RefusesAnObjectiveThatIsNotAMeanOverTargets) {
+  B::set_threads(1);
+  const auto split = synthetic(30, 20, 10, 3);
+  const auto cfg = sasrec_config();
+  SASRecConfig mc = cfg.sasrec;
+  mc.n_items = split.n_items;
+  using M = SASRec<B, double, sasrec::RecBole>;
+  Trainer<M, SampledBPR> t(M(mc), trainer_config(cfg), cfg.eval, split, cfg.seed);
+  FitOptions o;
+  o.comm = &world();
+  const std::string e = error_of([&] { t.fit(o); });
+  EXPECT_NE(e.find("the objective 'bpr' is not supported yet"), std::string::npos) << e;
+}
+
+int main(int argc, char** argv) {
+  app::mpi_start(argc, argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  app::mpi_set_timeout(60);  // a rank stuck in a failed test ends the job, naming it
+  const int rc = RUN_ALL_TESTS();
+  // Every rank's verdict: rank 0 exits non-zero when any rank failed.
+  const auto all = world().allgather({int64_t(rc)}, "the test verdicts");
+  app::mpi_finish();
+  for (const int64_t r : all)
+    if (r != 0) return 1;
+  return 0;
+}
