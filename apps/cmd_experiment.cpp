@@ -322,8 +322,9 @@ int cmd_experiment(const Args& args) {
     em << rec;
     io::write_file_atomic((dir / "experiment.yaml").string(), std::string(em.c_str()) + "\n");
   }
-  if (spread) world->allgather({}, "the experiment folder's plan");  // written before the others append
-  io::JsonlWriter events((dir / "experiment.jsonl").string());
+  // Rank 0 opens experiment.jsonl and writes its first record before the others append.
+  io::JsonlWriter events;
+  if (lead) events.open((dir / "experiment.jsonl").string());
   if (lead) {
     std::string labels;
     for (const auto& v : plan.variants) labels += (labels.empty() ? "" : ",") + v.label;
@@ -348,6 +349,20 @@ int cmd_experiment(const Args& args) {
     std::cout << "  seeds " << seeds << "\nexperiment folder: " << dir.string() << "\n" << std::flush;
   }
 
+  if (spread) {
+    world->allgather({}, "the experiment folder's plan");
+    if (!lead) events.open((dir / "experiment.jsonl").string());
+  }
+  // Under mpirun: the runs still to make, spread over the ranks in turn.
+  std::vector<char> mine(jobs.size(), 1);
+  if (spread) {
+    size_t turn = 0;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const bool done = earlier.finished.count(io::experiment_job_key(jobs[i].variant->label, jobs[i].seed)) > 0;
+      mine[i] = !done && int(turn++ % size_t(world->size())) == world->rank();
+    }
+  }
+
   io::ReportOptions ropt;
   ropt.title = base.experiment_name;
   const char* gp = std::getenv("RECDISTILL_GNUPLOT");
@@ -364,7 +379,7 @@ int cmd_experiment(const Args& args) {
   const auto t0 = std::chrono::steady_clock::now();
   install_interrupt_handlers();
   for (size_t i = 0; i < jobs.size(); ++i) {
-    if (spread && int(i % size_t(world->size())) != world->rank()) continue;  // another rank's run
+    if (!mine[i]) continue;  // another rank's run (or, under mpirun, one finished before)
     const Job& job = jobs[i];
     const std::string what = job.variant->label + " seed " + std::to_string(job.seed);
     const std::string key = io::experiment_job_key(job.variant->label, job.seed);
@@ -409,6 +424,13 @@ int cmd_experiment(const Args& args) {
         summary = cat("the summary of the ", records.size(), " finished run(s): ", f.markdown.string());
       }
       progress.line("interrupted");
+      // Under mpirun the ranks stop independently: this one ends the job, naming itself. Its run
+      // continues from its checkpoint on --resume; the other ranks' runs in progress start again.
+      if (spread)
+        mpi_abort(cat("interrupted by ", signal_name(e.signal), " during run ", i + 1, "/", jobs.size(), " (", what,
+                      ", after epoch ", e.epoch, "): ending every rank\nresume with: mpirun -np ", world->size(),
+                      " recdistill experiment --resume ", dir.string()),
+                  128 + e.signal);
       throw Interrupted(e.signal, e.epoch,
                         cat("interrupted by ", signal_name(e.signal), " during run ", i + 1, "/", jobs.size(), " (",
                             what, ", after epoch ", e.epoch, "); ", summary,
@@ -464,8 +486,10 @@ int cmd_experiment(const Args& args) {
     // The others may still be training: wait without the step-sized timeout (a rank that dies
     // still ends the job through mpirun).
     mpi_set_timeout(365.0 * 86400);
+    events.close();  // every record of this rank is in the file before rank 0 reads it
     world->allgather({int64_t(records.size())}, "the end of every rank's runs");
     if (!lead) return 0;
+    events.open((dir / "experiment.jsonl").string());
     // Every rank's records, in the plan's order, from experiment.jsonl.
     const io::ExperimentEvents all = io::read_experiment_events(dir / "experiment.jsonl");
     records.clear();

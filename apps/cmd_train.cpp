@@ -162,7 +162,8 @@ int cmd_train(const std::vector<std::string>& args) {
     train_run(rc, run);
   } catch (const Interrupted& e) {
     // How to continue: the same command, resuming from the run folder it made.
-    const std::string again = command_again("train", args, {"--resume"});
+    std::string again = command_again("train", args, {"--resume"});
+    if (dist::parallel(run.comm)) again = cat("mpirun -np ", run.comm->size(), " ", again);  // the same ranks
     throw Interrupted(e.signal, e.epoch,
                       cat(e.what(), e.epoch > 0 ? cat("\nresume with: ", again, " --resume ", e.run_dir)
                                                 : std::string("\nstart it again to train")),
@@ -176,7 +177,8 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
   // Data-parallel ranks train together; rank 0 alone prints and writes.
   const bool writer = !dist::parallel(opt.comm) || opt.comm->rank() == 0;
   std::ostringstream sink;
-  std::ostream& out = opt.quiet || !writer ? static_cast<std::ostream&>(sink) : std::cout;
+  std::ostream discard(nullptr);  // the other ranks' output: nothing kept
+  std::ostream& out = !writer ? discard : opt.quiet ? static_cast<std::ostream&>(sink) : std::cout;
   out << "config: " << cfg.source << ": experiment " << cfg.experiment_name << ", model "
       << cfg.model_name << ", data " << cfg.data.path << ", seed " << cfg.seed << "\n";
 
@@ -269,7 +271,8 @@ TrainRunOutcome train_run(const RunConfig& rc, const TrainRunOptions& opt) {
 
   TrainResult res;
   try {
-    throw_if_interrupted("before training");
+    // Data-parallel ranks decide a stop together, after an epoch (train/trainer.hpp).
+    if (!dist::parallel(opt.comm)) throw_if_interrupted("before training");
     res = model->train(prep.data, prep.split, ro);
   } catch (const Interrupted& e) {
     bar.line("interrupted");

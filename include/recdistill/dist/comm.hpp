@@ -1,7 +1,7 @@
 // recdistill/dist/comm.hpp: the collectives data-parallel training needs (docs/distributed.md).
 //
 // A small virtual interface, so the library and the plugins never link MPI: the app makes an
-// MpiComm (apps/mpi_comm.cpp, built when OpenMPI is found) when launched by mpirun and hands it
+// MpiComm (apps/mpi_world.cpp, built when OpenMPI is found) when launched by mpirun and hands it
 // to the trainer through plugin::RunOptions / FitOptions. Without mpirun there is no Comm and
 // nothing changes.
 //

@@ -238,9 +238,10 @@ class Trainer {
     return out;
   }
   // Metrics of the cases. During a data-parallel fit each rank ranks its slice of the cases and
-  // the ranks are gathered (full ranking only: sampled negatives are keyed by the case's index).
+  // the ranks are gathered (a case's rank depends on the case alone: sampled negatives are keyed
+  // by its user and target, eval/ranking.hpp).
   eval::Metrics evaluate(const std::vector<eval::Case>& cases) {
-    if (dist::parallel(comm_) && eo_.sampled_negatives <= 0) {
+    if (dist::parallel(comm_)) {
       const dist::Slice sl = dist::slice_of(cases.size(), comm_->rank(), comm_->size());
       const std::vector<eval::Case> mine(cases.begin() + ptrdiff_t(sl.first), cases.begin() + ptrdiff_t(sl.last));
       return eval::metrics_from_ranks(comm_->allgather(rank(mine), "the evaluation's ranks"), eo_);
@@ -317,6 +318,15 @@ class Trainer {
       }
       const int64_t targets_here = lv.targets;
       if (dist::parallel(comm_)) lv = reduce_loss(lv, epoch, step);
+      // A batch without a target (a cloze batch whose draws masked nothing) has no gradient: the
+      // step is skipped (the objectives that count targets leave d_out unwritten then).
+      bool no_targets = false;
+      if constexpr (requires { O<M>::data_parallel; }) no_targets = lv.targets == 0;
+      if (no_targets) {
+        ++global_step_;
+        if (tc_.eval_every_steps > 0 && global_step_ % tc_.eval_every_steps == 0) step_evals_.push_back(global_step_);
+        continue;
+      }
       double norm = std::numeric_limits<double>::quiet_NaN();
       if (std::isfinite(lv.loss)) {  // the same on every rank: lv is the reduced loss
         if (n_here > 0)
@@ -375,6 +385,12 @@ class Trainer {
     std::optional<CheckpointFiles> files;  // latest.ckpt and best.ckpt, committed together
     if (!o.checkpoint_dir.empty()) files.emplace(o.checkpoint_dir);
     start_data_parallel(o.comm);
+    // The comm is the fit's: later rank() / evaluate() calls are this process's own, also when
+    // fit ends with an exception.
+    struct EndComm {
+      dist::Comm*& c;
+      ~EndComm() { c = nullptr; }
+    } end_comm{comm_};
     if (dist::parallel(comm_) && comm_->rank() != 0) files.reset();  // rank 0 alone writes
     if (!o.resume_from.empty()) {
       auto ck = load_checkpoint<T>(o.resume_from);
@@ -470,7 +486,6 @@ class Trainer {
     const auto t0 = std::chrono::steady_clock::now();
     res.test = evaluate_test();
     res.eval_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    comm_ = nullptr;  // the comm is the fit's: later rank() / evaluate() calls are this process's own
     return res;
   }
 
