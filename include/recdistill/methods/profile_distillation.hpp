@@ -28,6 +28,7 @@
 #include "recdistill/aggregators/aggregators.hpp"
 #include "recdistill/backbones/backbone.hpp"
 #include "recdistill/core/error.hpp"
+#include "recdistill/dist/comm.hpp"
 #include "recdistill/data/profiles.hpp"
 #include "recdistill/io/safetensors.hpp"
 #include "recdistill/losses/next_item.hpp"
@@ -254,6 +255,25 @@ class DistillObjective {
     rows_available_.resize(size_t(capacity) * K);
   }
 
+  // Data-parallel ranks (train/trainer.hpp): this objective all-reduces its own global
+  // quantities (the target count and L_rec, the number of users with a profile and L_distil,
+  // so beta too) and returns this rank's share of the global gradient; the trainer sums them.
+  static constexpr bool reduces_itself = true;
+  void set_comm(const M& m, dist::Comm* comm) {
+    comm_ = comm;
+    if (!dist::parallel(comm_)) return;
+    const auto& c = m.config();
+    bool rec_exact = false;
+    if constexpr (requires { Rec::data_parallel; }) rec_exact = Rec::data_parallel;
+    if (!rec_exact) fail("data-parallel profile distillation: the recommendation loss is not supported (docs/distributed.md)");
+    if (losses::is_rmse(m.loss_policy()))
+      fail("data-parallel profile distillation: model.reconstruct_loss RMSE is not supported yet (its square root is of "
+           "the global mean, which the ranks would have to reduce before it); use MSE or CosSim, or run without mpirun");
+    if (c.head.null_profile_mode != methods::NullProfileMode::drop)
+      fail("data-parallel profile distillation: training.null_profile_mode upstream_copy is not supported (its factor is "
+           "a ratio over the whole batch); use drop, or run without mpirun");
+  }
+
   // Phases switch distillation off (the fine-tuning phase) or on.
   void set_distill(bool on) { distill_ = on; }
   bool distilling() const { return distill_; }
@@ -262,6 +282,7 @@ class DistillObjective {
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     const LossValue rec = rec_.loss(m.backbone(), params, grads, a.inner, batch, ctx, d_out);
+    if (dist::parallel(comm_)) return loss_data_parallel(m, params, grads, a, batch, ctx, d_out, rec);
     a.tap_active = false;
     last_ = Terms{rec.loss, 0, 1, rec.loss, 0, false};
     if (!distill_ || !std::isfinite(rec.loss)) return rec;
@@ -288,7 +309,73 @@ class DistillObjective {
 
   double gemm_flops(const M& m, LossValue v) { return rec_.gemm_flops(m.backbone(), v); }
 
+  // A data-parallel rank whose slice of the step's batch is empty joins the step's reductions.
+  LossValue idle_loss(const M& m, const StepContext& ctx) {
+    double v[2] = {0, 0};
+    comm_->allreduce_sum(v, 2, loss_reduction(ctx));
+    const double rec = v[1] > 0 ? v[0] / v[1] : 0.0;
+    last_ = Terms{rec, 0, 1, rec, 0, false};
+    if (!distill_ || !std::isfinite(rec)) return {rec, int64_t(v[1])};
+    double w[2] = {0, 0};
+    comm_->allreduce_sum(w, 2, profile_reduction(ctx));
+    return {global_total(m, rec, w).loss, int64_t(v[1])};
+  }
+
  private:
+  static std::string loss_reduction(const StepContext& c) { return cat("epoch ", c.epoch, " step ", c.step + 1, "'s loss all-reduce"); }
+  static std::string profile_reduction(const StepContext& c) {
+    return cat("epoch ", c.epoch, " step ", c.step + 1, "'s profile-loss all-reduce");
+  }
+  // The step's total from the reduced {L_distil u, u} (and beta); sets last_.
+  LossValue global_total(const M& m, double rec, const double w[2]) {
+    const auto& c = m.config();
+    const double U = w[1], distil = U > 0 ? w[0] / U : 0.0;
+    if (U == 0) {
+      last_ = Terms{rec, 0, 1, (1 - c.alpha) * rec, 0, false};
+      return {last_.total, 0};
+    }
+    const double beta = c.scale_guide_loss ? rec / (distil + 1e-8) : 1.0;
+    last_ = Terms{rec, distil, beta, c.alpha * beta * distil + (1 - c.alpha) * rec, int(U), true};
+    return {last_.total, 0};
+  }
+
+  // loss() on one rank of several: L_rec and L_distil are means over the global batch's targets
+  // (T) and users with a profile (U); this rank's gradient is its share, (t/T) dL_rec,t and
+  // alpha beta (u/U) dL_distil,u, beta from the global means.
+  LossValue loss_data_parallel(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
+                               const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out,
+                               const LossValue& here) {
+    const auto& c = m.config();
+    double v[2] = {here.targets > 0 ? here.loss * double(here.targets) : 0.0, double(here.targets)};
+    comm_->allreduce_sum(v, 2, loss_reduction(ctx));
+    const double Tg = v[1], rec = Tg > 0 ? v[0] / Tg : 0.0;
+    const int64_t n_out = int64_t(batch.rows) * m.max_len() * m.hidden_size();
+    auto share = [&](double factor) {  // scales what L_rec wrote (d_out, the table's gradient)
+      const double f = here.targets > 0 ? factor * double(here.targets) / Tg : 0.0;
+      ops::scale<B>(d_out, n_out, f);
+      ops::scale<B>(grads, int64_t(m.num_params()), f);
+    };
+    a.tap_active = false;
+    last_ = Terms{rec, 0, 1, rec, 0, false};
+    if (!distill_ || !std::isfinite(rec)) {
+      share(1.0);
+      return {rec, int64_t(Tg)};
+    }
+    fill_rows(m, batch);
+    const double distil = head_.forward(params, m.tapped(a), slots_, rows_profiles_, rows_available_);
+    const double u = head_.usable_count();
+    double w[2] = {u > 0 ? distil * u : 0.0, u};
+    comm_->allreduce_sum(w, 2, profile_reduction(ctx));
+    share(1.0 - c.alpha);
+    const LossValue total = global_total(m, rec, w);
+    if (last_.distilled && u > 0) {
+      ops::fill<B>(a.dtap.data(), n_out, 0.0);
+      head_.backward(grads, a.dtap.data(), params, c.alpha * last_.beta * u / w[1]);
+      a.tap_active = true;
+    }
+    return {total.loss, int64_t(Tg)};
+  }
+
   // The batch's slots (real items and recency) and its users' profile rows, on the host.
   void fill_rows(const M& m, const typename M::Batch& batch) {
     const int n = batch.rows, L = m.max_len(), K = m.profiles().K, D = m.profiles().D;
@@ -330,6 +417,7 @@ class DistillObjective {
   typename M::Head head_;
   bool distill_;
   Terms last_;
+  dist::Comm* comm_ = nullptr;
   aggregators::Slots slots_;
   std::vector<T> rows_profiles_;
   std::vector<uint8_t> rows_available_;

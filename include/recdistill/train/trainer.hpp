@@ -265,6 +265,8 @@ class Trainer {
       batch_ = typename M::Batch(Bsz, model_.max_len());
       d_out_ = Buffer<B, T>(size_t(Bsz) * model_.max_len() * model_.hidden_size());
     }
+    // An objective that reduces its own global quantities learns the fit's ranks (null: this process).
+    if constexpr (self_reducing()) obj_->set_comm(model_, comm_);
     EpochLog log;
     log.epoch = epoch;
     const auto t0 = std::chrono::steady_clock::now();
@@ -315,9 +317,12 @@ class Trainer {
         model_.forward(CPtr<B, T>(params_.data()), *acts_, CPtr<B, int32_t>(batch_.seq.data()), n_here, true,
                        DropoutKey{ctx.seed, ctx.epoch, ctx.step, ctx.first_seq});
         lv = obj_->loss(model_, CPtr<B, T>(params_.data()), grads_.data(), *acts_, batch_, ctx, d_out_.data());
+      } else if constexpr (self_reducing()) {
+        lv = obj_->idle_loss(model_, ctx);  // joins the objective's reductions
       }
       const int64_t targets_here = lv.targets;
-      if (dist::parallel(comm_)) lv = reduce_loss(lv, epoch, step);
+      // The reduced loss (a self-reducing objective returned it already).
+      if (dist::parallel(comm_) && !self_reducing()) lv = reduce_loss(lv, epoch, step);
       // A batch without a target (a cloze batch whose draws masked nothing) has no gradient: the
       // step is skipped (the objectives that count targets leave d_out unwritten then).
       bool no_targets = false;
@@ -491,19 +496,24 @@ class Trainer {
 
  private:
   // ---- data parallelism (dist/comm.hpp) ----
+  // Objectives that all-reduce their own global quantities (profile distillation's).
+  static constexpr bool self_reducing() {
+    if constexpr (requires { O<M>::reduces_itself; }) return O<M>::reduces_itself;
+    return false;
+  }
   // Refuses what would not be the one-process objective, and records the rank count in the
   // checkpoint settings (a resume must use as many ranks).
   void start_data_parallel(dist::Comm* comm) {
     comm_ = comm;
     if (!dist::parallel(comm_)) return;
-    bool exact = false;
+    bool exact = self_reducing();  // it checks its own settings at the first step
     if constexpr (requires { O<M>::data_parallel; }) exact = O<M>::data_parallel;
     std::string name = "profile distillation";  // DistillObjective names no single loss
     if constexpr (requires { O<M>::name; }) name = O<M>::name;
     if (!exact)
       fail("data-parallel training (", comm_->size(), " ranks): the objective '", name,
            "' is not supported yet (its loss is not a mean over targets, or its draws or negatives come from the "
-           "batch); supported: SASRec's ce and BERT4Rec's cloze_ce without profile distillation "
+           "batch); supported: SASRec's ce and BERT4Rec's cloze_ce, alone or under profile distillation "
            "(docs/distributed.md); run it without mpirun");
     meta_.settings["trainer.ranks"] = std::to_string(comm_->size());
   }
@@ -525,11 +535,14 @@ class Trainer {
     g.loss = v[1] > 0 ? v[0] / v[1] : 0.0;
     return g;
   }
-  // grads <- sum_r (t_r / T) grads_r: each rank's gradient is the mean over its own targets.
+  // grads <- sum_r (t_r / T) grads_r: each rank's gradient is the mean over its own targets (a
+  // self-reducing objective's gradient is its share already).
   void reduce_gradient(int64_t targets_here, int64_t targets, int epoch, int step) {
     const size_t P = grads_.size();
-    if (targets_here == 0) ops::fill<B>(grads_.data(), int64_t(P), 0.0);  // no target here: adds nothing
-    else ops::scale<B>(grads_.data(), int64_t(P), double(targets_here) / double(targets));
+    if (!self_reducing()) {
+      if (targets_here == 0) ops::fill<B>(grads_.data(), int64_t(P), 0.0);  // no target here: adds nothing
+      else ops::scale<B>(grads_.data(), int64_t(P), double(targets_here) / double(targets));
+    }
     dp_host_.resize(P);
     B::template to_host<T>(dp_host_.data(), CPtr<B, T>(grads_.data()), P);
     comm_->allreduce_sum(dp_host_.data(), P, cat("epoch ", epoch, " step ", step + 1, "'s gradient all-reduce"));
