@@ -310,7 +310,9 @@ int cmd_experiment(const Args& args) {
   const fs::path parent = output.empty() ? fs::path(base.model_dir) / base.experiment_name : fs::path(output);
   fs::path dir = lead ? (resume.empty() ? fresh_experiment_dir(parent) : fs::path(resume)) : fs::path();
   if (spread) dir = world->broadcast(dir.string(), "the experiment folder's name");
-  const io::ExperimentEvents earlier = resume.empty() ? io::ExperimentEvents{} : io::read_experiment_events(dir / "experiment.jsonl");
+  // The other ranks read what a resumed folder holds once rank 0 has written its first record.
+  io::ExperimentEvents earlier;
+  if (!resume.empty() && lead) earlier = io::read_experiment_events(dir / "experiment.jsonl");
   if (resume.empty() && lead) {
     YAML::Node rec;
     rec["config"] = fs::absolute(plan.config).lexically_normal().string();  // what --resume reads back
@@ -351,7 +353,10 @@ int cmd_experiment(const Args& args) {
 
   if (spread) {
     world->allgather({}, "the experiment folder's plan");
-    if (!lead) events.open((dir / "experiment.jsonl").string());
+    if (!lead) {
+      if (!resume.empty()) earlier = io::read_experiment_events(dir / "experiment.jsonl");
+      events.open((dir / "experiment.jsonl").string());
+    }
   }
   // Under mpirun: the runs still to make, spread over the ranks in turn.
   std::vector<char> mine(jobs.size(), 1);

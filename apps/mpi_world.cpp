@@ -63,17 +63,17 @@ class MpiComm final : public dist::Comm {
 
   void allreduce_sum(double* x, size_t n, const std::string& what) override {
     check_count(n, what);
-    collective(what, [&] { MPI_Allreduce(MPI_IN_PLACE, x, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); });
+    collective(what, n * 4 + 0, [&] { MPI_Allreduce(MPI_IN_PLACE, x, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); });
   }
   void allreduce_sum(float* x, size_t n, const std::string& what) override {
     check_count(n, what);
-    collective(what, [&] { MPI_Allreduce(MPI_IN_PLACE, x, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); });
+    collective(what, n * 4 + 1, [&] { MPI_Allreduce(MPI_IN_PLACE, x, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); });
   }
   std::vector<int64_t> allgather(const std::vector<int64_t>& x, const std::string& what) override {
     check_count(x.size(), what);
     std::vector<int> counts(size_t(size_), 0), offsets(size_t(size_), 0);
     const int mine = int(x.size());
-    collective(cat(what, " (counts)"), [&] { MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD); });
+    collective(cat(what, " (counts)"), 2, [&] { MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD); });
     int64_t total = 0;
     for (int i = 0; i < size_; ++i) {
       offsets[size_t(i)] = int(total);
@@ -81,7 +81,7 @@ class MpiComm final : public dist::Comm {
     }
     if (total > INT32_MAX) fail(what, ": ", total, " values exceed one MPI message");
     std::vector<int64_t> out(static_cast<size_t>(total));
-    collective(what, [&] {
+    collective(what, 3, [&] {  // the counts differ by rank: gathered just before
       MPI_Allgatherv(x.data(), mine, MPI_INT64_T, out.data(), counts.data(), offsets.data(), MPI_INT64_T, MPI_COMM_WORLD);
     });
     return out;
@@ -89,10 +89,10 @@ class MpiComm final : public dist::Comm {
   std::string broadcast(const std::string& text, const std::string& what) override {
     check_count(text.size(), what);
     uint64_t n = rank_ == 0 ? text.size() : 0;
-    collective(cat(what, " (length)"), [&] { MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD); });
+    collective(cat(what, " (length)"), 3, [&] { MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD); });
     std::string out = rank_ == 0 ? text : std::string(size_t(n), '\0');
     if (n > INT32_MAX) fail(what, ": ", n, " bytes exceed one MPI message");
-    collective(what, [&] { MPI_Bcast(out.data(), int(n), MPI_CHAR, 0, MPI_COMM_WORLD); });
+    collective(what, n * 4 + 3, [&] { MPI_Bcast(out.data(), int(n), MPI_CHAR, 0, MPI_COMM_WORLD); });
     return out;
   }
   [[noreturn]] void abort(const std::string& message) override { end_job(message, 1); }
@@ -112,23 +112,26 @@ class MpiComm final : public dist::Comm {
   // rank 0, then rank 0's release) is where ranks wait for each other, polled against the
   // deadline, so the collective itself (the tuned blocking algorithm, about 3x faster than the
   // non-blocking one for a 4 MB gradient here) starts with every rank present.
+  // `shape` (the element count and type) joins the check-in's hash: ranks at the same collective
+  // with different counts are caught too.
   template <class Run>
-  void collective(const std::string& what, Run&& run) {
+  void collective(const std::string& what, uint64_t shape, Run&& run) {
     const uint64_t k = ++seq_;
     if (hang_.first == rank_ && hang_.second == k)
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     if (exit_.first == rank_ && exit_.second == k) std::_Exit(3);
-    gate(what, k);
+    gate(what, k, shape);
     run();
   }
 
   // Every rank sends {k, hash of what} so that ranks at different collectives are caught.
-  void gate(const std::string& what, uint64_t k) {
+  void gate(const std::string& what, uint64_t k, uint64_t shape) {
     const auto t0 = std::chrono::steady_clock::now();
     // Rank 0 gives up first; the others a grace period later (then rank 0 is the one missing).
     const double limit = rank_ == 0 ? timeout_s_ : timeout_s_ + std::max(5.0, 0.25 * timeout_s_);
     uint64_t h = 1469598103934665603ull;  // FNV-1a of `what`
     for (const char c : what) h = (h ^ uint8_t(c)) * 1099511628211ull;
+    h = (h ^ shape) * 1099511628211ull;
     std::vector<MPI_Request> reqs;
     std::vector<uint64_t> buf(2 * size_t(size_), 0);  // rank r's {k, h} at 2r
     buf[0] = k;
@@ -163,8 +166,9 @@ class MpiComm final : public dist::Comm {
       if (done) return;
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (waited > limit) timed_out(what, k, waited, reqs);
-      // Spin briefly (the ranks of a step arrive close together), then poll every 50 microseconds.
-      if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      // Spin briefly (the ranks of a step arrive close together), then poll every 50 microseconds,
+      // and every 10 ms after a second (the end of an experiment waits for the others' runs).
+      if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(waited > 1.0 ? 10000 : 50));
     }
   }
 
@@ -179,9 +183,10 @@ class MpiComm final : public dist::Comm {
         MPI_Test(&in[size_t(r)], &arrived, MPI_STATUS_IGNORE);
         if (!arrived) missing += cat(missing.empty() ? "" : ", ", r);
       }
-      m << "rank " << missing << " did not arrive (hung, or far slower than the others)";
+      if (missing.empty()) m << "every rank arrived just now (far slower than the others)";
+      else m << "rank " << missing << " did not arrive (hung, or far slower than the others)";
     } else {
-      m << "rank 0 did not arrive (hung, or far slower than the others)";
+      m << "rank 0 did not release this rank (rank 0, or a rank it waits for, did not arrive)";
     }
     m << "; ending the job";
     end_job(m.str(), 1);

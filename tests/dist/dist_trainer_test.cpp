@@ -103,6 +103,21 @@ RunOut fit(const Config& cfg, const data::Split& split, dist::Comm* comm, const 
   return r;
 }
 
+// Forwards to the world, counting the gathers (the sharded evaluations).
+struct CountingComm final : dist::Comm {
+  int gathers = 0;
+  int rank() const override { return world().rank(); }
+  int size() const override { return world().size(); }
+  void allreduce_sum(double* x, size_t n, const std::string& w) override { world().allreduce_sum(x, n, w); }
+  void allreduce_sum(float* x, size_t n, const std::string& w) override { world().allreduce_sum(x, n, w); }
+  std::vector<int64_t> allgather(const std::vector<int64_t>& x, const std::string& w) override {
+    ++gathers;
+    return world().allgather(x, w);
+  }
+  std::string broadcast(const std::string& t, const std::string& w) override { return world().broadcast(t, w); }
+  [[noreturn]] void abort(const std::string& m) override { world().abort(m); }
+};
+
 double rel(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300}); }
 
 template <class Family, class Config>
@@ -195,11 +210,24 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
   const auto split = synthetic(60, 30, 14, 3);
   auto cfg = distilled_config();
   const auto profiles = random_profiles(60, cfg.sasrec.hidden, 9);
-  for (const char* loss : {"MSE", "CosSim"}) {
-    SCOPED_TRACE(loss);
-    cfg.distill.reconstruct_loss = loss;
+  // Users 1..50 without a profile: many slices hold none (u = 0 here, U > 0 overall).
+  auto sparse = std::make_shared<ProfileTargets>(*profiles);
+  for (int u = 1; u <= 50; ++u) sparse->available[size_t(u)] = 0;
+  struct Case {
+    const char* loss;
+    int batch;
+    std::shared_ptr<const ProfileTargets> profiles;
+  };
+  // A batch of all windows but one: each epoch's last step has one row, so rank 1's slice is
+  // empty (idle_loss) while rank 0 distils.
+  const int W = int(SequentialTrainer<B, double, SASRecLLMFamily>(cfg, split, profiles).windows());
+  for (const Case& c : {Case{"MSE", 13, profiles}, Case{"CosSim", 13, profiles}, Case{"MSE", W - 1, profiles},
+                        Case{"MSE", 7, sparse}}) {
+    SCOPED_TRACE(cat(c.loss, ", batch ", c.batch, c.profiles == sparse ? ", sparse profiles" : ""));
+    cfg.distill.reconstruct_loss = c.loss;
+    cfg.training.batch_size = c.batch;
     auto run = [&](dist::Comm* comm) {
-      SequentialTrainer<B, double, SASRecLLMFamily> t(cfg, split, profiles);
+      SequentialTrainer<B, double, SASRecLLMFamily> t(cfg, split, c.profiles);
       FitOptions o;
       o.comm = comm;
       RunOut r;
@@ -211,7 +239,7 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
     };
     const RunOut one = run(nullptr), dp = run(&world());
     ASSERT_EQ(one.steps.size(), dp.steps.size());
-    ASSERT_GT(one.steps.size(), 10u);
+    ASSERT_GE(one.steps.size(), 6u);
     for (size_t i = 0; i < one.steps.size(); ++i) {
       EXPECT_LT(rel(one.steps[i].loss, dp.steps[i].loss), 1e-12) << "step " << i;
       EXPECT_LT(rel(one.steps[i].grad_norm, dp.steps[i].grad_norm), 1e-12) << "step " << i;
@@ -221,12 +249,32 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
     EXPECT_LT(worst, 1e-11);
     EXPECT_GT(worst, 0.0);
   }
+  // The distillation term is live: without profiles (alpha 0.3, so the step losses scale) the
+  // same run's first loss differs.
+  cfg.training.batch_size = 13;
+  cfg.distill.reconstruct_loss = "MSE";
+  {
+    auto none = std::make_shared<ProfileTargets>(*profiles);
+    std::fill(none->available.begin(), none->available.end(), uint8_t(0));
+    auto losses = [&](std::shared_ptr<const ProfileTargets> p) {
+      SequentialTrainer<B, double, SASRecLLMFamily> t(cfg, split, std::move(p));
+      FitOptions o;
+      o.comm = &world();
+      std::vector<double> l;
+      o.on_step = [&](const StepLog& st) { l.push_back(st.loss); };
+      t.fit(o);
+      return l;
+    };
+    const std::vector<double> with = losses(profiles), without = losses(none);
+    ASSERT_FALSE(with.empty());
+    EXPECT_GT(std::abs(with[0] - without[0]), 1e-6) << "the profiles did not change the loss";
+  }
   // RMSE's square root is of the global mean: refused, naming the key.
   cfg.distill.reconstruct_loss = "RMSE";
-  SequentialTrainer<B, double, SASRecLLMFamily> t(cfg, split, profiles);
-  FitOptions o;
-  o.comm = &world();
-  const std::string e = error_of([&] { t.fit(o); });
+  SequentialTrainer<B, double, SASRecLLMFamily> rmse(cfg, split, profiles);
+  FitOptions ro;
+  ro.comm = &world();
+  const std::string e = error_of([&] { rmse.fit(ro); });
   EXPECT_NE(e.find("model.reconstruct_loss RMSE is not supported yet"), std::string::npos) << e;
 }
 
@@ -245,14 +293,22 @@ TEST(DataParallel, SameRanksGiveTheSameBitsOnEveryRank) {
 TEST(DataParallel, ShardedMetricsEqualOneProcessOnTheSameWeights) {
   B::set_threads(1);
   const auto split = synthetic(61, 30, 14, 5);  // an odd number of cases
-  const auto cfg = sasrec_config();
-  SequentialTrainer<B, double, SASRecFamily> t(cfg, split);
-  FitOptions o;
-  o.comm = &world();
-  const TrainResult r = t.fit(o);
-  // After fit the trainer evaluates in this process alone, on the selected weights.
-  EXPECT_EQ(r.test, t.evaluate_test());
-  EXPECT_FALSE(r.test.empty());
+  for (const int sampled : {0, 10}) {  // full ranking, then 10 sampled negatives per case
+    SCOPED_TRACE(cat("sampled_negatives ", sampled));
+    auto cfg = sasrec_config();
+    cfg.eval.sampled_negatives = sampled;
+    SequentialTrainer<B, double, SASRecFamily> t(cfg, split);
+    FitOptions o;
+    CountingComm counting;
+    o.comm = &counting;
+    int evaluations = 0;
+    o.on_epoch = [&](const EpochLog& e) { evaluations += e.evaluated; };
+    const TrainResult r = t.fit(o);
+    // After fit the trainer evaluates in this process alone, on the selected weights.
+    EXPECT_EQ(r.test, t.evaluate_test());
+    EXPECT_FALSE(r.test.empty());
+    EXPECT_EQ(counting.gathers, evaluations + 1) << "every validation and the test were sharded";
+  }
 }
 
 TEST(DataParallel, ResumeWithTheSameRanksEqualsAnUninterruptedRun) {
@@ -262,6 +318,7 @@ TEST(DataParallel, ResumeWithTheSameRanksEqualsAnUninterruptedRun) {
   cfg.training.epochs = 4;
   const fs::path d = shared_dir("resume");
   if (world().rank() == 0) fs::remove_all(d);
+  world().allgather({}, "the resume test's clean folder");
   const RunOut straight = fit<SASRecFamily>(cfg, split, &world(), (d / "straight").string());
   auto first = cfg;
   first.training.epochs = 2;

@@ -323,15 +323,6 @@ class Trainer {
       const int64_t targets_here = lv.targets;
       // The reduced loss (a self-reducing objective returned it already).
       if (dist::parallel(comm_) && !self_reducing()) lv = reduce_loss(lv, epoch, step);
-      // A batch without a target (a cloze batch whose draws masked nothing) has no gradient: the
-      // step is skipped (the objectives that count targets leave d_out unwritten then).
-      bool no_targets = false;
-      if constexpr (requires { O<M>::data_parallel; }) no_targets = lv.targets == 0;
-      if (no_targets) {
-        ++global_step_;
-        if (tc_.eval_every_steps > 0 && global_step_ % tc_.eval_every_steps == 0) step_evals_.push_back(global_step_);
-        continue;
-      }
       double norm = std::numeric_limits<double>::quiet_NaN();
       if (std::isfinite(lv.loss)) {  // the same on every rank: lv is the reduced loss
         if (n_here > 0)
@@ -387,16 +378,20 @@ class Trainer {
     int bad_evals = 0;
     int first_epoch = 1;
     const uint64_t shash = data::split_hash(split_);
-    std::optional<CheckpointFiles> files;  // latest.ckpt and best.ckpt, committed together
-    if (!o.checkpoint_dir.empty()) files.emplace(o.checkpoint_dir);
-    start_data_parallel(o.comm);
     // The comm is the fit's: later rank() / evaluate() calls are this process's own, also when
     // fit ends with an exception.
     struct EndComm {
-      dist::Comm*& c;
-      ~EndComm() { c = nullptr; }
-    } end_comm{comm_};
-    if (dist::parallel(comm_) && comm_->rank() != 0) files.reset();  // rank 0 alone writes
+      Trainer& t;
+      ~EndComm() {
+        t.comm_ = nullptr;
+        if constexpr (self_reducing())
+          if (t.obj_) t.obj_->set_comm(t.model_, nullptr);
+      }
+    } end_comm{*this};
+    start_data_parallel(o.comm);
+    std::optional<CheckpointFiles> files;  // latest.ckpt and best.ckpt, committed together
+    const bool writes = !dist::parallel(comm_) || comm_->rank() == 0;  // rank 0 alone writes
+    if (!o.checkpoint_dir.empty() && writes) files.emplace(o.checkpoint_dir);
     if (!o.resume_from.empty()) {
       auto ck = load_checkpoint<T>(o.resume_from);
       check_same_ranks(ck, o.resume_from);
