@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "recdistill/core/error.hpp"
+#include "recdistill/io/container.hpp"
 
 namespace recdistill::app {
 namespace {
@@ -129,9 +130,7 @@ class MpiComm final : public dist::Comm {
     const auto t0 = std::chrono::steady_clock::now();
     // Rank 0 gives up first; the others a grace period later (then rank 0 is the one missing).
     const double limit = rank_ == 0 ? timeout_s_ : timeout_s_ + std::max(5.0, 0.25 * timeout_s_);
-    uint64_t h = 1469598103934665603ull;  // FNV-1a of `what`
-    for (const char c : what) h = (h ^ uint8_t(c)) * 1099511628211ull;
-    h = (h ^ shape) * 1099511628211ull;
+    const uint64_t h = io::fnv1a64_bytes(&shape, sizeof shape, io::fnv1a64(what));
     std::vector<MPI_Request> reqs;
     std::vector<uint64_t> buf(2 * size_t(size_), 0);  // rank r's {k, h} at 2r
     buf[0] = k;

@@ -21,6 +21,7 @@
 #include "../../apps/mpi_world.hpp"
 #include "../common/test_util.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
+#include "recdistill/io/container.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
 using namespace recdistill;
@@ -139,29 +140,12 @@ void expect_one_process_steps(const Config& cfg, const data::Split& split) {
   EXPECT_EQ(one.res.epochs_run, dp.res.epochs_run);
 }
 
-uint64_t hash_of(const std::vector<double>& v) {
-  uint64_t h = 1469598103934665603ull;
-  for (double x : v) {
-    uint64_t b;
-    std::memcpy(&b, &x, 8);
-    h = (h ^ b) * 1099511628211ull;
-  }
-  return h;
-}
+uint64_t hash_of(const std::vector<double>& v) { return io::fnv1a64_bytes(v.data(), v.size() * sizeof(double)); }
 
 // A folder every rank knows: named after rank 0's pid.
 fs::path shared_dir(const std::string& name) {
   const auto pids = world().allgather({int64_t(::getpid())}, "the test folder's name");
   return fs::temp_directory_path() / ("rd_dist_" + std::to_string(pids[0]) + "_" + name);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
@@ -274,7 +258,7 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
   SequentialTrainer<B, double, SASRecLLMFamily> rmse(cfg, split, profiles);
   FitOptions ro;
   ro.comm = &world();
-  const std::string e = error_of([&] { rmse.fit(ro); });
+  const std::string e = test::error_of([&] { rmse.fit(ro); });
   EXPECT_NE(e.find("model.reconstruct_loss RMSE is not supported yet"), std::string::npos) << e;
 }
 
@@ -331,7 +315,7 @@ TEST(DataParallel, ResumeWithTheSameRanksEqualsAnUninterruptedRun) {
   EXPECT_EQ(straight.res.test, resumed.res.test);
   EXPECT_EQ(resumed.res.resumed_from_epoch, 2);
   // One process may not continue it: its sums would differ.
-  const std::string e = error_of([&] { fit<SASRecFamily>(cfg, split, nullptr, "", latest); });
+  const std::string e = test::error_of([&] { fit<SASRecFamily>(cfg, split, nullptr, "", latest); });
   EXPECT_NE(e.find("trained by 2 data-parallel rank(s), this run has 1"), std::string::npos) << e;
   world().allgather({}, "the end of the resume test");
   if (world().rank() == 0) fs::remove_all(d);
@@ -347,7 +331,7 @@ TEST(DataParallel, RefusesAnObjectiveThatIsNotAMeanOverTargets) {
   Trainer<M, SampledBPR> t(M(mc), trainer_config(cfg), cfg.eval, split, cfg.seed);
   FitOptions o;
   o.comm = &world();
-  const std::string e = error_of([&] { t.fit(o); });
+  const std::string e = test::error_of([&] { t.fit(o); });
   EXPECT_NE(e.find("the objective 'bpr' is not supported yet"), std::string::npos) << e;
 }
 
