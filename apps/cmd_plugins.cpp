@@ -12,6 +12,7 @@
 
 #include "app_util.hpp"
 #include "commands.hpp"
+#include "mpi_world.hpp"
 #include "recdistill/plugin/registry.hpp"
 
 #ifndef RECDISTILL_PLUGIN_INSTALL_DIR
@@ -44,8 +45,10 @@ plugin::Registry open_plugins(const PluginArgs& args) {
   so.dirs = args.dirs;
   if (!args.no_default) so.default_dirs = default_plugin_dirs();
   plugin::Registry reg(so);
-  for (const auto& r : reg.refused())
-    std::cerr << "warning: plugin refused: " << r.file.string() << ": " << r.reason << "\n";
+  const dist::Comm* world = mpi_world();  // under mpirun, rank 0 alone warns
+  if (!dist::parallel(world) || world->rank() == 0)
+    for (const auto& r : reg.refused())
+      std::cerr << "warning: plugin refused: " << r.file.string() << ": " << r.reason << "\n";
   return reg;
 }
 

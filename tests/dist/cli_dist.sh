@@ -8,6 +8,8 @@
 #  5. Commands other than train and experiment refuse to run under mpirun with 2 ranks.
 #  6. `experiment` under mpirun spreads its runs over the ranks: its summary.csv equals the
 #     one-process experiment's, byte for byte, and every run folder is there.
+#  7. A session model through its plugin (STAMP with in-batch BPR, whose negatives the ranks
+#     all-gather) trains data-parallel to its results.
 # Usage: cli_dist.sh APP FIXTURES_DIR WORK_DIR MPIEXEC
 set -uo pipefail
 app=$1 fixtures=$2 work=$3 mpiexec=$4
@@ -68,5 +70,11 @@ s1=$(ls "$work"/exp1/experiment-*/summary.csv) s2=$(ls "$work"/exp2/experiment-*
 cmp -s "$s1" "$s2" || fail "the spread experiment's summary differs: $(diff "$s1" "$s2")"
 [ "$(ls -d "$work"/exp2/experiment-*/runs/base/run-* | wc -l)" = 3 ] || fail "the spread experiment lacks run folders"
 [ "$(grep -c 'experiment done: 3 runs' "$work/exp2.out")" = 1 ] || { cat "$work/exp2.out"; fail "rank 0 alone should print the summary"; }
+
+# --- 7. a session model with in-batch negatives ---------------------------------------------------
+"${mpirun[@]}" "$app" train --config "$fixtures/tiny_stamp.yaml" --set "data.path=$fixtures/tiny.inter" \
+  --output "$work/stamp" > "$work/stamp.out" 2>&1 || { cat "$work/stamp.out"; fail "STAMP under mpirun"; }
+grep -q '^data-parallel: 2 ranks' "$work/stamp.out" || { cat "$work/stamp.out"; fail "STAMP did not train data-parallel"; }
+grep -q '"NDCG@10"' "$(ls -d "$work"/stamp/run-*)/results.json" || fail "STAMP under mpirun wrote no test metrics"
 
 echo "cli_dist: all checks passed"

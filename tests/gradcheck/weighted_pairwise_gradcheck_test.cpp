@@ -56,7 +56,7 @@ TEST(WeightedPairwise, ValueIsTheSelfNormalisedWeightedMeanOverUnmaskedNegatives
   const std::vector<int32_t> items = {6, 1, 6, 2, 3}, groups = {7, 7, 8, 9, 8};
   const std::vector<double> w = {3, 2, 1, 3, 2};
   std::vector<double> dS(Bn * Bn, 99.0);
-  const double got = ops::weighted_pairwise_loss<B>(dS.data(), S.data(), items.data(), groups.data(), w.data(), Bn, 1e-10);
+  const double got = ops::weighted_pairwise_loss<B>(dS.data(), S.data(), items.data(), groups.data(), w.data(), Bn, Bn, 0, 1e-10, nullptr);
   // Direct: row 0's negatives are rows 3, 4 (row 1: same session, row 2: same item), and so on.
   double num = 0, den = 0;
   for (int b = 0; b < Bn; ++b) {
@@ -90,8 +90,47 @@ TEST(WeightedPairwise, RowsWithoutNegativesAreLeftOut) {
   const std::vector<int32_t> items = {1, 2}, groups = {5, 5};
   const std::vector<double> w = {1, 1};
   std::vector<double> dS(4, 7.0);
-  EXPECT_EQ(ops::weighted_pairwise_loss<B>(dS.data(), S.data(), items.data(), groups.data(), w.data(), 2, 1e-10), 0.0);
+  EXPECT_EQ(ops::weighted_pairwise_loss<B>(dS.data(), S.data(), items.data(), groups.data(), w.data(), 2, 2, 0, 1e-10, nullptr), 0.0);
   for (double g : dS) EXPECT_EQ(g, 0.0);
+}
+
+// A data-parallel rank scores its rows b = row0.. against all C columns (losses/in_batch_bpr.hpp):
+// the two slices' losses, combined by weight (W_r for weighted_pairwise, R_r for in-batch BPR),
+// equal the whole batch's, and their dS rows are the whole batch's rows scaled by W / W_r.
+TEST(InBatchLosses, RowSlicesCombineToTheWholeBatch) {
+  const int C = 5;
+  std::vector<double> S(C * C);
+  for (int i = 0; i < C * C; ++i) S[size_t(i)] = std::sin(0.7 * i + 0.3) * 1.5;
+  const std::vector<int32_t> items = {6, 1, 6, 2, 3}, groups = {7, 7, 8, 9, 8};
+  const std::vector<double> w = {3, 2, 1, 3, 2};
+  for (const int split : {1, 2, 3}) {
+    SCOPED_TRACE(split);
+    std::vector<double> dS(C * C), dA(split * C), dB((C - split) * C);
+    double W = 0, WA = 0, WB = 0;
+    const double whole = ops::weighted_pairwise_loss<B>(dS.data(), S.data(), items.data(), groups.data(), w.data(), C,
+                                                        C, 0, 1e-10, &W);
+    const double a = ops::weighted_pairwise_loss<B>(dA.data(), S.data(), items.data(), groups.data(), w.data(), split,
+                                                    C, 0, 1e-10, &WA);
+    const double bl = ops::weighted_pairwise_loss<B>(dB.data(), S.data() + split * C, items.data(), groups.data(),
+                                                     w.data(), C - split, C, split, 1e-10, &WB);
+    EXPECT_NEAR(WA + WB, W, 1e-12);
+    EXPECT_NEAR((a * WA + bl * WB) / W, whole, 1e-12);
+    for (int i = 0; i < C * C; ++i) {
+      const bool first = i < split * C;
+      const double part = first ? dA[size_t(i)] * WA / W : dB[size_t(i - split * C)] * WB / W;
+      EXPECT_NEAR(part, dS[size_t(i)], 1e-12) << i;
+    }
+    // In-batch BPR: means over R_r C terms, combined by R_r.
+    const double bw = ops::inbatch_bpr_loss<B>(dS.data(), S.data(), C, C, 0, 1e-10);
+    const double ba = ops::inbatch_bpr_loss<B>(dA.data(), S.data(), split, C, 0, 1e-10);
+    const double bb = ops::inbatch_bpr_loss<B>(dB.data(), S.data() + split * C, C - split, C, split, 1e-10);
+    EXPECT_NEAR((ba * split + bb * (C - split)) / C, bw, 1e-12);
+    for (int i = 0; i < C * C; ++i) {
+      const bool first = i < split * C;
+      const double part = first ? dA[size_t(i)] * split / C : dB[size_t(i - split * C)] * (C - split) / C;
+      EXPECT_NEAR(part, dS[size_t(i)], 1e-12) << i;
+    }
+  }
 }
 
 TEST(WeightedPairwiseGrad, StampAlkdrec) {

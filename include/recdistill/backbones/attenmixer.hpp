@@ -313,7 +313,8 @@ class AttenMixer {
   CPtr<B, uint8_t> mask(const Activations& a) const { return a.valid.data(); }
 
   // seq (batch, L): windows left-aligned, pads 0 after (backend memory). Dropout (train only)
-  // is keyed by `key`: the slot embeddings at site 0, the read-out weights at site 1.
+  // is keyed by `key`: the slot embeddings at site 0, the read-out weights at site 1, their rows
+  // counted from the global batch row key.first_seq (data-parallel ranks draw one process's masks).
   void forward(CPtr<B, T> params, Activations& a, CPtr<B, int32_t> seq, int batch, bool train,
                DropoutKey key = {}) const {
     RD_REQUIRE(batch <= a.capacity, "batch larger than the activation capacity");
@@ -332,16 +333,17 @@ class AttenMixer {
     ops::fill<B>(a.Spad.data(), int64_t(d), 0.0);
     const Ptr<B, T> S = a.Spad.data() + d;
     if constexpr (kOfficial) {
-      if (p > 0 && int64_t(batch) * ((d + 3) / 4) >= (int64_t(1) << 20))
-        fail("Atten-Mixer official: a batch of ", batch, " rows of ", d, " channels is too large for the per-item "
-             "dropout's counter (rows x ceil(d / 4) must stay below 2^20)");
+      if (p > 0 && (int64_t(key.first_seq) + batch) * ((d + 3) / 4) >= (int64_t(1) << 20))
+        fail("Atten-Mixer official: a batch of ", int64_t(key.first_seq) + batch, " rows of ", d,
+             " channels is too large for the per-item dropout's counter (rows x ceil(d / 4) must stay below 2^20)");
       ops::dropout_by_id_forward<B>(a.S2.data(), a.Sdrop.data(), CPtr<B, T>(a.S1.data()), CPtr<B, int32_t>(a.seq.data()),
                                     batch, L, d, p, key, attenmixer::kSiteSlots);
       ops::l2_normalise_axis_forward<B>(S, a.n2.data(), CPtr<B, T>(a.S2.data()), R, d, 1, attenmixer::kNormEps);
     } else {
       ops::l2_normalise_axis_forward<B>(a.S2.data(), a.n2.data(), CPtr<B, T>(a.S1.data()), R, d, 1,
                                         attenmixer::kNormEps);
-      layers::dropout_forward<B, T>(S, a.Sdrop.data(), a.S2.data(), R, d, p, key, attenmixer::kSiteSlots);
+      layers::dropout_forward<B, T>(S, a.Sdrop.data(), a.S2.data(), R, d, p, key, attenmixer::kSiteSlots,
+                                    key.first_seq * uint32_t(L));
     }
     // Cg (Bn, K, d): row k = S at slot len - 1 - k (zero before slot 0); x_t = Cg[:, 0].
     ops::intent_slots<B>(a.idx.data(), CPtr<B, uint8_t>(a.valid.data()), batch, L, K);

@@ -48,9 +48,11 @@
 //                                             dx[b, j] = w[b, j] g[b] (w null: g[b]; += when
 //                                             accumulate_dx; skipped when dx null); dw (Bn, L)
 //                                             written = <g[b], x[b, j]> when not null
-//   inbatch_bpr_loss(dS, S, Bn, gamma) -> mean loss
-//                                             S (Bn, Bn) = h_b . E_{y_j}: mean over all (b, j) of
-//                                             -log(gamma + sigmoid(S_bb - S_bj)); dS written
+//   inbatch_bpr_loss(dS, S, R, C, row0, gamma) -> mean loss
+//                                             S (R, C) = h_b . E_{y_j}, row b's target in column
+//                                             p = row0 + b (one process: C = R, row0 = 0): mean
+//                                             over all (b, j) of -log(gamma + sigmoid(S_bp -
+//                                             S_bj)); dS written
 //   dot(x, y, n) -> double, sum(x, n) -> double   (double accumulation)
 //   softmax_cross_entropy(dh, dE, h, E, targets, R, d, N, ws, n_targets, bias, dbias) -> mean loss
 //                                             full-softmax CE over item chunks (logits never
@@ -82,8 +84,9 @@
 //                                             zero row 0 ahead of the slots)
 //   dropout_by_id_forward(y, mask, x, ids, Bn, L, n, p, key, site)
 //                                             inverted dropout of x (Bn L, n) whose mask is keyed
-//                                             by (row b, ids[b L + j], column): slots of a row
-//                                             that hold the same id share one mask (official
+//                                             by (global row key.first_seq + b, ids[b L + j],
+//                                             column): slots of a row that hold the same id
+//                                             share one mask (official
 //                                             Atten-Mixer's per-node dropout); backward is
 //                                             dropout_backward
 //   mixer_attention_forward(out, G, A1, A2, A3, drop, q, k, v, key_valid, MixerAttentionShape,
@@ -98,12 +101,15 @@
 //                            MixerAttentionShape, head_split, lp)
 //                                             dq (B K, d), dk, dv (B L, d) written; scratch
 //                                             (B, H, K, L)
-//   weighted_pairwise_loss(dS, S, items, groups, weights, Bn, gamma) -> loss
-//                                             S (Bn, Bn) = h_b . E_{v_j}; row b's negatives
-//                                             N_b = {j : v_j != v_b, g_j != g_b}; loss =
-//                                             sum_b w_b mean_{j in N_b} -log(gamma + sigmoid(
-//                                             S_bb - S_bj)) / sum_b w_b over rows with N_b
-//                                             non-empty (active distillation, §6.2); dS written
+//   weighted_pairwise_loss(dS, S, items, groups, weights, R, C, row0, gamma, weight_sum) -> loss
+//                                             S (R, C) = h_b . E_{v_j}, items, groups, weights
+//                                             (C), row b is column p = row0 + b (one process:
+//                                             C = R, row0 = 0); row b's negatives N_b = {j :
+//                                             v_j != v_p, g_j != g_p}; loss = sum_b w_p mean_{j
+//                                             in N_b} -log(gamma + sigmoid(S_bp - S_bj)) / W,
+//                                             W = sum_b w_p over rows with N_b non-empty
+//                                             (written to *weight_sum when not null; active
+//                                             distillation, §6.2); dS written
 //   bce_multi_loss(dh, dE, h, E, targets, negatives, R, n_neg, d) -> loss
 //                                             mean_r softplus(-h_r . E[y_r]) + mean_{r,k}
 //                                             softplus(h_r . E[neg_rk]); dh (R, d) written, dE

@@ -38,6 +38,8 @@ class AttenMixerOfficialCE {
   using B = typename M::BackendType;
   using T = typename M::Scalar;
   static constexpr const char* name = "ce (official Atten-Mixer: 16 z . dropout(n(E))^T)";
+  // A mean over targets; the item rows' mask is the step's (the same on every rank).
+  static constexpr bool data_parallel = true;
 
   AttenMixerOfficialCE(const M& m, int capacity) {
     const Scorer s = m.scorer();

@@ -4,7 +4,7 @@
 //   L = mean_b softplus(-h_b . E_{y_b}) + mean_{b,k} softplus(h_b . E_{n_bk}),
 // over n uniform negatives per row drawn from the items 1..N-1 with no exclusion (a negative may
 // be the positive or a history item, as upstream's draws over all its items may), on the Philox
-// `sampling` stream keyed by (seed; epoch, step, row, k), so a step's negatives never depend on
+// `sampling` stream keyed by (seed; epoch, step, global row, k), so a step's negatives never depend on
 // threads or the resume point. One target per output row (SeqBatch::target_rows()); the
 // scorer's table must be bias-free. Gradients: ds+ = (sigmoid(s+) - 1) / B,
 // ds- = sigmoid(s-) / (B n).
@@ -27,6 +27,7 @@ class BceMulti {
   using B = typename M::BackendType;
   using T = typename M::Scalar;
   static constexpr const char* name = "bce_multi";
+  static constexpr bool data_parallel = true;  // a mean over rows; draws keyed by global rows
 
   // The number of negatives per row: `negatives`, or (two-argument form, the Objective
   // contract) the model config's bce_negatives when it has one and it is > 0, else 1.
@@ -40,7 +41,7 @@ class BceMulti {
 
   int negatives() const { return n_; }
 
-  // Negative k of row r of a step: uniform over 1..N-1.
+  // Negative k of the step's global row r (global_target): uniform over 1..N-1.
   static int32_t negative(const StepContext& c, uint32_t r, uint32_t k, int N) {
     const auto w = bits4(c.seed, Stream::sampling, c.epoch, c.step, r, k);
     return 1 + int32_t((uint64_t(w[0]) * uint64_t(N - 1)) >> 32);
@@ -56,7 +57,7 @@ class BceMulti {
       if (batch.target_host[size_t(r)] == 0)
         fail("bce_multi: row ", r, " of the batch has no target (it needs one target per row)");
       for (int k = 0; k < n_; ++k)
-        neg_host_[size_t(r) * size_t(n_) + size_t(k)] = negative(ctx, uint32_t(r), uint32_t(k), s.n_items);
+        neg_host_[size_t(r) * size_t(n_) + size_t(k)] = negative(ctx, global_target(batch, ctx, r), uint32_t(k), s.n_items);
     }
     B::template to_device<int32_t>(neg_.data(), neg_host_.data(), size_t(R) * size_t(n_));
     LossValue v;

@@ -71,6 +71,7 @@ class SampledBPR {
   using B = typename M::BackendType;
   using T = typename M::Scalar;
   static constexpr const char* name = "bpr";
+  static constexpr bool data_parallel = true;  // a mean over targets; draws keyed by global slots
 
   SampledBPR(const M& m, int capacity)
       : neg_host_(size_t(capacity) * m.max_len()), neg_(size_t(capacity) * m.max_len()) {
@@ -78,7 +79,7 @@ class SampledBPR {
     if (m.n_items() < 3) fail("bpr: needs at least two items to draw a negative, found ", m.n_items() - 1);
   }
 
-  // The negative of slot r of a step: uniform over 1..N-1 without the target y.
+  // The negative of the step's global slot r (global_target): uniform over 1..N-1 without the target y.
   static int32_t negative(uint64_t seed, const StepContext& c, uint32_t r, int32_t y, int N) {
     const auto w = bits4(seed, Stream::sampling, c.epoch, c.step, r, 0);
     const int32_t j = 1 + int32_t((uint64_t(w[0]) * uint64_t(N - 2)) >> 32);  // in [1, N-2]
@@ -91,7 +92,7 @@ class SampledBPR {
     const int R = std::max(batch.target_rows(), 0);
     for (int r = 0; r < R; ++r) {
       const int32_t y = batch.target_host[size_t(r)];
-      neg_host_[size_t(r)] = y == 0 ? 0 : negative(ctx.seed, ctx, uint32_t(r), y, s.n_items);
+      neg_host_[size_t(r)] = y == 0 ? 0 : negative(ctx.seed, ctx, global_target(batch, ctx, r), y, s.n_items);
     }
     B::template to_device<int32_t>(neg_.data(), neg_host_.data(), size_t(R));
     LossValue v;

@@ -30,6 +30,7 @@ class RecBoleBPR {
   using B = typename M::BackendType;
   using T = typename M::Scalar;
   static constexpr const char* name = "bpr";
+  static constexpr bool data_parallel = true;  // a mean over targets; draws keyed by global rows
   static constexpr double gamma = 1e-10;  // RecBole's BPRLoss default
 
   RecBoleBPR(const M& m, int capacity) : neg_host_(size_t(capacity)), neg_(size_t(capacity)) {
@@ -37,7 +38,7 @@ class RecBoleBPR {
     if (m.n_items() < 3) fail("bpr: needs at least two items to draw a negative, found ", m.n_items() - 1);
   }
 
-  // The negative of row r of a step: uniform over 1..N-1 without the target y.
+  // The negative of the step's global row r (global_target): uniform over 1..N-1 without the target y.
   static int32_t negative(uint64_t seed, const StepContext& c, uint32_t r, int32_t y, int N) {
     return SampledBPR<M>::negative(seed, c, r, y, N);
   }
@@ -48,7 +49,7 @@ class RecBoleBPR {
     RD_REQUIRE(size_t(R) <= neg_host_.size(), "bpr: ", R, " rows for a workspace of ", neg_host_.size());
     for (int r = 0; r < R; ++r) {
       const int32_t y = batch.target_host[size_t(r)];
-      neg_host_[size_t(r)] = y == 0 ? 0 : negative(ctx.seed, ctx, uint32_t(r), y, N);
+      neg_host_[size_t(r)] = y == 0 ? 0 : negative(ctx.seed, ctx, global_target(batch, ctx, r), y, N);
     }
     return loss_on(m, params, grads, a, batch, neg_host_.data(), d_out);
   }

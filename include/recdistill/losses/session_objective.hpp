@@ -35,6 +35,19 @@ class SessionObjective {
     if (pairwise_) pairwise_->set_row_annotations(weight, group);
   }
 
+  // Data-parallel training: every loss it may hold supports it; the in-batch ones gather the
+  // global batch's targets (losses/in_batch_bpr.hpp).
+  static constexpr bool data_parallel = true;
+  void set_comm(const M& m, dist::Comm* comm) {
+    if (bpr_) bpr_->set_comm(m, comm);
+    if (pairwise_) pairwise_->set_comm(m, comm);
+  }
+  LossValue idle_loss(const M& m, const StepContext& ctx) {
+    if (bpr_) return bpr_->idle_loss(m, ctx);
+    if (pairwise_) return pairwise_->idle_loss(m, ctx);
+    return {};
+  }
+
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     if (bce_) return bce_->loss(m, params, grads, a, batch, ctx, d_out);

@@ -9,6 +9,9 @@
 // same-item rows are masked); the trainer hands them over once (set_row_annotations) and each
 // batch names its rows' sequences (SeqBatch::row_host). One target per output row; the scorer's
 // table must be bias-free. The scores and their gradients are in-batch BPR's (InBatchScores).
+// A data-parallel rank all-gathers the global batch's items and sequences (InBatchColumns), so
+// its rows' negatives, masks and weights are the one-process ones; its loss is normalised by
+// its own rows' W_r and reported with weight W_r, so the ranks combine to sum / W.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -30,8 +33,10 @@ class WeightedPairwise {
   static constexpr const char* name = "weighted_pairwise";
   static constexpr double gamma = 1e-10;
 
+  static constexpr bool data_parallel = true;  // with LossValue::weight (see above)
+
   WeightedPairwise(const M& m, int capacity)
-      : in_batch_(capacity, m.hidden_size()), groups_(size_t(capacity)),
+      : in_batch_(capacity, m.hidden_size()), columns_(capacity), groups_(size_t(capacity)),
         weights_(size_t(capacity)), g_host_(size_t(capacity)), w_host_(size_t(capacity)) {
     detail::require_dot_scorer(m.scorer(), name);
   }
@@ -42,39 +47,49 @@ class WeightedPairwise {
     group_ = group;
   }
 
+  void set_comm(const M&, dist::Comm* comm) { columns_.set_comm(comm); }
+  LossValue idle_loss(const M&, const StepContext& ctx) {
+    columns_.join(ctx, name);
+    return {};
+  }
+
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
-                 const typename M::Batch& batch, const StepContext&, Ptr<B, T> d_out) {
+                 const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     const Scorer s = m.scorer();
     const int R = batch.target_rows(), d = s.dim;
     RD_REQUIRE(size_t(R) <= in_batch_.capacity_rows(d), name, ": ", R, " rows for a workspace of ",
                in_batch_.capacity_rows(d));
     RD_REQUIRE(batch.row_host.size() >= size_t(R) && batch.targets_per_row == 1, name,
                ": the batch must name each row's training sequence (one target per row)");
-    for (int r = 0; r < R; ++r) {
+    for (int r = 0; r < R; ++r)
       if (batch.target_host[size_t(r)] == 0) fail(name, ": row ", r, " of the batch has no target");
-      const size_t u = size_t(batch.row_host[size_t(r)]);
-      w_host_[size_t(r)] = weight_.empty() ? T(1) : T(weight_.at(u));
-      g_host_[size_t(r)] = group_.empty() ? int32_t(u) : group_.at(u);
+    const auto cols = columns_.of(batch, ctx, true, name);
+    for (int j = 0; j < cols.C; ++j) {
+      const size_t u = size_t(cols.seqs[j]);
+      w_host_[size_t(j)] = weight_.empty() ? T(1) : T(weight_.at(u));
+      g_host_[size_t(j)] = group_.empty() ? int32_t(u) : group_.at(u);
     }
-    B::template to_device<T>(weights_.data(), w_host_.data(), size_t(R));
-    B::template to_device<int32_t>(groups_.data(), g_host_.data(), size_t(R));
-    const CPtr<B, int32_t> y = batch.target.data();
+    B::template to_device<T>(weights_.data(), w_host_.data(), size_t(cols.C));
+    B::template to_device<int32_t>(groups_.data(), g_host_.data(), size_t(cols.C));
     const CPtr<B, T> h = m.output(a);
-    const CPtr<B, T> S = in_batch_.scores(params, s, y, h, R);
+    const CPtr<B, T> S = in_batch_.scores(params, s, cols.y, h, R, cols.C);
     LossValue v;
-    v.loss = ops::weighted_pairwise_loss<B>(in_batch_.d_scores(), S, y, CPtr<B, int32_t>(groups_.data()),
-                                            CPtr<B, T>(weights_.data()), R, gamma);
+    v.loss = ops::weighted_pairwise_loss<B>(in_batch_.d_scores(), S, cols.y, CPtr<B, int32_t>(groups_.data()),
+                                            CPtr<B, T>(weights_.data()), R, cols.C, cols.row0, gamma, &v.weight);
     v.targets = R;
-    in_batch_.backward(grads, s, y, h, R, d_out);
+    in_batch_.backward(grads, s, cols.y, h, R, cols.C, d_out);
+    columns_c_ = cols.C;
     return v;
   }
 
   double gemm_flops(const M& m, const LossValue& v) const {
-    return InBatchScores<B, T>::gemm_flops(v.targets, m.hidden_size());
+    return InBatchScores<B, T>::gemm_flops(v.targets, columns_c_, m.hidden_size());
   }
 
  private:
   InBatchScores<B, T> in_batch_;
+  InBatchColumns<B> columns_;
+  int columns_c_ = 0;  // the last step's columns
   Buffer<B, int32_t> groups_;
   Buffer<B, T> weights_;
   std::vector<int32_t> g_host_;

@@ -265,8 +265,9 @@ class Trainer {
       batch_ = typename M::Batch(Bsz, model_.max_len());
       d_out_ = Buffer<B, T>(size_t(Bsz) * model_.max_len() * model_.hidden_size());
     }
-    // An objective that reduces its own global quantities learns the fit's ranks (null: this process).
-    if constexpr (self_reducing()) obj_->set_comm(model_, comm_);
+    // An objective with collectives of its own (its global quantities, the global batch's
+    // targets) learns the fit's ranks (null: this process).
+    if constexpr (has_comm()) obj_->set_comm(model_, comm_);
     EpochLog log;
     log.epoch = epoch;
     const auto t0 = std::chrono::steady_clock::now();
@@ -317,17 +318,17 @@ class Trainer {
         model_.forward(CPtr<B, T>(params_.data()), *acts_, CPtr<B, int32_t>(batch_.seq.data()), n_here, true,
                        DropoutKey{ctx.seed, ctx.epoch, ctx.step, ctx.first_seq});
         lv = obj_->loss(model_, CPtr<B, T>(params_.data()), grads_.data(), *acts_, batch_, ctx, d_out_.data());
-      } else if constexpr (self_reducing()) {
-        lv = obj_->idle_loss(model_, ctx);  // joins the objective's reductions
+      } else if constexpr (has_comm()) {
+        lv = obj_->idle_loss(model_, ctx);  // joins the objective's collectives
       }
-      const int64_t targets_here = lv.targets;
+      const double weight_here = lv.weight >= 0 ? lv.weight : double(lv.targets);
       // The reduced loss (a self-reducing objective returned it already).
       if (dist::parallel(comm_) && !self_reducing()) lv = reduce_loss(lv, epoch, step);
       double norm = std::numeric_limits<double>::quiet_NaN();
       if (std::isfinite(lv.loss)) {  // the same on every rank: lv is the reduced loss
         if (n_here > 0)
           model_.backward(CPtr<B, T>(params_.data()), grads_.data(), *acts_, CPtr<B, T>(d_out_.data()));
-        if (dist::parallel(comm_)) reduce_gradient(targets_here, lv.targets, epoch, step);
+        if (dist::parallel(comm_)) reduce_gradient(weight_here, lv.weight, epoch, step);
         norm = opt_.clip(grads_.data(), tc_.clip_grad_norm);
       }
       const bool finite = std::isfinite(lv.loss) && std::isfinite(norm);
@@ -384,7 +385,7 @@ class Trainer {
       Trainer& t;
       ~EndComm() {
         t.comm_ = nullptr;
-        if constexpr (self_reducing())
+        if constexpr (has_comm())
           if (t.obj_) t.obj_->set_comm(t.model_, nullptr);
       }
     } end_comm{*this};
@@ -496,6 +497,15 @@ class Trainer {
     if constexpr (requires { O<M>::reduces_itself; }) return O<M>::reduces_itself;
     return false;
   }
+  // Objectives with collectives of their own: set_comm(model, comm) before a fit's steps (null
+  // after it), and idle_loss(model, ctx) on a rank whose slice of a step is empty, which joins
+  // them.
+  static constexpr bool has_comm() {
+    return requires(O<M>& o, const M& m, dist::Comm* c, const StepContext& ctx) {
+      o.set_comm(m, c);
+      { o.idle_loss(m, ctx) } -> std::same_as<LossValue>;
+    };
+  }
   // Refuses what would not be the one-process objective, and records the rank count in the
   // checkpoint settings (a resume must use as many ranks).
   void start_data_parallel(dist::Comm* comm) {
@@ -507,9 +517,9 @@ class Trainer {
     if constexpr (requires { O<M>::name; }) name = O<M>::name;
     if (!exact)
       fail("data-parallel training (", comm_->size(), " ranks): the objective '", name,
-           "' is not supported yet (its loss is not a mean over targets, or its draws or negatives come from the "
-           "batch); supported: SASRec's ce and BERT4Rec's cloze_ce, alone or under profile distillation "
-           "(docs/distributed.md); run it without mpirun");
+           "' does not support it (its loss is not a mean over its rows' targets, or its draws are not keyed by "
+           "global rows: losses/objective.hpp); every built-in objective does (docs/distributed.md); run it "
+           "without mpirun");
     meta_.settings["trainer.ranks"] = std::to_string(comm_->size());
   }
   void check_same_ranks(const Checkpoint<T>& ck, const std::string& path) const {
@@ -521,22 +531,26 @@ class Trainer {
            ": resume with the same number of ranks (", was == "1" ? std::string("without mpirun") : cat("mpirun -np ", was),
            "); the sums of another rank count differ in their last bits, so the run would not continue bit for bit");
   }
-  // The step's loss over the global batch: sum_r loss_r t_r / sum_r t_r (a rank without targets adds 0).
+  // The step's loss over the global batch: sum_r loss_r w_r / sum_r w_r, w_r the rank's weight
+  // (LossValue::weight, by default its target count t_r; a rank without weight adds 0). The
+  // result's targets are the global count, its weight the global weight.
   LossValue reduce_loss(const LossValue& here, int epoch, int step) {
-    double v[2] = {here.targets > 0 ? here.loss * double(here.targets) : 0.0, double(here.targets)};
-    comm_->allreduce_sum(v, 2, cat("epoch ", epoch, " step ", step + 1, "'s loss all-reduce"));
+    const double w = here.weight >= 0 ? here.weight : double(here.targets);
+    double v[3] = {w > 0 ? here.loss * w : 0.0, w, double(here.targets)};
+    comm_->allreduce_sum(v, 3, cat("epoch ", epoch, " step ", step + 1, "'s loss all-reduce"));
     LossValue g;
-    g.targets = int64_t(v[1]);
+    g.targets = int64_t(v[2]);
+    g.weight = v[1];
     g.loss = v[1] > 0 ? v[0] / v[1] : 0.0;
     return g;
   }
-  // grads <- sum_r (t_r / T) grads_r: each rank's gradient is the mean over its own targets (a
-  // self-reducing objective's gradient is its share already).
-  void reduce_gradient(int64_t targets_here, int64_t targets, int epoch, int step) {
+  // grads <- sum_r (w_r / W) grads_r: each rank's gradient is its loss's, a mean of weight w_r
+  // over its own rows (a self-reducing objective's gradient is its share already).
+  void reduce_gradient(double weight_here, double weight, int epoch, int step) {
     const size_t P = grads_.size();
     if (!self_reducing()) {
-      if (targets_here == 0) ops::fill<B>(grads_.data(), int64_t(P), 0.0);  // no target here: adds nothing
-      else ops::scale<B>(grads_.data(), int64_t(P), double(targets_here) / double(targets));
+      if (!(weight_here > 0)) ops::fill<B>(grads_.data(), int64_t(P), 0.0);  // no weight here: adds nothing
+      else ops::scale<B>(grads_.data(), int64_t(P), weight_here / weight);
     }
     dp_host_.resize(P);
     B::template to_host<T>(dp_host_.data(), CPtr<B, T>(grads_.data()), P);

@@ -708,26 +708,28 @@ struct slot_sum_backward_impl<CpuB> {
 
 template <>
 struct inbatch_bpr_loss_impl<CpuB> {
-  // S (Bn, Bn): S[b, j] = h_b . E_{y_j}. L = (1 / Bn^2) sum_{b, j} -log(gamma + sigmoid(D_bj)),
-  // D_bj = S_bb - S_bj, every term kept (j = b and repeated targets give constants).
-  // With l'(x) = -sigmoid(x)(1 - sigmoid(x)) / (gamma + sigmoid(x)): dS_bj = -l'(D_bj) / Bn^2
-  // for j != b, and dS_bb = sum_{j != b} l'(D_bj) / Bn^2 (dS written).
+  // S (R, C): S[b, j] = h_b . E_{y_j} over the C targets of the (global) batch, row b's own
+  // target in column p = row0 + b (one process: C = R, row0 = 0). L = (1 / (R C)) sum_{b, j}
+  // -log(gamma + sigmoid(D_bj)), D_bj = S_bp - S_bj, every term kept (j = p and repeated
+  // targets give constants). With l'(x) = -sigmoid(x)(1 - sigmoid(x)) / (gamma + sigmoid(x)):
+  // dS_bj = -l'(D_bj) / (R C) for j != p, and dS_bp = sum_{j != p} l'(D_bj) / (R C) (dS written).
   template <class T>
-  static double run(T* dS, const T* S, int Bn, double gamma) {
-    if (Bn == 0) return 0.0;
-    const double inv = 1.0 / (double(Bn) * double(Bn));
-    std::vector<T> x(static_cast<size_t>(Bn)), l(x.size()), dl(x.size());
+  static double run(T* dS, const T* S, int R, int C, int row0, double gamma) {
+    if (R == 0) return 0.0;
+    const double inv = 1.0 / (double(R) * double(C));
+    std::vector<T> x(static_cast<size_t>(C)), l(x.size()), dl(x.size());
     double loss = 0;
-    for (int b = 0; b < Bn; ++b) {
-      const T* row = S + int64_t(b) * Bn;
-      T* drow = dS + int64_t(b) * Bn;
-      for (int j = 0; j < Bn; ++j) x[size_t(j)] = row[b] - row[j];
-      vec::neg_log_sigmoid_gamma(l.data(), dl.data(), x.data(), Bn, T(gamma));
-      loss += double(vec::sum(l.data(), Bn));
-      dl[size_t(b)] = T(0);
+    for (int b = 0; b < R; ++b) {
+      const int p = row0 + b;
+      const T* row = S + int64_t(b) * C;
+      T* drow = dS + int64_t(b) * C;
+      for (int j = 0; j < C; ++j) x[size_t(j)] = row[p] - row[j];
+      vec::neg_log_sigmoid_gamma(l.data(), dl.data(), x.data(), C, T(gamma));
+      loss += double(vec::sum(l.data(), C));
+      dl[size_t(p)] = T(0);
       const T invT = T(inv);
-      for (int j = 0; j < Bn; ++j) drow[j] = -dl[size_t(j)] * invT;
-      drow[b] = T(double(vec::sum(dl.data(), Bn)) * inv);
+      for (int j = 0; j < C; ++j) drow[j] = -dl[size_t(j)] * invT;
+      drow[p] = T(double(vec::sum(dl.data(), C)) * inv);
     }
     return loss * inv;
   }
@@ -965,8 +967,9 @@ struct dropout_by_id_forward_impl<CpuB> {
   // x, y, mask (Bn L, n): inverted dropout whose mask row for slot (b, j) is a function of
   // (b, ids[b L + j]) and the column, so the slots of one row holding the same id share a mask
   // (official Atten-Mixer's per-node dropout, spec §6.1). Counter: (epoch, step, row = the id,
-  // slot = site << 20 | (b * ceil(n / 4) + column block)); the caller keeps Bn ceil(n / 4) below
-  // 2^20. y may alias x.
+  // slot = site << 20 | (g * ceil(n / 4) + column block)), g = key.first_seq + b the row in the
+  // step's global batch; the caller keeps (key.first_seq + Bn) ceil(n / 4) below 2^20. y may
+  // alias x.
   template <class T>
   static void run(T* y, T* mask, const T* x, const int32_t* ids, int Bn, int L, int n, double p, DropoutKey key,
                   uint32_t site) {
@@ -987,7 +990,7 @@ struct dropout_by_id_forward_impl<CpuB> {
         const uint32_t id = uint32_t(ids[r]);
         for (int c = 0; c < n; c += 4) {
           const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, id,
-                                  (site << 20) | (uint32_t(b) * blocks + uint32_t(c / 4)));
+                                  (site << 20) | ((key.first_seq + uint32_t(b)) * blocks + uint32_t(c / 4)));
           for (int k = 0; k < 4 && c + k < n; ++k) {
             const int64_t i = r * n + c + k;
             mask[i] = u[k] < pf ? T(0) : keep_scale;
@@ -1063,7 +1066,8 @@ struct mixer_attention_forward_impl<CpuB> {
       T* Db = drop + int64_t(b) * H * L;
       const T* A3b = A3 + int64_t(b) * H * L;
       std::vector<T> scratch(size_t(H) * L);
-      dropout_forward_impl<CpuB>::run(scratch.data(), Db, A3b, H, L, p_drop, key, site, uint32_t(b) * uint32_t(H));
+      dropout_forward_impl<CpuB>::run(scratch.data(), Db, A3b, H, L, p_drop, key, site,
+                                      (key.first_seq + uint32_t(b)) * uint32_t(H));
       // out[b, head m] = sum_l m_l A3 drop v[b, l, head m].
       T* o = out + int64_t(b) * d;
       std::fill(o, o + d, T(0));
@@ -1205,44 +1209,50 @@ struct bce_multi_loss_impl<CpuB> {
 
 template <>
 struct weighted_pairwise_loss_impl<CpuB> {
-  // Active distillation's loss (specs/active-llm-distillation.md §6.2). S (Bn, Bn): S[b, j] =
-  // h_b . E_{v_j}. Row b's negatives N_b are the rows j with another item (v_j != v_b) and
-  // another group (g_j != g_b: the same-session mask; j = b is excluded by both). With
-  // l(x) = -log(gamma + sigmoid(x)) and D_bj = S_bb - S_bj:
-  //   L = sum_b w_b (1/|N_b|) sum_{j in N_b} l(D_bj) / W,  W = sum of w_b over rows with N_b
+  // Active distillation's loss (specs/active-llm-distillation.md §6.2). S (R, C): S[b, j] =
+  // h_b . E_{v_j} over the C rows of the (global) batch; row b is column p = row0 + b (one
+  // process: C = R, row0 = 0); items, groups, weights (C) are the columns'. Row b's negatives N_b
+  // are the columns j with another item (v_j != v_p) and another group (g_j != g_p: the
+  // same-session mask; j = p is excluded by both). With l(x) = -log(gamma + sigmoid(x)) and
+  // D_bj = S_bp - S_bj:
+  //   L = sum_b w_p (1/|N_b|) sum_{j in N_b} l(D_bj) / W,  W = sum of w_p over rows with N_b
   // non-empty (a row without a negative carries no pairwise signal and is left out of both
-  // sums). dS_bj = -c_b l'(D_bj) for j in N_b, dS_bb = c_b sum_j l'(D_bj), c_b = w_b / (|N_b| W),
-  // l'(x) = -sigmoid(x)(1 - sigmoid(x)) / (gamma + sigmoid(x)); every other dS is 0 (written).
+  // sums; W is written to *weight_sum when given). dS_bj = -c_b l'(D_bj) for j in N_b, dS_bp =
+  // c_b sum_j l'(D_bj), c_b = w_p / (|N_b| W), l'(x) = -sigmoid(x)(1 - sigmoid(x)) / (gamma +
+  // sigmoid(x)); every other dS is 0 (written).
   template <class T>
-  static double run(T* dS, const T* S, const int32_t* items, const int32_t* groups, const T* weights, int Bn,
-                    double gamma) {
-    std::vector<int> n_neg(size_t(Bn), 0);
+  static double run(T* dS, const T* S, const int32_t* items, const int32_t* groups, const T* weights, int R, int C,
+                    int row0, double gamma, double* weight_sum) {
+    std::vector<int> n_neg(size_t(R), 0);
     double W = 0;
-    for (int b = 0; b < Bn; ++b) {
-      for (int j = 0; j < Bn; ++j) n_neg[size_t(b)] += (items[j] != items[b]) & (groups[j] != groups[b]);
-      if (n_neg[size_t(b)] > 0) W += double(weights[b]);
+    for (int b = 0; b < R; ++b) {
+      const int p = row0 + b;
+      for (int j = 0; j < C; ++j) n_neg[size_t(b)] += (items[j] != items[p]) & (groups[j] != groups[p]);
+      if (n_neg[size_t(b)] > 0) W += double(weights[p]);
     }
-    for (int b = 0; b < Bn; ++b)  // the other rows are written whole below
-      if (n_neg[size_t(b)] == 0 || !(W > 0)) std::fill_n(dS + int64_t(b) * Bn, Bn, T(0));
+    if (weight_sum) *weight_sum = W;
+    for (int b = 0; b < R; ++b)  // the other rows are written whole below
+      if (n_neg[size_t(b)] == 0 || !(W > 0)) std::fill_n(dS + int64_t(b) * C, C, T(0));
     if (!(W > 0)) return 0.0;
-    std::vector<T> x(static_cast<size_t>(Bn)), l(x.size()), dl(x.size());
+    std::vector<T> x(static_cast<size_t>(C)), l(x.size()), dl(x.size());
     double loss = 0;
-    for (int b = 0; b < Bn; ++b) {
+    for (int b = 0; b < R; ++b) {
       if (n_neg[size_t(b)] == 0) continue;
-      const double c = double(weights[b]) / (double(n_neg[size_t(b)]) * W);
-      const T* row = S + int64_t(b) * Bn;
-      T* drow = dS + int64_t(b) * Bn;
-      for (int j = 0; j < Bn; ++j) x[size_t(j)] = row[b] - row[j];
-      vec::neg_log_sigmoid_gamma(l.data(), dl.data(), x.data(), Bn, T(gamma));
-      for (int j = 0; j < Bn; ++j) {  // masked pairs: no loss, no gradient
-        const T keep = T((items[j] != items[b]) & (groups[j] != groups[b]));
+      const int p = row0 + b;
+      const double c = double(weights[p]) / (double(n_neg[size_t(b)]) * W);
+      const T* row = S + int64_t(b) * C;
+      T* drow = dS + int64_t(b) * C;
+      for (int j = 0; j < C; ++j) x[size_t(j)] = row[p] - row[j];
+      vec::neg_log_sigmoid_gamma(l.data(), dl.data(), x.data(), C, T(gamma));
+      for (int j = 0; j < C; ++j) {  // masked pairs: no loss, no gradient
+        const T keep = T((items[j] != items[p]) & (groups[j] != groups[p]));
         l[size_t(j)] *= keep;
         dl[size_t(j)] *= keep;
       }
-      loss += c * double(vec::sum(l.data(), Bn));
+      loss += c * double(vec::sum(l.data(), C));
       const T cT = T(c);
-      for (int j = 0; j < Bn; ++j) drow[j] = -dl[size_t(j)] * cT;
-      drow[b] = T(double(vec::sum(dl.data(), Bn)) * c);
+      for (int j = 0; j < C; ++j) drow[j] = -dl[size_t(j)] * cT;
+      drow[p] = T(double(vec::sum(dl.data(), C)) * c);
     }
     return loss;
   }

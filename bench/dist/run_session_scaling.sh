@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Data-parallel speed of a session model with in-batch negatives (docs/BENCHMARKS.md §3e):
+# ALKDRec's STAMP on the ML sessions (experiments/alkd/ml_stamp.yaml: batch 1024, in-batch BPR,
+# 20 steps an "epoch"), 5 epochs without validation, as 1 rank x 1 thread, 1 rank x 2 threads and
+# 2 ranks x 1 thread. Run it on an idle machine. Usage: run_session_scaling.sh [BUILD_DIR] [OUT_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build-release}
+out=${2:-bench/results/dist_scaling/stamp_ml}
+app=$build/apps/recdistill
+mkdir -p "$out"
+mpirun=(mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --bind-to none)
+run() {  # NAME RANKS THREADS
+  local name=$1 ranks=$2 threads=$3
+  local cmd=("$app" train --config experiments/alkd/ml_stamp.yaml --set runtime.threads=$threads
+             --set training.epochs=5 --set training.eval_every=1000 --output "$out/runs_$name")
+  if [ "$ranks" -gt 1 ]; then cmd=("${mpirun[@]}" -np "$ranks" -x OMP_NUM_THREADS=$threads "${cmd[@]}"); fi
+  OMP_NUM_THREADS=$threads "${cmd[@]}" > "$out/$name.log" 2>&1
+  cp "$(ls -d "$out"/runs_$name/run-* | tail -1)/results.json" "$out/$name.json"
+  python3 - "$out/$name.json" "$name" <<'PY' | tee -a "$out/summary.txt"
+import json, sys
+r = json.load(open(sys.argv[1]))
+e = r["epochs_run"]
+print(f"{sys.argv[2]:<14} {r['train_seconds'] / e:6.3f} s per 20 steps of 1024 rows ({e} epochs)  "
+      f"test HR@20 {r['test']['HR@20']:.4f}")
+PY
+}
+run 1rank_1thread 1 1
+run 1rank_2threads 1 2
+run 2ranks_1thread 2 1
