@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Data-parallel speed of a session model with in-batch negatives (docs/BENCHMARKS.md §3e):
 # ALKDRec's STAMP on the ML sessions (experiments/alkd/ml_stamp.yaml: batch 1024, in-batch BPR,
-# 20 steps an "epoch"), 5 epochs without validation, as 1 rank x 1 thread, 1 rank x 2 threads and
-# 2 ranks x 1 thread. Run it on an idle machine. Usage: run_session_scaling.sh [BUILD_DIR] [OUT_DIR]
+# 20 steps an "epoch"), the teacher's d = 100, 30 epochs without validation, as 1 rank x 1
+# thread, 1 rank x 2 threads and 2 ranks x 1 thread. Run it on an idle machine; the run folders
+# (checkpoints) are removed, the logs and results kept.
+# Usage: run_session_scaling.sh [BUILD_DIR] [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-release}
@@ -13,10 +15,11 @@ mpirun=(mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --bind-t
 run() {  # NAME RANKS THREADS
   local name=$1 ranks=$2 threads=$3
   local cmd=("$app" train --config experiments/alkd/ml_stamp.yaml --set runtime.threads=$threads
-             --set training.epochs=5 --set training.eval_every=1000 --output "$out/runs_$name")
+             --set model.hidden_units=100 --set training.epochs=30 --set training.eval_every=1000 --output "$out/runs_$name")
   if [ "$ranks" -gt 1 ]; then cmd=("${mpirun[@]}" -np "$ranks" -x OMP_NUM_THREADS=$threads "${cmd[@]}"); fi
   OMP_NUM_THREADS=$threads "${cmd[@]}" > "$out/$name.log" 2>&1
   cp "$(ls -d "$out"/runs_$name/run-* | tail -1)/results.json" "$out/$name.json"
+  rm -rf "$out/runs_$name"
   python3 - "$out/$name.json" "$name" <<'PY' | tee -a "$out/summary.txt"
 import json, sys
 r = json.load(open(sys.argv[1]))
