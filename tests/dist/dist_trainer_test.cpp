@@ -4,11 +4,11 @@
 //  - The first steps of N ranks equal one process with the same global batch: per-step loss and
 //    gradient norm within 1e-12 relative, weights within 1e-11 (double; only sums are reordered),
 //    with dropout on and an odd batch (uneven slices), for SASRec (ce) and BERT4Rec (cloze_ce),
-//    and for the session models with every objective they train with: in-batch BPR and active
-//    distillation's weighted pairwise loss (negatives from the whole global batch, gathered;
-//    row weights and same-session groups), bce_multi and RecBole's BPR (sampled negatives keyed
-//    by global rows), Atten-Mixer's dropout (slot, per-item and read-out masks) and its
-//    official CE; with a last step whose one row leaves rank 1 idle.
+//    SASRec's sampled BPR, and for the session models with every objective they train with:
+//    in-batch BPR and active distillation's weighted pairwise loss (negatives from the whole
+//    global batch, gathered; row weights and same-session groups), bce_multi and RecBole's BPR
+//    (sampled negatives keyed by global rows), CE, Atten-Mixer's dropout (slot, per-item and
+//    read-out masks) and its official CE; with a last step whose one row leaves rank 1 idle.
 //  - Two data-parallel runs give the same bits, and every rank holds the same weights.
 //  - The sharded validation and test metrics equal one process's on the same weights.
 //  - A resume with the same ranks equals an uninterrupted run bit for bit; a checkpoint of 2
@@ -385,9 +385,49 @@ TEST(DataParallel, WeightedPairwiseStepsEqualOneProcess) {
   expect_one_process_steps<FPMCFamily>(f, split);
 }
 
-// Sampled negatives keyed by the global row: RecBole's BPR (FPMC) and bce_multi.
+// FPMC (session variant) with in-batch BPR, full-softmax CE and bce_multi; STAMP with CE.
+TEST(DataParallel, FpmcAndStampObjectivesStepsEqualOneProcess) {
+  B::set_threads(1);
+  const auto split = test::planted_sessions(150, 30, 11);
+  io::FPMCExperimentConfig f;
+  f.session.variant = FPMCVariant::session;
+  session_training(f, 13);
+  for (const FPMCLoss loss : {FPMCLoss::inbatch_bpr, FPMCLoss::ce}) {
+    f.session.loss = loss;
+    expect_one_process_steps<FPMCFamily>(f, split);
+  }
+  f.session.bce_negatives = 2;
+  expect_one_process_steps<FPMCFamily>(f, split);
+  expect_one_process_steps<STAMPFamily>(stamp_config(SessionLoss::ce, 13), split);
+}
+
+// Sampled negatives keyed by the global row: RecBole's BPR (FPMC), bce_multi, and SASRec's
+// sampled BPR (one negative per slot: L targets per row).
 TEST(DataParallel, SampledNegativesStepsEqualOneProcess) {
   B::set_threads(1);
+  {
+    const auto split = synthetic(60, 30, 14, 3);
+    const auto cfg = sasrec_config();
+    SASRecConfig mc = cfg.sasrec;
+    mc.n_items = split.n_items;
+    using M = SASRec<B, double, sasrec::RecBole>;
+    auto run = [&](dist::Comm* comm) {
+      Trainer<M, SampledBPR> t(M(mc), trainer_config(cfg), cfg.eval, split, cfg.seed);
+      FitOptions o;
+      o.comm = comm;
+      std::vector<StepLog> steps;
+      o.on_step = [&](const StepLog& s) { steps.push_back(s); };
+      t.fit(o);
+      return steps;
+    };
+    const auto one = run(nullptr), dp = run(&world());
+    ASSERT_EQ(one.size(), dp.size());
+    ASSERT_GT(one.size(), 10u);
+    for (size_t i = 0; i < one.size(); ++i) {
+      EXPECT_LT(rel(one[i].loss, dp[i].loss), 1e-12) << "step " << i;
+      EXPECT_LT(rel(one[i].grad_norm, dp[i].grad_norm), 1e-12) << "step " << i;
+    }
+  }
   const auto split = test::planted_sessions(150, 30, 9);
   io::FPMCExperimentConfig f;
   session_training(f, 13);

@@ -480,7 +480,9 @@ TEST(Resume, IntoANewFolderKeepsThePair) {
   expect_pair_agrees(d.str("b"));
   const auto best_b = load_checkpoint<float>(d.str("b/best.ckpt"));
   EXPECT_EQ(best_b.epoch, got.best_epoch);
-  if (last_best == 0) EXPECT_EQ(best_b.params, best_a.params);  // carried over from folder a
+  if (last_best == 0) {
+    EXPECT_EQ(best_b.params, best_a.params);  // carried over from folder a
+  }
 }
 
 // A folder written by an older build (plain latest.ckpt and best.ckpt files) is taken over

@@ -96,9 +96,9 @@ class InBatchColumns {
     B::template to_device<int32_t>(y_.data(), y_host_.data(), size_t(C));
     return {CPtr<B, int32_t>(y_.data()), y_host_.data(), seqs_.data(), C, int(ctx.first_seq)};
   }
-  // A rank whose slice of the step is empty joins the gather.
-  void join(const StepContext& ctx, const char* loss) {
-    if (dist::parallel(comm_)) comm_->allgather({}, what(ctx, loss));
+  // A rank whose slice of the step is empty joins the gather; returns the columns.
+  int join(const StepContext& ctx, const char* loss) {
+    return dist::parallel(comm_) ? int(comm_->allgather({}, what(ctx, loss)).size()) : 0;
   }
 
  private:
@@ -126,7 +126,7 @@ class InBatchBPR {
 
   void set_comm(const M&, dist::Comm* comm) { columns_.set_comm(comm); }
   LossValue idle_loss(const M&, const StepContext& ctx) {
-    columns_.join(ctx, name);
+    columns_c_ = columns_.join(ctx, name);
     return {};
   }
 
@@ -136,10 +136,10 @@ class InBatchBPR {
     const int R = batch.target_rows(), d = s.dim;
     RD_REQUIRE(size_t(R) <= in_batch_.capacity_rows(d), "inbatch_bpr: ", R, " rows for a workspace of ",
                in_batch_.capacity_rows(d));
-    for (int r = 0; r < R; ++r)
-      if (batch.target_host[size_t(r)] == 0)
-        fail("inbatch_bpr: row ", r, " of the batch has no target (it needs one target per row)");
+    // Checked on the gathered columns, so every rank fails alike.
     const auto cols = columns_.of(batch, ctx, false, name);
+    for (int j = 0; j < cols.C; ++j)
+      if (cols.y_host[j] == 0) fail("inbatch_bpr: row ", j, " of the batch has no target (it needs one target per row)");
     const CPtr<B, T> h = m.output(a);
     const CPtr<B, T> S = in_batch_.scores(params, s, cols.y, h, R, cols.C);
     LossValue v;

@@ -13,6 +13,7 @@
 // its rows' negatives, masks and weights are the one-process ones; its loss is normalised by
 // its own rows' W_r and reported with weight W_r, so the ranks combine to sum / W.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -49,7 +50,7 @@ class WeightedPairwise {
 
   void set_comm(const M&, dist::Comm* comm) { columns_.set_comm(comm); }
   LossValue idle_loss(const M&, const StepContext& ctx) {
-    columns_.join(ctx, name);
+    columns_c_ = columns_.join(ctx, name) / 2;  // (target, sequence) pairs
     return {};
   }
 
@@ -61,16 +62,19 @@ class WeightedPairwise {
                in_batch_.capacity_rows(d));
     RD_REQUIRE(batch.row_host.size() >= size_t(R) && batch.targets_per_row == 1, name,
                ": the batch must name each row's training sequence (one target per row)");
-    for (int r = 0; r < R; ++r)
-      if (batch.target_host[size_t(r)] == 0) fail(name, ": row ", r, " of the batch has no target");
+    // Checked on the gathered columns, so every rank fails alike.
     const auto cols = columns_.of(batch, ctx, true, name);
     for (int j = 0; j < cols.C; ++j) {
+      if (cols.y_host[j] == 0) fail(name, ": row ", j, " of the batch has no target");
       const size_t u = size_t(cols.seqs[j]);
       w_host_[size_t(j)] = weight_.empty() ? T(1) : T(weight_.at(u));
       g_host_[size_t(j)] = group_.empty() ? int32_t(u) : group_.at(u);
+      if (!(w_host_[size_t(j)] > 0))
+        fail(name, ": training sequence ", u, " has row weight ", weight_.at(u), " (expected > 0)");
     }
-    B::template to_device<T>(weights_.data(), w_host_.data(), size_t(cols.C));
-    B::template to_device<int32_t>(groups_.data(), g_host_.data(), size_t(cols.C));
+    const size_t nc = size_t(std::max(cols.C, 0));
+    B::template to_device<T>(weights_.data(), w_host_.data(), nc);
+    B::template to_device<int32_t>(groups_.data(), g_host_.data(), nc);
     const CPtr<B, T> h = m.output(a);
     const CPtr<B, T> S = in_batch_.scores(params, s, cols.y, h, R, cols.C);
     LossValue v;

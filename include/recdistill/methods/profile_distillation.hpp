@@ -265,6 +265,9 @@ class DistillObjective {
     const auto& c = m.config();
     bool rec_exact = false;
     if constexpr (requires { Rec::data_parallel; }) rec_exact = Rec::data_parallel;
+    // A loss with collectives or weights of its own (in-batch negatives) would need them
+    // forwarded here and its weight honoured: only plain means over targets are taken.
+    if constexpr (requires(Rec& r, const Bb& b, dist::Comm* c) { r.set_comm(b, c); }) rec_exact = false;
     if (!rec_exact) fail("data-parallel profile distillation: the recommendation loss is not supported (docs/distributed.md)");
     if (losses::is_rmse(m.loss_policy()))
       fail("data-parallel profile distillation: model.reconstruct_loss RMSE is not supported yet (its square root is of "
