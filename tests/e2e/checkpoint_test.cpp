@@ -57,14 +57,7 @@ struct TempDir : test::TempDir {
 using test::Crash;
 using test::expect_same_logs;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 }  // namespace
 

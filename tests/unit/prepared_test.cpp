@@ -44,14 +44,7 @@ io::ExperimentConfig config(const TempDir& d, const std::string& extra = "") {
   return io::parse_config_text(yaml, "test.yaml");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 }  // namespace
 
