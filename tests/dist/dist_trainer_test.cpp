@@ -1,5 +1,5 @@
 // Data-parallel training (train/trainer.hpp, docs/distributed.md), run by ctest under
-// `mpirun -np 2` (tests/CMakeLists.txt). Every rank runs every test; each rank also trains the
+// `mpirun -np 2` (tests/CMakeLists.txt; the idle-rank case also under `-np 3`). Every rank runs every test; each rank also trains the
 // one-process reference itself (no communicator) and compares.
 //  - The first steps of N ranks equal one process with the same global batch: per-step loss and
 //    gradient norm within 1e-12 relative, weights within 1e-11 (double; only sums are reordered),
@@ -159,7 +159,7 @@ fs::path shared_dir(const std::string& name) {
 
 }  // namespace
 
-TEST(DataParallel, RunsOnTwoRanks) { EXPECT_EQ(world().size(), 2); }
+TEST(DataParallel, RunsOnTwoRanks) { EXPECT_EQ(world().size(), 2); }  // (not in the 3-rank run)
 
 TEST(DataParallel, SASRecStepsEqualOneProcess) {
   B::set_threads(1);
@@ -368,6 +368,26 @@ TEST(DataParallel, StampInBatchBPRStepsEqualOneProcess) {
   expect_one_process_steps<STAMPFamily>(it, split);
   const int W = int(SequentialTrainer<B, double, STAMPFamily>(it, split).windows());
   expect_one_process_steps<STAMPFamily>(stamp_config(SessionLoss::inbatch_bpr, W - 1), split, 4);
+}
+
+// The in-batch losses when a rank's slice is empty beside real work: a batch of all rows but
+// two leaves each epoch a last step of 2 rows, which on 3 ranks (ctest dist_mpirun_np3) puts
+// one row on each of ranks 0 and 1 and none on rank 2, so both losses combine a real 2-column
+// step across ranks while rank 2 joins the gather empty-handed. (On 2 ranks it runs too,
+// without an idle rank.)
+TEST(DataParallel, InBatchLossesWithAnIdleRankEqualOneProcess) {
+  B::set_threads(1);
+  const auto base = test::planted_sessions(60, 20, 12);
+  auto split = test::distilled_sessions(base, true, 3);
+  for (size_t i = 1; i < split.train_weight.size(); ++i) split.train_weight[i] = float(1 + i % 4);
+  for (const SessionLoss loss : {SessionLoss::inbatch_bpr, SessionLoss::weighted_pairwise}) {
+    auto cfg = stamp_config(loss, 13);
+    const int W = int(SequentialTrainer<B, double, STAMPFamily>(cfg, split).windows());
+    cfg.training.batch_size = W - 2;
+    SCOPED_TRACE(cat(loss == SessionLoss::inbatch_bpr ? "inbatch_bpr" : "weighted_pairwise", ", ", world().size(),
+                     " ranks, batch ", W - 2));
+    expect_one_process_steps<STAMPFamily>(cfg, split, 4);
+  }
 }
 
 // Active distillation's loss on distillation rows: weights, same-session groups and same-item
