@@ -130,16 +130,21 @@ struct CountingComm final : dist::Comm {
 
 double rel(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300}); }
 
+// Per-step loss and gradient norm of a data-parallel run against one process's, within 1e-12.
+void expect_same_steps(const std::vector<StepLog>& one, const std::vector<StepLog>& dp, size_t min_steps) {
+  ASSERT_EQ(one.size(), dp.size());
+  ASSERT_GE(one.size(), min_steps);
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_LT(rel(one[i].loss, dp[i].loss), 1e-12) << "step " << i;
+    EXPECT_LT(rel(one[i].grad_norm, dp[i].grad_norm), 1e-12) << "step " << i;
+  }
+}
+
 template <class Family, class Config>
 void expect_one_process_steps(const Config& cfg, const data::Split& split, size_t min_steps = 11) {
   const RunOut one = fit<Family>(cfg, split, nullptr);
   const RunOut dp = fit<Family>(cfg, split, &world());
-  ASSERT_EQ(one.steps.size(), dp.steps.size());
-  ASSERT_GE(one.steps.size(), min_steps);
-  for (size_t i = 0; i < one.steps.size(); ++i) {
-    EXPECT_LT(rel(one.steps[i].loss, dp.steps[i].loss), 1e-12) << "step " << i;
-    EXPECT_LT(rel(one.steps[i].grad_norm, dp.steps[i].grad_norm), 1e-12) << "step " << i;
-  }
+  expect_same_steps(one.steps, dp.steps, min_steps);
   ASSERT_EQ(one.params.size(), dp.params.size());
   double worst = 0;
   for (size_t i = 0; i < one.params.size(); ++i) worst = std::max(worst, std::abs(one.params[i] - dp.params[i]));
@@ -231,12 +236,7 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
       return r;
     };
     const RunOut one = run(nullptr), dp = run(&world());
-    ASSERT_EQ(one.steps.size(), dp.steps.size());
-    ASSERT_GE(one.steps.size(), 6u);
-    for (size_t i = 0; i < one.steps.size(); ++i) {
-      EXPECT_LT(rel(one.steps[i].loss, dp.steps[i].loss), 1e-12) << "step " << i;
-      EXPECT_LT(rel(one.steps[i].grad_norm, dp.steps[i].grad_norm), 1e-12) << "step " << i;
-    }
+    expect_same_steps(one.steps, dp.steps, 6);
     double worst = 0;
     for (size_t i = 0; i < one.params.size(); ++i) worst = std::max(worst, std::abs(one.params[i] - dp.params[i]));
     EXPECT_LT(worst, 1e-11);
@@ -441,12 +441,7 @@ TEST(DataParallel, SampledNegativesStepsEqualOneProcess) {
       return steps;
     };
     const auto one = run(nullptr), dp = run(&world());
-    ASSERT_EQ(one.size(), dp.size());
-    ASSERT_GT(one.size(), 10u);
-    for (size_t i = 0; i < one.size(); ++i) {
-      EXPECT_LT(rel(one[i].loss, dp[i].loss), 1e-12) << "step " << i;
-      EXPECT_LT(rel(one[i].grad_norm, dp[i].grad_norm), 1e-12) << "step " << i;
-    }
+    expect_same_steps(one, dp, 11);
   }
   const auto split = test::planted_sessions(150, 30, 9);
   io::FPMCExperimentConfig f;
