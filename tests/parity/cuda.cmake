@@ -13,11 +13,14 @@ if(RECDISTILL_CUDA_ENABLED)
   target_compile_options(recdistill_cuda_cpu_reference PRIVATE -Wno-maybe-uninitialized)
 
   add_executable(recdistill_cuda_tests ${CMAKE_CURRENT_LIST_DIR}/cuda_parity_test.cu
+                 ${CMAKE_CURRENT_LIST_DIR}/cuda_ops_parity_test.cu
                  $<TARGET_OBJECTS:recdistill_cuda_cpu_reference>)
   # Link the shared runtime, the same one CUDA::cudart names (never static and shared both).
   set_target_properties(recdistill_cuda_tests PROPERTIES CUDA_RUNTIME_LIBRARY Shared)
+  # --expt-relaxed-constexpr: kernels call the constexpr Philox of core/random.hpp (and
+  # std::array's members), so device dropout draws the CPU's numbers.
   target_compile_options(recdistill_cuda_tests PRIVATE
-    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter>)
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter --expt-relaxed-constexpr>)
   # OpenMP comes with the CPU reference's flags when Eigen uses it.
   target_link_libraries(recdistill_cuda_tests PRIVATE recdistill::recdistill GTest::gtest_main
                         CUDA::cublas CUDA::cudart

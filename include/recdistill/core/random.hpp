@@ -17,7 +17,8 @@ struct Philox {
   using Counter = std::array<uint32_t, 4>;
   using Key = std::array<uint32_t, 2>;
 
-  static Counter block(Counter c, Key k) {
+  // constexpr, so CUDA kernels (nvcc --expt-relaxed-constexpr) draw the same numbers.
+  static constexpr Counter block(Counter c, Key k) {
     constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
     constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
     for (int round = 0; round < 10; ++round) {
@@ -31,7 +32,7 @@ struct Philox {
     return c;
   }
 
-  static Key key(uint64_t seed, Stream s) {
+  static constexpr Key key(uint64_t seed, Stream s) {
     // The stream id is folded into the high word so that (seed, stream) pairs never collide
     // for seeds below 2^32.
     return {uint32_t(seed), uint32_t(seed >> 32) ^ (uint32_t(s) * 0x9E3779B9u)};
@@ -39,7 +40,7 @@ struct Philox {
 };
 
 // Four uniform floats in [0, 1) with 24 random bits each.
-inline std::array<float, 4> uniform4(uint64_t seed, Stream s, uint32_t epoch, uint32_t step,
+constexpr std::array<float, 4> uniform4(uint64_t seed, Stream s, uint32_t epoch, uint32_t step,
                                      uint32_t row, uint32_t slot) {
   const auto r = Philox::block({epoch, step, row, slot}, Philox::key(seed, s));
   constexpr float scale = 1.0f / 16777216.0f;  // 2^-24
@@ -48,7 +49,7 @@ inline std::array<float, 4> uniform4(uint64_t seed, Stream s, uint32_t epoch, ui
 }
 
 // Four raw 32-bit words, for integer draws (shuffles, sampled ids).
-inline std::array<uint32_t, 4> bits4(uint64_t seed, Stream s, uint32_t epoch, uint32_t step,
+constexpr std::array<uint32_t, 4> bits4(uint64_t seed, Stream s, uint32_t epoch, uint32_t step,
                                      uint32_t row, uint32_t slot) {
   return Philox::block({epoch, step, row, slot}, Philox::key(seed, s));
 }

@@ -1,0 +1,772 @@
+// recdistill/backend/cuda/kernels.hpp: the CUDA backend's ops as algorithms over an executor.
+//
+// Every op is written once, as per-thread functors (`operator()(i)` with i in [0, n)) and the
+// GEMMs between them, in `kern::Ops<X>`. The executor X decides where it runs:
+//   - cuda::DeviceExec (backend.cuh): each for_each is a grid-stride kernel launch, GEMMs go to
+//     cuBLAS, scratch is device memory. This is what cuda::Backend's ops call.
+//   - a host executor (tests/cuda_host/): for_each is a plain loop over i on the CPU.
+// So the exact code a kernel runs (index arithmetic, masks, Philox draws, reduction order) is
+// also compiled by the host compiler and tested against cpu::Backend on machines with no GPU
+// (tests/cuda_host/); only the launch and cuBLAS need a device (tests/parity/).
+//
+// The executor provides:
+//   for_each(n, f)                       f(i) for every i in [0, n), in any order or at once
+//   gemm<T>(...), gemm_strided_batched<T>(...)   the backend contract's GEMMs (backend.hpp)
+//   scratch(slot, bytes) -> void*        the executor's memory, kept between calls; slots 0..3
+//                                        are independent (an op uses distinct slots at once)
+//   to_host<T>(host, src, n)             copies n elements of executor memory to the host
+//
+// Determinism: no atomics. Every sum runs in a fixed order: reductions over rows that write one
+// parameter gradient (bias, layer norm's gamma/beta, positions, embedding rows) give one thread
+// per output element, which adds the rows in row order, as the CPU loops do; those are then
+// bit-identical to the CPU. Sums inside a row are sequential per thread. Whole-tensor reductions
+// (dot, sum, sum_squares) add kPartials strided partial sums, then the partials in order.
+// Correctness first: one thread per row for the row-wise ops (layer norm, softmax, the CE rows)
+// is simple and exact; warp-level versions are a later optimisation, to be measured on a GPU.
+#pragma once
+#include <math.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "recdistill/backend/ops.hpp"
+#include "recdistill/core/random.hpp"
+
+#if defined(__CUDACC__)
+#define RD_HD __host__ __device__
+#else
+#define RD_HD
+#endif
+
+namespace recdistill::cuda::kern {
+
+// ---- math that compiles for both sides (CUDA's math API on the device, libm on the host) --
+RD_HD inline float k_exp(float x) { return expf(x); }
+RD_HD inline double k_exp(double x) { return exp(x); }
+RD_HD inline float k_log(float x) { return logf(x); }
+RD_HD inline double k_log(double x) { return log(x); }
+RD_HD inline float k_sqrt(float x) { return sqrtf(x); }
+RD_HD inline double k_sqrt(double x) { return sqrt(x); }
+RD_HD inline float k_erf(float x) { return erff(x); }
+RD_HD inline double k_erf(double x) { return erf(x); }
+template <class T>
+RD_HD inline T k_inf() {
+  return T(INFINITY);
+}
+
+// Whole-tensor reductions add this many strided partial sums, then the partials in order.
+inline constexpr int kPartials = 4096;
+
+// ---- functors ---------------------------------------------------------------------------
+// One struct per kernel body; members are the kernel's arguments (device pointers and sizes).
+
+template <class T>
+struct Fill {
+  T* x; T v;
+  RD_HD void operator()(int64_t i) const { x[i] = v; }
+};
+template <class T>
+struct Add {
+  T* y; const T* a; const T* b;
+  RD_HD void operator()(int64_t i) const { y[i] = a[i] + b[i]; }
+};
+struct NonzeroMask {
+  uint8_t* valid; const int32_t* ids;
+  RD_HD void operator()(int64_t i) const { valid[i] = ids[i] != 0; }
+};
+template <class T>
+struct MaskRows {  // i over R * d
+  T* x; const uint8_t* valid; int d;
+  RD_HD void operator()(int64_t i) const {
+    if (!valid[i / d]) x[i] = T(0);
+  }
+};
+template <class T>
+struct GatherRows {  // i over R * d
+  T* out; const T* table; const int32_t* ids; int d; T s; bool unscaled;
+  RD_HD void operator()(int64_t i) const {
+    const T v = table[int64_t(ids[i / d]) * d + i % d];
+    out[i] = unscaled ? v : s * v;
+  }
+};
+template <class T>
+struct ScatterAddRows {  // c over d: one thread per column adds the rows in order
+  T* dtable; const T* g; const int32_t* ids; int R, d; bool skip_pad; T s;
+  RD_HD void operator()(int64_t c) const {
+    for (int r = 0; r < R; ++r) {
+      if (skip_pad && ids[r] == 0) continue;
+      dtable[int64_t(ids[r]) * d + c] += s * g[int64_t(r) * d + c];
+    }
+  }
+};
+template <class T>
+struct AddPosition {  // i over Bn * L * d
+  T* x; const T* pos; int L, d;
+  RD_HD void operator()(int64_t i) const { x[i] += pos[((i / d) % L) * d + i % d]; }
+};
+template <class T>
+struct PositionGrad {  // j over L * d: sequences added in order
+  T* dpos; const T* g; int Bn; int64_t Ld;
+  RD_HD void operator()(int64_t j) const {
+    for (int b = 0; b < Bn; ++b) dpos[j] += g[int64_t(b) * Ld + j];
+  }
+};
+template <class T>
+struct AddBias {  // i over R * n
+  T* y; int ldy; const T* b; int n;
+  RD_HD void operator()(int64_t i) const { y[(i / n) * ldy + i % n] += b[i % n]; }
+};
+template <class T>
+struct BiasGrad {  // o over n: rows added in order
+  T* db; const T* g; int ldg, R;
+  RD_HD void operator()(int64_t o) const {
+    for (int r = 0; r < R; ++r) db[o] += g[int64_t(r) * ldg + o];
+  }
+};
+
+// Layer norm, one thread per row (the CPU's row loop; double mean and variance).
+template <class T>
+struct LayerNormRow {
+  T* y; T* xhat; T* rstd; const T* x; const T* gamma; const T* beta; int d; double eps;
+  RD_HD void operator()(int64_t r) const {
+    const T* xr = x + r * d;
+    double mean = 0;
+    for (int c = 0; c < d; ++c) mean += xr[c];
+    mean /= d;
+    double var = 0;
+    for (int c = 0; c < d; ++c) var += (xr[c] - mean) * (xr[c] - mean);
+    var /= d;
+    const T rs = T(1.0 / k_sqrt(var + eps));
+    rstd[r] = rs;
+    T* hr = xhat + r * d;
+    T* yr = y + r * d;
+    for (int c = 0; c < d; ++c) {
+      hr[c] = (xr[c] - T(mean)) * rs;
+      yr[c] = gamma[c] * hr[c] + beta[c];
+    }
+  }
+};
+template <class T>
+struct LayerNormBackwardRow {  // dx of row r
+  T* dx; const T* g; const T* xhat; const T* rstd; const T* gamma; int d; bool accumulate;
+  RD_HD void operator()(int64_t r) const {
+    const T* gr = g + r * d;
+    const T* hr = xhat + r * d;
+    double mean_gh = 0, mean_ghx = 0;
+    for (int c = 0; c < d; ++c) {
+      const double gh = double(gr[c]) * gamma[c];
+      mean_gh += gh;
+      mean_ghx += gh * hr[c];
+    }
+    mean_gh /= d;
+    mean_ghx /= d;
+    T* dr = dx + r * d;
+    for (int c = 0; c < d; ++c) {
+      const T v = rstd[r] * (gr[c] * gamma[c] - T(mean_gh) - hr[c] * T(mean_ghx));
+      dr[c] = accumulate ? dr[c] + v : v;
+    }
+  }
+};
+template <class T>
+struct LayerNormParamGrad {  // c over d: rows added in order
+  T* dgamma; T* dbeta; const T* g; const T* xhat; int R, d;
+  RD_HD void operator()(int64_t c) const {
+    for (int r = 0; r < R; ++r) {
+      const T gv = g[int64_t(r) * d + c];
+      dgamma[c] += gv * xhat[int64_t(r) * d + c];
+      dbeta[c] += gv;
+    }
+  }
+};
+
+// Inverted dropout, one thread per (row, block of 4 columns): the CPU's Philox counter
+// (seed, dropout; epoch, step, row0 + r, site << 20 | block).
+template <class T>
+struct DropoutBlock {
+  T* y; T* mask; const T* x; int n, blocks; float p; T keep_scale; DropoutKey key; uint32_t site, row0;
+  RD_HD void operator()(int64_t i) const {
+    const int64_t r = i / blocks;
+    const int c = int(i % blocks) * 4;
+    const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, row0 + uint32_t(r),
+                            (site << 20) | uint32_t(c / 4));
+    for (int k = 0; k < 4 && c + k < n; ++k) {
+      const int64_t e = r * n + c + k;
+      mask[e] = u[k] < p ? T(0) : keep_scale;
+      y[e] = x[e] * mask[e];
+    }
+  }
+};
+template <class T>
+struct DropoutOff {
+  T* y; T* mask; const T* x;
+  RD_HD void operator()(int64_t i) const {
+    mask[i] = T(1);
+    y[i] = x[i];
+  }
+};
+template <class T>
+struct Mul {
+  T* y; const T* a; const T* b; bool accumulate;
+  RD_HD void operator()(int64_t i) const { y[i] = accumulate ? y[i] + a[i] * b[i] : a[i] * b[i]; }
+};
+
+template <class T>
+struct Gelu {
+  T* y; const T* x;
+  RD_HD void operator()(int64_t i) const {
+    const T v = x[i];
+    y[i] = v * T(0.5) * (T(1) + k_erf(v * T(0.70710678118654752440)));
+  }
+};
+template <class T>
+struct GeluGrad {
+  T* dx; const T* g; const T* x;
+  RD_HD void operator()(int64_t i) const {
+    const T v = x[i];
+    const T cdf = T(0.5) * (T(1) + k_erf(v * T(0.70710678118654752440)));
+    const T pdf = T(0.3989422804014327) * k_exp(T(-0.5) * v * v);
+    dx[i] = g[i] * (cdf + v * pdf);
+  }
+};
+template <class T>
+struct Relu {
+  T* y; const T* x;
+  RD_HD void operator()(int64_t i) const { y[i] = x[i] > T(0) ? x[i] : T(0); }
+};
+template <class T>
+struct ReluGrad {
+  T* dx; const T* g; const T* y;
+  RD_HD void operator()(int64_t i) const { dx[i] = y[i] > T(0) ? g[i] : T(0); }
+};
+
+// Attention: the masked softmax of one score row (b, h, i) of P (B, H, L, L), in place.
+template <class T>
+struct AttentionSoftmaxRow {
+  T* P; const uint8_t* key_valid; int H, L; AttentionMask mask;
+  RD_HD void operator()(int64_t row) const {
+    const int64_t b = row / (int64_t(H) * L);
+    const int i = int(row % L);
+    const uint8_t* valid = key_valid + b * L;
+    T* x = P + row * L;
+    T mx = -k_inf<T>();
+    for (int j = 0; j < L; ++j) {
+      if (mask == AttentionMask::additive_key_padding) {
+        if (!(j <= i && valid[j])) x[j] += T(-10000);
+      } else if (mask == AttentionMask::bidirectional) {
+        if (!valid[j]) x[j] += T(-10000);
+      } else if (j > i) {
+        x[j] = -k_inf<T>();
+      }
+      mx = x[j] > mx ? x[j] : mx;
+    }
+    T total = 0;
+    for (int j = 0; j < L; ++j) {
+      x[j] = k_exp(x[j] - mx);
+      total += x[j];
+    }
+    const T inv = T(1) / total;
+    for (int j = 0; j < L; ++j) x[j] *= inv;
+  }
+};
+// dS of one row from dPd (in place in G): dP = dPd * D; dS = scale P (dP - <dP, P>).
+template <class T>
+struct AttentionSoftmaxGradRow {
+  T* G; const T* P; const T* drop_mask; int L; T scale;
+  RD_HD void operator()(int64_t row) const {
+    T* g = G + row * L;
+    const T* p = P + row * L;
+    if (drop_mask)
+      for (int j = 0; j < L; ++j) g[j] *= drop_mask[row * L + j];
+    T dot = 0;
+    for (int j = 0; j < L; ++j) dot += g[j] * p[j];
+    for (int j = 0; j < L; ++j) g[j] = scale * p[j] * (g[j] - dot);
+  }
+};
+
+template <class T>
+struct MaskedSoftmaxRow {
+  T* p; const T* s; const uint8_t* mask; int n;
+  RD_HD void operator()(int64_t r) const {
+    const T* sr = s + r * n;
+    const uint8_t* mr = mask + r * n;
+    T* pr = p + r * n;
+    T mx = -k_inf<T>();
+    for (int j = 0; j < n; ++j)
+      if (mr[j] && sr[j] > mx) mx = sr[j];
+    double total = 0;
+    for (int j = 0; j < n; ++j) {
+      pr[j] = mr[j] ? T(k_exp(double(sr[j] - mx))) : T(0);
+      total += pr[j];
+    }
+    const T inv = total > 0 ? T(1.0 / total) : T(0);
+    for (int j = 0; j < n; ++j) pr[j] *= inv;
+  }
+};
+template <class T>
+struct MaskedSoftmaxGradRow {
+  T* ds; const T* g; const T* p; int n;
+  RD_HD void operator()(int64_t r) const {
+    const T* gr = g + r * n;
+    const T* pr = p + r * n;
+    double dot = 0;
+    for (int j = 0; j < n; ++j) dot += double(gr[j]) * pr[j];
+    T* dr = ds + r * n;
+    for (int j = 0; j < n; ++j) dr[j] = pr[j] * (gr[j] - T(dot));
+  }
+};
+
+template <class T>
+struct L2NormaliseRow {  // y_r = x_r / max(||x_r||, eps)
+  T* y; T* norm; const T* x; int d; double eps;
+  RD_HD void operator()(int64_t r) const {
+    const T* xr = x + r * d;
+    double sq = 0;
+    for (int c = 0; c < d; ++c) sq += double(xr[c]) * xr[c];
+    const double root = k_sqrt(sq);
+    const double nr = root > eps ? root : eps;
+    norm[r] = T(nr);
+    for (int c = 0; c < d; ++c) y[r * d + c] = T(xr[c] / nr);
+  }
+};
+template <class T>
+struct L2NormaliseGradRow {
+  T* dx; const T* g; const T* y; const T* norm; int d; double eps;
+  RD_HD void operator()(int64_t r) const {
+    const T* gr = g + r * d;
+    const T* yr = y + r * d;
+    const double nr = norm[r];
+    double gy = 0;
+    if (nr > eps)
+      for (int c = 0; c < d; ++c) gy += double(gr[c]) * yr[c];
+    for (int c = 0; c < d; ++c) dx[r * d + c] = T((gr[c] - yr[c] * gy) / nr);
+  }
+};
+// One vector x[o, :, i] (stride `inner`) of l2_normalise_axis: y = x / (||x|| + eps).
+template <class T>
+struct L2NormaliseAxis {  // v over outer * inner
+  T* y; T* norm; const T* x; int n, inner; double eps;
+  RD_HD void operator()(int64_t v) const {
+    const int64_t o = v / inner, i = v % inner;
+    const int64_t base = o * n * inner + i;
+    double sq = 0;
+    for (int k = 0; k < n; ++k) sq += double(x[base + int64_t(k) * inner]) * double(x[base + int64_t(k) * inner]);
+    const double nr = k_sqrt(sq);
+    norm[v] = T(nr);
+    const T inv = T(1.0 / (nr + eps));
+    for (int k = 0; k < n; ++k) y[base + int64_t(k) * inner] = x[base + int64_t(k) * inner] * inv;
+  }
+};
+
+template <class T>
+struct Scale {
+  T* x; double c;
+  RD_HD void operator()(int64_t i) const { x[i] = T(x[i] * c); }
+};
+template <class T>
+struct AdamElement {  // the CPU's update, scalars precomputed on the host
+  T* p; const T* g; T* m; T* v; T b1, b2, lr, wd, step_size, inv_sqrt_bc2, eps; bool decoupled;
+  RD_HD void operator()(int64_t i) const {
+    T gi = g[i];
+    if (decoupled) p[i] -= lr * wd * p[i];
+    else if (wd != T(0)) gi += wd * p[i];
+    m[i] = b1 * m[i] + (T(1) - b1) * gi;
+    v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+    p[i] -= step_size * m[i] / (k_sqrt(v[i]) * inv_sqrt_bc2 + eps);
+  }
+};
+
+// Reduction terms (double).
+template <class T>
+struct DotTerm {
+  const T* x; const T* y;
+  RD_HD double operator()(int64_t i) const { return double(x[i]) * double(y[i]); }
+};
+template <class T>
+struct SumTerm {
+  const T* x;
+  RD_HD double operator()(int64_t i) const { return double(x[i]); }
+};
+template <class T>
+struct SquareTerm {
+  const T* x;
+  RD_HD double operator()(int64_t i) const { return double(x[i]) * double(x[i]); }
+};
+template <class Term>
+struct PartialSums {  // t over P: the terms t, t + P, t + 2P, ...
+  Term term; double* part; int64_t n; int P;
+  RD_HD void operator()(int64_t t) const {
+    double s = 0;
+    for (int64_t i = t; i < n; i += P) s += term(i);
+    part[t] = s;
+  }
+};
+struct SumPartials {  // one thread: part[P] = sum of part[0..P) in order
+  double* part; int P;
+  RD_HD void operator()(int64_t) const {
+    double s = 0;
+    for (int t = 0; t < P; ++t) s += part[t];
+    part[P] = s;
+  }
+};
+
+// ---- cross-entropy over item chunks -----------------------------------------------------
+// One thread: the rows whose target is not 0, in order, and their count (rows[R]).
+struct CompactTargets {
+  int32_t* rows; const int32_t* targets; int R;
+  RD_HD void operator()(int64_t) const {
+    int count = 0;
+    for (int r = 0; r < R; ++r)
+      if (targets[r] != 0) rows[count++] = r;
+    rows[R] = count;
+  }
+};
+template <class T>
+struct GatherListedRows {  // i over C * d: out row k = src row rows[k]
+  T* out; const T* src; const int32_t* rows; int d;
+  RD_HD void operator()(int64_t i) const { out[i] = src[int64_t(rows[i / d]) * d + i % d]; }
+};
+template <class T>
+struct ScatterListedRows {  // i over C * d: dst row rows[k] = src row k
+  T* dst; const T* src; const int32_t* rows; int d;
+  RD_HD void operator()(int64_t i) const { dst[int64_t(rows[i / d]) * d + i % d] = src[i]; }
+};
+// Row i of a chunk: z = logits (+ bias); loss; z becomes dz = (softmax - onehot) / count.
+template <class T>
+struct CrossEntropyRow {
+  T* z; double* row_loss; const int32_t* targets; const int32_t* rows; const T* bias; int N;
+  T inv_count;
+  RD_HD void operator()(int64_t i) const {
+    T* zr = z + i * N;
+    if (bias)
+      for (int j = 0; j < N; ++j) zr[j] += bias[j];
+    const int y = targets[rows[i]];
+    const T zy = zr[y];
+    T mx = zr[0];
+    for (int j = 1; j < N; ++j) mx = zr[j] > mx ? zr[j] : mx;
+    T total = 0;
+    for (int j = 0; j < N; ++j) {
+      zr[j] = k_exp(zr[j] - mx);
+      total += zr[j];
+    }
+    row_loss[i] = double(mx + k_log(total) - zy);
+    const T scale = inv_count / total;
+    for (int j = 0; j < N; ++j) zr[j] *= scale;
+    zr[y] -= inv_count;
+  }
+};
+template <class T>
+struct ColumnSumsAdd {  // j over N: dbias[j] += sum of the C rows' column j, rows in order
+  T* dbias; const T* z; int C, N;
+  RD_HD void operator()(int64_t j) const {
+    for (int i = 0; i < C; ++i) dbias[j] += z[int64_t(i) * N + j];
+  }
+};
+struct ListedSum {  // one thread: out[0] += v[0], += v[1], ... (the CPU's order)
+  double* out; const double* v; int n;
+  RD_HD void operator()(int64_t) const {
+    for (int i = 0; i < n; ++i) out[0] += v[i];
+  }
+};
+
+// ---- sampled BPR (SASRec's bpr objective) ------------------------------------------------
+template <class T>
+struct BprRow {  // row r: loss term, coefficient, dh row
+  T* dh; double* row_loss; T* coef; const T* h; const T* E; const int32_t* targets;
+  const int32_t* negatives; int d; double count;
+  RD_HD void operator()(int64_t r) const {
+    if (targets[r] == 0) {
+      row_loss[r] = 0;
+      coef[r] = T(0);
+      if (dh)
+        for (int c = 0; c < d; ++c) dh[r * d + c] = T(0);
+      return;
+    }
+    const T* hr = h + r * d;
+    const T* ep = E + int64_t(targets[r]) * d;
+    const T* en = E + int64_t(negatives[r]) * d;
+    double x = 0;
+    for (int c = 0; c < d; ++c) x += double(hr[c]) * (double(ep[c]) - double(en[c]));
+    row_loss[r] = x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x));
+    const T k = T(-1.0 / (1.0 + exp(x)) / count);
+    coef[r] = k;
+    if (dh)
+      for (int c = 0; c < d; ++c) dh[r * d + c] = k * (ep[c] - en[c]);
+  }
+};
+// dE, column c, rows in order: the CPU's `+= coef h` at the target, `-= coef h` at the negative.
+template <class T>
+struct BprTableGrad {
+  T* dE; const T* coef; const T* h; const int32_t* targets; const int32_t* negatives; int R, d;
+  RD_HD void operator()(int64_t c) const {
+    for (int r = 0; r < R; ++r) {
+      if (targets[r] == 0) continue;
+      const T v = coef[r] * h[int64_t(r) * d + c];
+      dE[int64_t(targets[r]) * d + c] += v;
+      dE[int64_t(negatives[r]) * d + c] -= v;
+    }
+  }
+};
+struct CountNonzero {  // one thread: out[0] = #{r : ids[r] != 0}
+  double* out; const int32_t* ids; int R;
+  RD_HD void operator()(int64_t) const {
+    int64_t n = 0;
+    for (int r = 0; r < R; ++r) n += ids[r] != 0;
+    out[0] = double(n);
+  }
+};
+
+// ---- the ops ------------------------------------------------------------------------------
+// Same names, arguments and meaning as backend/ops.hpp (pointers are executor memory; the
+// documented host arguments, such as n_targets, are host memory).
+template <class X>
+struct Ops {
+  template <class T>
+  static T* scratch(int slot, int64_t n) {
+    return static_cast<T*>(X::scratch(slot, size_t(n < 1 ? 1 : n) * sizeof(T)));
+  }
+  template <class Term>
+  static double reduce(int64_t n, Term term) {
+    if (n <= 0) return 0.0;
+    const int P = int(n < kPartials ? n : kPartials);
+    double* part = scratch<double>(0, P + 1);
+    X::for_each(P, PartialSums<Term>{term, part, n, P});
+    X::for_each(1, SumPartials{part, P});
+    double r = 0;
+    X::template to_host<double>(&r, part + P, 1);
+    return r;
+  }
+
+  template <class T>
+  static void fill(T* x, int64_t n, double v) { X::for_each(n, Fill<T>{x, T(v)}); }
+  template <class T>
+  static void add(T* y, const T* a, const T* b, int64_t n) { X::for_each(n, Add<T>{y, a, b}); }
+  static void nonzero_mask(uint8_t* valid, const int32_t* ids, int64_t n) {
+    X::for_each(n, NonzeroMask{valid, ids});
+  }
+  template <class T>
+  static void mask_rows(T* x, const uint8_t* valid, int R, int d) {
+    X::for_each(int64_t(R) * d, MaskRows<T>{x, valid, d});
+  }
+  template <class T>
+  static void gather_rows(T* out, const T* table, const int32_t* ids, int R, int d, double scale = 1.0) {
+    X::for_each(int64_t(R) * d, GatherRows<T>{out, table, ids, d, T(scale), scale == 1.0});
+  }
+  template <class T>
+  static void scatter_add_rows(T* dtable, const T* g, const int32_t* ids, int R, int d, bool skip_pad,
+                               double scale = 1.0) {
+    X::for_each(d, ScatterAddRows<T>{dtable, g, ids, R, d, skip_pad, T(scale)});
+  }
+  template <class T>
+  static void add_position(T* x, const T* pos, int Bn, int L, int d) {
+    X::for_each(int64_t(Bn) * L * d, AddPosition<T>{x, pos, L, d});
+  }
+  template <class T>
+  static void position_grad(T* dpos, const T* g, int Bn, int L, int d) {
+    X::for_each(int64_t(L) * d, PositionGrad<T>{dpos, g, Bn, int64_t(L) * d});
+  }
+  template <class T>
+  static void add_bias(T* y, int ldy, const T* b, int R, int n) {
+    X::for_each(int64_t(R) * n, AddBias<T>{y, ldy, b, n});
+  }
+  template <class T>
+  static void bias_grad(T* db, const T* g, int ldg, int R, int n) {
+    X::for_each(n, BiasGrad<T>{db, g, ldg, R});
+  }
+  template <class T>
+  static void layer_norm_forward(T* y, T* xhat, T* rstd, const T* x, const T* gamma, const T* beta,
+                                 int R, int d, double eps) {
+    X::for_each(R, LayerNormRow<T>{y, xhat, rstd, x, gamma, beta, d, eps});
+  }
+  template <class T>
+  static void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* g, const T* xhat,
+                                  const T* rstd, const T* gamma, int R, int d,
+                                  bool accumulate_dx = false) {
+    X::for_each(d, LayerNormParamGrad<T>{dgamma, dbeta, g, xhat, R, d});
+    X::for_each(R, LayerNormBackwardRow<T>{dx, g, xhat, rstd, gamma, d, accumulate_dx});
+  }
+  template <class T>
+  static void dropout_forward(T* y, T* mask, const T* x, int R, int n, double p, DropoutKey key,
+                              uint32_t site, uint32_t row0 = 0) {
+    if (p <= 0) return X::for_each(int64_t(R) * n, DropoutOff<T>{y, mask, x});
+    const int blocks = (n + 3) / 4;
+    X::for_each(int64_t(R) * blocks, DropoutBlock<T>{y, mask, x, n, blocks, float(p),
+                                                     T(1.0 / (1.0 - p)), key, site, row0});
+  }
+  template <class T>
+  static void dropout_backward(T* dx, const T* g, const T* mask, int64_t n) {
+    X::for_each(n, Mul<T>{dx, g, mask, false});
+  }
+  template <class T>
+  static void mul(T* y, const T* a, const T* b, int64_t n, bool accumulate = false) {
+    X::for_each(n, Mul<T>{y, a, b, accumulate});
+  }
+  template <class T>
+  static void gelu_forward(T* y, const T* x, int64_t n) { X::for_each(n, Gelu<T>{y, x}); }
+  template <class T>
+  static void gelu_backward(T* dx, const T* g, const T* x, int64_t n) { X::for_each(n, GeluGrad<T>{dx, g, x}); }
+  template <class T>
+  static void relu_forward(T* y, const T* x, int64_t n) { X::for_each(n, Relu<T>{y, x}); }
+  template <class T>
+  static void relu_backward(T* dx, const T* g, const T* y, int64_t n) { X::for_each(n, ReluGrad<T>{dx, g, y}); }
+
+  // Attention: the CPU's per-sequence GEMMs, batched over the sequences one head at a time
+  // (for a fixed head, every operand of sequence b sits a fixed stride after sequence b - 1).
+  template <class T>
+  static void attention_forward(T* out, T* probs, T* dropped, T* drop_mask, const T* q, int ldq,
+                                const T* k, int ldk, const T* v, int ldv, const uint8_t* key_valid,
+                                AttentionShape s, AttentionMask mask, double p_drop, DropoutKey key,
+                                uint32_t site) {
+    const int B = s.B, L = s.L, H = s.H, dh = s.dh, d = s.d();
+    if (B == 0) return;
+    const T scale = T(1.0 / sqrt(double(dh)));
+    const long LL = long(L) * L, HLL = long(H) * LL;
+    for (int h = 0; h < H; ++h)
+      X::template gemm_strided_batched<T>(false, true, L, L, dh, scale, q + h * dh, ldq, long(L) * ldq,
+                                          k + h * dh, ldk, long(L) * ldk, T(0), probs + h * LL, L, HLL, B);
+    X::for_each(int64_t(B) * H * L, AttentionSoftmaxRow<T>{probs, key_valid, H, L, mask});
+    const T* used = probs;
+    if (p_drop > 0) {
+      // Row (b, h, i) is the CPU's row h L + i of sequence b's call, global row
+      // (first_seq + b) H L + h L + i = first_seq H L + (b H L + h L + i).
+      dropout_forward<T>(dropped, drop_mask, probs, B * H * L, L, p_drop, key, site,
+                         key.first_seq * uint32_t(H * L));
+      used = dropped;
+    }
+    for (int h = 0; h < H; ++h)
+      X::template gemm_strided_batched<T>(false, false, L, dh, L, T(1), used + h * LL, L, HLL,
+                                          v + h * dh, ldv, long(L) * ldv, T(0), out + h * dh, d,
+                                          long(L) * d, B);
+  }
+  template <class T>
+  static void attention_backward(T* dq, int lddq, T* dk, int lddk, T* dv, int lddv, T* scratch_s,
+                                 const T* dout, const T* probs, const T* dropped, const T* drop_mask,
+                                 const T* q, int ldq, const T* k, int ldk, const T* v, int ldv,
+                                 AttentionShape s, double p_drop) {
+    const int B = s.B, L = s.L, H = s.H, dh = s.dh, d = s.d();
+    if (B == 0) return;
+    const T scale = T(1.0 / sqrt(double(dh)));
+    const long LL = long(L) * L, HLL = long(H) * LL;
+    const T* used = p_drop > 0 ? dropped : probs;
+    for (int h = 0; h < H; ++h) {
+      // dV_h = Pd_h^T dO_h ; dPd_h = dO_h V_h^T
+      X::template gemm_strided_batched<T>(true, false, L, dh, L, T(1), used + h * LL, L, HLL,
+                                          dout + h * dh, d, long(L) * d, T(0), dv + h * dh, lddv,
+                                          long(L) * lddv, B);
+      X::template gemm_strided_batched<T>(false, true, L, L, dh, T(1), dout + h * dh, d, long(L) * d,
+                                          v + h * dh, ldv, long(L) * ldv, T(0), scratch_s + h * LL, L,
+                                          HLL, B);
+    }
+    X::for_each(int64_t(B) * H * L,
+                AttentionSoftmaxGradRow<T>{scratch_s, probs, p_drop > 0 ? drop_mask : nullptr, L, scale});
+    for (int h = 0; h < H; ++h) {
+      // dQ_h = dS_h K_h ; dK_h = dS_h^T Q_h (scale folded into dS)
+      X::template gemm_strided_batched<T>(false, false, L, dh, L, T(1), scratch_s + h * LL, L, HLL,
+                                          k + h * dh, ldk, long(L) * ldk, T(0), dq + h * dh, lddq,
+                                          long(L) * lddq, B);
+      X::template gemm_strided_batched<T>(true, false, L, dh, L, T(1), scratch_s + h * LL, L, HLL,
+                                          q + h * dh, ldq, long(L) * ldq, T(0), dk + h * dh, lddk,
+                                          long(L) * lddk, B);
+    }
+  }
+
+  template <class T>
+  static void masked_softmax_forward(T* p, const T* s, const uint8_t* mask, int R, int n) {
+    X::for_each(R, MaskedSoftmaxRow<T>{p, s, mask, n});
+  }
+  template <class T>
+  static void masked_softmax_backward(T* ds, const T* g, const T* p, int R, int n) {
+    X::for_each(R, MaskedSoftmaxGradRow<T>{ds, g, p, n});
+  }
+  template <class T>
+  static void l2_normalise_forward(T* y, T* norm, const T* x, int R, int d, double eps) {
+    X::for_each(R, L2NormaliseRow<T>{y, norm, x, d, eps});
+  }
+  template <class T>
+  static void l2_normalise_backward(T* dx, const T* g, const T* y, const T* norm, int R, int d, double eps) {
+    X::for_each(R, L2NormaliseGradRow<T>{dx, g, y, norm, d, eps});
+  }
+  template <class T>
+  static void l2_normalise_axis_forward(T* y, T* norm, const T* x, int outer, int n, int inner, double eps) {
+    X::for_each(int64_t(outer) * inner, L2NormaliseAxis<T>{y, norm, x, n, inner, eps});
+  }
+
+  template <class T>
+  static double dot(const T* x, const T* y, int64_t n) { return reduce(n, DotTerm<T>{x, y}); }
+  template <class T>
+  static double sum(const T* x, int64_t n) { return reduce(n, SumTerm<T>{x}); }
+  template <class T>
+  static double sum_squares(const T* x, int64_t n) { return reduce(n, SquareTerm<T>{x}); }
+  template <class T>
+  static void scale(T* x, int64_t n, double c) { X::for_each(n, Scale<T>{x, c}); }
+  template <class T>
+  static void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamStep& s) {
+    const double bc1 = 1.0 - pow(s.beta1, double(s.t));
+    const double bc2 = 1.0 - pow(s.beta2, double(s.t));
+    X::for_each(n, AdamElement<T>{p, g, m, v, T(s.beta1), T(s.beta2), T(s.lr), T(s.weight_decay),
+                                  T(s.lr / bc1), T(1.0 / sqrt(bc2)), T(s.eps), s.decoupled});
+  }
+
+  // Full-softmax CE (backend/ops.hpp): the rows with a target are listed on the device, then
+  // processed `chunk` at a time through the workspace: gather h, z = h E^T, the row kernel,
+  // dh = dz E scattered back, dE += dz^T h. wh, wz, wdh: the workspace's (chunk, d), (chunk, N),
+  // (chunk, d) buffers. Scratch slots: 1 the row list, 2 the row losses, 3 the running sum.
+  template <class T>
+  static double softmax_cross_entropy(T* dh, T* dE, const T* hidden, const T* table,
+                                      const int32_t* targets, int R, int d, int N, int chunk, T* wh,
+                                      T* wz, T* wdh, int64_t* n_targets = nullptr,
+                                      const T* bias = nullptr, T* dbias = nullptr) {
+    if (n_targets) *n_targets = 0;
+    if (dh) fill<T>(dh, int64_t(R) * d, 0.0);
+    if (R == 0) return 0.0;
+    int32_t* rows = scratch<int32_t>(1, int64_t(R) + 1);
+    X::for_each(1, CompactTargets{rows, targets, R});
+    int32_t count = 0;
+    X::template to_host<int32_t>(&count, rows + R, 1);
+    if (n_targets) *n_targets = count;
+    if (count == 0) return 0.0;
+    const T inv_count = T(1) / T(count);
+    double* row_loss = scratch<double>(2, chunk);
+    double* total = scratch<double>(3, 1);
+    X::for_each(1, Fill<double>{total, 0.0});
+    for (int start = 0; start < count; start += chunk) {
+      const int C = count - start < chunk ? count - start : chunk;
+      const int32_t* rs = rows + start;
+      X::for_each(int64_t(C) * d, GatherListedRows<T>{wh, hidden, rs, d});
+      X::template gemm<T>(false, true, C, N, d, T(1), wh, d, table, d, T(0), wz, N);
+      X::for_each(C, CrossEntropyRow<T>{wz, row_loss, targets, rs, bias, N, inv_count});
+      X::for_each(1, ListedSum{total, row_loss, C});
+      if (dbias) X::for_each(N, ColumnSumsAdd<T>{dbias, wz, C, N});
+      if (dh) {
+        X::template gemm<T>(false, false, C, d, N, T(1), wz, N, table, d, T(0), wdh, d);
+        X::for_each(int64_t(C) * d, ScatterListedRows<T>{dh, wdh, rs, d});
+      }
+      if (dE) X::template gemm<T>(true, false, N, d, C, T(1), wz, N, wh, d, T(1), dE, d);
+    }
+    double loss = 0;
+    X::template to_host<double>(&loss, total, 1);
+    return loss / count;
+  }
+
+  template <class T>
+  static double bpr_loss(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
+                         const int32_t* negatives, int R, int d, int64_t* n_targets = nullptr) {
+    if (n_targets) *n_targets = 0;
+    if (R == 0) return 0.0;
+    double* cnt = scratch<double>(3, 1);
+    X::for_each(1, CountNonzero{cnt, targets, R});
+    double count = 0;
+    X::template to_host<double>(&count, cnt, 1);
+    if (n_targets) *n_targets = int64_t(count);
+    if (count == 0) {
+      if (dh) fill<T>(dh, int64_t(R) * d, 0.0);
+      return 0.0;
+    }
+    double* row_loss = scratch<double>(1, R);
+    T* coef = scratch<T>(2, R);
+    X::for_each(R, BprRow<T>{dh, row_loss, coef, hidden, table, targets, negatives, d, count});
+    if (dE) X::for_each(d, BprTableGrad<T>{dE, coef, hidden, targets, negatives, R, d});
+    return reduce(R, SumTerm<double>{row_loss}) / count;
+  }
+};
+
+}  // namespace recdistill::cuda::kern
