@@ -21,6 +21,7 @@
 #include "../common/test_util.hpp"
 #include "../gradcheck/sasrec_gradcheck.hpp"
 #include "emulated_backend.hpp"
+#include "sasrec_run.hpp"
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/losses/next_item.hpp"
@@ -369,6 +370,89 @@ TYPED_TEST(CudaKernelsOnHost, CrossEntropyAndBprMatchTheCpu) {
   EXPECT_LT(rel_err(dE2, dE1), tight<T>());
 }
 
+// Ranking: ranks and top-K lists equal the CPU's exactly, on score rows with many ties, for
+// every exclusion rule and tie rule, K from 0 to beyond the CPU's small-list limit (64), on the
+// one-GEMM path (rank_rows) and the chunked path (rank_targets, then rank_chunk per chunk).
+TYPED_TEST(CudaKernelsOnHost, RankingEqualsTheCpuExactly) {
+  using T = TypeParam;
+  const int n = 9, N = 230, C = 64;
+  std::mt19937_64 g(60);
+  std::uniform_int_distribution<int> item(1, N - 1), level(0, 40);
+  std::vector<T> F(size_t(n) * N);
+  for (auto& v : F) v = T(level(g)) / T(8);  // coarse: many ties
+  std::vector<std::vector<int32_t>> hist(n), seen(n);
+  std::vector<eval::Case> cases(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    for (int k = 0; k < 3 + i; ++k) hist[size_t(i)].push_back(item(g));
+    for (int k = 0; k < i % 4; ++k) seen[size_t(i)].push_back(item(g));
+    auto& c = cases[size_t(i)];
+    c.history = hist[size_t(i)].data();
+    c.length = hist[size_t(i)].size();
+    c.target = i == 2 ? hist[2][0] : item(g);  // case 2: an excluded target under history/seen
+    c.seen = seen[size_t(i)].data();
+    c.n_seen = seen[size_t(i)].size();
+  }
+  for (eval::Exclude ex : {eval::Exclude::none, eval::Exclude::history, eval::Exclude::seen})
+    for (eval::Ties ties : {eval::Ties::against_model, eval::Ties::index})
+      for (int Kk : {0, 5, 70}) {
+        SCOPED_TRACE(::testing::Message() << "exclude " << int(ex) << " ties " << int(ties) << " K " << Kk);
+        std::vector<int64_t> ranks[2];
+        std::vector<int32_t> items[2];
+        std::vector<T> top[2];
+        for (int side = 0; side < 2; ++side) {
+          ranks[side].assign(size_t(n), -1);
+          items[side].assign(size_t(n) * size_t(Kk), -1);
+          top[side].assign(size_t(n) * size_t(Kk), T(-1));
+        }
+        auto block = [&](int side) {
+          eval::RankBlock<T> b;
+          b.cases = cases.data();
+          b.o.exclude = ex;
+          b.o.ties = ties;
+          b.want_ranks = true;
+          b.K = Kk;
+          b.ranks = ranks[side].data();
+          b.top_items = Kk ? items[side].data() : nullptr;
+          b.top_scores = Kk ? top[side].data() : nullptr;
+          return b;
+        };
+        for (int side = 0; side < 2; ++side) {  // the one-GEMM path
+          auto b = block(side);
+          std::vector<T> scores = F;
+          if (side == 0) ops::rank_rows<Cpu>(b, scores.data(), N, size_t(n), N);
+          else K::rank_rows<T>(b, scores.data(), N, size_t(n), N);
+        }
+        EXPECT_EQ(ranks[1], ranks[0]);
+        EXPECT_EQ(items[1], items[0]);
+        EXPECT_EQ(top[1], top[0]);
+        if (ex != eval::Exclude::none) {
+          EXPECT_EQ(ranks[0][2], eval::kMissRank);
+        }
+        const auto full_ranks = ranks[0];
+        const auto full_items = items[0];
+        for (int side = 0; side < 2; ++side) {  // chunks of C items, the last one padded with 0 scores
+          auto b = block(side);
+          std::vector<T> ts(size_t(n) * C, T(0));
+          for (int i = 0; i < n; ++i) ts[size_t(i) * C + size_t(i)] = F[size_t(i) * N + size_t(cases[size_t(i)].target)];
+          if (side == 0) ops::rank_targets<Cpu>(b, ts.data(), C, size_t(n));
+          else K::rank_targets<T>(b, ts.data(), C, size_t(n));
+          for (int c0 = 0; c0 < N; c0 += C) {
+            const int w = std::min(C, N - c0);
+            std::vector<T> chunk(size_t(n) * C, T(0));
+            for (int i = 0; i < n; ++i)
+              for (int t = 0; t < w; ++t) chunk[size_t(i) * C + size_t(t)] = F[size_t(i) * N + size_t(c0 + t)];
+            if (side == 0) ops::rank_chunk<Cpu>(b, chunk.data(), C, size_t(n), c0, w, c0 + C >= N);
+            else K::rank_chunk<T>(b, chunk.data(), C, size_t(n), c0, w, c0 + C >= N);
+          }
+        }
+        EXPECT_EQ(ranks[1], ranks[0]);
+        EXPECT_EQ(items[1], items[0]);
+        EXPECT_EQ(top[1], top[0]);
+        EXPECT_EQ(ranks[0], full_ranks);  // both paths agree (the CPU's own invariant)
+        EXPECT_EQ(items[0], full_items);
+      }
+}
+
 // ---- the whole model on the GPU's algorithms -----------------------------------------------
 
 using Emu = cudahost::Backend;
@@ -381,39 +465,13 @@ TEST(CudaKernelsOnHostModel, SASRecGradientCheck) {
   rdtest::sasrec_gradcheck<Emu, sasrec::RecBole, SampledBPR>(0.0);
 }
 
-namespace {
-template <class B>
-std::pair<std::vector<float>, TrainResult> train_sasrec(const data::Split& split) {
-  SASRecConfig mc;
-  mc.max_len = 10;
-  mc.hidden = 16;
-  mc.layers = 2;
-  mc.heads = 2;
-  mc.inner = 32;
-  mc.hidden_dropout = mc.attn_dropout = 0.2;
-  mc.n_items = split.n_items;
-  TrainerConfig tc;
-  tc.batch_size = 16;
-  tc.epochs = 3;
-  tc.eval_every = 1;
-  tc.patience = 5;
-  tc.adam.lr = 3e-3;
-  tc.clip_grad_norm = 1.0;
-  eval::Options eo;
-  eo.ks = {10};
-  Trainer<SASRec<B>, NextItemCE> t(SASRec<B>(mc), tc, eo, split, 5);
-  TrainResult r = t.fit();
-  return {t.host_params(), r};
-}
-}  // namespace
-
 // Three epochs of SASRec with dropout and clipping: the same dropout masks and sample order, so
 // the weights stay within float rounding of the CPU's (exp and the softmax sums differ in the
 // last bits), and so do the test metrics.
 TEST(CudaKernelsOnHostModel, SASRecTrainsLikeTheCpuBackend) {
   const data::Split split = data::to_split(test::synthetic(80, 30, 12, 3));
-  const auto [w_cpu, r_cpu] = train_sasrec<Cpu>(split);
-  const auto [w_emu, r_emu] = train_sasrec<Emu>(split);
+  const auto [w_cpu, r_cpu] = cudahost::train_small_sasrec<Cpu>(split);
+  const auto [w_emu, r_emu] = cudahost::train_small_sasrec<Emu>(split);
   EXPECT_LT(rel_err(w_emu, w_cpu), 1e-4);
   EXPECT_NEAR(r_emu.test.at("NDCG@10"), r_cpu.test.at("NDCG@10"), 1e-3);
   EXPECT_GT(r_cpu.test.at("HR@10"), 0.0);

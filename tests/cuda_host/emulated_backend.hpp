@@ -2,8 +2,7 @@
 // backend's (tests/opaque/): handles that code above the backend cannot dereference. Every op
 // the CUDA backend has (backend/cuda/kernels.hpp) runs its kernel bodies through HostExec, with
 // cpu::Backend's GEMMs standing in for cuBLAS. Models, objectives and the trainer instantiated
-// on it therefore run the CUDA backend's algorithms end to end without a GPU. The evaluator's
-// ranking ops, which the CUDA backend does not have yet, are the CPU's (marked below).
+// on it therefore run the CUDA backend's algorithms end to end without a GPU.
 #pragma once
 #include <utility>
 
@@ -66,6 +65,9 @@ RD_CUDAHOST_OP(sum)
 RD_CUDAHOST_OP(sum_squares)
 RD_CUDAHOST_OP(scale)
 RD_CUDAHOST_OP(adam_step)
+RD_CUDAHOST_OP(rank_rows)  // the block and its host result arrays pass through
+RD_CUDAHOST_OP(rank_targets)
+RD_CUDAHOST_OP(rank_chunk)
 #undef RD_CUDAHOST_OP
 
 template <>
@@ -92,20 +94,13 @@ struct softmax_cross_entropy_impl<::cudahost::Backend> {
   }
 };
 
-// Not in the CUDA backend yet: the evaluator's ranking ops run the CPU's (through the opaque
-// backend's unwrapping), so evaluation here says nothing about a GPU.
-#define RD_CUDAHOST_CPU_OP(op)                                                        \
-  template <>                                                                         \
-  struct op##_impl<::cudahost::Backend> {                                             \
-    template <class... A>                                                             \
-    static decltype(auto) run(A&&... a) {                                             \
-      return op##_impl<::opaque::Backend>::run(std::forward<A>(a)...);                \
-    }                                                                                 \
-  };
-RD_CUDAHOST_CPU_OP(rank_rows)
-RD_CUDAHOST_CPU_OP(rank_targets)
-RD_CUDAHOST_CPU_OP(rank_chunk)
-RD_CUDAHOST_CPU_OP(rank_sampled)
-#undef RD_CUDAHOST_CPU_OP
+// rank_sampled works on a host copy of the row (backend/ops.hpp), as on the CPU.
+template <>
+struct rank_sampled_impl<::cudahost::Backend> {
+  template <class... A>
+  static decltype(auto) run(A&&... a) {
+    return rank_sampled_impl<::opaque::Backend>::run(std::forward<A>(a)...);
+  }
+};
 
 }  // namespace recdistill::ops

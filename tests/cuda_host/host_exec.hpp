@@ -36,6 +36,12 @@ struct HostExec {
   static void to_host(T* host, const T* src, size_t n) {
     if (n > 0) std::memcpy(host, src, n * sizeof(T));
   }
+  template <class T>
+  static void to_device(T* dst, const T* host, size_t n) {
+    if (n > 0) std::memcpy(dst, host, n * sizeof(T));
+  }
+  template <class T>
+  using Vec = std::vector<T>;
 };
 
 }  // namespace cudahost

@@ -5,6 +5,8 @@
 
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/layers/activations.hpp"
+#include "../common/test_util.hpp"
+#include "../cuda_host/sasrec_run.hpp"
 
 namespace recdistill::parity {
 
@@ -25,5 +27,11 @@ RD_PARITY_REFERENCE(float)
 RD_PARITY_REFERENCE(double)
 
 #undef RD_PARITY_REFERENCE
+
+// The GPU training test's data and its CPU run (cuda_parity_test.cu).
+data::Split ref_training_split() { return data::to_split(test::synthetic(80, 30, 12, 3)); }
+std::pair<std::vector<float>, TrainResult> ref_train_small_sasrec(const data::Split& split) {
+  return cudahost::train_small_sasrec<cpu::Backend>(split);
+}
 
 }  // namespace recdistill::parity

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "recdistill/backend/backend.hpp"
+#include "recdistill/backend/cpu/ranking.hpp"  // host-side rank_sampled (no Eigen)
 #include "recdistill/backend/cuda/kernels.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
@@ -317,6 +318,12 @@ struct DeviceExec {
   static void to_host(T* host, const T* src, std::size_t n) {
     Backend::to_host<T>(host, src, n);
   }
+  template <class T>
+  static void to_device(T* dst, const T* host, std::size_t n) {
+    Backend::to_device<T>(dst, host, n);
+  }
+  template <class T>
+  using Vec = DeviceBuffer<T>;
 };
 
 using DeviceOps = kern::Ops<DeviceExec>;
@@ -331,9 +338,9 @@ void Backend::gelu_forward(T* y, const T* x, int64_t n) {
 }  // namespace recdistill::cuda
 
 // The ops of backend/ops.hpp this backend has: SASRec's forward and backward, its CE and
-// sampled-BPR objectives, the optimiser and clipping (kernels.hpp). Every other op fails to
-// compile on it with the missing-op message: the evaluator's ranking ops, BERT4Rec's, the
-// session models' and the methods' ops are not written yet.
+// sampled-BPR objectives, the optimiser and clipping, and the evaluator's ranking
+// (kernels.hpp). Every other op fails to compile on it with the missing-op message:
+// BERT4Rec's, the session models' and the methods' ops are not written yet.
 namespace recdistill::ops {
 
 #define RD_CUDA_OP(op)                                                               \
@@ -377,7 +384,21 @@ RD_CUDA_OP(sum_squares)
 RD_CUDA_OP(scale)
 RD_CUDA_OP(adam_step)
 RD_CUDA_OP(bpr_loss)
+RD_CUDA_OP(rank_rows)  // the block and its result arrays are host memory, the scores device
+RD_CUDA_OP(rank_targets)
+RD_CUDA_OP(rank_chunk)
 #undef RD_CUDA_OP
+
+// Sampled evaluation ranks a host copy of the row (backend/ops.hpp), as the CPU does.
+template <>
+struct rank_sampled_impl<::recdistill::cuda::Backend> {
+  template <class T>
+  static int64_t run(T* row, const eval::Case& c, const std::vector<int32_t>& negatives,
+                     const eval::Options& o) {
+    eval::mask_excluded(row, c, o.exclude);
+    return eval::rank_among(row, negatives, c.target, o.ties);
+  }
+};
 
 template <>
 struct softmax_cross_entropy_impl<::recdistill::cuda::Backend> {

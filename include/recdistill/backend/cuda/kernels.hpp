@@ -14,7 +14,10 @@
 //   gemm<T>(...), gemm_strided_batched<T>(...)   the backend contract's GEMMs (backend.hpp)
 //   scratch(slot, bytes) -> void*        the executor's memory, kept between calls; slots 0..3
 //                                        are independent (an op uses distinct slots at once)
-//   to_host<T>(host, src, n)             copies n elements of executor memory to the host
+//   to_host<T>(host, src, n) / to_device<T>(dst, host, n)   copies between the host and the
+//                                        executor's memory
+//   Vec<T>                               an owning array of n elements in executor memory
+//                                        (Vec<T>(n), data(), size()): the ranking state
 //
 // Determinism: no atomics. Every sum runs in a fixed order: reductions over rows that write one
 // parameter gradient (bias, layer norm's gamma/beta, positions, embedding rows) give one thread
@@ -26,11 +29,16 @@
 #pragma once
 #include <math.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
+#include <vector>
 
 #include "recdistill/backend/ops.hpp"
+#include "recdistill/core/error.hpp"
 #include "recdistill/core/random.hpp"
+#include "recdistill/eval/case.hpp"
 
 #if defined(__CUDACC__)
 #define RD_HD __host__ __device__
@@ -515,6 +523,142 @@ struct CountNonzero {  // one thread: out[0] = #{r : ids[r] != 0}
   }
 };
 
+
+// ---- ranking (eval/ranking.hpp's rank ops) -------------------------------------------------
+// One thread per case of a block: the CPU's rank counts (cpu/ranking.hpp) and its top-K list
+// (cpu/select.hpp: score descending, then id ascending; NaN never selected; a short list is
+// filled with item 0 and -inf), by insertion into the case's (K) output arrays.
+template <class T>
+RD_HD inline bool k_isnan(T x) {
+  return x != x;
+}
+template <class T>
+struct TopK {  // one case's running list
+  int32_t* items; T* scores; int K; int32_t* m; uint8_t* full; T* thr;
+  RD_HD void consider(T s, int32_t id) const {
+    if (!(*full ? s > *thr : s >= *thr)) return;  // also rejects NaN
+    int p = *full ? K - 1 : *m;
+    while (p > 0 && scores[p - 1] < s) {
+      scores[p] = scores[p - 1];
+      items[p] = items[p - 1];
+      --p;
+    }
+    scores[p] = s;
+    items[p] = id;
+    if (!*full && ++*m == K) *full = 1;
+    if (*full) *thr = scores[K - 1];
+  }
+  RD_HD void reset() const {
+    *m = 0;
+    *full = 0;
+    *thr = -k_inf<T>();
+  }
+  RD_HD void finish() const {
+    for (int i = *m; i < K; ++i) {
+      items[i] = 0;
+      scores[i] = -k_inf<T>();
+    }
+  }
+};
+
+// The device side of one block: its cases' targets and exclusions (CSR over the cases, each
+// case's list sorted), the chunked path's counters, the top-K lists, and the results.
+template <class T>
+struct RankArrays {
+  const int32_t* targets; const int32_t* excl_off; const int32_t* excl; int32_t* pos;
+  int64_t* better; uint8_t* miss; T* target_score; int64_t* ranks;
+  int32_t* top_items; T* top_scores; int32_t* top_m; uint8_t* top_full; T* top_thr;
+  int32_t* error;  // (3): 1 + the case whose two target scores differ, then the two scores' bits
+  int K; bool want_ranks; eval::Ties ties;
+  RD_HD TopK<T> top(int64_t i) const {
+    return TopK<T>{top_items + i * K, top_scores + i * K, K, top_m + i, top_full + i, top_thr + i};
+  }
+};
+
+template <class T>
+struct RankFullRow {  // case i: its whole score row (N,)
+  RankArrays<T> a; T* scores; int ld, N; bool mask_pad;
+  RD_HD void operator()(int64_t i) const {
+    T* row = scores + i * ld;
+    for (int32_t k = a.excl_off[i]; k < a.excl_off[i + 1]; ++k) row[a.excl[k]] = T(NAN);
+    if (mask_pad) row[0] = T(NAN);
+    if (a.want_ranks) {
+      const int32_t t = a.targets[i];
+      const T st = row[t];
+      if (k_isnan(st)) {
+        a.ranks[i] = eval::kMissRank;
+      } else {
+        int64_t better = 0;
+        if (a.ties == eval::Ties::against_model) {
+          for (int j = 1; j < N; ++j) better += row[j] >= st;
+          better -= 1;
+        } else {
+          for (int j = 1; j < t; ++j) better += row[j] >= st;
+          for (int j = t + 1; j < N; ++j) better += row[j] > st;
+        }
+        a.ranks[i] = better + 1;
+      }
+    }
+    if (a.K > 0) {
+      const TopK<T> top = a.top(i);
+      top.reset();
+      for (int j = 1; j < N; ++j) top.consider(row[j], j);
+      top.finish();
+    }
+  }
+};
+
+template <class T>
+struct RankStartCase {  // case i of a chunked block: its target's score, miss flag, counters
+  RankArrays<T> a; const T* scores; int ld;
+  RD_HD void operator()(int64_t i) const {
+    const T ts = a.want_ranks ? scores[i * ld + i] : T(0);
+    a.target_score[i] = ts;
+    a.pos[i] = a.excl_off[i];
+    a.better[i] = 0;
+    bool excluded = false;
+    for (int32_t k = a.excl_off[i]; k < a.excl_off[i + 1]; ++k) excluded = excluded || a.excl[k] == a.targets[i];
+    a.miss[i] = a.want_ranks && (k_isnan(ts) || excluded);
+    if (a.K > 0) a.top(i).reset();
+  }
+};
+
+template <class T>
+struct RankChunkCase {  // case i, items c0 .. c0 + w of its row
+  RankArrays<T> a; T* scores; int ld, c0, w; bool last;
+  RD_HD void operator()(int64_t i) const {
+    T* row = scores + i * ld;
+    const int tt = a.targets[i] - c0;
+    const T ts = a.target_score[i];
+    const bool in_chunk = tt >= 0 && tt < w;
+    if (a.want_ranks && in_chunk && !(row[tt] == ts) && !k_isnan(ts) && a.error[0] == 0)
+      a.error[0] = int32_t(i) + 1;  // reported by the host after the launch
+    if (c0 == 0) row[0] = T(NAN);
+    int32_t p = a.pos[i];
+    while (p < a.excl_off[i + 1] && a.excl[p] < c0 + w) row[a.excl[p++] - c0] = T(NAN);
+    a.pos[i] = p;
+    if (a.want_ranks && !a.miss[i]) {
+      int64_t n = 0;
+      if (a.ties == eval::Ties::against_model) {
+        for (int t = 0; t < w; ++t) n += row[t] >= ts;
+        n -= in_chunk;
+      } else {  // lower ids win ties
+        const int split = tt < 0 ? 0 : tt > w ? w : tt;
+        for (int t = 0; t < split; ++t) n += row[t] >= ts;
+        const int from = split + in_chunk < w ? split + in_chunk : w;
+        for (int t = from; t < w; ++t) n += row[t] > ts;
+      }
+      a.better[i] += n;
+    }
+    if (a.K > 0) {
+      const TopK<T> top = a.top(i);
+      for (int t = c0 == 0 ? 1 : 0; t < w; ++t) top.consider(row[t], c0 + t);
+      if (last) top.finish();
+    }
+    if (last && a.want_ranks) a.ranks[i] = a.miss[i] ? eval::kMissRank : a.better[i] + 1;
+  }
+};
+
 // ---- the ops ------------------------------------------------------------------------------
 // Same names, arguments and meaning as backend/ops.hpp (pointers are executor memory; the
 // documented host arguments, such as n_targets, are host memory).
@@ -534,6 +678,100 @@ struct Ops {
     double r = 0;
     X::template to_host<double>(&r, part + P, 1);
     return r;
+  }
+
+  // ---- ranking: the block's state lives in RankBlock::backend_state ----
+  template <class T>
+  struct RankState {
+    typename X::template Vec<int32_t> targets, excl_off, excl, pos, top_items, top_m, error;
+    typename X::template Vec<int64_t> better, ranks;
+    typename X::template Vec<uint8_t> miss, top_full;
+    typename X::template Vec<T> target_score, top_scores, top_thr;
+    int K = -1;
+    RankState()
+        : targets(size_t(eval::kEvalBlock)), excl_off(size_t(eval::kEvalBlock) + 1), excl(1),
+          pos(size_t(eval::kEvalBlock)), error(3), better(size_t(eval::kEvalBlock)),
+          ranks(size_t(eval::kEvalBlock)), miss(size_t(eval::kEvalBlock)), top_full(size_t(eval::kEvalBlock)),
+          target_score(size_t(eval::kEvalBlock)), top_thr(size_t(eval::kEvalBlock)) {}
+  };
+  // Uploads the block's targets and exclusion lists (sorted per case, as the CPU's); sizes the
+  // top-K arrays. The lists are those of eval::mask_excluded.
+  template <class T>
+  static RankArrays<T> rank_setup(eval::RankBlock<T>& b, size_t n) {
+    if (!b.backend_state) b.backend_state = std::make_shared<RankState<T>>();
+    auto& st = *static_cast<RankState<T>*>(b.backend_state.get());
+    RD_REQUIRE(n <= size_t(eval::kEvalBlock), "rank block of ", n, " cases (at most ", eval::kEvalBlock, ")");
+    const int K = b.K > 0 ? b.K : 0;
+    if (st.K != K) {
+      st.K = K;
+      st.top_items = typename X::template Vec<int32_t>(size_t(eval::kEvalBlock) * size_t(K > 0 ? K : 1));
+      st.top_scores = typename X::template Vec<T>(size_t(eval::kEvalBlock) * size_t(K > 0 ? K : 1));
+      st.top_m = typename X::template Vec<int32_t>(size_t(eval::kEvalBlock));
+    }
+    std::vector<int32_t> targets(n), off(n + 1, 0), excl;
+    const eval::Exclude ex = b.o.exclude;
+    for (size_t i = 0; i < n; ++i) {
+      const eval::Case& c = b.cases[i];
+      targets[i] = c.target;
+      const size_t first = excl.size();
+      if (ex == eval::Exclude::history || ex == eval::Exclude::seen)
+        excl.insert(excl.end(), c.history, c.history + c.length);
+      if (ex == eval::Exclude::seen || ex == eval::Exclude::listed) excl.insert(excl.end(), c.seen, c.seen + c.n_seen);
+      std::sort(excl.begin() + ptrdiff_t(first), excl.end());
+      RD_REQUIRE(excl.size() < size_t(INT32_MAX), "rank block: too many exclusions");
+      off[i + 1] = int32_t(excl.size());
+    }
+    if (st.excl.size() < excl.size()) st.excl = typename X::template Vec<int32_t>(excl.size());
+    X::template to_device<int32_t>(st.targets.data(), targets.data(), n);
+    X::template to_device<int32_t>(st.excl_off.data(), off.data(), n + 1);
+    X::template to_device<int32_t>(st.excl.data(), excl.data(), excl.size());
+    const int32_t zero[3] = {0, 0, 0};
+    X::template to_device<int32_t>(st.error.data(), zero, 3);
+    return RankArrays<T>{st.targets.data(), st.excl_off.data(), st.excl.data(), st.pos.data(),
+                         st.better.data(), st.miss.data(), st.target_score.data(), st.ranks.data(),
+                         st.top_items.data(), st.top_scores.data(), st.top_m.data(), st.top_full.data(),
+                         st.top_thr.data(), st.error.data(), K, b.want_ranks, b.o.ties};
+  }
+  template <class T>
+  static RankArrays<T> rank_arrays(eval::RankBlock<T>& b) {
+    auto& st = *static_cast<RankState<T>*>(b.backend_state.get());
+    return RankArrays<T>{st.targets.data(), st.excl_off.data(), st.excl.data(), st.pos.data(),
+                         st.better.data(), st.miss.data(), st.target_score.data(), st.ranks.data(),
+                         st.top_items.data(), st.top_scores.data(), st.top_m.data(), st.top_full.data(),
+                         st.top_thr.data(), st.error.data(), st.K, b.want_ranks, b.o.ties};
+  }
+  template <class T>
+  static void rank_results(eval::RankBlock<T>& b, const RankArrays<T>& a, size_t n) {
+    if (b.want_ranks) X::template to_host<int64_t>(b.ranks, a.ranks, n);
+    if (b.K > 0) {
+      X::template to_host<int32_t>(b.top_items, a.top_items, n * size_t(b.K));
+      X::template to_host<T>(b.top_scores, a.top_scores, n * size_t(b.K));
+    }
+  }
+
+  template <class T>
+  static void rank_rows(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int N) {
+    if (n == 0) return;
+    const RankArrays<T> a = rank_setup(b, n);
+    X::for_each(int64_t(n), RankFullRow<T>{a, scores, ld, N, b.o.exclude != eval::Exclude::none});
+    rank_results(b, a, n);
+  }
+  template <class T>
+  static void rank_targets(eval::RankBlock<T>& b, const T* scores, int ld, size_t n) {
+    const RankArrays<T> a = rank_setup(b, n);
+    if (n > 0) X::for_each(int64_t(n), RankStartCase<T>{a, scores, ld});
+  }
+  template <class T>
+  static void rank_chunk(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int c0, int w, bool last) {
+    if (n == 0) return;
+    const RankArrays<T> a = rank_arrays(b);
+    X::for_each(int64_t(n), RankChunkCase<T>{a, scores, ld, c0, w, last});
+    int32_t err = 0;
+    X::template to_host<int32_t>(&err, a.error, 1);
+    if (err != 0)
+      fail("internal error: the target score of evaluation case ", err - 1,
+           " of a block differs between two GEMMs of the same shape");
+    if (last) rank_results(b, a, n);
   }
 
   template <class T>
