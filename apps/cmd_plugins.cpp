@@ -78,12 +78,14 @@ int cmd_plugins(const Args& args) {
     out << "  " << p.info.name << " " << p.info.version << "  (ABI version " << p.abi_version << ")\n"
         << "    file: " << p.file.string() << "\n";
     out << "    models:" << (p.info.models.empty() ? " none\n" : "\n");
-    // A name offered by an earlier library is shadowed: the registry uses the first.
+    // A name offered by an earlier library too: the registry asks the first, and this one only
+    // when the earlier declines the configuration (the CPU and CUDA SASRec plugins split
+    // runtime.backend that way); otherwise it is shadowed.
     auto shadow = [&](const std::string& name, std::vector<plugin::ComponentInfo> plugin::PluginInfo::*list) {
       for (const auto& q : reg.plugins()) {
         if (&q == &p) return std::string();
         for (const auto& c : q.info.*list)
-          if (c.name == name) return "  (shadowed by " + q.file.string() + ")";
+          if (c.name == name) return "  (used only where " + q.file.string() + " declines the config)";
       }
       return std::string();
     };

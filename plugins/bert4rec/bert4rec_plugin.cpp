@@ -28,7 +28,7 @@ std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::C
   if (name != "BERT4Rec" && name != "BERT4RecLLM") return nullptr;
   const auto cfg = io::parse_config<io::BERT4RecExperimentConfig>(layers, {}, io::checked_by_the_app());
   if (cfg.runtime.backend != "cpu")
-    fail("runtime.backend: the BERT4Rec plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
+    plugin::decline(cat("runs on runtime.backend cpu only; the config asks for '", cfg.runtime.backend, "'"));
   if (name == "BERT4RecLLM") return std::make_unique<plugins::SequentialModel<BERT4RecLLMFamily>>(cfg);
   return std::make_unique<plugins::SequentialModel<BERT4RecFamily>>(cfg);
 }

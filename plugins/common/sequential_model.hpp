@@ -52,21 +52,34 @@ TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset
 // (RecBole's SASRec for `recbole`), metadata holding what load() checks.
 constexpr const char* kWeightsFormatVersion = "1";
 
-template <class Family>
+// B: the backend the model trains and ranks on (cpu::Backend; cuda::Backend in the CUDA plugin).
+// The weights between calls stay on the host (params_), copied to the backend's memory where
+// a trainer or recommend() uses them.
+template <class Family, class B = cpu::Backend>
 class SequentialModel final : public plugin::Model {
-  using Trainer = SequentialTrainer<cpu::Backend, float, Family>;
+  using Trainer = SequentialTrainer<B, float, Family>;
   using Config = typename Family::Config;
   using ModelConfig = typename Family::ModelConfig;
   template <class V>
-  using Net = typename Family::template Model<cpu::Backend, float, V>;
+  using Net = typename Family::template Model<B, float, V>;
   template <class V>
   Net<V> net(const ModelConfig& mc) const {
-    return Family::template make<cpu::Backend, float, V>(cfg_, mc, profiles_);
+    return Family::template make<B, float, V>(cfg_, mc, profiles_);
+  }
+  // Host weights into a backend buffer of the same size, and back.
+  static void put(Buffer<B, float>& dst, const std::vector<float>& src) {
+    RD_REQUIRE(dst.size() == src.size(), "weights of ", src.size(), " values into a buffer of ", dst.size());
+    B::template to_device<float>(dst.data(), src.data(), src.size());
+  }
+  static std::vector<float> get(const Buffer<B, float>& src) {
+    std::vector<float> h(src.size());
+    B::template to_host<float>(h.data(), src.data(), h.size());
+    return h;
   }
 
  public:
   explicit SequentialModel(const Config& cfg) : cfg_(cfg) {
-    cpu::Backend::set_threads(cfg_.runtime.threads);
+    cpu::Backend::set_threads(cfg_.runtime.threads);  // the host's share (data, and all of it on cpu)
   }
 
   std::string resolved_config() const override { return io::effective_config_text(cfg_); }
@@ -85,7 +98,7 @@ class SequentialModel final : public plugin::Model {
       // Fine-tuning: the weights pass load()'s checks (same model settings and items); a resumed
       // run's checkpoint still takes precedence (run_fit), and the optimiser starts fresh.
       load(cfg_.training.init_weights, data);
-      trainer.params() = params_;
+      put(trainer.params(), params_);
       if (opt.log) opt.log("initial weights: " + cfg_.training.init_weights);
     }
     if (opt.on_start) opt.on_start({cfg_.training.epochs, cfg_.valid_metric()});
@@ -101,7 +114,7 @@ class SequentialModel final : public plugin::Model {
     // Keep the selected weights; the trainer's buffers and activations go with it.
     mc_ = trainer.model_config();
     serving_ = std::monostate{};
-    params_ = trainer.params();
+    params_ = get(trainer.params());
     item_hash_ = data::item_mapping_hash(data);
     return res;
   }
@@ -115,7 +128,7 @@ class SequentialModel final : public plugin::Model {
         fail(Family::name, ": case ", i, " (user ", cases[i].user, ") has no target or an empty history");
     // Through the trainer's own evaluation, so saved weights score exactly as in training.
     Trainer t(cfg_, split, profiles_);
-    t.params() = params_;
+    put(t.params(), params_);
     return t.rank(eval_cases(cases, &split.train));
   }
 
@@ -133,7 +146,7 @@ class SequentialModel final : public plugin::Model {
         if (it < 1 || it >= mc_->n_items) fail(Family::name, ": case ", i, ": item id ", it, " is outside 1..", mc_->n_items - 1);
     }
     Trainer t(cfg_, split, profiles_);
-    t.params() = params_;
+    put(t.params(), params_);
     const auto ec = eval_cases(cases, &split.train);
     plugin::CasePredictions out;
     t.visit([&](auto& tr) {
@@ -272,9 +285,10 @@ class SequentialModel final : public plugin::Model {
     Family::with_variant(mc_->variant, [&]<class V>() {
       // The network and its activations for one evaluation block (about 100 MB at d=64, L=50)
       // are made once and kept: allocating them per request cost more than the forward pass.
-      if (!std::holds_alternative<Serving<V>>(serving_)) serving_.template emplace<Serving<V>>(net<V>(*mc_));
-      auto& [model, acts] = std::get<Serving<V>>(serving_);
-      const auto top = eval::topk_cases<cpu::Backend>(model, params_.data(), acts, cases, k, eval::Exclude::listed);
+      if (!std::holds_alternative<Serving<V>>(serving_)) serving_.template emplace<Serving<V>>(net<V>(*mc_), params_);
+      auto& sv = std::get<Serving<V>>(serving_);
+      const auto top = eval::topk_cases<B>(sv.net, CPtr<B, float>(sv.params.data()), sv.acts, cases, k,
+                                           eval::Exclude::listed);
       for (size_t i = 0; i < histories.size(); ++i)
         for (int r = 0; r < k; ++r)
           if (top.items_of(i)[r] != 0) out[i].push_back({top.items_of(i)[r], top.scores_of(i)[r]});
@@ -346,9 +360,13 @@ class SequentialModel final : public plugin::Model {
   // recommend()'s network and activations, kept between calls; reset when the weights change.
   template <class V>
   struct Serving {
-    explicit Serving(Net<V> n) : net(std::move(n)), acts(net.make_activations(eval::kEvalBlock)) {}
+    Serving(Net<V> n, const std::vector<float>& w)
+        : net(std::move(n)), acts(net.make_activations(eval::kEvalBlock)), params(w.size()) {
+      put(params, w);
+    }
     Net<V> net;
     typename Net<V>::Activations acts;
+    Buffer<B, float> params;  // the weights in the backend's memory
   };
   template <class Tuple>
   struct ServingOf;

@@ -28,7 +28,7 @@ std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::C
   if (name != "SASRec" && name != "SASRecLLM") return nullptr;
   const auto cfg = io::parse_config<io::ExperimentConfig>(layers, {}, io::checked_by_the_app());
   if (cfg.runtime.backend != "cpu")
-    fail("runtime.backend: the SASRec plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
+    plugin::decline(cat("runs on runtime.backend cpu only; the config asks for '", cfg.runtime.backend, "'"));
   if (name == "SASRecLLM") return std::make_unique<plugins::SequentialModel<SASRecLLMFamily>>(cfg);
   return std::make_unique<plugins::SequentialModel<SASRecFamily>>(cfg);
 }

@@ -39,7 +39,7 @@ template <class Family>
 std::unique_ptr<plugin::Model> make(const io::ConfigLayers& layers) {
   const auto cfg = io::parse_config<typename Family::Config>(layers, {}, io::checked_by_the_app());
   if (cfg.runtime.backend != "cpu")
-    fail("runtime.backend: the session plugin runs on 'cpu', found '", cfg.runtime.backend, "'");
+    plugin::decline(cat("runs on runtime.backend cpu only; the config asks for '", cfg.runtime.backend, "'"));
   return std::make_unique<plugins::SequentialModel<Family>>(cfg);
 }
 

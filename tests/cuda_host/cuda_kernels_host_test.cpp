@@ -19,10 +19,16 @@
 #include <vector>
 
 #include "../common/test_util.hpp"
+#include "../gradcheck/bert4rec_gradcheck.hpp"
 #include "../gradcheck/sasrec_gradcheck.hpp"
 #include "emulated_backend.hpp"
 #include "sasrec_run.hpp"
+#include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/sasrec.hpp"
+#include "recdistill/backbones/stamp.hpp"
+#include "recdistill/losses/in_batch_bpr.hpp"
+#include "recdistill/losses/recbole_bpr.hpp"
+#include "../common/sessions.hpp"
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/train/trainer.hpp"
@@ -370,6 +376,92 @@ TYPED_TEST(CudaKernelsOnHost, CrossEntropyAndBprMatchTheCpu) {
   EXPECT_LT(rel_err(dE2, dE1), tight<T>());
 }
 
+// STAMP's and FPMC's read-outs and their losses (in-batch BPR, RecBole's BPR).
+TYPED_TEST(CudaKernelsOnHost, SessionOpsMatchTheCpu) {
+  using T = TypeParam;
+  const int Bn = 7, L = 5, d = 6, R = Bn * L;
+  std::vector<int32_t> seq = ids(size_t(R), 9, 70, 0.0);
+  for (int b = 0; b < Bn; ++b)  // left-aligned rows of length b % (L + 1), one empty
+    for (int j = b % (L + 1); j < L; ++j) seq[size_t(b * L + j)] = 0;
+  const auto valid = valid_of(seq);
+  const auto x = rnd<T>(size_t(R) * d, 71, -3, 3), g = rnd<T>(size_t(R) * d, 72), gb = rnd<T>(size_t(Bn) * d, 73);
+  std::vector<T> y1(x.size()), y2(x.size());
+  ops::sigmoid_forward<Cpu>(y1.data(), x.data(), int64_t(x.size()));
+  K::sigmoid_forward<T>(y2.data(), x.data(), int64_t(x.size()));
+  EXPECT_LT(rel_err(y2, y1), tight<T>());
+  ops::sigmoid_backward<Cpu>(y1.data(), g.data(), y2.data(), int64_t(x.size()));
+  K::sigmoid_backward<T>(y2.data(), g.data(), y2.data(), int64_t(x.size()));
+  EXPECT_LT(rel_err(y2, y1), tight<T>());
+  ops::tanh_forward<Cpu>(y1.data(), x.data(), int64_t(x.size()));
+  K::tanh_forward<T>(y2.data(), x.data(), int64_t(x.size()));
+  EXPECT_LT(rel_err(y2, y1), tight<T>());
+  ops::tanh_backward<Cpu>(y1.data(), g.data(), x.data(), int64_t(x.size()));
+  K::tanh_backward<T>(y2.data(), g.data(), x.data(), int64_t(x.size()));
+  EXPECT_LT(rel_err(y2, y1), tight<T>());
+  std::vector<T> w1(static_cast<size_t>(R)), w2(static_cast<size_t>(R));
+  ops::length_weights<Cpu>(w1.data(), valid.data(), Bn, L);
+  K::length_weights<T>(w2.data(), valid.data(), Bn, L);
+  EXPECT_EQ(w1, w2);
+  std::vector<int32_t> i1(static_cast<size_t>(Bn)), i2(static_cast<size_t>(Bn));
+  ops::last_slots<Cpu>(i1.data(), valid.data(), Bn, L);
+  K::last_slots(i2.data(), valid.data(), Bn, L);
+  EXPECT_EQ(i1, i2);
+  std::vector<T> b1 = x, b2 = x;
+  ops::broadcast_slots<Cpu>(b1.data(), gb.data(), Bn, L, d);
+  K::broadcast_slots<T>(b2.data(), gb.data(), Bn, L, d);
+  EXPECT_LT(rel_err(b2, b1), tight<T>());
+  for (const T* w : {static_cast<const T*>(nullptr), static_cast<const T*>(w1.data())}) {
+    std::vector<T> o1(size_t(Bn) * d), o2(o1.size());
+    ops::slot_sum<Cpu>(o1.data(), x.data(), w, Bn, L, d);
+    K::slot_sum<T>(o2.data(), x.data(), w, Bn, L, d);
+    EXPECT_LT(rel_err(o2, o1), tight<T>());
+    for (bool acc : {false, true}) {
+      std::vector<T> dx1 = g, dx2 = g, dw1(static_cast<size_t>(R)), dw2(static_cast<size_t>(R));
+      ops::slot_sum_backward<Cpu>(dx1.data(), dw1.data(), gb.data(), x.data(), w, Bn, L, d, acc);
+      K::slot_sum_backward<T>(dx2.data(), dw2.data(), gb.data(), x.data(), w, Bn, L, d, acc);
+      EXPECT_LT(rel_err(dx2, dx1), tight<T>());
+      EXPECT_LT(rel_err(dw2, dw1), tight<T>());
+    }
+  }
+  // FPMC's row pairs: (user, last item) ids into two tables, and the same table twice.
+  const int N = 9;
+  const auto ta = rnd<T>(size_t(N) * d, 74), tb = rnd<T>(size_t(N) * d, 75);
+  const auto pair_ids = ids(size_t(2 * Bn), N, 76, 0.3);
+  std::vector<T> p1(size_t(Bn) * 2 * d), p2(p1.size());
+  ops::gather_row_pairs<Cpu>(p1.data(), ta.data(), tb.data(), pair_ids.data(), Bn, d);
+  K::gather_row_pairs<T>(p2.data(), ta.data(), tb.data(), pair_ids.data(), Bn, d);
+  EXPECT_EQ(p1, p2);
+  for (bool same : {false, true}) {
+    std::vector<T> da1 = ta, db1 = tb, da2 = ta, db2 = tb;
+    ops::scatter_row_pairs<Cpu>(da1.data(), same ? da1.data() : db1.data(), p1.data(), pair_ids.data(), Bn, d, true, false);
+    K::scatter_row_pairs<T>(da2.data(), same ? da2.data() : db2.data(), p1.data(), pair_ids.data(), Bn, d, true, false);
+    EXPECT_LT(rel_err(da2, da1), tight<T>());
+    EXPECT_LT(rel_err(db2, db1), tight<T>());
+  }
+  // RecBole's BPR (gamma 1e-10) and in-batch BPR over row slices (row0 > 0, C > R).
+  const auto h = rnd<T>(size_t(R) * d, 77), E = rnd<T>(size_t(N) * d, 78);
+  const auto tg = ids(size_t(R), N, 79, 0.3), ng = ids(size_t(R), N, 80, 0.0);
+  std::vector<T> dh1(h.size(), T(5)), dh2 = dh1, dE1 = rnd<T>(E.size(), 81), dE2 = dE1;
+  int64_t n1 = -1, n2 = -1;
+  const double l1 = ops::bpr_gamma_loss<Cpu>(dh1.data(), dE1.data(), h.data(), E.data(), tg.data(), ng.data(), R, d,
+                                             1e-10, &n1);
+  const double l2 = K::bpr_gamma_loss<T>(dh2.data(), dE2.data(), h.data(), E.data(), tg.data(), ng.data(), R, d,
+                                         1e-10, &n2);
+  EXPECT_EQ(n1, n2);
+  EXPECT_NEAR(l2, l1, 1e-13 * std::abs(l1));
+  EXPECT_LT(rel_err(dh2, dh1), tight<T>());
+  EXPECT_LT(rel_err(dE2, dE1), tight<T>());
+  const int C = 11;
+  const auto S = rnd<T>(size_t(Bn) * C, 82, -20, 20);  // large margins: both tails of the sigmoid
+  for (int row0 : {0, 3}) {
+    std::vector<T> dS1(S.size(), T(7)), dS2 = dS1;
+    const double a1 = ops::inbatch_bpr_loss<Cpu>(dS1.data(), S.data(), Bn, C, row0, 1e-10);
+    const double a2 = K::inbatch_bpr_loss<T>(dS2.data(), S.data(), Bn, C, row0, 1e-10);
+    EXPECT_NEAR(a2, a1, tol<T>() * std::abs(a1));
+    EXPECT_LT(rel_err(dS2, dS1), tol<T>());
+  }
+}
+
 // Ranking: ranks and top-K lists equal the CPU's exactly, on score rows with many ties, for
 // every exclusion rule and tie rule, K from 0 to beyond the CPU's small-list limit (64), on the
 // one-GEMM path (rank_rows) and the chunked path (rank_targets, then rank_chunk per chunk).
@@ -463,6 +555,57 @@ TEST(CudaKernelsOnHostModel, SASRecGradientCheck) {
   rdtest::sasrec_gradcheck<Emu, sasrec::RecBole, NextItemCE>(0.3, 1);
   rdtest::sasrec_gradcheck<Emu, sasrec::Pmixer, NextItemCE>(0.0, 0);
   rdtest::sasrec_gradcheck<Emu, sasrec::RecBole, SampledBPR>(0.0);
+}
+
+// The session models on the GPU's ops: STAMP (both variants) and FPMC with in-batch BPR and CE,
+// FPMC `recbole` with RecBole's BPR, against central finite differences.
+namespace {
+template <class V, template <class> class O>
+void stamp_emu_gradcheck() {
+  STAMPConfig cfg;
+  cfg.variant = V::id;
+  cfg.n_items = 9;
+  cfg.max_len = 5;
+  cfg.hidden = 6;
+  const STAMP<Emu, double, V> m(cfg);
+  rdtest::model_gradcheck<STAMP<Emu, double, V>, O>(m, test::gradcheck_session_batch<Emu>(), 0.0, rdtest::kNoTap,
+                                                     1e-6, "item_embedding");
+}
+}  // namespace
+
+TEST(CudaKernelsOnHostModel, SessionModelsGradientCheck) {
+  stamp_emu_gradcheck<stamp::RecBole, InBatchBPR>();
+  stamp_emu_gradcheck<stamp::RecBole, NextItemCE>();
+  stamp_emu_gradcheck<stamp::Alkdrec, InBatchBPR>();
+  FPMCConfig cfg;
+  cfg.n_items = 9;
+  cfg.max_len = 5;
+  cfg.hidden = 6;
+  const FPMCSession<Emu, double> fs(cfg);
+  rdtest::model_gradcheck<FPMCSession<Emu, double>, InBatchBPR>(fs, test::gradcheck_session_batch<Emu>(), 0.0,
+                                                                rdtest::kNoTap, 1e-6, "item_embedding");
+  FPMCConfig rc;
+  rc.variant = FPMCVariant::recbole;
+  rc.n_items = 9;
+  rc.n_users = 5;
+  rc.hidden = 6;
+  rc.max_len = 1;
+  rc.loss = FPMCLoss::bpr;
+  const std::vector<int32_t> seq = {1, 3, 2, 5, 1, 7, 4, 3, 3, 8};
+  const std::vector<int32_t> targets = {2, 3, 6, 2, 1};
+  SeqBatch<Emu> batch(int(targets.size()), 2);
+  batch.rows = int(targets.size());
+  batch.targets_per_row = 1;
+  std::copy(seq.begin(), seq.end(), batch.seq_host.begin());
+  std::copy(targets.begin(), targets.end(), batch.target_host.begin());
+  batch.upload();
+  const FPMCRecBole<Emu, double> fr(rc);
+  rdtest::model_gradcheck<FPMCRecBole<Emu, double>, RecBoleBPR>(fr, batch, 0.0, rdtest::kNoTap, 1e-6);
+}
+
+TEST(CudaKernelsOnHostModel, BERT4RecGradientCheck) {
+  rdtest::bert4rec_gradcheck<Emu, bert4rec::RecBole>(0.3);
+  rdtest::bert4rec_gradcheck<Emu, bert4rec::Hf>(0.3, 1);
 }
 
 // Three epochs of SASRec with dropout and clipping: the same dropout masks and sample order, so

@@ -65,6 +65,18 @@ RD_CUDAHOST_OP(sum)
 RD_CUDAHOST_OP(sum_squares)
 RD_CUDAHOST_OP(scale)
 RD_CUDAHOST_OP(adam_step)
+RD_CUDAHOST_OP(sigmoid_forward)
+RD_CUDAHOST_OP(sigmoid_backward)
+RD_CUDAHOST_OP(tanh_forward)
+RD_CUDAHOST_OP(tanh_backward)
+RD_CUDAHOST_OP(length_weights)
+RD_CUDAHOST_OP(last_slots)
+RD_CUDAHOST_OP(broadcast_slots)
+RD_CUDAHOST_OP(slot_sum)
+RD_CUDAHOST_OP(slot_sum_backward)
+RD_CUDAHOST_OP(gather_row_pairs)
+RD_CUDAHOST_OP(scatter_row_pairs)
+RD_CUDAHOST_OP(inbatch_bpr_loss)
 RD_CUDAHOST_OP(rank_rows)  // the block and its host result arrays pass through
 RD_CUDAHOST_OP(rank_targets)
 RD_CUDAHOST_OP(rank_chunk)
@@ -75,6 +87,13 @@ struct bpr_loss_impl<::cudahost::Backend> {  // n_targets is host memory
   template <class... A>
   static decltype(auto) run(A&&... a) {
     return ::cudahost::K::bpr_loss(::opaque::un_host(std::forward<A>(a))...);
+  }
+};
+template <>
+struct bpr_gamma_loss_impl<::cudahost::Backend> {
+  template <class... A>
+  static decltype(auto) run(A&&... a) {
+    return ::cudahost::K::bpr_gamma_loss(::opaque::un_host(std::forward<A>(a))...);
   }
 };
 

@@ -106,8 +106,8 @@ std::vector<int32_t> ids(size_t n, int N, uint64_t seed, double pad_share) {
 
 using Outputs = std::map<std::string, std::vector<double>>;
 
-// Every op once, on shapes larger than one launch's first block (so the grid-stride loops and
-// the reductions' partials run) and small enough for a quick host run.
+// Every op once, on shapes larger than one block (the reductions' partials run), one fill larger
+// than a launch's grid (the grid-stride loop steps), and small enough for a quick host run.
 template <class T, class Side>
 Outputs scenario() {
   using O = typename Side::Ops;
@@ -231,8 +231,15 @@ Outputs scenario() {
   O::template l2_normalise_axis_forward<T>(y, cn, da, 1, R, d, 1e-12);
   out["l2_normalise_axis"] = s.get(y, size_t(Rd));
 
-  out["reductions"] = {O::template dot<T>(da, db, Rd), O::template sum<T>(da, Rd),
-                       O::template sum_squares<T>(da, Rd)};
+  // Whole-tensor sums, accumulated in double on both sides (compared at 1e-12 even for float).
+  out["r_dot"] = {O::template dot<T>(da, db, Rd)};
+  out["r_sum"] = {O::template sum<T>(da, Rd)};
+  out["r_sum_squares"] = {O::template sum_squares<T>(da, Rd)};
+  // More threads than one launch's grid (65,535 blocks of 256): the grid-stride loops step.
+  const int64_t big_n = int64_t(65535) * 256 + 1001;
+  T* big = s.put(std::vector<T>(size_t(big_n)));
+  O::template fill<T>(big, big_n, 0.5);
+  out["r_big_sum"] = {O::template sum<T>(big, big_n)};
   T* sc = s.put(a);
   O::template scale<T>(sc, Rd, -0.7);
   out["scale"] = s.get(sc, size_t(Rd));
@@ -265,21 +272,117 @@ Outputs scenario() {
   int64_t n_ce = 0, n_bpr = 0;
   const double ce = O::template softmax_cross_entropy<T>(dh, dE, da, table, dtg, R, d, N, chunk, wh, wz, wdh,
                                                          &n_ce, ob, dob);
-  out["ce"] = {ce, double(n_ce)};
+  out["ce"] = {ce};
+  out["n_ce"] = {double(n_ce)};
   out["ce_dh"] = s.get(dh, size_t(Rd));
   out["ce_dE"] = s.get(dE, size_t(N) * d);
   out["ce_dbias"] = s.get(dob, size_t(N));
   const double bpr = O::template bpr_loss<T>(dh, dE, da, table, dtg, dng, R, d, &n_bpr);
-  out["bpr"] = {bpr, double(n_bpr)};
+  out["bpr"] = {bpr};
+  out["n_bpr"] = {double(n_bpr)};
   out["bpr_dh"] = s.get(dh, size_t(Rd));
   out["bpr_dE"] = s.get(dE, size_t(N) * d);
+  int64_t n_bg = 0;
+  const double bg = O::template bpr_gamma_loss<T>(dh, dE, da, table, dtg, dng, R, d, 1e-10, &n_bg);
+  out["bpr_gamma"] = {bg};
+  out["n_bpr_gamma"] = {double(n_bg)};
+  out["bpr_gamma_dh"] = s.get(dh, size_t(Rd));
+  out["bpr_gamma_dE"] = s.get(dE, size_t(N) * d);
+
+  // Session read-outs: Bn = 14 rows of L = 50 slots, left-aligned (the ids' pads are holes,
+  // which the ops do not mind), with a gate of sigmoid and tanh.
+  O::template sigmoid_forward<T>(y, da, Rd);
+  O::template sigmoid_backward<T>(x, db, y, Rd);
+  out["sigmoid"] = s.get(x, size_t(Rd));
+  O::template tanh_forward<T>(y, da, Rd);
+  O::template tanh_backward<T>(x, db, y, Rd);
+  out["tanh"] = s.get(x, size_t(Rd));
+  T* lw = s.put(std::vector<T>(size_t(R)));
+  O::template length_weights<T>(lw, valid, Bn, L);
+  out["length_weights"] = s.get(lw, size_t(R));
+  int32_t* last = s.put(std::vector<int32_t>(size_t(Bn)));
+  O::last_slots(last, valid, Bn, L);
+  out["last_slots"] = s.get(last, size_t(Bn));
+  T* sums = s.put(std::vector<T>(size_t(Bn) * d));
+  O::template slot_sum<T>(sums, da, lw, Bn, L, d);
+  out["slot_sum"] = s.get(sums, size_t(Bn) * d);
+  T* sx = s.put(a);
+  T* sw = s.put(std::vector<T>(size_t(R)));
+  O::template slot_sum_backward<T>(sx, sw, sums, da, lw, Bn, L, d, true);
+  O::template broadcast_slots<T>(sx, sums, Bn, L, d);
+  out["slot_sum_backward"] = s.get(sx, size_t(Rd));
+  out["slot_sum_dw"] = s.get(sw, size_t(R));
+  T* pairs = s.put(std::vector<T>(size_t(R / 2) * 2 * d));
+  O::template gather_row_pairs<T>(pairs, table, table, did, R / 2, d);
+  out["gather_row_pairs"] = s.get(pairs, size_t(R / 2) * 2 * d);
+  T* pa = s.put(rnd<T>(size_t(N) * d, 19));
+  O::template scatter_row_pairs<T>(pa, pa, pairs, did, R / 2, d, true, false);
+  out["scatter_row_pairs"] = s.get(pa, size_t(N) * d);
+  const int C = 2 * Bn;
+  const T* S = s.put(rnd<T>(size_t(Bn) * C, 20, -20, 20));
+  T* dS = s.put(std::vector<T>(size_t(Bn) * C));
+  out["inbatch_bpr"] = {O::template inbatch_bpr_loss<T>(dS, S, Bn, C, 5, 1e-10)};
+  out["inbatch_bpr_dS"] = s.get(dS, size_t(Bn) * C);
+
+  // Ranking (exact): score rows with many ties, each exclusion rule and tie rule, top-K lists
+  // short and beyond 64, on the one-GEMM path and the chunked path (9 cases, a part block).
+  const int nc = 9, NI = 230, CH = 64;
+  std::mt19937_64 g(90);
+  std::uniform_int_distribution<int> item(1, NI - 1), level(0, 40);
+  std::vector<T> F(size_t(nc) * NI);
+  for (auto& v : F) v = T(level(g)) / T(8);
+  std::vector<std::vector<int32_t>> hist(nc), seen(nc);
+  std::vector<eval::Case> cases(static_cast<size_t>(nc));
+  for (int i = 0; i < nc; ++i) {
+    for (int k = 0; k < 3 + i; ++k) hist[size_t(i)].push_back(item(g));
+    for (int k = 0; k < i % 4; ++k) seen[size_t(i)].push_back(item(g));
+    cases[size_t(i)] = eval::Case{hist[size_t(i)].data(), hist[size_t(i)].size(), i == 2 ? hist[2][0] : item(g), i,
+                                  seen[size_t(i)].data(), seen[size_t(i)].size()};
+  }
+  for (eval::Exclude ex : {eval::Exclude::none, eval::Exclude::history, eval::Exclude::seen, eval::Exclude::listed})
+    for (eval::Ties ties : {eval::Ties::against_model, eval::Ties::index})
+      for (int K : {0, 5, 70})
+        for (bool chunked : {false, true}) {
+          const std::string tag = "rank_" + std::to_string(int(ex)) + std::to_string(int(ties)) + "_" +
+                                  std::to_string(K) + (chunked ? "_chunked" : "_rows");
+          std::vector<int64_t> ranks(size_t(nc), -1);
+          std::vector<int32_t> top_items(size_t(nc) * size_t(K) + 1, -1);
+          std::vector<T> top_scores(size_t(nc) * size_t(K) + 1, T(-1));
+          eval::RankBlock<T> b;
+          b.cases = cases.data();
+          b.o.exclude = ex;
+          b.o.ties = ties;
+          b.want_ranks = !(K == 70 && ex == eval::Exclude::listed);  // recommend's case: top-K only
+          b.K = K;
+          b.ranks = ranks.data();
+          b.top_items = top_items.data();
+          b.top_scores = top_scores.data();
+          if (!chunked) {
+            O::template rank_rows<T>(b, s.put(F), NI, size_t(nc), NI);
+          } else {
+            std::vector<T> ts(size_t(nc) * CH, T(0));
+            for (int i = 0; i < nc; ++i) ts[size_t(i) * CH + size_t(i)] = F[size_t(i) * NI + size_t(cases[size_t(i)].target)];
+            O::template rank_targets<T>(b, s.put(ts), CH, size_t(nc));
+            for (int c0 = 0; c0 < NI; c0 += CH) {
+              const int w = std::min(CH, NI - c0);
+              std::vector<T> chunk(size_t(nc) * CH, T(0));
+              for (int i = 0; i < nc; ++i)
+                for (int t = 0; t < w; ++t) chunk[size_t(i) * CH + size_t(t)] = F[size_t(i) * NI + size_t(c0 + t)];
+              O::template rank_chunk<T>(b, s.put(chunk), CH, size_t(nc), c0, w, c0 + CH >= NI);
+            }
+          }
+          out[tag + "_ranks"] = std::vector<double>(ranks.begin(), ranks.end());
+          out[tag + "_items"] = std::vector<double>(top_items.begin(), top_items.end());
+          out[tag + "_scores"] = std::vector<double>(top_scores.begin(), top_scores.end());
+        }
   return out;
 }
 
 // Exact: masks and counts. Otherwise max |gpu - host| / max(1, max |host|) below the tolerance:
 // device expf/erff/exp are within a few ulp of libm, and cuBLAS sums in its own order.
 bool exact(const std::string& name) {
-  return name == "nonzero_mask" || name == "dropout_mask" || name.find("_drop_mask") != std::string::npos;
+  return name == "nonzero_mask" || name == "dropout_mask" || name == "last_slots" || name.rfind("n_", 0) == 0 ||
+         name.rfind("rank_", 0) == 0 || name.find("_drop_mask") != std::string::npos;
 }
 
 template <class T>
@@ -305,13 +408,16 @@ TYPED_TEST(CudaOpsParity, EveryOpOnTheDeviceEqualsItsHostRun) {
       EXPECT_EQ(got, ref);
       continue;
     }
-    double diff = 0, scale = 1;
+    // Sums accumulated in double: 1e-12 for either type. Scalars (losses): relative error.
+    // Tensors: the largest difference against max(1, the largest value).
+    const double t = name.rfind("r_", 0) == 0 ? 1e-12 : tol;
+    double diff = 0, scale = ref.size() == 1 ? std::abs(ref[0]) : 1;
     for (size_t i = 0; i < ref.size(); ++i) {
       ASSERT_FALSE(std::isnan(got[i])) << "element " << i;
       diff = std::max(diff, std::abs(got[i] - ref[i]));
       scale = std::max(scale, std::abs(ref[i]));
     }
-    EXPECT_LT(diff / scale, tol);
+    EXPECT_LT(diff / scale, t);
   }
 }
 
@@ -319,14 +425,15 @@ TYPED_TEST(CudaOpsParity, EveryOpOnTheDeviceEqualsItsHostRun) {
 // losses counted their targets, so a GPU run compares real values, not a broken setup.
 TYPED_TEST(CudaOpsParity, HostScenarioIsWellFormed) {
   const Outputs host = scenario<TypeParam, HostSide>();
-  EXPECT_EQ(host.size(), 47u);
+  EXPECT_EQ(host.size(), 211u);
   for (const auto& [name, v] : host) {
     SCOPED_TRACE(name);
     ASSERT_FALSE(v.empty());
     for (double e : v) ASSERT_TRUE(std::isfinite(e));
   }
-  EXPECT_GT(host.at("ce")[1], 0);
-  EXPECT_EQ(host.at("ce")[1], host.at("bpr")[1]);
+  EXPECT_GT(host.at("n_ce")[0], 0);
+  EXPECT_EQ(host.at("n_ce"), host.at("n_bpr"));
+  EXPECT_EQ(host.at("r_big_sum")[0], 0.5 * double(int64_t(65535) * 256 + 1001));
 }
 
 // The whole model on the GPU: SASRec (2 layers, dropout, clipping) trains 3 epochs with the

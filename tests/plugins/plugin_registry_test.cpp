@@ -24,8 +24,12 @@ plugin::SearchOptions only(std::vector<std::string> dirs) {
   return so;
 }
 
-// The bundled plugins, in the registry's (file name) order.
-constexpr size_t kBundled = 4;
+// The bundled plugins, in the registry's (file name) order: four, and the CUDA one where nvcc
+// was found (plugins/sequential_cuda).
+#ifndef RECDISTILL_TEST_CUDA_PLUGIN
+#define RECDISTILL_TEST_CUDA_PLUGIN 0
+#endif
+constexpr size_t kBundled = 4 + RECDISTILL_TEST_CUDA_PLUGIN;
 
 const plugin::LoadedPlugin& plugin_named(const plugin::Registry& reg, const std::string& name) {
   for (const auto& p : reg.plugins())

@@ -37,6 +37,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "recdistill/data/dataset.hpp"
@@ -185,6 +186,15 @@ constexpr uint64_t layout_signature() {
     h = (h ^ v) * 1099511628211ull;
   }
   return h;
+}
+
+// A model a plugin offers but cannot run with this configuration (another runtime.backend):
+// its create_model calls decline(why), and the registry asks the next plugin offering the
+// name; when none accepts, the error lists every plugin's reason. The reason crosses the edge
+// as the error text behind this prefix, so declining is no ABI change.
+inline constexpr std::string_view kDeclinedPrefix = "recdistill-declined: ";
+[[noreturn]] inline void decline(const std::string& why) {
+  throw Error(std::string(kDeclinedPrefix) + why);
 }
 
 // For plugins without strategies (the third argument of RECDISTILL_PLUGIN).

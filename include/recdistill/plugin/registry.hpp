@@ -237,6 +237,7 @@ class Registry {
   std::shared_ptr<Base> create(const std::string& name, const io::ConfigLayers& cfg,
                                const char* kind, std::vector<ComponentInfo> PluginInfo::*list,
                                const char* create_sym, const char* destroy_sym) const {
+    std::string declined;  // the plugins that offer the name but not for this configuration
     for (const auto& p : plugins_) {
       const auto& offered = p.info.*list;
       if (std::none_of(offered.begin(), offered.end(), [&](const ComponentInfo& c) { return c.name == name; }))
@@ -245,6 +246,11 @@ class Registry {
       using Destroy = void(Base*);
       std::string error;
       Base* raw = p.lib->get<Create>(create_sym)(name.c_str(), &cfg, &error);
+      if (!raw && error.starts_with(kDeclinedPrefix)) {
+        declined += cat("  ", p.file.string(), " (plugin ", p.info.name, "): ",
+                        error.substr(kDeclinedPrefix.size()), "\n");
+        continue;
+      }
       if (!raw) {
         if (error.empty()) error = cat("it lists the ", kind, " but did not create it");
         fail(p.file.string(), " (plugin ", p.info.name, "): cannot create ", kind, " '", name, "': ", error);
@@ -253,6 +259,11 @@ class Registry {
       // methods stays mapped until the object is gone, whatever happens to the registry.
       auto destroy = &p.lib->get<Destroy>(destroy_sym);
       return std::shared_ptr<Base>(raw, [lib = p.lib, destroy](Base* b) { destroy(b); });
+    }
+    if (!declined.empty()) {
+      std::string msg = cat("no plugin can run the ", kind, " '", name, "' with this configuration:\n", declined);
+      for (const auto& r : refused_) msg += cat("refused: ", r.file.string(), ": ", r.reason, "\n");
+      fail(msg.substr(0, msg.size() - 1));
     }
     std::string avail;
     for (const auto& p : plugins_)

@@ -23,6 +23,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
+#include <string_view>
+#include <typeinfo>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -293,12 +296,27 @@ __global__ void for_each_kernel(int64_t n, F f) {
 // The executor of kernels.hpp's ops on the device: kernels on the legacy default stream,
 // cuBLAS GEMMs, scratch kept per host thread (grown on demand, never shrunk).
 struct DeviceExec {
+  // RECDISTILL_CUDA_SYNC=1 waits after every kernel, so a fault names its kernel (the functor's
+  // type) instead of surfacing at a later copy; for debugging, it serialises everything.
+  static bool sync_each() {
+    static const bool on = [] {
+      const char* v = std::getenv("RECDISTILL_CUDA_SYNC");
+      return v != nullptr && std::string_view(v) == "1";
+    }();
+    return on;
+  }
   template <class F>
   static void for_each(int64_t n, const F& f) {
     if (n <= 0) return;
     constexpr int threads = 256;
     detail::for_each_kernel<F><<<detail::grid_for(n, threads), threads>>>(n, f);
     RD_CUDA_CHECK(cudaGetLastError());
+    if (sync_each()) {
+      const cudaError_t e = cudaDeviceSynchronize();
+      if (e != cudaSuccess)
+        fail("CUDA kernel ", typeid(F).name(), " (", n, " threads) failed: ", cudaGetErrorName(e), " (",
+             cudaGetErrorString(e), ")");
+    }
   }
   template <class T, class... A>
   static void gemm(A... a) {
@@ -337,10 +355,11 @@ void Backend::gelu_forward(T* y, const T* x, int64_t n) {
 
 }  // namespace recdistill::cuda
 
-// The ops of backend/ops.hpp this backend has: SASRec's forward and backward, its CE and
-// sampled-BPR objectives, the optimiser and clipping, and the evaluator's ranking
-// (kernels.hpp). Every other op fails to compile on it with the missing-op message:
-// BERT4Rec's, the session models' and the methods' ops are not written yet.
+// The ops of backend/ops.hpp this backend has (kernels.hpp): SASRec's and BERT4Rec's forward
+// and backward, CE, sampled BPR, STAMP's and FPMC's read-outs, in-batch and RecBole's BPR, the
+// optimiser and clipping, and the evaluator's ranking. Every other op fails to compile on it
+// with the missing-op message: Atten-Mixer's, bce_multi, the weighted pairwise loss and
+// profile distillation's aggregators are not written yet.
 namespace recdistill::ops {
 
 #define RD_CUDA_OP(op)                                                               \
@@ -384,6 +403,19 @@ RD_CUDA_OP(sum_squares)
 RD_CUDA_OP(scale)
 RD_CUDA_OP(adam_step)
 RD_CUDA_OP(bpr_loss)
+RD_CUDA_OP(sigmoid_forward)
+RD_CUDA_OP(sigmoid_backward)
+RD_CUDA_OP(tanh_forward)
+RD_CUDA_OP(tanh_backward)
+RD_CUDA_OP(length_weights)
+RD_CUDA_OP(last_slots)
+RD_CUDA_OP(broadcast_slots)
+RD_CUDA_OP(slot_sum)
+RD_CUDA_OP(slot_sum_backward)
+RD_CUDA_OP(gather_row_pairs)
+RD_CUDA_OP(scatter_row_pairs)
+RD_CUDA_OP(bpr_gamma_loss)
+RD_CUDA_OP(inbatch_bpr_loss)
 RD_CUDA_OP(rank_rows)  // the block and its result arrays are host memory, the scores device
 RD_CUDA_OP(rank_targets)
 RD_CUDA_OP(rank_chunk)

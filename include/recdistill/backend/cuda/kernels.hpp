@@ -41,6 +41,9 @@
 #include "recdistill/eval/case.hpp"
 
 #if defined(__CUDACC__)
+#if !defined(__CUDACC_RELAXED_CONSTEXPR__)
+#error "recdistill's CUDA kernels call constexpr host functions (core/random.hpp's Philox): compile with nvcc --expt-relaxed-constexpr"
+#endif
 #define RD_HD __host__ __device__
 #else
 #define RD_HD
@@ -57,6 +60,8 @@ RD_HD inline float k_sqrt(float x) { return sqrtf(x); }
 RD_HD inline double k_sqrt(double x) { return sqrt(x); }
 RD_HD inline float k_erf(float x) { return erff(x); }
 RD_HD inline double k_erf(double x) { return erf(x); }
+RD_HD inline float k_tanh(float x) { return tanhf(x); }
+RD_HD inline double k_tanh(double x) { return tanh(x); }
 template <class T>
 RD_HD inline T k_inf() {
   return T(INFINITY);
@@ -524,6 +529,159 @@ struct CountNonzero {  // one thread: out[0] = #{r : ids[r] != 0}
 };
 
 
+// ---- session read-outs (STAMP, FPMC) and their losses ----------------------------------------
+template <class T>
+struct Sigmoid {
+  T* y; const T* x;
+  RD_HD void operator()(int64_t i) const { y[i] = T(1) / (T(1) + k_exp(-x[i])); }
+};
+template <class T>
+struct SigmoidGrad {
+  T* dx; const T* g; const T* y;
+  RD_HD void operator()(int64_t i) const { dx[i] = g[i] * y[i] * (T(1) - y[i]); }
+};
+template <class T>
+struct Tanh {
+  T* y; const T* x;
+  RD_HD void operator()(int64_t i) const { y[i] = k_tanh(x[i]); }
+};
+template <class T>
+struct TanhGrad {
+  T* dx; const T* g; const T* y;
+  RD_HD void operator()(int64_t i) const { dx[i] = g[i] * (T(1) - y[i] * y[i]); }
+};
+template <class T>
+struct LengthWeights {  // b over Bn
+  T* w; const uint8_t* valid; int L;
+  RD_HD void operator()(int64_t b) const {
+    int len = 0;
+    for (int j = 0; j < L; ++j) len += valid[b * L + j] != 0;
+    const T v = len == 0 ? T(0) : T(1) / T(len);
+    for (int j = 0; j < L; ++j) w[b * L + j] = v;
+  }
+};
+struct LastSlots {  // b over Bn
+  int32_t* idx; const uint8_t* valid; int L;
+  RD_HD void operator()(int64_t b) const {
+    int len = 0;
+    for (int j = 0; j < L; ++j) len += valid[b * L + j] != 0;
+    idx[b] = int32_t(b * L + (len > 1 ? len - 1 : 0));
+  }
+};
+template <class T>
+struct BroadcastSlots {  // i over Bn * L * d
+  T* x; const T* v; int L, d;
+  RD_HD void operator()(int64_t i) const { x[i] += v[(i / (int64_t(L) * d)) * d + i % d]; }
+};
+template <class T>
+struct SlotSum {  // i over Bn * d: slots added in order
+  T* out; const T* x; const T* w; int L, d;
+  RD_HD void operator()(int64_t i) const {
+    const int64_t b = i / d, c = i % d;
+    T o = T(0);
+    for (int j = 0; j < L; ++j) {
+      const T wj = w ? w[b * L + j] : T(1);
+      o += wj * x[(b * L + j) * d + c];
+    }
+    out[i] = o;
+  }
+};
+template <class T>
+struct SlotSumGradX {  // i over Bn * L * d
+  T* dx; const T* g; const T* w; int L, d; bool accumulate;
+  RD_HD void operator()(int64_t i) const {
+    const int64_t r = i / d;
+    const T v = (w ? w[r] : T(1)) * g[(r / L) * d + i % d];
+    dx[i] = accumulate ? dx[i] + v : v;
+  }
+};
+template <class T>
+struct SlotSumGradW {  // r over Bn * L: <g[b], x[b, j]>
+  T* dw; const T* g; const T* x; int L, d;
+  RD_HD void operator()(int64_t r) const {
+    const T* gb = g + (r / L) * d;
+    const T* xr = x + r * d;
+    T acc = 0;
+    for (int c = 0; c < d; ++c) acc += gb[c] * xr[c];
+    dw[r] = acc;
+  }
+};
+template <class T>
+struct GatherRowPairs {  // i over R * 2d
+  T* out; const T* a; const T* b; const int32_t* ids; int d;
+  RD_HD void operator()(int64_t i) const {
+    const int64_t r = i / (2 * d);
+    const int c = int(i % (2 * d));
+    out[i] = c < d ? a[int64_t(ids[2 * r]) * d + c] : b[int64_t(ids[2 * r + 1]) * d + c - d];
+  }
+};
+template <class T>
+struct ScatterRowPairs {  // c over d: rows in order, a's column then b's (a and b may be one table)
+  T* da; T* db; const T* g; const int32_t* ids; int R, d; bool skip_a, skip_b;
+  RD_HD void operator()(int64_t c) const {
+    for (int r = 0; r < R; ++r) {
+      const int32_t ia = ids[2 * r], ib = ids[2 * r + 1];
+      if (!(skip_a && ia == 0)) da[int64_t(ia) * d + c] += g[int64_t(r) * 2 * d + c];
+      if (!(skip_b && ib == 0)) db[int64_t(ib) * d + c] += g[int64_t(r) * 2 * d + d + c];
+    }
+  }
+};
+template <class T>
+struct BprGammaRow {  // RecBole's BPRLoss, row r
+  T* dh; double* row_loss; T* coef; const T* h; const T* E; const int32_t* targets;
+  const int32_t* negatives; int d; double gamma, count;
+  RD_HD void operator()(int64_t r) const {
+    if (targets[r] == 0) {
+      row_loss[r] = 0;
+      coef[r] = T(0);
+      if (dh)
+        for (int c = 0; c < d; ++c) dh[r * d + c] = T(0);
+      return;
+    }
+    const T* hr = h + r * d;
+    const T* ep = E + int64_t(targets[r]) * d;
+    const T* en = E + int64_t(negatives[r]) * d;
+    double sp = 0, sn = 0;
+    for (int c = 0; c < d; ++c) {
+      sp += double(hr[c]) * double(ep[c]);
+      sn += double(hr[c]) * double(en[c]);
+    }
+    const double x = sp - sn;
+    const double s = 1.0 / (1.0 + exp(-x)), s_neg = 1.0 / (1.0 + exp(x));
+    row_loss[r] = -log(gamma + s);
+    const T k = T(-s * s_neg / (gamma + s) / count);
+    coef[r] = k;
+    if (dh)
+      for (int c = 0; c < d; ++c) dh[r * d + c] = k * (ep[c] - en[c]);
+  }
+};
+// In-batch BPR, row b of S (R, C), its target in column row0 + b (cpu/vecmath.hpp's
+// neg_log_sigmoid_gamma per term: no overflow, no 1 - s cancellation).
+template <class T>
+struct InBatchBprRow {
+  T* dS; double* row_loss; const T* S; int C, row0; T gamma; double inv;
+  RD_HD void operator()(int64_t b) const {
+    const int p = row0 + int(b);
+    const T* row = S + b * C;
+    T* drow = dS + b * C;
+    T lsum = 0, dlsum = 0;
+    const T invT = T(inv);
+    for (int j = 0; j < C; ++j) {
+      const T x = row[p] - row[j];
+      const T e = k_exp(x < T(0) ? x : -x), r = T(1) / (T(1) + e);
+      const T s = x >= T(0) ? r : e * r;
+      lsum += -k_log(gamma + s);
+      const T dl = -(e * r * r) / (gamma + s);
+      if (j != p) {
+        dlsum += dl;
+        drow[j] = -dl * invT;
+      }
+    }
+    row_loss[b] = double(lsum);
+    drow[p] = T(double(dlsum) * inv);
+  }
+};
+
 // ---- ranking (eval/ranking.hpp's rank ops) -------------------------------------------------
 // One thread per case of a block: the CPU's rank counts (cpu/ranking.hpp) and its top-K list
 // (cpu/select.hpp: score descending, then id ascending; NaN never selected; a short list is
@@ -568,7 +726,7 @@ struct RankArrays {
   const int32_t* targets; const int32_t* excl_off; const int32_t* excl; int32_t* pos;
   int64_t* better; uint8_t* miss; T* target_score; int64_t* ranks;
   int32_t* top_items; T* top_scores; int32_t* top_m; uint8_t* top_full; T* top_thr;
-  int32_t* error;  // (3): 1 + the case whose two target scores differ, then the two scores' bits
+  int32_t* error;  // (3): [0] = 1 + a case whose two target scores differ (0: none)
   int K; bool want_ranks; eval::Ties ties;
   RD_HD TopK<T> top(int64_t i) const {
     return TopK<T>{top_items + i * K, top_scores + i * K, K, top_m + i, top_full + i, top_thr + i};
@@ -770,8 +928,76 @@ struct Ops {
     X::template to_host<int32_t>(&err, a.error, 1);
     if (err != 0)
       fail("internal error: the target score of evaluation case ", err - 1,
-           " of a block differs between two GEMMs of the same shape");
+           " of a block differs between two GEMMs of the same shape (cuBLAS chose different kernels?)");
     if (last) rank_results(b, a, n);
+  }
+
+  // ---- session read-outs and losses ----
+  template <class T>
+  static void sigmoid_forward(T* y, const T* x, int64_t n) { X::for_each(n, Sigmoid<T>{y, x}); }
+  template <class T>
+  static void sigmoid_backward(T* dx, const T* g, const T* y, int64_t n) { X::for_each(n, SigmoidGrad<T>{dx, g, y}); }
+  template <class T>
+  static void tanh_forward(T* y, const T* x, int64_t n) { X::for_each(n, Tanh<T>{y, x}); }
+  template <class T>
+  static void tanh_backward(T* dx, const T* g, const T* y, int64_t n) { X::for_each(n, TanhGrad<T>{dx, g, y}); }
+  template <class T>
+  static void length_weights(T* w, const uint8_t* valid, int Bn, int L) {
+    X::for_each(Bn, LengthWeights<T>{w, valid, L});
+  }
+  static void last_slots(int32_t* idx, const uint8_t* valid, int Bn, int L) {
+    X::for_each(Bn, LastSlots{idx, valid, L});
+  }
+  template <class T>
+  static void broadcast_slots(T* x, const T* v, int Bn, int L, int d) {
+    X::for_each(int64_t(Bn) * L * d, BroadcastSlots<T>{x, v, L, d});
+  }
+  template <class T>
+  static void slot_sum(T* out, const T* x, const T* w, int Bn, int L, int d) {
+    X::for_each(int64_t(Bn) * d, SlotSum<T>{out, x, w, L, d});
+  }
+  template <class T>
+  static void slot_sum_backward(T* dx, T* dw, const T* g, const T* x, const T* w, int Bn, int L, int d,
+                                bool accumulate_dx) {
+    if (dx) X::for_each(int64_t(Bn) * L * d, SlotSumGradX<T>{dx, g, w, L, d, accumulate_dx});
+    if (dw) X::for_each(int64_t(Bn) * L, SlotSumGradW<T>{dw, g, x, L, d});
+  }
+  template <class T>
+  static void gather_row_pairs(T* out, const T* a, const T* b, const int32_t* ids, int R, int d) {
+    X::for_each(int64_t(R) * 2 * d, GatherRowPairs<T>{out, a, b, ids, d});
+  }
+  template <class T>
+  static void scatter_row_pairs(T* da, T* db, const T* g, const int32_t* ids, int R, int d, bool skip_pad_a,
+                                bool skip_pad_b) {
+    X::for_each(d, ScatterRowPairs<T>{da, db, g, ids, R, d, skip_pad_a, skip_pad_b});
+  }
+  template <class T>
+  static double bpr_gamma_loss(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
+                               const int32_t* negatives, int R, int d, double gamma, int64_t* n_targets = nullptr) {
+    if (n_targets) *n_targets = 0;
+    if (R == 0) return 0.0;
+    double* cnt = scratch<double>(3, 1);
+    X::for_each(1, CountNonzero{cnt, targets, R});
+    double count = 0;
+    X::template to_host<double>(&count, cnt, 1);
+    if (n_targets) *n_targets = int64_t(count);
+    if (count == 0) {
+      if (dh) fill<T>(dh, int64_t(R) * d, 0.0);
+      return 0.0;
+    }
+    double* row_loss = scratch<double>(1, R);
+    T* coef = scratch<T>(2, R);
+    X::for_each(R, BprGammaRow<T>{dh, row_loss, coef, hidden, table, targets, negatives, d, gamma, count});
+    if (dE) X::for_each(d, BprTableGrad<T>{dE, coef, hidden, targets, negatives, R, d});
+    return reduce(R, SumTerm<double>{row_loss}) / count;
+  }
+  template <class T>
+  static double inbatch_bpr_loss(T* dS, const T* S, int R, int C, int row0, double gamma) {
+    if (R == 0) return 0.0;
+    const double inv = 1.0 / (double(R) * double(C));
+    double* row_loss = scratch<double>(1, R);
+    X::for_each(R, InBatchBprRow<T>{dS, row_loss, S, C, row0, T(gamma), inv});
+    return reduce(R, SumTerm<double>{row_loss}) * inv;
   }
 
   template <class T>

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run on the GPU machine from the repository root, with .gpu/ (bench/gpu/make_bundle.sh) and
+# data/ml-100k carried. Writes as it goes to $OUT (the device tool's output folder), so a run
+# cut short still returns what it did. In order of importance:
+#   1. parity: every CUDA op against its host run, SASRec training against the CPU's;
+#   2. SASRec on ml-100k (the main job's config), a few epochs on cuda, then the same on cpu,
+#      for seconds per epoch and the validation metric side by side.
+# At most 240 + 2 x 150 s, inside one 600 s device call. The machine supplies the CUDA runtime
+# and cuBLAS (too large to carry); the bundle was built with CUDA 13.0's, so it needs 13.x.
+# RECDISTILL_CUDA_SYNC=1 (set below for the parity run) makes a kernel fault name its kernel.
+set -u
+OUT=${OUT:-bench/results/gpu}
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+log() { echo "$(date -u +%H:%M:%S) $*" | tee -a "$OUT/summary.txt"; }
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+log "device: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -1)"
+RECDISTILL_CUDA_SYNC=1 timeout 240 .gpu/tests/recdistill_cuda_tests --gtest_output=json:"$OUT/parity.json" > "$OUT/parity.log" 2>&1
+log "parity rc=$? ($(grep -c '^\[       OK \]' "$OUT/parity.log") OK, $(grep -c '^\[  SKIPPED \]' "$OUT/parity.log") skipped, $(grep -c '^\[  FAILED  \]' "$OUT/parity.log") failed lines)"
+EPOCHS=${EPOCHS:-5}
+for backend in cuda cpu; do
+  timeout 150 .gpu/apps/recdistill train --config experiments/sasrec_ml100k.yaml --set runtime.backend=$backend \
+    --set training.epochs="$EPOCHS" --output "$OUT/runs_$backend" > "$OUT/train_$backend.log" 2>&1
+  log "train $backend rc=$?: $(grep -E '^epoch ' "$OUT/train_$backend.log" | tail -1)"
+done

@@ -1,0 +1,69 @@
+// The sequential transformers on a CUDA GPU: SequentialModel<SASRecFamily | BERT4RecFamily,
+// cuda::Backend> (training with the generic trainer, full-ranking evaluation, weights,
+// recommend) for configs with runtime.backend: cuda. Built only where nvcc is found, in a
+// library of its own, so the CPU plugins load on machines without CUDA. It offers "SASRec" and
+// "BERT4Rec" beside the CPU plugins: each declines the other's backend, so the config's
+// runtime.backend picks the plugin.
+#include "recdistill/backend/cuda/backend.cuh"
+#include "../common/sequential_model.hpp"
+
+#ifndef RECDISTILL_VERSION
+#define RECDISTILL_VERSION "unknown"
+#endif
+
+namespace {
+
+using namespace recdistill;
+
+plugin::PluginInfo describe() {
+  plugin::PluginInfo info;
+  info.name = "sequential_cuda";
+  info.version = RECDISTILL_VERSION;
+  info.models.push_back({"SASRec",
+                         "self-attentive sequential recommender on a CUDA GPU (runtime.backend: cuda, "
+                         "runtime.device), variants recbole and pmixer, next-item CE or sampled BPR",
+                         io::describe<io::ExperimentConfig>()});
+  info.models.push_back({"BERT4Rec",
+                         "bidirectional transformer with a cloze objective on a CUDA GPU (runtime.backend: cuda, "
+                         "runtime.device), variants recbole and hf",
+                         io::describe<io::BERT4RecExperimentConfig>()});
+  return info;
+}
+
+// Selects runtime.device, or fails naming what is missing (driver, device, index).
+void select_device(int device) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    fail("runtime.backend: cuda: no usable CUDA driver or device (cudaGetDeviceCount: ", cudaGetErrorName(e), ": ",
+         cudaGetErrorString(e), "); train with runtime.backend: cpu on this machine");
+  }
+  if (count == 0) fail("runtime.backend: cuda: the CUDA driver reports no device; train with runtime.backend: cpu");
+  if (device >= count)
+    fail("runtime.device: ", device, ", but this machine has ", count, " CUDA device(s) (0..", count - 1, ")");
+  RD_CUDA_CHECK(cudaSetDevice(device));
+}
+
+template <class Config>
+Config cuda_config(const io::ConfigLayers& layers) {
+  auto cfg = io::parse_config<Config>(layers, {}, io::checked_by_the_app());
+  if (cfg.runtime.backend != "cuda")
+    plugin::decline(cat("runs on runtime.backend cuda only; the config asks for '", cfg.runtime.backend, "'"));
+  select_device(cfg.runtime.device);
+  return cfg;
+}
+
+std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::ConfigLayers& layers) {
+  if (name == "SASRec")
+    return std::make_unique<plugins::SequentialModel<SASRecFamily, cuda::Backend>>(
+        cuda_config<io::ExperimentConfig>(layers));
+  if (name == "BERT4Rec")
+    return std::make_unique<plugins::SequentialModel<BERT4RecFamily, cuda::Backend>>(
+        cuda_config<io::BERT4RecExperimentConfig>(layers));
+  return nullptr;
+}
+
+}  // namespace
+
+RECDISTILL_PLUGIN(describe, create_model, recdistill::plugin::no_strategies)
