@@ -1,8 +1,8 @@
-// The sequential transformers on a CUDA GPU: SequentialModel<SASRecFamily | BERT4RecFamily,
-// cuda::Backend> (training with the generic trainer, full-ranking evaluation, weights,
+// The sequential transformers on a CUDA GPU: SequentialModel<SASRec | BERT4Rec, and their
+// profile-distilling families, cuda::Backend> (training with the generic trainer, full-ranking evaluation, weights,
 // recommend) for configs with runtime.backend: cuda. Built only where nvcc is found, in a
-// library of its own, so the CPU plugins load on machines without CUDA. It offers "SASRec" and
-// "BERT4Rec" beside the CPU plugins: each declines the other's backend, so the config's
+// library of its own, so the CPU plugins load on machines without CUDA. It offers "SASRec",
+// "BERT4Rec", "SASRecLLM" and "BERT4RecLLM" beside the CPU plugins: each declines the other's backend, so the config's
 // runtime.backend picks the plugin.
 #include "recdistill/backend/cuda/backend.cuh"
 #include "../common/sequential_model.hpp"
@@ -26,6 +26,10 @@ plugin::PluginInfo describe() {
   info.models.push_back({"BERT4Rec",
                          "bidirectional transformer with a cloze objective on a CUDA GPU (runtime.backend: cuda, "
                          "runtime.device), variants recbole and hf",
+                         io::describe<io::BERT4RecExperimentConfig>()});
+  info.models.push_back({"SASRecLLM", "SASRec with LLM profile distillation on a CUDA GPU (runtime.backend: cuda)",
+                         io::describe<io::ExperimentConfig>()});
+  info.models.push_back({"BERT4RecLLM", "BERT4Rec with LLM profile distillation on a CUDA GPU (runtime.backend: cuda)",
                          io::describe<io::BERT4RecExperimentConfig>()});
   return info;
 }
@@ -60,6 +64,12 @@ std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::C
         cuda_config<io::ExperimentConfig>(layers));
   if (name == "BERT4Rec")
     return std::make_unique<plugins::SequentialModel<BERT4RecFamily, cuda::Backend>>(
+        cuda_config<io::BERT4RecExperimentConfig>(layers));
+  if (name == "SASRecLLM")
+    return std::make_unique<plugins::SequentialModel<SASRecLLMFamily, cuda::Backend>>(
+        cuda_config<io::ExperimentConfig>(layers));
+  if (name == "BERT4RecLLM")
+    return std::make_unique<plugins::SequentialModel<BERT4RecLLMFamily, cuda::Backend>>(
         cuda_config<io::BERT4RecExperimentConfig>(layers));
   return nullptr;
 }
