@@ -23,10 +23,13 @@
 #include "../gradcheck/sasrec_gradcheck.hpp"
 #include "emulated_backend.hpp"
 #include "sasrec_run.hpp"
+#include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/backbones/stamp.hpp"
+#include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
+#include "recdistill/losses/session_objective.hpp"
 #include "recdistill/losses/recbole_bpr.hpp"
 #include "../common/distill_run.hpp"
 #include "../common/sessions.hpp"
@@ -463,6 +466,108 @@ TYPED_TEST(CudaKernelsOnHost, SessionOpsMatchTheCpu) {
   }
 }
 
+// Atten-Mixer's read-out, per-id dropout and axis normalisation; bce_multi; the weighted
+// pairwise loss of active distillation.
+TYPED_TEST(CudaKernelsOnHost, AttenMixerAndDistillationOpsMatchTheCpu) {
+  using T = TypeParam;
+  const int Bn = 4, L = 6, KI = 3, H = 2, dh = 3, d = H * dh;
+  std::vector<int32_t> seq = {3, 5, 3, 0, 0, 0, 1, 2, 4, 6, 7, 2, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  const auto valid = valid_of(seq);
+  std::vector<int32_t> s1(size_t(Bn) * KI), s2(s1.size());
+  ops::intent_slots<Cpu>(s1.data(), valid.data(), Bn, L, KI);
+  K::intent_slots(s2.data(), valid.data(), Bn, L, KI);
+  EXPECT_EQ(s1, s2);
+  const DropoutKey key{11, 2, 3, 4};
+  const auto x = rnd<T>(size_t(Bn) * L * d, 90);
+  for (double p : {0.0, 0.4}) {
+    std::vector<T> y1(x.size()), y2(x.size()), m1(x.size()), m2(x.size());
+    ops::dropout_by_id_forward<Cpu>(y1.data(), m1.data(), x.data(), seq.data(), Bn, L, d, p, key, 9u);
+    K::dropout_by_id_forward<T>(y2.data(), m2.data(), x.data(), seq.data(), Bn, L, d, p, key, 9u);
+    EXPECT_EQ(m1, m2);
+    EXPECT_LT(rel_err(y2, y1), tight<T>());
+  }
+  {  // axis normalisation backward, a zero vector included
+    std::vector<T> xz = x;
+    std::fill(xz.begin(), xz.begin() + d, T(0));
+    std::vector<T> y(x.size()), nrm(size_t(Bn) * L), d1(x.size()), d2(x.size());
+    ops::l2_normalise_axis_forward<Cpu>(y.data(), nrm.data(), xz.data(), Bn * L, d, 1, 1e-12);
+    const auto g = rnd<T>(x.size(), 91);
+    ops::l2_normalise_axis_backward<Cpu>(d1.data(), g.data(), y.data(), nrm.data(), Bn * L, d, 1, 1e-12);
+    K::l2_normalise_axis_backward<T>(d2.data(), g.data(), y.data(), nrm.data(), Bn * L, d, 1, 1e-12);
+    EXPECT_LT(rel_err(d2, d1), tight<T>());
+  }
+  const MixerAttentionShape sh{Bn, KI, L, H, dh};
+  const auto q = rnd<T>(size_t(Bn) * KI * d, 92), kk = rnd<T>(size_t(Bn) * L * d, 93), v = rnd<T>(size_t(Bn) * L * d, 94);
+  const auto go = rnd<T>(size_t(Bn) * d, 95);
+  for (HeadSplit split : {HeadSplit::official_reshape, HeadSplit::standard})
+    for (double lp : {1.0, 4.0}) {
+      SCOPED_TRACE(::testing::Message() << "split " << int(split) << " lp " << lp);
+      const size_t KLs = size_t(Bn) * H * KI * L, Ls = size_t(Bn) * H * L;
+      std::vector<T> out[2], G[2], A1[2], A2[2], A3[2], D[2];
+      for (int side = 0; side < 2; ++side) {
+        out[side].assign(size_t(Bn) * d, T(0));
+        G[side].assign(KLs, T(0));
+        A1[side].assign(KLs, T(0));
+        A2[side].assign(Ls, T(0));
+        A3[side].assign(Ls, T(0));
+        D[side].assign(Ls, T(0));
+      }
+      ops::mixer_attention_forward<Cpu>(out[0].data(), G[0].data(), A1[0].data(), A2[0].data(), A3[0].data(),
+                                        D[0].data(), q.data(), kk.data(), v.data(), valid.data(), sh, split, lp, 0.3,
+                                        key, 5u);
+      K::mixer_attention_forward<T>(out[1].data(), G[1].data(), A1[1].data(), A2[1].data(), A3[1].data(), D[1].data(),
+                                    q.data(), kk.data(), v.data(), valid.data(), sh, split, lp, 0.3, key, 5u);
+      EXPECT_LT(rel_err(out[1], out[0]), tol<T>());
+      EXPECT_LT(rel_err(A1[1], A1[0]), tol<T>());
+      EXPECT_LT(rel_err(A3[1], A3[0]), tol<T>());
+      EXPECT_EQ(D[1], D[0]);
+      std::vector<T> dq[2], dk[2], dv[2], sc[2];
+      for (int side = 0; side < 2; ++side) {
+        dq[side].assign(q.size(), T(3));
+        dk[side].assign(kk.size(), T(3));
+        dv[side].assign(v.size(), T(3));
+        sc[side].assign(KLs, T(0));
+      }
+      ops::mixer_attention_backward<Cpu>(dq[0].data(), dk[0].data(), dv[0].data(), sc[0].data(), go.data(), G[0].data(),
+                                         A1[0].data(), A2[0].data(), A3[0].data(), D[0].data(), q.data(), kk.data(),
+                                         v.data(), valid.data(), sh, split, lp);
+      K::mixer_attention_backward<T>(dq[1].data(), dk[1].data(), dv[1].data(), sc[1].data(), go.data(), G[0].data(),
+                                     A1[0].data(), A2[0].data(), A3[0].data(), D[0].data(), q.data(), kk.data(),
+                                     v.data(), valid.data(), sh, split, lp);
+      EXPECT_LT(rel_err(dq[1], dq[0]), tol<T>());
+      EXPECT_LT(rel_err(dk[1], dk[0]), tol<T>());
+      EXPECT_LT(rel_err(dv[1], dv[0]), tol<T>());
+    }
+  {  // bce_multi: 3 negatives per row
+    const int R = 10, N = 13, nn = 3;
+    const auto h = rnd<T>(size_t(R) * d, 96), E = rnd<T>(size_t(N) * d, 97);
+    const auto tg = ids(size_t(R), N, 98, 0.0), ng = ids(size_t(R) * nn, N, 99, 0.0);
+    std::vector<T> dh1(h.size(), T(4)), dh2 = dh1, dE1 = rnd<T>(E.size(), 100), dE2 = dE1;
+    const double l1 = ops::bce_multi_loss<Cpu>(dh1.data(), dE1.data(), h.data(), E.data(), tg.data(), ng.data(), R, nn, d);
+    const double l2 = K::bce_multi_loss<T>(dh2.data(), dE2.data(), h.data(), E.data(), tg.data(), ng.data(), R, nn, d);
+    EXPECT_NEAR(l2, l1, 1e-13 * std::abs(l1));
+    EXPECT_LT(rel_err(dh2, dh1), tight<T>());
+    EXPECT_LT(rel_err(dE2, dE1), tight<T>());
+  }
+  {  // weighted pairwise: repeated items and groups (masked pairs), a row without a negative
+    const int R = 5, C = 9;
+    const std::vector<int32_t> items = {1, 2, 2, 3, 4, 5, 1, 6, 7}, groups = {0, 0, 1, 1, 2, 2, 3, 3, 4};
+    const auto w = rnd<T>(size_t(C), 101, 0.1, 2);
+    const auto S = rnd<T>(size_t(R) * C, 102, -10, 10);
+    for (int row0 : {0, 4}) {
+      std::vector<T> dS1(S.size(), T(8)), dS2 = dS1;
+      double W1 = -1, W2 = -1;
+      const double a1 = ops::weighted_pairwise_loss<Cpu>(dS1.data(), S.data(), items.data(), groups.data(), w.data(), R,
+                                                         C, row0, 1e-10, &W1);
+      const double a2 = K::weighted_pairwise_loss<T>(dS2.data(), S.data(), items.data(), groups.data(), w.data(), R, C,
+                                                     row0, 1e-10, &W2);
+      EXPECT_NEAR(W2, W1, 1e-14 * W1);
+      EXPECT_NEAR(a2, a1, tol<T>() * std::abs(a1));
+      EXPECT_LT(rel_err(dS2, dS1), tol<T>());
+    }
+  }
+}
+
 // Ranking: ranks and top-K lists equal the CPU's exactly, on score rows with many ties, for
 // every exclusion rule and tie rule, K from 0 to beyond the CPU's small-list limit (64), on the
 // one-GEMM path (rank_rows) and the chunked path (rank_targets, then rank_chunk per chunk).
@@ -602,6 +707,36 @@ TEST(CudaKernelsOnHostModel, SessionModelsGradientCheck) {
   batch.upload();
   const FPMCRecBole<Emu, double> fr(rc);
   rdtest::model_gradcheck<FPMCRecBole<Emu, double>, RecBoleBPR>(fr, batch, 0.0, rdtest::kNoTap, 1e-6);
+}
+
+// Atten-Mixer (both head splits, LP pooling, dropout) with in-batch BPR and bce_multi, and the
+// official variant's CE, on the GPU's ops, against central finite differences.
+namespace {
+AttenMixerConfig mixer_config(HeadSplit split, double dropout, double lp) {
+  AttenMixerConfig cfg;
+  cfg.variant = AttenMixerVariant::alkdrec;
+  cfg.n_items = 9;
+  cfg.max_len = 5;
+  cfg.hidden = 6;
+  cfg.heads = 2;
+  cfg.intent_levels = 5;
+  cfg.lp_exponent = lp;
+  cfg.dropout = dropout;
+  cfg.head_split = split;
+  return cfg;
+}
+}  // namespace
+
+TEST(CudaKernelsOnHostModel, AttenMixerGradientCheck) {
+  using M = AttenMixer<Emu, double, attenmixer::Alkdrec>;
+  const auto batch = [] { return test::gradcheck_session_batch<Emu>(); };
+  const auto c1 = mixer_config(HeadSplit::official_reshape, 0.3, 1.0);
+  rdtest::model_gradcheck<M, InBatchBPR>(M(c1), batch(), c1.dropout, rdtest::kNoTap, 1e-6);
+  const auto c2 = mixer_config(HeadSplit::standard, 0.0, 4.0);
+  rdtest::model_gradcheck<M, InBatchBPR>(M(c2), batch(), c2.dropout, rdtest::kNoTap, 1e-6);
+  auto c3 = mixer_config(HeadSplit::official_reshape, 0.3, 1.0);
+  c3.bce_negatives = 3;
+  rdtest::model_gradcheck<M, SessionObjective>(M(c3), batch(), c3.dropout, rdtest::kNoTap, 1e-6);
 }
 
 TEST(CudaKernelsOnHostModel, BERT4RecGradientCheck) {

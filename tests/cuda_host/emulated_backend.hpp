@@ -77,6 +77,12 @@ RD_CUDAHOST_OP(slot_sum_backward)
 RD_CUDAHOST_OP(gather_row_pairs)
 RD_CUDAHOST_OP(scatter_row_pairs)
 RD_CUDAHOST_OP(inbatch_bpr_loss)
+RD_CUDAHOST_OP(intent_slots)
+RD_CUDAHOST_OP(dropout_by_id_forward)
+RD_CUDAHOST_OP(l2_normalise_axis_backward)
+RD_CUDAHOST_OP(mixer_attention_forward)
+RD_CUDAHOST_OP(mixer_attention_backward)
+RD_CUDAHOST_OP(bce_multi_loss)
 RD_CUDAHOST_OP(rank_rows)  // the block and its host result arrays pass through
 RD_CUDAHOST_OP(rank_targets)
 RD_CUDAHOST_OP(rank_chunk)
@@ -87,6 +93,13 @@ struct bpr_loss_impl<::cudahost::Backend> {  // n_targets is host memory
   template <class... A>
   static decltype(auto) run(A&&... a) {
     return ::cudahost::K::bpr_loss(::opaque::un_host(std::forward<A>(a))...);
+  }
+};
+template <>
+struct weighted_pairwise_loss_impl<::cudahost::Backend> {  // weight_sum is host memory
+  template <class... A>
+  static decltype(auto) run(A&&... a) {
+    return ::cudahost::K::weighted_pairwise_loss(::opaque::un_host(std::forward<A>(a))...);
   }
 };
 template <>

@@ -20,7 +20,7 @@ if(RECDISTILL_CUDA_ENABLED)
   # --expt-relaxed-constexpr: kernels call the constexpr Philox of core/random.hpp (and
   # std::array's members), so device dropout draws the CPU's numbers.
   target_compile_options(recdistill_cuda_tests PRIVATE
-    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-restrict --expt-relaxed-constexpr>)
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-restrict --expt-relaxed-constexpr -Werror cross-execution-space-call>)
   # OpenMP comes with the CPU reference's flags when Eigen uses it.
   target_link_libraries(recdistill_cuda_tests PRIVATE recdistill::recdistill GTest::gtest_main
                         CUDA::cublas CUDA::cudart

@@ -324,6 +324,60 @@ Outputs scenario() {
   out["inbatch_bpr"] = {O::template inbatch_bpr_loss<T>(dS, S, Bn, C, 5, 1e-10)};
   out["inbatch_bpr_dS"] = s.get(dS, size_t(Bn) * C);
 
+  // Atten-Mixer's read-out (both head splits, LP pooling, dropout), per-id dropout, intent
+  // slots, axis normalisation backward; bce_multi; the weighted pairwise loss.
+  int32_t* islots = s.put(std::vector<int32_t>(size_t(Bn) * 4));
+  O::intent_slots(islots, valid, Bn, L, 4);
+  out["n_intent_slots"] = s.get(islots, size_t(Bn) * 4);
+  T* bid = s.put(std::vector<T>(size_t(Rd)));
+  T* bmask = s.put(std::vector<T>(size_t(Rd)));
+  O::template dropout_by_id_forward<T>(bid, bmask, da, did, Bn, L, d, 0.3, key, 8u);
+  out["id_drop_mask"] = s.get(bmask, size_t(Rd));
+  out["dropout_by_id"] = s.get(bid, size_t(Rd));
+  T* anorm = s.put(std::vector<T>(size_t(R)));
+  O::template l2_normalise_axis_forward<T>(y, anorm, da, R, d, 1, 1e-12);
+  O::template l2_normalise_axis_backward<T>(x, db, y, anorm, R, d, 1, 1e-12);
+  out["l2_normalise_axis_backward"] = s.get(x, size_t(Rd));
+  const MixerAttentionShape ms{Bn, 4, L, 4, d / 4};
+  for (HeadSplit split : {HeadSplit::official_reshape, HeadSplit::standard}) {
+    const std::string tag = std::string("mixer") + (split == HeadSplit::standard ? "_standard" : "_official");
+    const double lp = split == HeadSplit::standard ? 4.0 : 1.0;
+    const size_t KLs = size_t(Bn) * 4 * 4 * L, Ls = size_t(Bn) * 4 * L;
+    const T* mq = s.put(rnd<T>(size_t(Bn) * 4 * d, 21));
+    T* mo = s.put(std::vector<T>(size_t(Bn) * d));
+    T* G = s.put(std::vector<T>(KLs));
+    T* A1 = s.put(std::vector<T>(KLs));
+    T* A2 = s.put(std::vector<T>(Ls));
+    T* A3 = s.put(std::vector<T>(Ls));
+    T* Dr = s.put(std::vector<T>(Ls));
+    O::template mixer_attention_forward<T>(mo, G, A1, A2, A3, Dr, mq, da, db, valid, ms, split, lp, 0.3, key, 7u);
+    out[tag + "_out"] = s.get(mo, size_t(Bn) * d);
+    out[tag + "_A3"] = s.get(A3, Ls);
+    out[tag + "_drop_mask"] = s.get(Dr, Ls);
+    T* dq = s.put(std::vector<T>(size_t(Bn) * 4 * d));
+    T* dkk = s.put(std::vector<T>(size_t(Rd)));
+    T* dvv = s.put(std::vector<T>(size_t(Rd)));
+    T* scp = s.put(std::vector<T>(KLs));
+    O::template mixer_attention_backward<T>(dq, dkk, dvv, scp, sums, G, A1, A2, A3, Dr, mq, da, db, valid, ms, split, lp);
+    out[tag + "_dq"] = s.get(dq, size_t(Bn) * 4 * d);
+    out[tag + "_dk"] = s.get(dkk, size_t(Rd));
+    out[tag + "_dv"] = s.get(dvv, size_t(Rd));
+  }
+  const auto bneg = ids(size_t(R) * 3, N, 22, 0.0);
+  const double bce = O::template bce_multi_loss<T>(dh, dE, da, table, dtg, s.put(bneg), R, 3, d);
+  out["bce_multi"] = {bce};
+  out["bce_multi_dh"] = s.get(dh, size_t(Rd));
+  out["bce_multi_dE"] = s.get(dE, size_t(N) * d);
+  std::vector<int32_t> groups(static_cast<size_t>(C));
+  for (int j = 0; j < C; ++j) groups[size_t(j)] = j / 3;
+  const int32_t* pitems = s.put(ids(size_t(C), 6, 23, 0.0));
+  double W = 0;
+  const double wp = O::template weighted_pairwise_loss<T>(dS, S, pitems, s.put(groups), s.put(rnd<T>(size_t(C), 24, 0.1, 2)),
+                                                          Bn, C, 5, 1e-10, &W);
+  out["weighted_pairwise"] = {wp};
+  out["r_weight_sum"] = {W};
+  out["weighted_pairwise_dS"] = s.get(dS, size_t(Bn) * C);
+
   // Ranking (exact): score rows with many ties, each exclusion rule and tie rule, top-K lists
   // short and beyond 64, on the one-GEMM path and the chunked path (9 cases, a part block).
   const int nc = 9, NI = 230, CH = 64;
@@ -425,7 +479,7 @@ TYPED_TEST(CudaOpsParity, EveryOpOnTheDeviceEqualsItsHostRun) {
 // losses counted their targets, so a GPU run compares real values, not a broken setup.
 TYPED_TEST(CudaOpsParity, HostScenarioIsWellFormed) {
   const Outputs host = scenario<TypeParam, HostSide>();
-  EXPECT_EQ(host.size(), 211u);
+  EXPECT_EQ(host.size(), 211u + 22u);
   for (const auto& [name, v] : host) {
     SCOPED_TRACE(name);
     ASSERT_FALSE(v.empty());

@@ -62,6 +62,7 @@ RD_HD inline float k_erf(float x) { return erff(x); }
 RD_HD inline double k_erf(double x) { return erf(x); }
 RD_HD inline float k_tanh(float x) { return tanhf(x); }
 RD_HD inline double k_tanh(double x) { return tanh(x); }
+RD_HD inline double k_pow(double x, double y) { return pow(x, y); }
 template <class T>
 RD_HD inline T k_inf() {
   return T(INFINITY);
@@ -682,6 +683,289 @@ struct InBatchBprRow {
   }
 };
 
+// ---- Atten-Mixer (backbones/attenmixer.hpp), bce_multi, the weighted pairwise loss ---------
+struct IntentSlots {  // b over Bn
+  int32_t* idx; const uint8_t* valid; int L, K;
+  RD_HD void operator()(int64_t b) const {
+    int len = 0;
+    for (int j = 0; j < L; ++j) len += valid[b * L + j] != 0;
+    for (int k = 0; k < K; ++k) {
+      const int j = len - 1 - k;
+      idx[b * K + k] = j >= 0 ? int32_t(1 + b * L + j) : 0;
+    }
+  }
+};
+// One thread per (slot r, block of 4 columns): the mask row is keyed by the slot's id.
+template <class T>
+struct DropoutByIdBlock {
+  T* y; T* mask; const T* x; const int32_t* ids; int L, n, blocks; float p; T keep_scale; DropoutKey key;
+  uint32_t site;
+  RD_HD void operator()(int64_t i) const {
+    const int64_t r = i / blocks;
+    const int cb = int(i % blocks), c = cb * 4;
+    const uint32_t b = uint32_t(r / L);
+    const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, uint32_t(ids[r]),
+                            (site << 20) | ((key.first_seq + b) * uint32_t(blocks) + uint32_t(cb)));
+    for (int k = 0; k < 4 && c + k < n; ++k) {
+      const int64_t e = r * n + c + k;
+      mask[e] = u[k] < p ? T(0) : keep_scale;
+      y[e] = x[e] * mask[e];
+    }
+  }
+};
+template <class T>
+struct L2NormaliseAxisGrad {  // v over outer * inner
+  T* dx; const T* g; const T* y; const T* norm; int n, inner; double eps;
+  RD_HD void operator()(int64_t v) const {
+    const int64_t o = v / inner, i = v % inner;
+    const int64_t base = o * n * inner + i;
+    const double nr = norm[v];
+    if (nr == 0) {
+      for (int k = 0; k < n; ++k) dx[base + int64_t(k) * inner] = T(0);
+      return;
+    }
+    double gy = 0;
+    for (int k = 0; k < n; ++k) gy += double(g[base + int64_t(k) * inner]) * double(y[base + int64_t(k) * inner]);
+    const T a = T(1.0 / (nr + eps)), bb = T(gy / nr);
+    for (int k = 0; k < n; ++k) {
+      const int64_t e = base + int64_t(k) * inner;
+      dx[e] = g[e] * a - y[e] * bb;
+    }
+  }
+};
+// Offset of head m's query row kk (of K) of row b in a (B K, d) matrix (spec §6.3), as the CPU's.
+RD_HD inline int64_t mixer_head_row(HeadSplit split, int64_t b, int m, int kk, int K, int H, int dh) {
+  const int64_t d = int64_t(H) * dh;
+  if (split == HeadSplit::standard) return (b * K + kk) * d + int64_t(m) * dh;
+  const int r = m * K + kk;
+  return b * K * d + int64_t(r / H) * d + int64_t(r % H) * dh;
+}
+// The read-out of one (row b, head m): G, A1 (K, L), A2, A3 and the dropout row (L), then the
+// head's dh output channels.
+template <class T>
+struct MixerForwardHead {
+  T* out; T* G; T* A1; T* A2; T* A3; T* drop; const T* q; const T* k; const T* v; const uint8_t* key_valid;
+  MixerAttentionShape s; HeadSplit split; double lp, p_drop; DropoutKey key; uint32_t site;
+  RD_HD void operator()(int64_t bm) const {
+    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = H * dh;  // (s.d() is host code)
+    const int64_t b = bm / H;
+    const int m = int(bm % H);
+    const int64_t KL = int64_t(K) * L;
+    const uint8_t* valid = key_valid + b * L;
+    T* Gm = G + bm * KL;
+    T* A1m = A1 + bm * KL;
+    T* A2m = A2 + bm * L;
+    T* A3m = A3 + bm * L;
+    for (int kk = 0; kk < K; ++kk) {
+      const T* qr = q + mixer_head_row(split, b, m, kk, K, H, dh);
+      T* g = Gm + int64_t(kk) * L;
+      T* a = A1m + int64_t(kk) * L;
+      for (int l = 0; l < L; ++l) {
+        const T* kr = k + mixer_head_row(split, b, m, l, L, H, dh);
+        T acc = 0;
+        for (int c = 0; c < dh; ++c) acc += qr[c] * kr[c];
+        g[l] = T(1) / (T(1) + k_exp(-acc));
+      }
+      T mx = -k_inf<T>();
+      for (int l = 0; l < L; ++l) mx = T(2) * g[l] > mx ? T(2) * g[l] : mx;
+      T total = 0;
+      for (int l = 0; l < L; ++l) total += (a[l] = k_exp(T(2) * g[l] - mx));
+      for (int l = 0; l < L; ++l) a[l] /= total;
+    }
+    for (int l = 0; l < L; ++l) {
+      T acc = 0;
+      for (int kk = 0; kk < K; ++kk)
+        acc += lp == 1.0 ? A1m[int64_t(kk) * L + l] : T(k_pow(double(A1m[int64_t(kk) * L + l]), lp));
+      A2m[l] = lp == 1.0 ? acc : T(k_pow(double(acc), 1.0 / lp));
+    }
+    T mx = -k_inf<T>();
+    for (int l = 0; l < L; ++l)
+      if (valid[l] && T(2) * A2m[l] > mx) mx = T(2) * A2m[l];
+    T total = 0;
+    for (int l = 0; l < L; ++l) total += (A3m[l] = valid[l] ? k_exp(T(2) * A2m[l] - mx) : T(0));
+    const T inv = total > 0 ? T(1) / total : T(0);
+    for (int l = 0; l < L; ++l) A3m[l] *= inv;
+    // Dropout of A3's row: the CPU's call for row b covers rows (first_seq + b) H + m.
+    T* Dm = drop + bm * L;
+    if (p_drop <= 0) {
+      for (int l = 0; l < L; ++l) Dm[l] = T(1);
+    } else {
+      const T keep = T(1.0 / (1.0 - p_drop));
+      const uint32_t row = (key.first_seq + uint32_t(b)) * uint32_t(H) + uint32_t(m);
+      for (int c = 0; c < L; c += 4) {
+        const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, row, (site << 20) | uint32_t(c / 4));
+        for (int j = 0; j < 4 && c + j < L; ++j) Dm[c + j] = u[j] < float(p_drop) ? T(0) : keep;
+      }
+    }
+    T* o = out + b * d + int64_t(m) * dh;
+    for (int c = 0; c < dh; ++c) o[c] = T(0);
+    for (int l = 0; l < L; ++l) {
+      if (!valid[l]) continue;
+      const T w = A3m[l] * Dm[l];
+      const T* vr = v + (b * L + l) * d + int64_t(m) * dh;
+      for (int c = 0; c < dh; ++c) o[c] += w * vr[c];
+    }
+  }
+};
+// The backward of one (row b, head m); dA, dA2: this head's (L) slices of a scratch.
+template <class T>
+struct MixerBackwardHead {
+  T* dq; T* dk; T* dv; T* P; T* dA_all; const T* g; const T* G; const T* A1; const T* A2; const T* A3;
+  const T* drop; const T* q; const T* k; const T* v; const uint8_t* key_valid; MixerAttentionShape s;
+  HeadSplit split; double lp;
+  RD_HD void operator()(int64_t bm) const {
+    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = H * dh;  // (s.d() is host code)
+    const int64_t b = bm / H;
+    const int m = int(bm % H);
+    const int64_t KL = int64_t(K) * L;
+    const uint8_t* valid = key_valid + b * L;
+    const T* gb = g + b * d;
+    const T* Gm = G + bm * KL;
+    const T* A1m = A1 + bm * KL;
+    const T* A2m = A2 + bm * L;
+    const T* A3m = A3 + bm * L;
+    const T* Dm = drop + bm * L;
+    T* Pm = P + bm * KL;
+    T* dA = dA_all + bm * 2 * L;
+    T* dA2 = dA + L;
+    for (int l = 0; l < L; ++l) {
+      T* dvr = dv + (b * L + l) * d + int64_t(m) * dh;
+      const T* vr = v + (b * L + l) * d + int64_t(m) * dh;
+      if (!valid[l]) {
+        for (int c = 0; c < dh; ++c) dvr[c] = T(0);
+        dA[l] = 0;
+        continue;
+      }
+      const T w = A3m[l] * Dm[l];
+      T acc = 0;
+      for (int c = 0; c < dh; ++c) {
+        dvr[c] = w * gb[m * dh + c];
+        acc += gb[m * dh + c] * vr[c];
+      }
+      dA[l] = acc * Dm[l];
+    }
+    T dot = 0;
+    for (int l = 0; l < L; ++l) dot += dA[l] * A3m[l];
+    for (int l = 0; l < L; ++l) dA2[l] = T(2) * A3m[l] * (dA[l] - dot);
+    for (int kk = 0; kk < K; ++kk) {
+      const T* a = A1m + int64_t(kk) * L;
+      const T* gr = Gm + int64_t(kk) * L;
+      T* pr = Pm + int64_t(kk) * L;
+      for (int l = 0; l < L; ++l)
+        pr[l] = lp == 1.0 ? dA2[l] : dA2[l] * T(k_pow(double(a[l]), lp - 1.0) * k_pow(double(A2m[l]), 1.0 - lp));
+      T d1 = 0;
+      for (int l = 0; l < L; ++l) d1 += pr[l] * a[l];
+      for (int l = 0; l < L; ++l) pr[l] = T(2) * a[l] * (pr[l] - d1) * gr[l] * (T(1) - gr[l]);
+    }
+    for (int kk = 0; kk < K; ++kk) {
+      T* dqr = dq + mixer_head_row(split, b, m, kk, K, H, dh);
+      for (int c = 0; c < dh; ++c) dqr[c] = T(0);
+      for (int l = 0; l < L; ++l) {
+        const T* kr = k + mixer_head_row(split, b, m, l, L, H, dh);
+        const T pv = Pm[int64_t(kk) * L + l];
+        for (int c = 0; c < dh; ++c) dqr[c] += pv * kr[c];
+      }
+    }
+    for (int l = 0; l < L; ++l) {
+      T* dkr = dk + mixer_head_row(split, b, m, l, L, H, dh);
+      for (int c = 0; c < dh; ++c) dkr[c] = T(0);
+      for (int kk = 0; kk < K; ++kk) {
+        const T* qr = q + mixer_head_row(split, b, m, kk, K, H, dh);
+        const T pv = Pm[int64_t(kk) * L + l];
+        for (int c = 0; c < dh; ++c) dkr[c] += pv * qr[c];
+      }
+    }
+  }
+};
+RD_HD inline double k_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+// bce_multi, row r: the target (k = -1) then its negatives; dh written, the coefficients kept.
+template <class T>
+struct BceMultiRow {
+  T* dh; double* pos; double* neg; T* coef; const T* h; const T* E; const int32_t* targets;
+  const int32_t* negatives; int n_neg, d; double inv_pos, inv_neg;
+  RD_HD void operator()(int64_t r) const {
+    const T* hr = h + r * d;
+    if (dh)
+      for (int c = 0; c < d; ++c) dh[r * d + c] = T(0);
+    double pr = 0, nr = 0;
+    for (int k = -1; k < n_neg; ++k) {
+      const int32_t item = k < 0 ? targets[r] : negatives[r * n_neg + k];
+      const T* e = E + int64_t(item) * d;
+      double x = 0;
+      for (int c = 0; c < d; ++c) x += double(hr[c]) * double(e[c]);
+      double cf;
+      if (k < 0) {
+        pr += k_softplus(-x);
+        cf = (1.0 / (1.0 + exp(-x)) - 1.0) * inv_pos;
+      } else {
+        nr += k_softplus(x);
+        cf = 1.0 / (1.0 + exp(-x)) * inv_neg;
+      }
+      coef[r * (n_neg + 1) + (k + 1)] = T(cf);
+      if (dh)
+        for (int c = 0; c < d; ++c) dh[r * d + c] += T(cf) * e[c];
+    }
+    pos[r] = pr;
+    neg[r] = nr;
+  }
+};
+template <class T>
+struct BceMultiTableGrad {  // c over d: rows and their items in order
+  T* dE; const T* coef; const T* h; const int32_t* targets; const int32_t* negatives; int R, n_neg, d;
+  RD_HD void operator()(int64_t c) const {
+    for (int r = 0; r < R; ++r)
+      for (int k = -1; k < n_neg; ++k) {
+        const int32_t item = k < 0 ? targets[r] : negatives[int64_t(r) * n_neg + k];
+        dE[int64_t(item) * d + c] += coef[int64_t(r) * (n_neg + 1) + (k + 1)] * h[int64_t(r) * d + c];
+      }
+  }
+};
+// The weighted pairwise loss, row b: first its negative count and weight, then its terms.
+template <class T>
+struct PairwiseCount {
+  int32_t* n_neg; double* w; const int32_t* items; const int32_t* groups; const T* weights; int C, row0;
+  RD_HD void operator()(int64_t b) const {
+    const int p = row0 + int(b);
+    int n = 0;
+    for (int j = 0; j < C; ++j) n += (items[j] != items[p]) & (groups[j] != groups[p]);
+    n_neg[b] = n;
+    w[b] = n > 0 ? double(weights[p]) : 0.0;
+  }
+};
+template <class T>
+struct PairwiseRow {
+  T* dS; double* row_loss; const T* S; const int32_t* items; const int32_t* groups; const T* weights;
+  const int32_t* n_neg; int C, row0; T gamma; double W;
+  RD_HD void operator()(int64_t b) const {
+    T* drow = dS + b * C;
+    if (n_neg[b] == 0) {
+      for (int j = 0; j < C; ++j) drow[j] = T(0);
+      row_loss[b] = 0;
+      return;
+    }
+    const int p = row0 + int(b);
+    const double c = double(weights[p]) / (double(n_neg[b]) * W);
+    const T* row = S + b * C;
+    const T cT = T(c);
+    T lsum = 0, dlsum = 0;
+    for (int j = 0; j < C; ++j) {
+      if (!((items[j] != items[p]) & (groups[j] != groups[p]))) {
+        drow[j] = T(0);
+        continue;
+      }
+      const T x = row[p] - row[j];
+      const T e = k_exp(x < T(0) ? x : -x), r = T(1) / (T(1) + e);
+      const T sg = x >= T(0) ? r : e * r;
+      lsum += -k_log(gamma + sg);
+      const T dl = -(e * r * r) / (gamma + sg);
+      dlsum += dl;
+      drow[j] = -dl * cT;
+    }
+    row_loss[b] = c * double(lsum);
+    drow[p] = T(double(dlsum) * c);
+  }
+};
+
 // ---- ranking (eval/ranking.hpp's rank ops) -------------------------------------------------
 // One thread per case of a block: the CPU's rank counts (cpu/ranking.hpp) and its top-K list
 // (cpu/select.hpp: score descending, then id ascending; NaN never selected; a short list is
@@ -998,6 +1282,69 @@ struct Ops {
     double* row_loss = scratch<double>(1, R);
     X::for_each(R, InBatchBprRow<T>{dS, row_loss, S, C, row0, T(gamma), inv});
     return reduce(R, SumTerm<double>{row_loss}) * inv;
+  }
+
+  // ---- Atten-Mixer, bce_multi, the weighted pairwise loss ----
+  static void intent_slots(int32_t* idx, const uint8_t* valid, int Bn, int L, int K) {
+    X::for_each(Bn, IntentSlots{idx, valid, L, K});
+  }
+  template <class T>
+  static void dropout_by_id_forward(T* y, T* mask, const T* x, const int32_t* ids, int Bn, int L, int n, double p,
+                                    DropoutKey key, uint32_t site) {
+    const int64_t R = int64_t(Bn) * L;
+    if (p <= 0) return X::for_each(R * n, DropoutOff<T>{y, mask, x});
+    const int blocks = (n + 3) / 4;
+    X::for_each(R * blocks, DropoutByIdBlock<T>{y, mask, x, ids, L, n, blocks, float(p), T(1.0 / (1.0 - p)), key, site});
+  }
+  template <class T>
+  static void l2_normalise_axis_backward(T* dx, const T* g, const T* y, const T* norm, int outer, int n, int inner,
+                                         double eps) {
+    X::for_each(int64_t(outer) * inner, L2NormaliseAxisGrad<T>{dx, g, y, norm, n, inner, eps});
+  }
+  template <class T>
+  static void mixer_attention_forward(T* out, T* G, T* A1, T* A2, T* A3, T* drop, const T* q, const T* k, const T* v,
+                                      const uint8_t* key_valid, MixerAttentionShape s, HeadSplit split, double lp,
+                                      double p_drop, DropoutKey key, uint32_t site) {
+    X::for_each(int64_t(s.B) * s.H,
+                MixerForwardHead<T>{out, G, A1, A2, A3, drop, q, k, v, key_valid, s, split, lp, p_drop, key, site});
+  }
+  template <class T>
+  static void mixer_attention_backward(T* dq, T* dk, T* dv, T* scratch_p, const T* g, const T* G, const T* A1,
+                                       const T* A2, const T* A3, const T* drop, const T* q, const T* k, const T* v,
+                                       const uint8_t* key_valid, MixerAttentionShape s, HeadSplit split, double lp) {
+    T* dA = scratch<T>(1, int64_t(s.B) * s.H * 2 * s.L);
+    X::for_each(int64_t(s.B) * s.H, MixerBackwardHead<T>{dq, dk, dv, scratch_p, dA, g, G, A1, A2, A3, drop, q, k, v,
+                                                         key_valid, s, split, lp});
+  }
+  template <class T>
+  static double bce_multi_loss(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
+                               const int32_t* negatives, int R, int n_neg, int d) {
+    if (R == 0) return 0.0;
+    const double inv_pos = 1.0 / double(R), inv_neg = n_neg > 0 ? 1.0 / (double(R) * n_neg) : 0.0;
+    double* pos = scratch<double>(1, 2 * int64_t(R));
+    double* neg = pos + R;
+    T* coef = scratch<T>(2, int64_t(R) * (n_neg + 1));
+    X::for_each(R, BceMultiRow<T>{dh, pos, neg, coef, hidden, table, targets, negatives, n_neg, d, inv_pos, inv_neg});
+    if (dE) X::for_each(d, BceMultiTableGrad<T>{dE, coef, hidden, targets, negatives, R, n_neg, d});
+    return reduce(R, SumTerm<double>{pos}) * inv_pos + reduce(R, SumTerm<double>{neg}) * inv_neg;
+  }
+  template <class T>
+  static double weighted_pairwise_loss(T* dS, const T* S, const int32_t* items, const int32_t* groups,
+                                       const T* weights, int R, int C, int row0, double gamma, double* weight_sum) {
+    if (weight_sum) *weight_sum = 0;
+    if (R == 0) return 0.0;
+    int32_t* n_neg = scratch<int32_t>(1, R);
+    double* w = scratch<double>(2, R);
+    X::for_each(R, PairwiseCount<T>{n_neg, w, items, groups, weights, C, row0});
+    const double W = reduce(R, SumTerm<double>{w});
+    if (weight_sum) *weight_sum = W;
+    if (!(W > 0)) {
+      fill<T>(dS, int64_t(R) * C, 0.0);
+      return 0.0;
+    }
+    double* row_loss = scratch<double>(3, R);
+    X::for_each(R, PairwiseRow<T>{dS, row_loss, S, items, groups, weights, n_neg, C, row0, T(gamma), W});
+    return reduce(R, SumTerm<double>{row_loss});
   }
 
   template <class T>
