@@ -10,10 +10,10 @@ build=${BUILD:-build-gpu}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRECDISTILL_PORTABLE=ON -DRECDISTILL_CUDA=ON \
   -DRECDISTILL_BUILD_TESTS=ON -DRECDISTILL_BUILD_APPS=ON -DRECDISTILL_BUILD_CPU_TESTS=OFF \
   -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null
-ninja -C "$build" recdistill_app recdistill_sasrec recdistill_bert4rec recdistill_sequential_cuda recdistill_cuda_tests
+ninja -C "$build" recdistill_app recdistill_sasrec recdistill_bert4rec recdistill_session recdistill_sequential_cuda recdistill_cuda_tests
 rm -rf .gpu && mkdir -p .gpu/apps .gpu/plugins .gpu/tests .gpu/lib
 cp "$build/apps/recdistill" .gpu/apps/
-cp "$build"/plugins/librecdistill_sasrec.so "$build"/plugins/librecdistill_bert4rec.so \
+cp "$build"/plugins/librecdistill_sasrec.so "$build"/plugins/librecdistill_bert4rec.so "$build"/plugins/librecdistill_session.so \
   "$build"/plugins/librecdistill_sequential_cuda.so .gpu/plugins/
 cp "$build/tests/recdistill_cuda_tests" .gpu/tests/
 # Every non-CUDA library outside libc's family that the binaries load, from this machine.

@@ -1,8 +1,8 @@
-// The sequential transformers on a CUDA GPU: SequentialModel<SASRec | BERT4Rec, and their
-// profile-distilling families, cuda::Backend> (training with the generic trainer, full-ranking evaluation, weights,
+// Every sequential and session model on a CUDA GPU: SequentialModel<Family, cuda::Backend> for
+// SASRec, BERT4Rec, their profile-distilling families, STAMP, FPMC and Atten-Mixer (training with the generic trainer, full-ranking evaluation, weights,
 // recommend) for configs with runtime.backend: cuda. Built only where nvcc is found, in a
-// library of its own, so the CPU plugins load on machines without CUDA. It offers "SASRec",
-// "BERT4Rec", "SASRecLLM" and "BERT4RecLLM" beside the CPU plugins: each declines the other's backend, so the config's
+// library of its own, so the CPU plugins load on machines without CUDA. It offers each model
+// beside its CPU plugin: each declines the other's backend, so the config's
 // runtime.backend picks the plugin.
 #include "recdistill/backend/cuda/backend.cuh"
 #include "../common/sequential_model.hpp"
@@ -31,6 +31,12 @@ plugin::PluginInfo describe() {
                          io::describe<io::ExperimentConfig>()});
   info.models.push_back({"BERT4RecLLM", "BERT4Rec with LLM profile distillation on a CUDA GPU (runtime.backend: cuda)",
                          io::describe<io::BERT4RecExperimentConfig>()});
+  info.models.push_back({"STAMP", "STAMP on a CUDA GPU (runtime.backend: cuda), variants recbole and alkdrec_simplified",
+                         io::describe<io::STAMPExperimentConfig>()});
+  info.models.push_back({"FPMC", "FPMC on a CUDA GPU (runtime.backend: cuda), variants recbole and session",
+                         io::describe<io::FPMCExperimentConfig>()});
+  info.models.push_back({"AttenMixer", "Atten-Mixer on a CUDA GPU (runtime.backend: cuda), variants official and alkdrec",
+                         io::describe<io::AttenMixerExperimentConfig>()});
   return info;
 }
 
@@ -71,6 +77,15 @@ std::unique_ptr<plugin::Model> create_model(const std::string& name, const io::C
   if (name == "BERT4RecLLM")
     return std::make_unique<plugins::SequentialModel<BERT4RecLLMFamily, cuda::Backend>>(
         cuda_config<io::BERT4RecExperimentConfig>(layers));
+  if (name == "STAMP")
+    return std::make_unique<plugins::SequentialModel<STAMPFamily, cuda::Backend>>(
+        cuda_config<io::STAMPExperimentConfig>(layers));
+  if (name == "FPMC")
+    return std::make_unique<plugins::SequentialModel<FPMCFamily, cuda::Backend>>(
+        cuda_config<io::FPMCExperimentConfig>(layers));
+  if (name == "AttenMixer")
+    return std::make_unique<plugins::SequentialModel<AttenMixerFamily, cuda::Backend>>(
+        cuda_config<io::AttenMixerExperimentConfig>(layers));
   return nullptr;
 }
 
