@@ -287,7 +287,7 @@ class SequentialModel final : public plugin::Model {
       // are made once and kept: allocating them per request cost more than the forward pass.
       if (!std::holds_alternative<Serving<V>>(serving_)) serving_.template emplace<Serving<V>>(net<V>(*mc_), params_);
       auto& sv = std::get<Serving<V>>(serving_);
-      const auto top = eval::topk_cases<B>(sv.net, CPtr<B, float>(sv.params.data()), sv.acts, cases, k,
+      const auto top = eval::topk_cases<B>(sv.net, sv.weights(), sv.acts, cases, k,
                                            eval::Exclude::listed);
       for (size_t i = 0; i < histories.size(); ++i)
         for (int r = 0; r < k; ++r)
@@ -361,12 +361,22 @@ class SequentialModel final : public plugin::Model {
   template <class V>
   struct Serving {
     Serving(Net<V> n, const std::vector<float>& w)
-        : net(std::move(n)), acts(net.make_activations(eval::kEvalBlock)), params(w.size()) {
-      put(params, w);
+        : net(std::move(n)), acts(net.make_activations(eval::kEvalBlock)), host(w) {
+      if constexpr (!B::host_memory) {
+        params = Buffer<B, float>(w.size());
+        put(params, w);
+      }
+    }
+    // The weights where the backend reads them: the host's (params_, kept while this lives) or
+    // a copy in device memory.
+    CPtr<B, float> weights() const {
+      if constexpr (B::host_memory) return host.data();
+      else return params.data();
     }
     Net<V> net;
     typename Net<V>::Activations acts;
-    Buffer<B, float> params;  // the weights in the backend's memory
+    const std::vector<float>& host;
+    Buffer<B, float> params;
   };
   template <class Tuple>
   struct ServingOf;

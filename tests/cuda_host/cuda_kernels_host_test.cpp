@@ -22,11 +22,13 @@
 #include "../gradcheck/bert4rec_gradcheck.hpp"
 #include "../gradcheck/sasrec_gradcheck.hpp"
 #include "emulated_backend.hpp"
+#include "random_inputs.hpp"
 #include "sasrec_run.hpp"
 #include "recdistill/backbones/attenmixer.hpp"
 #include "recdistill/backbones/fpmc.hpp"
 #include "recdistill/backbones/sasrec.hpp"
 #include "recdistill/backbones/stamp.hpp"
+#include "recdistill/losses/attenmixer_official_ce.hpp"
 #include "recdistill/losses/bce_multi.hpp"
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/losses/session_objective.hpp"
@@ -43,22 +45,8 @@ using K = cudahost::K;
 
 namespace {
 
-template <class T>
-std::vector<T> rnd(size_t n, uint64_t seed, double lo = -1, double hi = 1) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> v(n);
-  for (auto& x : v) x = T(u(g));
-  return v;
-}
-std::vector<int32_t> ids(size_t n, int N, uint64_t seed, double pad_share = 0.25) {
-  std::mt19937_64 g(seed);
-  std::uniform_int_distribution<int> u(1, N - 1);
-  std::uniform_real_distribution<double> p(0, 1);
-  std::vector<int32_t> v(n);
-  for (auto& x : v) x = p(g) < pad_share ? 0 : u(g);
-  return v;
-}
+using cudahost::ids;
+using cudahost::rnd;
 std::vector<uint8_t> valid_of(const std::vector<int32_t>& v) {
   std::vector<uint8_t> m(v.size());
   for (size_t i = 0; i < v.size(); ++i) m[i] = v[i] != 0;
@@ -549,7 +537,29 @@ TYPED_TEST(CudaKernelsOnHost, AttenMixerAndDistillationOpsMatchTheCpu) {
     EXPECT_LT(rel_err(dh2, dh1), tight<T>());
     EXPECT_LT(rel_err(dE2, dE1), tight<T>());
   }
-  {  // weighted pairwise: repeated items and groups (masked pairs), a row without a negative
+  // Weighted pairwise on small batches: row 0 has no negative (every other column shares its
+  // item or its group), then no row has one (W = 0: loss 0, dS 0).
+  for (const auto& ig : {std::pair<std::vector<int32_t>, std::vector<int32_t>>{{1, 1, 1, 2}, {0, 1, 2, 0}},
+                         std::pair<std::vector<int32_t>, std::vector<int32_t>>{{1, 2, 3, 4}, {0, 0, 0, 0}}}) {
+    const int C = 4;
+    const auto w = rnd<T>(size_t(C), 103, 0.1, 2);
+    const auto S = rnd<T>(size_t(C) * C, 104, -5, 5);
+    std::vector<T> dS1(S.size(), T(8)), dS2 = dS1;
+    double W1 = -1, W2 = -1;
+    const double a1 = ops::weighted_pairwise_loss<Cpu>(dS1.data(), S.data(), ig.first.data(), ig.second.data(), w.data(),
+                                                       C, C, 0, 1e-10, &W1);
+    const double a2 = K::weighted_pairwise_loss<T>(dS2.data(), S.data(), ig.first.data(), ig.second.data(), w.data(), C,
+                                                   C, 0, 1e-10, &W2);
+    EXPECT_NEAR(W2, W1, 1e-14);
+    EXPECT_NEAR(a2, a1, tol<T>() * std::max(1.0, std::abs(a1)));
+    EXPECT_LT(rel_err(dS2, dS1), tol<T>());
+    for (int j = 0; j < C; ++j) EXPECT_EQ(dS2[size_t(j)], T(0));  // row 0: no negative, no gradient
+    if (ig.second[1] == 0) {
+      EXPECT_EQ(W2, 0.0);
+      EXPECT_EQ(a2, 0.0);
+    }
+  }
+  {  // weighted pairwise: repeated items and groups (masked pairs), rows offset
     const int R = 5, C = 9;
     const std::vector<int32_t> items = {1, 2, 2, 3, 4, 5, 1, 6, 7}, groups = {0, 0, 1, 1, 2, 2, 3, 3, 4};
     const auto w = rnd<T>(size_t(C), 101, 0.1, 2);
@@ -737,6 +747,12 @@ TEST(CudaKernelsOnHostModel, AttenMixerGradientCheck) {
   auto c3 = mixer_config(HeadSplit::official_reshape, 0.3, 1.0);
   c3.bce_negatives = 3;
   rdtest::model_gradcheck<M, SessionObjective>(M(c3), batch(), c3.dropout, rdtest::kNoTap, 1e-6);
+  // The official variant: one table, per-item dropout, normalised rows, its scaled CE.
+  using MO = AttenMixer<Emu, double, attenmixer::Official>;
+  auto c4 = mixer_config(HeadSplit::official_reshape, 0.3, 4.0);
+  c4.variant = AttenMixerVariant::official;
+  c4.loss = SessionLoss::ce;
+  rdtest::model_gradcheck<MO, AttenMixerOfficialCE>(MO(c4), batch(), c4.dropout, rdtest::kNoTap, 1e-6);
 }
 
 TEST(CudaKernelsOnHostModel, BERT4RecGradientCheck) {

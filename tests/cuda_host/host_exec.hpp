@@ -8,13 +8,17 @@
 #include <cstring>
 #include <vector>
 
+#include "recdistill/core/error.hpp"
+
 namespace cudahost {
 
 template <class G>
 struct HostExec {
+  // Backwards: a functor whose index i read what a lower index writes (a race on a GPU, where
+  // the threads run in no order) then differs from the CPU's loop, which runs forwards.
   template <class F>
   static void for_each(int64_t n, const F& f) {
-    for (int64_t i = 0; i < n; ++i) f(i);
+    for (int64_t i = n - 1; i >= 0; --i) f(i);
   }
   template <class T, class... A>
   static void gemm(A... a) {
@@ -26,6 +30,7 @@ struct HostExec {
   }
   // Four independent scratch areas per thread, grown on demand (max_align_t-aligned).
   static void* scratch(int slot, size_t bytes) {
+    RD_REQUIRE(slot >= 0 && slot < 4, "cuda scratch slot ", slot, " (0..3)");
     thread_local std::vector<std::max_align_t> area[4];
     auto& a = area[slot];
     const size_t words = (bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t);

@@ -6,14 +6,11 @@
 
 #include <vector>
 
-#include "recdistill/backbones/bert4rec.hpp"
 #include "recdistill/backend/cpu/backend.hpp"
-#include "recdistill/losses/cloze.hpp"
 #include "bert4rec_gradcheck.hpp"
 
 using namespace recdistill;
 using B = cpu::Backend;
-
 
 TEST(BERT4RecGrad, Recbole) { rdtest::bert4rec_gradcheck<B, bert4rec::RecBole>(0.0); }
 TEST(BERT4RecGrad, RecboleDropout) { rdtest::bert4rec_gradcheck<B, bert4rec::RecBole>(0.3); }

@@ -1,6 +1,7 @@
 // tests/parity/cpu_reference.cpp: the CPU reference for the CUDA parity tests, as plain
 // functions. Compiled by the host compiler (not nvcc) so Eigen never goes through nvcc; the
-// declarations are repeated in cuda_parity_test.cu and the linker checks they match.
+// declarations are repeated in cuda_parity_test.cu and cuda_ops_parity_test.cu, and the linker
+// checks they match.
 #include <cstdint>
 
 #include "recdistill/backend/cpu/backend.hpp"
@@ -28,7 +29,7 @@ RD_PARITY_REFERENCE(double)
 
 #undef RD_PARITY_REFERENCE
 
-// The GPU training test's data and its CPU run (cuda_parity_test.cu).
+// The GPU training test's data and its CPU run (cuda_ops_parity_test.cu).
 data::Split ref_training_split() { return data::to_split(test::synthetic(80, 30, 12, 3)); }
 std::pair<std::vector<float>, TrainResult> ref_train_small_sasrec(const data::Split& split) {
   return cudahost::train_small_sasrec<cpu::Backend>(split);

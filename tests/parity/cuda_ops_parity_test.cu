@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../cuda_host/host_exec.hpp"
+#include "../cuda_host/random_inputs.hpp"
 #include "../cuda_host/sasrec_run.hpp"
 #include "recdistill/backend/cuda/backend.cuh"
 
@@ -87,22 +88,8 @@ struct HostSide {
   }
 };
 
-template <class T>
-std::vector<T> rnd(size_t n, uint64_t seed, double lo = -1, double hi = 1) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> v(n);
-  for (auto& x : v) x = T(u(g));
-  return v;
-}
-std::vector<int32_t> ids(size_t n, int N, uint64_t seed, double pad_share) {
-  std::mt19937_64 g(seed);
-  std::uniform_int_distribution<int> u(1, N - 1);
-  std::uniform_real_distribution<double> p(0, 1);
-  std::vector<int32_t> v(n);
-  for (auto& x : v) x = p(g) < pad_share ? 0 : u(g);
-  return v;
-}
+using cudahost::ids;
+using cudahost::rnd;
 
 using Outputs = std::map<std::string, std::vector<double>>;
 

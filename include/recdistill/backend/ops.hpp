@@ -178,13 +178,21 @@ struct CrossEntropyWorkspace {
 // H heads of dh channels (d = H dh).
 struct MixerAttentionShape {
   int B, K, L, H, dh;
-  int d() const { return H * dh; }
+  constexpr int d() const { return H * dh; }
 };
 // How queries and keys are split into heads (spec §6.3): `official_reshape` reads head m's
 // row k' of a (K, d) matrix as row r = m K + k' of its row-major (K H, dh) view (both
 // references do this); `standard` reads channels [m dh, (m + 1) dh) of row k'. Values are
 // always split the standard way.
 enum class HeadSplit { official_reshape, standard };
+// Offset of head m's query row kk (of K) of row b in a (B K, d) matrix under the split (keys:
+// K = L). constexpr, so the CUDA kernels call it too.
+constexpr int64_t mixer_head_row(HeadSplit split, int64_t b, int m, int kk, int K, int H, int dh) {
+  const int64_t d = int64_t(H) * dh;
+  if (split == HeadSplit::standard) return (b * K + kk) * d + int64_t(m) * dh;
+  const int r = m * K + kk;  // row r of the row-major (K H, dh) view of row b's (K, d) block
+  return b * K * d + int64_t(r / H) * d + int64_t(r % H) * dh;
+}
 // ---- end Atten-Mixer ---------------------------------------------------------------------
 
 namespace ops {

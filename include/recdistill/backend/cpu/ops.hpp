@@ -1001,16 +1001,6 @@ struct dropout_by_id_forward_impl<CpuB> {
   }
 };
 
-namespace cpu_detail {
-// Offsets of head m's query row kk (of K) and key row l (of L) of row b, in a (B*K, d) and a
-// (B*L, d) matrix, under the head split (spec §6.3).
-inline int64_t head_row(HeadSplit split, int b, int m, int kk, int K, int H, int dh) {
-  const int64_t d = int64_t(H) * dh;
-  if (split == HeadSplit::standard) return (int64_t(b) * K + kk) * d + int64_t(m) * dh;
-  const int r = m * K + kk;  // row r of the row-major (K H, dh) view of row b's (K, d) block
-  return int64_t(b) * K * d + int64_t(r / H) * d + int64_t(r % H) * dh;
-}
-}  // namespace cpu_detail
 
 template <>
 struct mixer_attention_forward_impl<CpuB> {
@@ -1031,11 +1021,11 @@ struct mixer_attention_forward_impl<CpuB> {
         T* A2m = A2 + (int64_t(b) * H + m) * L;
         T* A3m = A3 + (int64_t(b) * H + m) * L;
         for (int kk = 0; kk < K; ++kk) {
-          const T* qr = q + cpu_detail::head_row(split, b, m, kk, K, H, dh);
+          const T* qr = q + mixer_head_row(split, b, m, kk, K, H, dh);
           T* g = Gm + int64_t(kk) * L;
           T* a = A1m + int64_t(kk) * L;
           for (int l = 0; l < L; ++l) {
-            const T* kr = k + cpu_detail::head_row(split, b, m, l, L, H, dh);
+            const T* kr = k + mixer_head_row(split, b, m, l, L, H, dh);
             T acc = 0;
             for (int c = 0; c < dh; ++c) acc += qr[c] * kr[c];
             g[l] = T(1) / (T(1) + std::exp(-acc));
@@ -1142,19 +1132,19 @@ struct mixer_attention_backward_impl<CpuB> {
         }
         // dq~[kk] = sum_l P[kk, l] k~[l]; dk~[l] = sum_kk P[kk, l] q~[kk].
         for (int kk = 0; kk < K; ++kk) {
-          T* dqr = dq + cpu_detail::head_row(split, b, m, kk, K, H, dh);
+          T* dqr = dq + mixer_head_row(split, b, m, kk, K, H, dh);
           std::fill(dqr, dqr + dh, T(0));
           for (int l = 0; l < L; ++l) {
-            const T* kr = k + cpu_detail::head_row(split, b, m, l, L, H, dh);
+            const T* kr = k + mixer_head_row(split, b, m, l, L, H, dh);
             const T p = P[int64_t(kk) * L + l];
             for (int c = 0; c < dh; ++c) dqr[c] += p * kr[c];
           }
         }
         for (int l = 0; l < L; ++l) {
-          T* dkr = dk + cpu_detail::head_row(split, b, m, l, L, H, dh);
+          T* dkr = dk + mixer_head_row(split, b, m, l, L, H, dh);
           std::fill(dkr, dkr + dh, T(0));
           for (int kk = 0; kk < K; ++kk) {
-            const T* qr = q + cpu_detail::head_row(split, b, m, kk, K, H, dh);
+            const T* qr = q + mixer_head_row(split, b, m, kk, K, H, dh);
             const T p = P[int64_t(kk) * L + l];
             for (int c = 0; c < dh; ++c) dkr[c] += p * qr[c];
           }

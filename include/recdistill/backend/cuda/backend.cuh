@@ -1,8 +1,9 @@
 // recdistill/backend/cuda/backend.cuh: the CUDA backend (cuBLAS GEMM + element-wise kernels).
 //
-// Compile with nvcc (this header defines a kernel). Buffers are device pointers in the same
-// row-major layout the CPU backend uses; the CPU backend is the reference and
-// tests/parity/cuda_parity_test.cu checks every operation here against it.
+// Compile with nvcc (this header defines kernels). Buffers are device pointers in the same
+// row-major layout the CPU backend uses; the CPU backend is the reference. The ops' code is
+// kernels.hpp, tested on the host against the CPU (tests/cuda_host/); tests/parity/ checks the
+// GEMMs against the CPU and every op on the device against its host run.
 //
 // Row-major over a column-major library: a row-major (R, C) matrix with row stride ld is, to
 // cuBLAS, a column-major (C, R) matrix with leading dimension ld, i.e. its transpose. So the
@@ -355,11 +356,8 @@ void Backend::gelu_forward(T* y, const T* x, int64_t n) {
 
 }  // namespace recdistill::cuda
 
-// The ops of backend/ops.hpp this backend has (kernels.hpp): SASRec's and BERT4Rec's forward
-// and backward, CE, sampled BPR, STAMP's and FPMC's read-outs, in-batch and RecBole's BPR, the
-// optimiser and clipping, and the evaluator's ranking. Every other op fails to compile on it
-// with the missing-op message: Atten-Mixer's, bce_multi, the weighted pairwise loss and
-// profile distillation's aggregators are not written yet.
+// The ops of backend/ops.hpp, every one (kernels.hpp). An op added to the contract later fails to
+// compile on this backend with the missing-op message until it gets its kernel here.
 namespace recdistill::ops {
 
 #define RD_CUDA_OP(op)                                                               \

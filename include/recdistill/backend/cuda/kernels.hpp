@@ -531,6 +531,21 @@ struct CountNonzero {  // one thread: out[0] = #{r : ids[r] != 0}
 
 
 // ---- session read-outs (STAMP, FPMC) and their losses ----------------------------------------
+// The number of real (left-aligned) slots of row b of a (Bn, L) mask.
+RD_HD inline int row_len(const uint8_t* valid, int64_t b, int L) {
+  int len = 0;
+  for (int j = 0; j < L; ++j) len += valid[b * L + j] != 0;
+  return len;
+}
+// The pairwise losses' term, as cpu/vecmath.hpp's neg_log_sigmoid_gamma: l = -log(gamma + s),
+// dl = -s (1 - s) / (gamma + s), s = sigmoid(x), from e = exp(-|x|) (no overflow, no 1 - s).
+template <class T>
+RD_HD inline void neg_log_sigmoid_gamma(T x, T gamma, T& l, T& dl) {
+  const T e = k_exp(x < T(0) ? x : -x), r = T(1) / (T(1) + e);
+  const T s = x >= T(0) ? r : e * r;
+  l = -k_log(gamma + s);
+  dl = -(e * r * r) / (gamma + s);
+}
 template <class T>
 struct Sigmoid {
   T* y; const T* x;
@@ -555,8 +570,7 @@ template <class T>
 struct LengthWeights {  // b over Bn
   T* w; const uint8_t* valid; int L;
   RD_HD void operator()(int64_t b) const {
-    int len = 0;
-    for (int j = 0; j < L; ++j) len += valid[b * L + j] != 0;
+    const int len = row_len(valid, b, L);
     const T v = len == 0 ? T(0) : T(1) / T(len);
     for (int j = 0; j < L; ++j) w[b * L + j] = v;
   }
@@ -564,8 +578,7 @@ struct LengthWeights {  // b over Bn
 struct LastSlots {  // b over Bn
   int32_t* idx; const uint8_t* valid; int L;
   RD_HD void operator()(int64_t b) const {
-    int len = 0;
-    for (int j = 0; j < L; ++j) len += valid[b * L + j] != 0;
+    const int len = row_len(valid, b, L);
     idx[b] = int32_t(b * L + (len > 1 ? len - 1 : 0));
   }
 };
@@ -668,11 +681,9 @@ struct InBatchBprRow {
     T lsum = 0, dlsum = 0;
     const T invT = T(inv);
     for (int j = 0; j < C; ++j) {
-      const T x = row[p] - row[j];
-      const T e = k_exp(x < T(0) ? x : -x), r = T(1) / (T(1) + e);
-      const T s = x >= T(0) ? r : e * r;
-      lsum += -k_log(gamma + s);
-      const T dl = -(e * r * r) / (gamma + s);
+      T l, dl;
+      neg_log_sigmoid_gamma(row[p] - row[j], gamma, l, dl);
+      lsum += l;
       if (j != p) {
         dlsum += dl;
         drow[j] = -dl * invT;
@@ -687,8 +698,7 @@ struct InBatchBprRow {
 struct IntentSlots {  // b over Bn
   int32_t* idx; const uint8_t* valid; int L, K;
   RD_HD void operator()(int64_t b) const {
-    int len = 0;
-    for (int j = 0; j < L; ++j) len += valid[b * L + j] != 0;
+    const int len = row_len(valid, b, L);
     for (int k = 0; k < K; ++k) {
       const int j = len - 1 - k;
       idx[b * K + k] = j >= 0 ? int32_t(1 + b * L + j) : 0;
@@ -733,13 +743,6 @@ struct L2NormaliseAxisGrad {  // v over outer * inner
     }
   }
 };
-// Offset of head m's query row kk (of K) of row b in a (B K, d) matrix (spec §6.3), as the CPU's.
-RD_HD inline int64_t mixer_head_row(HeadSplit split, int64_t b, int m, int kk, int K, int H, int dh) {
-  const int64_t d = int64_t(H) * dh;
-  if (split == HeadSplit::standard) return (b * K + kk) * d + int64_t(m) * dh;
-  const int r = m * K + kk;
-  return b * K * d + int64_t(r / H) * d + int64_t(r % H) * dh;
-}
 // The read-out of one (row b, head m): G, A1 (K, L), A2, A3 and the dropout row (L), then the
 // head's dh output channels.
 template <class T>
@@ -747,7 +750,7 @@ struct MixerForwardHead {
   T* out; T* G; T* A1; T* A2; T* A3; T* drop; const T* q; const T* k; const T* v; const uint8_t* key_valid;
   MixerAttentionShape s; HeadSplit split; double lp, p_drop; DropoutKey key; uint32_t site;
   RD_HD void operator()(int64_t bm) const {
-    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = H * dh;  // (s.d() is host code)
+    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = s.d();
     const int64_t b = bm / H;
     const int m = int(bm % H);
     const int64_t KL = int64_t(K) * L;
@@ -814,7 +817,7 @@ struct MixerBackwardHead {
   const T* drop; const T* q; const T* k; const T* v; const uint8_t* key_valid; MixerAttentionShape s;
   HeadSplit split; double lp;
   RD_HD void operator()(int64_t bm) const {
-    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = H * dh;  // (s.d() is host code)
+    const int K = s.K, L = s.L, H = s.H, dh = s.dh, d = s.d();
     const int64_t b = bm / H;
     const int m = int(bm % H);
     const int64_t KL = int64_t(K) * L;
@@ -953,11 +956,9 @@ struct PairwiseRow {
         drow[j] = T(0);
         continue;
       }
-      const T x = row[p] - row[j];
-      const T e = k_exp(x < T(0) ? x : -x), r = T(1) / (T(1) + e);
-      const T sg = x >= T(0) ? r : e * r;
-      lsum += -k_log(gamma + sg);
-      const T dl = -(e * r * r) / (gamma + sg);
+      T l, dl;
+      neg_log_sigmoid_gamma(row[p] - row[j], gamma, l, dl);
+      lsum += l;
       dlsum += dl;
       drow[j] = -dl * cT;
     }
@@ -1258,22 +1259,11 @@ struct Ops {
   template <class T>
   static double bpr_gamma_loss(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
                                const int32_t* negatives, int R, int d, double gamma, int64_t* n_targets = nullptr) {
-    if (n_targets) *n_targets = 0;
-    if (R == 0) return 0.0;
-    double* cnt = scratch<double>(3, 1);
-    X::for_each(1, CountNonzero{cnt, targets, R});
-    double count = 0;
-    X::template to_host<double>(&count, cnt, 1);
-    if (n_targets) *n_targets = int64_t(count);
-    if (count == 0) {
-      if (dh) fill<T>(dh, int64_t(R) * d, 0.0);
-      return 0.0;
-    }
-    double* row_loss = scratch<double>(1, R);
-    T* coef = scratch<T>(2, R);
-    X::for_each(R, BprGammaRow<T>{dh, row_loss, coef, hidden, table, targets, negatives, d, gamma, count});
-    if (dE) X::for_each(d, BprTableGrad<T>{dE, coef, hidden, targets, negatives, R, d});
-    return reduce(R, SumTerm<double>{row_loss}) / count;
+    return target_negative_loss<T>(dh, dE, hidden, table, targets, negatives, R, d, n_targets,
+                                   [&](double* row_loss, T* coef, double count) {
+                                     return BprGammaRow<T>{dh, row_loss, coef, hidden, table, targets, negatives,
+                                                           d, gamma, count};
+                                   });
   }
   template <class T>
   static double inbatch_bpr_loss(T* dS, const T* S, int R, int C, int row0, double gamma) {
@@ -1561,6 +1551,18 @@ struct Ops {
   template <class T>
   static double bpr_loss(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
                          const int32_t* negatives, int R, int d, int64_t* n_targets = nullptr) {
+    return target_negative_loss<T>(dh, dE, hidden, table, targets, negatives, R, d, n_targets,
+                                   [&](double* row_loss, T* coef, double count) {
+                                     return BprRow<T>{dh, row_loss, coef, hidden, table, targets, negatives, d, count};
+                                   });
+  }
+
+  // A loss over (target, negative) pairs of rows (sampled BPR, RecBole's BPR): the rows with a
+  // target are counted, make_row(row_loss, coef, count) gives the row kernel (loss term, the
+  // coefficient of h in dE, the dh row), then dE column by column, rows in order.
+  template <class T, class MakeRow>
+  static double target_negative_loss(T* dh, T* dE, const T* hidden, const T* table, const int32_t* targets,
+                                     const int32_t* negatives, int R, int d, int64_t* n_targets, MakeRow make_row) {
     if (n_targets) *n_targets = 0;
     if (R == 0) return 0.0;
     double* cnt = scratch<double>(3, 1);
@@ -1574,7 +1576,7 @@ struct Ops {
     }
     double* row_loss = scratch<double>(1, R);
     T* coef = scratch<T>(2, R);
-    X::for_each(R, BprRow<T>{dh, row_loss, coef, hidden, table, targets, negatives, d, count});
+    X::for_each(R, make_row(row_loss, coef, count));
     if (dE) X::for_each(d, BprTableGrad<T>{dE, coef, hidden, targets, negatives, R, d});
     return reduce(R, SumTerm<double>{row_loss}) / count;
   }
