@@ -4,7 +4,9 @@
 # cut short still returns what it did. In order of importance:
 #   1. parity: every CUDA op against its host run, SASRec training against the CPU's;
 #   2. SASRec on ml-100k (the main job's config), a few epochs on cuda, then the same on cpu,
-#      for seconds per epoch and the validation metric side by side.
+#      for seconds per epoch and the validation metric side by side. The cpu run is the
+#      portable build's (no -march=native: about 8x slower per epoch than the native build here),
+#      a reference for the metric, not for CPU speed (BENCHMARKS §2 has the native numbers).
 # At most 240 + 2 x 150 s, inside one 600 s device call. The machine supplies the CUDA runtime
 # and cuBLAS (too large to carry); the bundle was built with CUDA 13.0's, so it needs 13.x.
 # RECDISTILL_CUDA_SYNC=1 (set below for the parity run) makes a kernel fault name its kernel.
