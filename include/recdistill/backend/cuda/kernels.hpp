@@ -193,6 +193,15 @@ struct LayerNormParamGrad {  // c over d: rows added in order
   }
 };
 
+// Up to 4 mask values (count <= 4) of inverted dropout from one Philox draw at (row, slot) of
+// the dropout stream: 0 with probability p, else keep_scale. Every dropout kernel draws here.
+template <class T>
+RD_HD inline void dropout_mask4(T* mask, int count, const DropoutKey& key, uint32_t row, uint32_t slot, float p,
+                                T keep_scale) {
+  const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, row, slot);
+  for (int k = 0; k < count; ++k) mask[k] = u[k] < p ? T(0) : keep_scale;
+}
+
 // Inverted dropout, one thread per (row, block of 4 columns): the CPU's Philox counter
 // (seed, dropout; epoch, step, row0 + r, site << 20 | block).
 template <class T>
@@ -200,14 +209,10 @@ struct DropoutBlock {
   T* y; T* mask; const T* x; int n, blocks; float p; T keep_scale; DropoutKey key; uint32_t site, row0;
   RD_HD void operator()(int64_t i) const {
     const int64_t r = i / blocks;
-    const int c = int(i % blocks) * 4;
-    const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, row0 + uint32_t(r),
-                            (site << 20) | uint32_t(c / 4));
-    for (int k = 0; k < 4 && c + k < n; ++k) {
-      const int64_t e = r * n + c + k;
-      mask[e] = u[k] < p ? T(0) : keep_scale;
-      y[e] = x[e] * mask[e];
-    }
+    const int c = int(i % blocks) * 4, count = n - c < 4 ? n - c : 4;
+    const int64_t e = r * n + c;
+    dropout_mask4(mask + e, count, key, row0 + uint32_t(r), (site << 20) | uint32_t(c / 4), p, keep_scale);
+    for (int k = 0; k < count; ++k) y[e + k] = x[e + k] * mask[e + k];
   }
 };
 template <class T>
@@ -712,15 +717,12 @@ struct DropoutByIdBlock {
   uint32_t site;
   RD_HD void operator()(int64_t i) const {
     const int64_t r = i / blocks;
-    const int cb = int(i % blocks), c = cb * 4;
+    const int cb = int(i % blocks), c = cb * 4, count = n - c < 4 ? n - c : 4;
     const uint32_t b = uint32_t(r / L);
-    const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, uint32_t(ids[r]),
-                            (site << 20) | ((key.first_seq + b) * uint32_t(blocks) + uint32_t(cb)));
-    for (int k = 0; k < 4 && c + k < n; ++k) {
-      const int64_t e = r * n + c + k;
-      mask[e] = u[k] < p ? T(0) : keep_scale;
-      y[e] = x[e] * mask[e];
-    }
+    const int64_t e = r * n + c;
+    dropout_mask4(mask + e, count, key, uint32_t(ids[r]),
+                  (site << 20) | ((key.first_seq + b) * uint32_t(blocks) + uint32_t(cb)), p, keep_scale);
+    for (int k = 0; k < count; ++k) y[e + k] = x[e + k] * mask[e + k];
   }
 };
 template <class T>
@@ -795,10 +797,8 @@ struct MixerForwardHead {
     } else {
       const T keep = T(1.0 / (1.0 - p_drop));
       const uint32_t row = (key.first_seq + uint32_t(b)) * uint32_t(H) + uint32_t(m);
-      for (int c = 0; c < L; c += 4) {
-        const auto u = uniform4(key.seed, Stream::dropout, key.epoch, key.step, row, (site << 20) | uint32_t(c / 4));
-        for (int j = 0; j < 4 && c + j < L; ++j) Dm[c + j] = u[j] < float(p_drop) ? T(0) : keep;
-      }
+      for (int c = 0; c < L; c += 4)
+        dropout_mask4(Dm + c, L - c < 4 ? L - c : 4, key, row, (site << 20) | uint32_t(c / 4), float(p_drop), keep);
     }
     T* o = out + b * d + int64_t(m) * dh;
     for (int c = 0; c < dh; ++c) o[c] = T(0);
