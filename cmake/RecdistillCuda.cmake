@@ -34,3 +34,22 @@ if(RECDISTILL_CUDA_ENABLED)
 else()
   message(STATUS "recdistill: CUDA backend DISABLED (RECDISTILL_CUDA=${RECDISTILL_CUDA})")
 endif()
+
+# NCCL (docs/distributed.md): the CUDA plugin sums data-parallel gradients on the GPUs with it.
+# Found beside the toolkit (its headers and libnccl.so); an imported target recdistill_nccl.
+set(RECDISTILL_HAVE_NCCL OFF)
+if(RECDISTILL_CUDA_ENABLED AND NOT RECDISTILL_NCCL STREQUAL "OFF")
+  find_path(RECDISTILL_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+  find_library(RECDISTILL_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+  if(RECDISTILL_NCCL_INCLUDE AND RECDISTILL_NCCL_LIBRARY)
+    add_library(recdistill_nccl SHARED IMPORTED)
+    set_target_properties(recdistill_nccl PROPERTIES IMPORTED_LOCATION ${RECDISTILL_NCCL_LIBRARY}
+                          INTERFACE_INCLUDE_DIRECTORIES ${RECDISTILL_NCCL_INCLUDE})
+    set(RECDISTILL_HAVE_NCCL ON)
+    message(STATUS "recdistill: NCCL ${RECDISTILL_NCCL_LIBRARY}: data-parallel gradients on the GPUs")
+  elseif(RECDISTILL_NCCL STREQUAL "ON")
+    message(FATAL_ERROR "RECDISTILL_NCCL=ON but nccl.h / libnccl.so were not found beside the CUDA toolkit")
+  else()
+    message(STATUS "recdistill: NCCL not found: data-parallel CUDA gradients go through host memory")
+  endif()
+endif()

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 build=${BUILD:-build-gpu}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRECDISTILL_PORTABLE=ON -DRECDISTILL_CUDA=ON \
   -DRECDISTILL_BUILD_TESTS=ON -DRECDISTILL_BUILD_APPS=ON -DRECDISTILL_BUILD_CPU_TESTS=OFF \
-  -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DRECDISTILL_NCCL=OFF > /dev/null  # libnccl (218 MB) is over the carry limit
 ninja -C "$build" recdistill_app recdistill_sasrec recdistill_bert4rec recdistill_session recdistill_sequential_cuda recdistill_cuda_tests
 rm -rf .gpu && mkdir -p .gpu/apps .gpu/plugins .gpu/tests .gpu/lib
 cp "$build/apps/recdistill" .gpu/apps/

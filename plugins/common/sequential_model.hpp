@@ -23,15 +23,18 @@
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/io/config.hpp"
 #include "recdistill/data/profiles.hpp"
+#include "recdistill/dist/device_comm.hpp"
 #include "recdistill/io/safetensors.hpp"
 #include "recdistill/plugin/interface.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
 namespace recdistill::plugins {
 
-// The trainer's options from the app's: callbacks, checkpoints (train/checkpoint.hpp), resume.
-template <class Trainer>
-TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset& data) {
+// The trainer's options from the app's: callbacks, checkpoints (train/checkpoint.hpp), resume,
+// and under mpirun the job's ranks, with backend B's device communicator where it has one
+// (dist/device_comm.hpp; made by every rank together, before the first step).
+template <class B, class Trainer>
+TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset& data, double dist_timeout_s) {
   FitOptions o;
   o.on_epoch = r.on_epoch;
   o.on_step = r.on_step;
@@ -44,6 +47,10 @@ TrainResult run_fit(Trainer& t, const plugin::RunOptions& r, const data::Dataset
   o.skip_nonfinite = r.skip_nonfinite;
   o.stop_requested = r.stop_requested;
   o.comm = r.comm;
+  std::unique_ptr<dist::Comm> device_comm;
+  if (dist::parallel(r.comm)) device_comm = dist::DeviceComm<B>::make(*r.comm, dist_timeout_s);
+  o.device_comm = device_comm.get();
+  if (device_comm && r.log) r.log("gradients: summed on the device (" + std::string(B::name) + ")");
   o.mapping_hash = data::mapping_hash(data);
   return t.fit(o);
 }
@@ -110,7 +117,7 @@ class SequentialModel final : public plugin::Model {
                   " (patience ", cfg_.training.patience, "), threads ", cfg_.runtime.threads,
                   ", seed ", cfg_.seed));
     }
-    TrainResult res = run_fit(trainer, opt, data);
+    TrainResult res = run_fit<B>(trainer, opt, data, cfg_.runtime.dist_timeout_s);
     // Keep the selected weights; the trainer's buffers and activations go with it.
     mc_ = trainer.model_config();
     serving_ = std::monostate{};

@@ -5,7 +5,12 @@
 // beside its CPU plugin: each declines the other's backend, so the config's
 // runtime.backend picks the plugin.
 #include "recdistill/backend/cuda/backend.cuh"
+#ifdef RECDISTILL_WITH_NCCL
+#include "recdistill/backend/cuda/nccl.cuh"  // data-parallel gradients on the device (before the models)
+#endif
 #include "../common/sequential_model.hpp"
+
+#include <cstdlib>
 
 #ifndef RECDISTILL_VERSION
 #define RECDISTILL_VERSION "unknown"
@@ -41,7 +46,15 @@ plugin::PluginInfo describe() {
 }
 
 // Selects runtime.device, or fails naming what is missing (driver, device, index).
-void select_device(int device) {
+// Under mpirun, one rank per GPU: the rank with local rank l (its index on its machine, from
+// OpenMPI) uses device runtime.device + l.
+int local_rank() {
+  const char* v = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  return v ? std::atoi(v) : 0;
+}
+
+void select_device(int first) {
+  const int local = local_rank(), device = first + local;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -50,8 +63,11 @@ void select_device(int device) {
          cudaGetErrorString(e), "); train with runtime.backend: cpu on this machine");
   }
   if (count == 0) fail("runtime.backend: cuda: the CUDA driver reports no device; train with runtime.backend: cpu");
-  if (device >= count)
+  if (device >= count && local == 0)
     fail("runtime.device: ", device, ", but this machine has ", count, " CUDA device(s) (0..", count - 1, ")");
+  if (device >= count)
+    fail("runtime.device ", first, " + local rank ", local, " (one GPU per rank under mpirun) = device ", device,
+         ", but this machine has ", count, " CUDA device(s): launch at most ", count - first, " rank(s) per machine");
   RD_CUDA_CHECK(cudaSetDevice(device));
 }
 

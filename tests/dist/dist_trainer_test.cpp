@@ -96,10 +96,11 @@ struct RunOut {
 
 template <class Family, class Config>
 RunOut fit(const Config& cfg, const data::Split& split, dist::Comm* comm, const std::string& ckpt_dir = "",
-        const std::string& resume = "") {
+        const std::string& resume = "", dist::Comm* device_comm = nullptr) {
   SequentialTrainer<B, double, Family> t(cfg, split);
   FitOptions o;
   o.comm = comm;
+  o.device_comm = device_comm;
   o.checkpoint_dir = ckpt_dir;
   o.resume_from = resume;
   RunOut r;
@@ -125,6 +126,29 @@ struct CountingComm final : dist::Comm {
   [[noreturn]] void abort(const std::string& m) override {
     world().abort(m);
     std::abort();  // not reached (the attribute of the interface is not the override's)
+  }
+};
+
+// A device communicator in cpu::Backend's memory (the host's): the trainer's path for NCCL
+// (backend/cuda/nccl.cuh), counting the sums it is given.
+struct DeviceSideComm final : dist::Comm {
+  int sums = 0;
+  size_t last_n = 0;
+  int rank() const override { return world().rank(); }
+  int size() const override { return world().size(); }
+  void allreduce_sum(double* x, size_t n, const std::string& w) override {
+    ++sums;
+    last_n = n;
+    world().allreduce_sum(x, n, w);
+  }
+  void allreduce_sum(float* x, size_t n, const std::string& w) override { world().allreduce_sum(x, n, w); }
+  std::vector<int64_t> allgather(const std::vector<int64_t>& x, const std::string& w) override {
+    return world().allgather(x, w);
+  }
+  std::string broadcast(const std::string& t, const std::string& w) override { return world().broadcast(t, w); }
+  [[noreturn]] void abort(const std::string& m) override {
+    world().abort(m);
+    std::abort();
   }
 };
 
@@ -281,6 +305,17 @@ TEST(DataParallel, SameRanksGiveTheSameBitsOnEveryRank) {
   const auto hashes = world().allgather({int64_t(hash_of(a.params))}, "the weights' hashes");
   ASSERT_EQ(hashes.size(), 2u);
   EXPECT_EQ(hashes[0], hashes[1]) << "the ranks hold different weights";
+}
+
+TEST(DataParallel, GradientsGoThroughTheDeviceCommunicatorWhereThereIsOne) {
+  B::set_threads(1);
+  const auto split = synthetic(60, 30, 14, 3);
+  const RunOut host = fit<SASRecFamily>(sasrec_config(), split, &world());
+  DeviceSideComm dev;
+  const RunOut on_device = fit<SASRecFamily>(sasrec_config(), split, &world(), "", "", &dev);
+  EXPECT_EQ(dev.sums, int(on_device.steps.size())) << "one gradient all-reduce per step, on the device communicator";
+  EXPECT_EQ(dev.last_n, on_device.params.size());
+  EXPECT_EQ(host.params, on_device.params);  // the same sums in the same order: the same bits
 }
 
 TEST(DataParallel, ShardedMetricsEqualOneProcessOnTheSameWeights) {

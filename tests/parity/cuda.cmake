@@ -28,3 +28,15 @@ if(RECDISTILL_CUDA_ENABLED)
   # The "cuda." prefix lets `ctest -R cuda` (case-sensitive) select exactly these tests.
   gtest_discover_tests(recdistill_cuda_tests TEST_PREFIX "cuda." DISCOVERY_TIMEOUT 60)
 endif()
+
+# NCCL's one-rank smoke test (tests/parity/nccl_smoke_test.cu): a binary of its own, so the CUDA
+# tests above run where libnccl is absent (the GPU bundle of bench/gpu leaves it out).
+if(RECDISTILL_CUDA_ENABLED AND RECDISTILL_HAVE_NCCL)
+  add_executable(recdistill_nccl_tests ${CMAKE_CURRENT_LIST_DIR}/nccl_smoke_test.cu)
+  set_target_properties(recdistill_nccl_tests PROPERTIES CUDA_RUNTIME_LIBRARY Shared)
+  target_compile_options(recdistill_nccl_tests PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-restrict --expt-relaxed-constexpr -Werror cross-execution-space-call>)
+  target_link_libraries(recdistill_nccl_tests PRIVATE recdistill::recdistill GTest::gtest_main
+                        CUDA::cublas CUDA::cudart recdistill_nccl)
+  gtest_discover_tests(recdistill_nccl_tests TEST_PREFIX "cuda." DISCOVERY_TIMEOUT 60)
+endif()

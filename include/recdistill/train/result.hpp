@@ -49,6 +49,10 @@ struct FitOptions {
   // Data-parallel training over this communicator's ranks (dist/comm.hpp; null or one rank =
   // this process alone). Every rank calls fit with the same settings and data.
   dist::Comm* comm = nullptr;
+  // With `comm`: a communicator of the same ranks whose allreduce_sum takes buffers in the
+  // backend's memory (cuda::Backend: NCCL, backend/cuda/nccl.cuh), for the gradient all-reduce;
+  // null = through host memory over `comm`. The backend's Ptr must be a plain pointer.
+  dist::Comm* device_comm = nullptr;
 };
 
 struct TrainResult {

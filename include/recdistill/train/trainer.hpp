@@ -38,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -384,12 +385,12 @@ class Trainer {
     struct EndComm {
       Trainer& t;
       ~EndComm() {
-        t.comm_ = nullptr;
+        t.comm_ = t.device_comm_ = nullptr;
         if constexpr (has_comm())
           if (t.obj_) t.obj_->set_comm(t.model_, nullptr);
       }
     } end_comm{*this};
-    start_data_parallel(o.comm);
+    start_data_parallel(o.comm, o.device_comm);
     std::optional<CheckpointFiles> files;  // latest.ckpt and best.ckpt, committed together
     const bool writes = !dist::parallel(comm_) || comm_->rank() == 0;  // rank 0 alone writes
     if (!o.checkpoint_dir.empty() && writes) files.emplace(o.checkpoint_dir);
@@ -508,9 +509,17 @@ class Trainer {
   }
   // Refuses what would not be the one-process objective, and records the rank count in the
   // checkpoint settings (a resume must use as many ranks).
-  void start_data_parallel(dist::Comm* comm) {
+  void start_data_parallel(dist::Comm* comm, dist::Comm* device_comm) {
     comm_ = comm;
     if (!dist::parallel(comm_)) return;
+    if (device_comm) {
+      if (device_comm->size() != comm_->size() || device_comm->rank() != comm_->rank())
+        fail("data-parallel training: the device communicator is rank ", device_comm->rank(), " of ",
+             device_comm->size(), ", the job's is rank ", comm_->rank(), " of ", comm_->size());
+      if constexpr (!std::is_same_v<Ptr<B, T>, T*>)
+        fail("data-parallel training: backend '", B::name, "' has no plain pointers for a device all-reduce");
+      device_comm_ = device_comm;
+    }
     bool exact = self_reducing();  // it checks its own settings at the first step
     if constexpr (requires { O<M>::data_parallel; }) exact = O<M>::data_parallel;
     std::string name = "profile distillation";  // DistillObjective names no single loss
@@ -552,9 +561,13 @@ class Trainer {
       if (!(weight_here > 0)) ops::fill<B>(grads_.data(), int64_t(P), 0.0);  // no weight here: adds nothing
       else ops::scale<B>(grads_.data(), int64_t(P), weight_here / weight);
     }
+    const std::string what = cat("epoch ", epoch, " step ", step + 1, "'s gradient all-reduce");
+    if constexpr (std::is_same_v<Ptr<B, T>, T*>) {
+      if (device_comm_) return device_comm_->allreduce_sum(grads_.data(), P, what);  // in place, on the device
+    }
     dp_host_.resize(P);
     B::template to_host<T>(dp_host_.data(), CPtr<B, T>(grads_.data()), P);
-    comm_->allreduce_sum(dp_host_.data(), P, cat("epoch ", epoch, " step ", step + 1, "'s gradient all-reduce"));
+    comm_->allreduce_sum(dp_host_.data(), P, what);
     B::template to_device<T>(grads_.data(), dp_host_.data(), P);
   }
   // A stop asked for on any rank stops every rank after the same epoch.
@@ -735,6 +748,7 @@ class Trainer {
   std::vector<int64_t> step_evals_;
   std::vector<uint8_t> mark_;
   dist::Comm* comm_ = nullptr;  // during a data-parallel fit
+  dist::Comm* device_comm_ = nullptr;  // FitOptions::device_comm, during a data-parallel fit
   std::vector<T> dp_host_;      // (P) the gradient on the host for the all-reduce
 };
 
