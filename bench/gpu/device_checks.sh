@@ -3,11 +3,11 @@
 # data/ml-100k carried. Writes as it goes to $OUT (the device tool's output folder), so a run
 # cut short still returns what it did. In order of importance:
 #   1. parity: every CUDA op against its host run, SASRec training against the CPU's;
-#   2. SASRec on ml-100k (the main job's config), a few epochs on cuda, then the same on cpu,
-#      for seconds per epoch and the validation metric side by side. The cpu run is the
+#   2. SASRec on ml-100k (the main job's config), a few epochs on cuda, on cuda with TF32, then
+#      on cpu, for seconds per epoch and the validation metric side by side. The cpu run is the
 #      portable build's (no -march=native: about 8x slower per epoch than the native build here),
 #      a reference for the metric, not for CPU speed (BENCHMARKS §2 has the native numbers).
-# At most 240 + 2 x 150 s, inside one 600 s device call. The machine supplies the CUDA runtime
+# At most 240 + 150 + 90 + 100 s, inside one 600 s device call. The machine supplies the CUDA runtime
 # and cuBLAS (too large to carry); the bundle was built with CUDA 13.0's, so it needs 13.x.
 # RECDISTILL_CUDA_SYNC=1 (set below for the parity run) makes a kernel fault name its kernel.
 set -u
@@ -20,8 +20,15 @@ log "device: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 
 RECDISTILL_CUDA_SYNC=1 timeout 240 .gpu/tests/recdistill_cuda_tests --gtest_output=json:"$OUT/parity.json" > "$OUT/parity.log" 2>&1
 log "parity rc=$? ($(grep -c '^\[       OK \]' "$OUT/parity.log") OK, $(grep -c '^\[  SKIPPED \]' "$OUT/parity.log") skipped, $(grep -c '^\[  FAILED  \]' "$OUT/parity.log") failed lines)"
 EPOCHS=${EPOCHS:-5}
-for backend in cuda cpu; do
-  timeout 150 .gpu/apps/recdistill train --config experiments/sasrec_ml100k.yaml --set runtime.backend=$backend \
-    --set training.epochs="$EPOCHS" --output "$OUT/runs_$backend" > "$OUT/train_$backend.log" 2>&1
-  log "train $backend rc=$?: $(grep -E '^epoch ' "$OUT/train_$backend.log" | tail -1)"
-done
+# name, seconds allowed, overrides: true fp32 on the GPU, TF32 (runtime.tf32), the portable CPU.
+while read -r name secs sets; do
+  args=()
+  for kv in $sets; do args+=(--set "$kv"); done
+  timeout "$secs" .gpu/apps/recdistill train --config experiments/sasrec_ml100k.yaml "${args[@]}" \
+    --set training.epochs="$EPOCHS" --output "$OUT/runs_$name" > "$OUT/train_$name.log" 2>&1
+  log "train $name rc=$?: $(grep -E '^epoch ' "$OUT/train_$name.log" | tail -1)"
+done <<'RUNS'
+cuda 150 runtime.backend=cuda
+cuda_tf32 90 runtime.backend=cuda runtime.tf32=true
+cpu 100 runtime.backend=cpu
+RUNS

@@ -77,6 +77,7 @@ Config cuda_config(const io::ConfigLayers& layers) {
   if (cfg.runtime.backend != "cuda")
     plugin::decline(cat("runs on runtime.backend cuda only; the config asks for '", cfg.runtime.backend, "'"));
   select_device(cfg.runtime.device);
+  cuda::set_tf32(cfg.runtime.tf32);
   return cfg;
 }
 

@@ -12,7 +12,10 @@
 // No data moves.
 //
 // Precision: fp32 GEMM stays true fp32 (CUBLAS_DEFAULT_MATH, no TF32) so CPU/GPU parity can be
-// tight; a faster mode is a separate, explicit decision, not a silent default.
+// tight; TF32 is an explicit choice (runtime.tf32, set_tf32), never a silent default.
+//
+// Memory: DeviceBuffers come from a caching allocator (caching_allocator.hpp), so buffers made
+// and dropped again do not call cudaMalloc / cudaFree (which synchronise) each time.
 //
 // Streams and threads: every operation runs on the legacy default stream, so it is ordered
 // with the copies in DeviceBuffer and with every other operation here; errors from a kernel
@@ -23,6 +26,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <string_view>
@@ -34,6 +38,7 @@
 
 #include "recdistill/backend/backend.hpp"
 #include "recdistill/backend/cpu/ranking.hpp"  // host-side rank_sampled (no Eigen)
+#include "recdistill/backend/cuda/caching_allocator.hpp"
 #include "recdistill/backend/cuda/kernels.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/error.hpp"
@@ -92,11 +97,21 @@ inline bool device_available() {
 // Waits for all work queued on the device (use before timing, or to surface kernel errors).
 inline void synchronize() { RD_CUDA_CHECK(cudaDeviceSynchronize()); }
 
-// The calling thread's cuBLAS handle: created on first use, fp32 kept as true fp32, bound to
-// the legacy default stream, destroyed when the thread ends.
+// runtime.tf32: float GEMMs on TF32 tensor cores (10-bit mantissa products, fp32 sums), faster
+// and less exact; off by default, so fp32 stays true fp32 and CPU/GPU parity stays tight.
+inline std::atomic<bool>& tf32_flag() {
+  static std::atomic<bool> on{false};
+  return on;
+}
+inline void set_tf32(bool on) { tf32_flag().store(on); }
+
+// The calling thread's cuBLAS handle: created on first use, in the math mode runtime.tf32 asks
+// for (checked at every call, so a change reaches handles made before it), bound to the legacy
+// default stream, destroyed when the thread ends.
 inline cublasHandle_t cublas_handle() {
   struct Owner {
     cublasHandle_t h = nullptr;
+    bool tf32 = false;
     Owner() {
       RD_CUBLAS_CHECK(cublasCreate(&h));
       const cublasStatus_t s = cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);  // no TF32
@@ -114,16 +129,47 @@ inline cublasHandle_t cublas_handle() {
     Owner& operator=(const Owner&) = delete;
   };
   thread_local Owner owner;
+  if (const bool want = tf32_flag().load(); want != owner.tf32) {
+    RD_CUBLAS_CHECK(cublasSetMathMode(owner.h, want ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    owner.tf32 = want;
+  }
   return owner.h;
 }
 
-// Owning device buffer of n elements of T (uninitialised). Move-only.
+// cudaMalloc / cudaFree for the caching allocator (caching_allocator.hpp).
+struct CudaRaw {
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();  // clear it: the allocator may retry, or reports it itself
+      return nullptr;
+    }
+    RD_CUDA_CHECK(e);
+    return p;
+  }
+  static void release(void* p) noexcept { (void)cudaFree(p); }
+  static int device() {
+    int d = 0;
+    RD_CUDA_CHECK(cudaGetDevice(&d));
+    return d;
+  }
+};
+
+// The process's device memory cache. Never destroyed: at exit the CUDA runtime may already be
+// shutting down, and the driver frees the process's memory anyway.
+inline CachingAllocator<CudaRaw>& device_allocator() {
+  static auto* a = new CachingAllocator<CudaRaw>();
+  return *a;
+}
+
+// Owning device buffer of n elements of T (uninitialised), from device_allocator(). Move-only.
 template <class T>
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(std::size_t n) : n_(n) {
-    if (n_ > 0) RD_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), n_ * sizeof(T)));
+    if (n_ > 0) p_ = static_cast<T*>(device_allocator().allocate(n_ * sizeof(T)));
   }
   // Allocates host.size() elements and copies host to the device.
   explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
@@ -166,7 +212,7 @@ class DeviceBuffer {
 
  private:
   void reset() noexcept {
-    if (p_) (void)cudaFree(p_);  // never throw from a destructor
+    device_allocator().deallocate(p_);  // to the cache; never throws
     p_ = nullptr;
     n_ = 0;
   }
