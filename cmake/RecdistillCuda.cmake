@@ -38,6 +38,9 @@ endif()
 # NCCL (docs/distributed.md): the CUDA plugin sums data-parallel gradients on the GPUs with it.
 # Found beside the toolkit (its headers and libnccl.so); an imported target recdistill_nccl.
 set(RECDISTILL_HAVE_NCCL OFF)
+if(RECDISTILL_NCCL STREQUAL "ON" AND NOT RECDISTILL_CUDA_ENABLED)
+  message(FATAL_ERROR "RECDISTILL_NCCL=ON needs the CUDA backend (RECDISTILL_CUDA and nvcc)")
+endif()
 if(RECDISTILL_CUDA_ENABLED AND NOT RECDISTILL_NCCL STREQUAL "OFF")
   find_path(RECDISTILL_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
   find_library(RECDISTILL_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)

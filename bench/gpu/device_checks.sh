@@ -7,7 +7,7 @@
 #      on cpu, for seconds per epoch and the validation metric side by side. The cpu run is the
 #      portable build's (no -march=native: about 8x slower per epoch than the native build here),
 #      a reference for the metric, not for CPU speed (BENCHMARKS §2 has the native numbers).
-# At most 240 + 150 + 90 + 100 s, inside one 600 s device call. The machine supplies the CUDA runtime
+# At most 240 + 140 + 80 + 90 s, inside one 600 s device call. The machine supplies the CUDA runtime
 # and cuBLAS (too large to carry); the bundle was built with CUDA 13.0's, so it needs 13.x.
 # RECDISTILL_CUDA_SYNC=1 (set below for the parity run) makes a kernel fault name its kernel.
 set -u
@@ -25,10 +25,10 @@ while read -r name secs sets; do
   args=()
   for kv in $sets; do args+=(--set "$kv"); done
   timeout "$secs" .gpu/apps/recdistill train --config experiments/sasrec_ml100k.yaml "${args[@]}" \
-    --set training.epochs="$EPOCHS" --output "$OUT/runs_$name" > "$OUT/train_$name.log" 2>&1
+    --set training.epochs="$EPOCHS" --output "$OUT/runs_$name" < /dev/null > "$OUT/train_$name.log" 2>&1
   log "train $name rc=$?: $(grep -E '^epoch ' "$OUT/train_$name.log" | tail -1)"
 done <<'RUNS'
-cuda 150 runtime.backend=cuda
-cuda_tf32 90 runtime.backend=cuda runtime.tf32=true
-cpu 100 runtime.backend=cpu
+cuda 140 runtime.backend=cuda
+cuda_tf32 80 runtime.backend=cuda runtime.tf32=true
+cpu 90 runtime.backend=cpu
 RUNS

@@ -60,7 +60,8 @@ def recbole_side(args, work):
     argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole parses the command line otherwise
     config = Config(model=args.model, dataset="ml-100k", config_file_list=[cfg_file],
                     config_dict={"data_path": os.path.abspath(args.data_path), "seed": args.seed,
-                                 "checkpoint_dir": os.path.join(work, "saved"), "show_progress": False})
+                                 "checkpoint_dir": os.path.join(work, "saved"), "show_progress": False,
+                                 "metric_decimal_place": 6})  # RecBole rounds to 4 places by default
     sys.argv = argv
     config["data_path"] = os.path.join(os.path.abspath(args.data_path), "ml-100k")  # run_recbole.py's patch 4
     init_seed(config["seed"], config["reproducibility"])

@@ -45,16 +45,19 @@ plugin::PluginInfo describe() {
   return info;
 }
 
-// Selects runtime.device, or fails naming what is missing (driver, device, index).
 // Under mpirun, one rank per GPU: the rank with local rank l (its index on its machine, from
-// OpenMPI) uses device runtime.device + l.
+// OpenMPI's mpirun, or Slurm's srun) uses device runtime.device + l; where each rank sees a
+// single GPU (a launcher that sets CUDA_VISIBLE_DEVICES per rank), that one.
 int local_rank() {
-  const char* v = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-  return v ? std::atoi(v) : 0;
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"})
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  return 0;
 }
 
+// Selects runtime.device (for this rank), or fails naming what is missing (driver, device, index).
 void select_device(int first) {
-  const int local = local_rank(), device = first + local;
+  const int local = local_rank();
+  int device = first + local;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -63,6 +66,7 @@ void select_device(int first) {
          cudaGetErrorString(e), "); train with runtime.backend: cpu on this machine");
   }
   if (count == 0) fail("runtime.backend: cuda: the CUDA driver reports no device; train with runtime.backend: cpu");
+  if (count == 1 && first == 0) device = 0;  // one visible GPU per rank
   if (device >= count && local == 0)
     fail("runtime.device: ", device, ", but this machine has ", count, " CUDA device(s) (0..", count - 1, ")");
   if (device >= count)

@@ -93,7 +93,9 @@ TEST(CachingAllocator, BlocksAreKeptPerDevice) {
   a.deallocate(q);
   FakeDriver::current = 0;
   EXPECT_EQ(a.allocate(100), p);
+  a.deallocate(p);
   a.release_cached();
+  EXPECT_TRUE(FakeDriver::live.empty());
 }
 
 TEST(CachingAllocator, OutOfMemoryReleasesTheCacheAndRetriesOnce) {

@@ -243,8 +243,8 @@ struct RuntimeConfig {
   void keys(V& v) {
     v(threads, Key("runtime", "threads", "Eigen/OpenMP threads; a count repeats bit for bit, another can differ in the last bits (multi-threaded GEMM sums in blocks), so a resume keeps it; on 2 cores one thread was as fast").range(1, 1024).resume());
     v(backend, Key("runtime", "backend", "where the model runs: `cpu`, or `cuda` (every bundled model; needs the CUDA plugin, built where a CUDA toolkit is found, and a GPU: docs/cuda.md)").one_of({"cpu", "cuda"}));
-    v(device, Key("runtime", "device", "runtime.backend cuda: the GPU's index (as CUDA numbers them, after CUDA_VISIBLE_DEVICES)").range(0, 1023));
-    v(tf32, Key("runtime", "tf32", "runtime.backend cuda: float GEMMs on TF32 tensor cores (faster, about 3 decimal digits per product instead of 7); false keeps true fp32, as the CPU").resume());
+    v(device, Key("runtime", "device", "runtime.backend cuda: the GPU's index (as CUDA numbers them, after CUDA_VISIBLE_DEVICES); under mpirun the first GPU of each machine, local rank l using device + l (docs/distributed.md)").range(0, 1023));
+    v(tf32, Key("runtime", "tf32", "runtime.backend cuda: float GEMMs on TF32 tensor cores (faster, about 3 decimal digits per product instead of 7); false keeps true fp32, as the CPU"));
     v(dist_timeout_s, Key("runtime", "dist_timeout_s", "under mpirun: seconds a rank waits for the others at a collective before the job ends naming the rank that did not arrive (docs/distributed.md)").range(1, 86400));
   }
 };

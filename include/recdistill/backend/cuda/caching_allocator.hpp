@@ -4,7 +4,8 @@
 // made and dropped again (a trainer's, an evaluation's, a chunk's scratch) would pay that every
 // time. Here a freed block goes to the free list of its size class and device, and is handed out
 // again; nothing goes back to the driver until an allocation fails. Then every cached block is
-// released and the allocation tried once more.
+// released and the allocation tried once more. Memory other libraries take with cudaMalloc
+// (NCCL, cuBLAS workspaces) does not see the cache: release_cached() before making them.
 //
 // Reuse is safe because every operation of cuda::Backend runs on the legacy default stream: work
 // queued on a block before it was freed runs before any work queued after it was handed out.
@@ -50,11 +51,10 @@ class CachingAllocator {
     const std::size_t size = size_class(bytes);
     const int device = Raw::device();
     std::lock_guard<std::mutex> lock(m_);
-    auto& list = free_[{device, size}];
     void* p = nullptr;
-    if (!list.empty()) {
-      p = list.back();
-      list.pop_back();
+    if (auto it = free_.find({device, size}); it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
       stats_.cached_bytes -= size;
       ++stats_.reuses;
     } else {
@@ -70,7 +70,12 @@ class CachingAllocator {
              "model), or a GPU with more memory");
       ++stats_.driver_allocations;
     }
-    in_use_.emplace(p, Block{device, size});
+    try {
+      in_use_.emplace(p, Block{device, size});
+    } catch (...) {  // no room for the entry: give the block back rather than lose it
+      Raw::release(p);
+      throw;
+    }
     stats_.in_use_bytes += size;
     return p;
   }

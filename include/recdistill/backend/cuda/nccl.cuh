@@ -25,6 +25,10 @@
 #include "recdistill/core/error.hpp"
 #include "recdistill/dist/device_comm.hpp"
 
+#if NCCL_VERSION_CODE < NCCL_VERSION(2, 14, 0)
+#error "recdistill needs NCCL 2.14 or newer (non-blocking communicators); configure with -DRECDISTILL_NCCL=OFF"
+#endif
+
 namespace recdistill::cuda {
 
 class NcclComm final : public dist::Comm {
@@ -40,12 +44,29 @@ class NcclComm final : public dist::Comm {
     std::memcpy(id.internal, bytes.data(), sizeof id.internal);
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;  // calls return at once; wait() polls them against the deadline
-    const ncclResult_t r = ncclCommInitRankConfig(&comm_, host.size(), id, host.rank(), &config);
-    if (r != ncclInProgress) check(r, "ncclCommInitRankConfig");
-    wait("the NCCL communicator's set-up", false);
+    try {
+      const ncclResult_t r = ncclCommInitRankConfig(&comm_, host.size(), id, host.rank(), &config);
+      if (r != ncclInProgress) check(r, "ncclCommInitRankConfig");
+      wait("the NCCL communicator's set-up", false);
+    } catch (...) {
+      if (comm_) (void)ncclCommAbort(comm_);  // the destructor does not run for a throwing constructor
+      throw;
+    }
   }
+  // The clean end (finalize, which completes NCCL's pending work, then destroy) within the
+  // deadline; after an error, or when it does not complete in time, abort.
   ~NcclComm() override {
-    if (comm_) (void)ncclCommAbort(comm_);  // frees it without waiting for the other ranks
+    if (!comm_) return;
+    ncclResult_t state = ncclCommFinalize(comm_);
+    const auto start = std::chrono::steady_clock::now();
+    while (state == ncclInProgress && seconds_since(start) < timeout_s_) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) break;
+    }
+    if (state == ncclSuccess)
+      (void)ncclCommDestroy(comm_);
+    else
+      (void)ncclCommAbort(comm_);
   }
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
@@ -91,7 +112,7 @@ class NcclComm final : public dist::Comm {
         if (e == cudaSuccess) return;
         if (e != cudaErrorNotReady) RD_CUDA_CHECK(e);
       }
-      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double waited = seconds_since(start);
       if (waited > timeout_s_) {
         (void)ncclCommAbort(comm_);
         comm_ = nullptr;
@@ -101,6 +122,9 @@ class NcclComm final : public dist::Comm {
       }
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
+  }
+  static double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
   void check(ncclResult_t r, const char* call) {
     if (r == ncclSuccess) return;
@@ -122,6 +146,7 @@ namespace recdistill::dist {
 template <>
 struct DeviceComm<cuda::Backend> {
   static std::unique_ptr<Comm> make(Comm& host, double timeout_s) {
+    cuda::device_allocator().release_cached();  // NCCL's own buffers come from cudaMalloc
     return std::make_unique<cuda::NcclComm>(host, timeout_s);
   }
 };
