@@ -132,7 +132,7 @@ TEST(ClozeBatching, MasksFollowTheRatiosAndRecBolesRules) {
   int mask_last = 0, cloze = 0;
   double masked = 0, real = 0;
   for (uint32_t r = 0; r < rows.size(); ++r) {
-    cb.layout(seq.data(), tgt.data(), train[size_t(rows[r].user)], rows[r], 42, 3, r);
+    cb.layout(seq.data(), tgt.data(), train[size_t(rows[r].user)], rows[r], cb.mask_last(42, 3, 0, r), 42, 3, r);
     int n_mask = 0, n_tgt = 0;
     for (int j = 0; j < L; ++j) {
       if (seq[size_t(j)] == 99) ++n_mask;
@@ -158,13 +158,56 @@ TEST(ClozeBatching, MasksFollowTheRatiosAndRecBolesRules) {
   EXPECT_NEAR(masked / real, 0.2, 0.02);
   // Masks are a function of (seed, epoch, row): the same call gives the same row, another epoch another.
   std::vector<int32_t> a(L), b(L), ta(L), tb(L);
-  cb.layout(a.data(), ta.data(), train[1], rows[0], 42, 3, 0);
-  cb.layout(b.data(), tb.data(), train[1], rows[0], 42, 3, 0);
+  cb.layout(a.data(), ta.data(), train[1], rows[0], cb.mask_last(42, 3, 0, 0), 42, 3, 0);
+  cb.layout(b.data(), tb.data(), train[1], rows[0], cb.mask_last(42, 3, 0, 0), 42, 3, 0);
   EXPECT_EQ(a, b);
   int differ = 0;
   for (uint32_t e = 4; e < 14; ++e) {
-    cb.layout(b.data(), tb.data(), train[1], rows[0], 42, e, 0);
+    cb.layout(b.data(), tb.data(), train[1], rows[0], cb.mask_last(42, e, 0, 0), 42, e, 0);
     differ += a != b;
   }
   EXPECT_GT(differ, 5);
+}
+
+// model.mask_last_draw: batch (RecBole's MaskItemSequence) makes every row of a step the same
+// kind, mask-last in about ft_ratio of the steps; row draws each row on its own.
+TEST(ClozeBatching, MaskLastDrawnPerBatchMakesWholeStepsOneKind) {
+  const auto train = sequences(64, 30);
+  const auto kinds_of_steps = [&](MaskLastDraw draw) {
+    BERT4RecConfig c;
+    c.n_items = 41;
+    c.max_len = 20;
+    c.hidden = 8;
+    c.heads = 2;
+    c.layers = 1;
+    c.inner = 16;
+    c.ft_ratio = 0.5;
+    c.mask_ratio = 0.9;  // so no cloze row looks like a mask-last one (one [mask], on its newest item)
+    c.mask_last_draw = draw;
+    const BERT4Rec<B, float> model(c);
+    const ClozeBatching cb = model.batching(0);
+    const auto rows = cb.rows(train);
+    std::vector<uint32_t> ids(rows.size());
+    for (uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
+    SeqBatch<B> batch(16, c.max_len);
+    int all_last = 0, none_last = 0, mixed = 0;
+    const int steps = 200;
+    for (uint32_t step = 0; step < uint32_t(steps); ++step) {
+      cb.fill(batch, train, rows, ids.data() + (step * 16) % (ids.size() - 16), 16, StepContext{9, 2, step, 0});
+      int last = 0;  // rows whose only [mask] is on their newest item
+      for (int i = 0; i < 16; ++i) {
+        const int32_t* s = batch.seq_host.data() + size_t(i) * size_t(c.max_len);
+        int newest = c.max_len - 1;
+        while (newest > 0 && s[newest] == 0) --newest;
+        last += std::count(s, s + c.max_len, 41) == 1 && s[newest] == 41;
+      }
+      (last == 16 ? all_last : last == 0 ? none_last : mixed) += 1;
+    }
+    return std::array<int, 3>{all_last, none_last, mixed};
+  };
+  const auto per_batch = kinds_of_steps(MaskLastDraw::batch);
+  EXPECT_EQ(per_batch[2], 0) << "a step mixes mask-last and cloze rows";
+  EXPECT_NEAR(per_batch[0] / 200.0, 0.5, 0.15);  // 200 steps: > 4 sigma
+  const auto per_row = kinds_of_steps(MaskLastDraw::row);
+  EXPECT_GT(per_row[2], 190) << "per-row draws should mix kinds in nearly every step of 16 rows";
 }

@@ -56,6 +56,13 @@ inline constexpr std::array<std::pair<std::string_view, HfAttnMask>, 2> enum_nam
   return {{{"dataset", HfAttnMask::dataset}, {"nonzero", HfAttnMask::nonzero}}};
 }
 
+// Who draws mask-last or cloze (docs/training.md): each row on its own (masks independent of the
+// batch size), or once per batch for all its rows (RecBole's MaskItemSequence).
+enum class MaskLastDraw { row, batch };
+inline constexpr std::array<std::pair<std::string_view, MaskLastDraw>, 2> enum_names(MaskLastDraw) {
+  return {{{"row", MaskLastDraw::row}, {"batch", MaskLastDraw::batch}}};
+}
+
 // The encoder's fields come from encoder::Dims (BERT4Rec's dropout defaults are 0.2).
 struct BERT4RecConfig : encoder::Dims {
   BERT4RecVariant variant = BERT4RecVariant::recbole;
@@ -63,6 +70,7 @@ struct BERT4RecConfig : encoder::Dims {
   double init_range = 0.02;
   double mask_ratio = 0.2;  // P(a slot becomes [mask]) in a cloze row
   double ft_ratio = 0.5;    // P(a row is a mask-last row instead)
+  MaskLastDraw mask_last_draw = MaskLastDraw::row;
   HfAttnMask hf_attn_mask = HfAttnMask::dataset;
 
   BERT4RecConfig() { hidden_dropout = attn_dropout = 0.2; }
@@ -94,6 +102,9 @@ struct BERT4RecConfig : encoder::Dims {
     v(ft_ratio, Key("model", "ft_ratio", "probability that a row is mask-last (only its last item masked) "
                                          "instead of cloze")
                     .range(0, 1).resume().derived_default("0.5 (recbole), 0 (hf)"));
+    v(mask_last_draw, Key("model", "mask_last_draw", "`row`: each row draws mask-last or cloze on its own; "
+                                                     "`batch`: one draw per batch for all its rows (RecBole)")
+                          .resume());
     v(hf_attn_mask, Key("model", "hf_attn_mask", "hf: `dataset` hides a [mask] drawn on a pad slot, "
                                                  "`nonzero` shows it (the seed's plain baseline)").resume());
   }
@@ -326,6 +337,7 @@ class BERT4Rec {
     m.mask_id = mask_id();
     m.mask_ratio = cfg_.mask_ratio;
     m.ft_ratio = cfg_.ft_ratio;
+    m.mask_last_per_batch = cfg_.mask_last_draw == MaskLastDraw::batch;
     if constexpr (kHf) {
       m.mask_pads = cfg_.hf_attn_mask == HfAttnMask::nonzero;
     } else {

@@ -7,6 +7,9 @@
 // not depend on the batch size, the order of rows or the thread count:
 //   with probability ft_ratio the row is mask-last: only its newest item becomes [mask];
 //   otherwise each item slot becomes [mask] with probability mask_ratio (no 80/10/10 rule).
+// With `mask_last_per_batch` the mask-last decision is instead drawn once per step, keyed by
+// (seed; epoch, the step), for all of the batch's rows, as RecBole's MaskItemSequence does; an
+// epoch's masks then depend on the batch size too.
 // Targets are the original items at masked slots, 0 elsewhere. RecBole's quirks, kept for its
 // variant, in cloze rows: only the last `max_targets` masked slots carry a target (extra masks
 // stay in the input), and a mask in slot 0 carries none (a mask-last row of one item keeps its
@@ -36,6 +39,7 @@ class ClozeBatching {
     int max_targets = 0;                 // > 0: only the last max_targets masked slots are targets
     bool first_slot_untargeted = false;  // a mask in slot 0 carries no target (RecBole)
     bool mask_pads = false;              // pad slots may become [mask] too (hf `nonzero`)
+    bool mask_last_per_batch = false;    // one mask-last draw per batch, not per row (RecBole)
   };
 
   ClozeBatching(int L, int stride, bool left_pad, Masking m)
@@ -55,21 +59,29 @@ class ClozeBatching {
     return w;
   }
 
-  // Lays out window w (row index `row` of the epoch's rows) with masks drawn for `epoch`.
+  // Whether row `row` of step `step` of `epoch` is mask-last. Counter (epoch, 1, row, 0) decides
+  // a row's kind, (epoch, 2, step, 0) a batch's.
+  bool mask_last(uint64_t seed, uint32_t epoch, uint32_t step, uint32_t row) const {
+    const auto u = m_.mask_last_per_batch ? uniform4(seed, Stream::masking, epoch, 2, step, 0)
+                                          : uniform4(seed, Stream::masking, epoch, 1, row, 0);
+    return u[0] < m_.ft_ratio;
+  }
+
+  // Lays out window w (row index `row` of the epoch's rows) with masks drawn for `epoch`: only
+  // its newest item masked if `last` (mask_last()), else a cloze row.
   void layout(int32_t* seq, int32_t* target, const std::vector<int32_t>& items, const Window& w,
-              uint64_t seed, uint32_t epoch, uint32_t row) const {
+              bool last, uint64_t seed, uint32_t epoch, uint32_t row) const {
     std::fill(seq, seq + L_, 0);
     std::fill(target, target + L_, 0);
     const int off = left_ ? L_ - w.len : 0;
     for (int j = 0; j < w.len; ++j) seq[off + j] = items[size_t(w.begin + j)];
-    // Counter (epoch, 1, row, 0) decides the row's kind, (epoch, 0, row, slot) each slot.
-    if (uniform4(seed, Stream::masking, epoch, 1, row, 0)[0] < m_.ft_ratio) {
+    if (last) {
       const int j = off + w.len - 1;
       target[j] = seq[j];
       seq[j] = m_.mask_id;
       return;
     }
-    int targets = 0;
+    int targets = 0;  // counter (epoch, 0, row, slot) decides each slot
     for (int j = L_ - 1; j >= 0; --j) {  // newest first, so the cap keeps the last masked slots
       const bool real = j >= off && j < off + w.len;
       if (!real && !m_.mask_pads) continue;
@@ -90,7 +102,8 @@ class ClozeBatching {
     for (int i = 0; i < n; ++i) {
       const Window& w = windows[ids[i]];
       layout(batch.seq_host.data() + size_t(i) * L_, batch.target_host.data() + size_t(i) * L_,
-             train[size_t(w.user)], w, ctx.seed, ctx.epoch, ids[i]);
+             train[size_t(w.user)], w, mask_last(ctx.seed, ctx.epoch, ctx.step, ids[i]), ctx.seed, ctx.epoch,
+             ids[i]);
     }
     batch.upload();
   }
