@@ -9,17 +9,14 @@ build=${1:-build-release}
 out=${2:-bench/results/dist_scaling}
 app=$build/apps/recdistill
 mkdir -p "$out"
-mpirun=(mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --bind-to none)
+source bench/dist/scaling_lib.sh
 mpicxx -O2 -std=c++20 -Iinclude bench/dist/allreduce_bench.cpp apps/mpi_world.cpp -o "$out/allreduce_bench"
 for P in 211008 1000000 10000000; do
   "${mpirun[@]}" -np 2 "$out/allreduce_bench" $P 200 | tee -a "$out/allreduce.txt"
 done
 run() {  # NAME RANKS THREADS
-  local name=$1 ranks=$2 threads=$3
-  local cmd=("$app" train --config experiments/sasrec_ml100k.yaml --set runtime.threads=$threads --output "$out/runs_$name")
-  if [ "$ranks" -gt 1 ]; then cmd=("${mpirun[@]}" -np "$ranks" -x OMP_NUM_THREADS=$threads "${cmd[@]}"); fi
-  OMP_NUM_THREADS=$threads "${cmd[@]}" > "$out/$name.log" 2>&1
-  cp "$(ls -d "$out"/runs_$name/run-* | tail -1)/results.json" "$out/$name.json"
+  local name=$1
+  train_as "$@" --config experiments/sasrec_ml100k.yaml
   python3 - "$out/$name.json" "$name" <<'PY' | tee -a "$out/summary.txt"
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -11,14 +11,11 @@ build=${1:-build-release}
 out=${2:-bench/results/dist_scaling/stamp_ml}
 app=$build/apps/recdistill
 mkdir -p "$out"
-mpirun=(mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --bind-to none)
+source bench/dist/scaling_lib.sh
 run() {  # NAME RANKS THREADS
-  local name=$1 ranks=$2 threads=$3
-  local cmd=("$app" train --config experiments/alkd/ml_stamp.yaml --set runtime.threads=$threads
-             --set model.hidden_units=100 --set training.epochs=30 --set training.eval_every=1000 --output "$out/runs_$name")
-  if [ "$ranks" -gt 1 ]; then cmd=("${mpirun[@]}" -np "$ranks" -x OMP_NUM_THREADS=$threads "${cmd[@]}"); fi
-  OMP_NUM_THREADS=$threads "${cmd[@]}" > "$out/$name.log" 2>&1
-  cp "$(ls -d "$out"/runs_$name/run-* | tail -1)/results.json" "$out/$name.json"
+  local name=$1
+  train_as "$@" --config experiments/alkd/ml_stamp.yaml --set model.hidden_units=100 --set training.epochs=30 \
+      --set training.eval_every=1000
   rm -rf "$out/runs_$name"
   python3 - "$out/$name.json" "$name" <<'PY' | tee -a "$out/summary.txt"
 import json, sys

@@ -111,12 +111,19 @@ RunOut fit(const Config& cfg, const data::Split& split, dist::Comm* comm, const 
   return r;
 }
 
-// Forwards to the world, counting the gathers (the sharded evaluations).
+// Forwards to the world, counting the gathers (the sharded evaluations) and the double sums
+// (as a device communicator in cpu::Backend's memory, the host's: the trainer's path for NCCL,
+// backend/cuda/nccl.cuh).
 struct CountingComm final : dist::Comm {
-  int gathers = 0;
+  int gathers = 0, double_sums = 0;
+  size_t last_n = 0;  // the length of the last double sum
   int rank() const override { return world().rank(); }
   int size() const override { return world().size(); }
-  void allreduce_sum(double* x, size_t n, const std::string& w) override { world().allreduce_sum(x, n, w); }
+  void allreduce_sum(double* x, size_t n, const std::string& w) override {
+    ++double_sums;
+    last_n = n;
+    world().allreduce_sum(x, n, w);
+  }
   void allreduce_sum(float* x, size_t n, const std::string& w) override { world().allreduce_sum(x, n, w); }
   std::vector<int64_t> allgather(const std::vector<int64_t>& x, const std::string& w) override {
     ++gathers;
@@ -126,29 +133,6 @@ struct CountingComm final : dist::Comm {
   [[noreturn]] void abort(const std::string& m) override {
     world().abort(m);
     std::abort();  // not reached (the attribute of the interface is not the override's)
-  }
-};
-
-// A device communicator in cpu::Backend's memory (the host's): the trainer's path for NCCL
-// (backend/cuda/nccl.cuh), counting the sums it is given.
-struct DeviceSideComm final : dist::Comm {
-  int sums = 0;
-  size_t last_n = 0;
-  int rank() const override { return world().rank(); }
-  int size() const override { return world().size(); }
-  void allreduce_sum(double* x, size_t n, const std::string& w) override {
-    ++sums;
-    last_n = n;
-    world().allreduce_sum(x, n, w);
-  }
-  void allreduce_sum(float* x, size_t n, const std::string& w) override { world().allreduce_sum(x, n, w); }
-  std::vector<int64_t> allgather(const std::vector<int64_t>& x, const std::string& w) override {
-    return world().allgather(x, w);
-  }
-  std::string broadcast(const std::string& t, const std::string& w) override { return world().broadcast(t, w); }
-  [[noreturn]] void abort(const std::string& m) override {
-    world().abort(m);
-    std::abort();
   }
 };
 
@@ -311,9 +295,9 @@ TEST(DataParallel, GradientsGoThroughTheDeviceCommunicatorWhereThereIsOne) {
   B::set_threads(1);
   const auto split = synthetic(60, 30, 14, 3);
   const RunOut host = fit<SASRecFamily>(sasrec_config(), split, &world());
-  DeviceSideComm dev;
+  CountingComm dev;
   const RunOut on_device = fit<SASRecFamily>(sasrec_config(), split, &world(), "", "", &dev);
-  EXPECT_EQ(dev.sums, int(on_device.steps.size())) << "one gradient all-reduce per step, on the device communicator";
+  EXPECT_EQ(dev.double_sums, int(on_device.steps.size())) << "one gradient all-reduce per step, on the device communicator";
   EXPECT_EQ(dev.last_n, on_device.params.size());
   EXPECT_EQ(host.params, on_device.params);  // the same sums in the same order: the same bits
 }

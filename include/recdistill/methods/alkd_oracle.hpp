@@ -78,16 +78,20 @@ inline const std::vector<std::string>& static_hints(HintSet set) {
   return set == HintSet::ml ? ml : games;
 }
 
+// A hint line without its surrounding spaces, tabs and CR.
+inline std::string_view trim_hint_line(std::string_view v) {
+  const size_t b = v.find_first_not_of(" \t\r"), e = v.find_last_not_of(" \t\r");
+  return b == std::string_view::npos ? std::string_view() : v.substr(b, e - b + 1);
+}
+
 // One hint per non-empty line (a line's surrounding spaces and a CR are dropped).
 inline std::vector<std::string> load_hints_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open the hints file");
   std::vector<std::string> out;
   std::string line;
-  while (std::getline(in, line)) {
-    const size_t b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
-    if (b != std::string::npos) out.push_back(line.substr(b, e - b + 1));
-  }
+  while (std::getline(in, line))
+    if (const std::string_view h = trim_hint_line(line); !h.empty()) out.emplace_back(h);
   if (out.empty()) fail(path, ": the hints file holds no hint (expected one hint per line)");
   return out;
 }
@@ -267,18 +271,14 @@ inline std::vector<std::string> split_hints(std::string_view reply, const std::s
     const size_t nl = std::min(reply.find('\n', at), reply.size());
     std::string_view line = reply.substr(at, nl - at);
     at = nl + 1;
-    const auto trim = [](std::string_view v) {
-      const size_t b = v.find_first_not_of(" \t\r"), e = v.find_last_not_of(" \t\r");
-      return b == std::string_view::npos ? std::string_view() : v.substr(b, e - b + 1);
-    };
-    line = trim(line);
+    line = trim_hint_line(line);
     // A marker counts only when a space (or nothing) follows it: "1.5 stars" and "*Title*" stay.
     size_t m = 0;
     while (m < line.size() && line[m] >= '0' && line[m] <= '9') ++m;
     if (m > 0 && m < line.size() && (line[m] == '.' || line[m] == ')')) ++m;
     else if (m == 0 && !line.empty() && (line[0] == '-' || line[0] == '*')) m = 1;
     else m = 0;
-    if (m > 0 && (m == line.size() || line[m] == ' ' || line[m] == '\t')) line = trim(line.substr(m));
+    if (m > 0 && (m == line.size() || line[m] == ' ' || line[m] == '\t')) line = trim_hint_line(line.substr(m));
     if (!line.empty()) out.emplace_back(line);
   }
   if (out.empty()) fail(where, ": the LLM's reply to the hint prompt holds no hint (expected one hint per line)");
