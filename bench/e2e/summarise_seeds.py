@@ -6,7 +6,7 @@ for s in seeds:
     r = json.load(open(f"{out}/seed{s}.json"))
     try:
         rss = int(open(f"{out}/seed{s}.maxrss_kb").read().split()[-1])
-    except FileNotFoundError:  # not recorded for this run
+    except (FileNotFoundError, IndexError, ValueError):  # not recorded (or the run was killed and resumed)
         rss = float("nan")
     rows.append(dict(seed=int(s), ndcg10=r["test"]["NDCG@10"], hr10=r["test"]["HR@10"],
                      mrr10=r["test"]["MRR@10"], valid_ndcg10=r["valid"]["NDCG@10"],
