@@ -174,14 +174,8 @@ TEST(ClozeBatching, MasksFollowTheRatiosAndRecBolesRules) {
 TEST(ClozeBatching, MaskLastDrawnPerBatchMakesWholeStepsOneKind) {
   const auto train = sequences(64, 30);
   const auto kinds_of_steps = [&](MaskLastDraw draw) {
-    BERT4RecConfig c;
+    BERT4RecConfig c = small_config(BERT4RecVariant::recbole).bert4rec;  // L 20, ft_ratio 0.5
     c.n_items = 41;
-    c.max_len = 20;
-    c.hidden = 8;
-    c.heads = 2;
-    c.layers = 1;
-    c.inner = 16;
-    c.ft_ratio = 0.5;
     c.mask_ratio = 0.9;  // so no cloze row looks like a mask-last one (one [mask], on its newest item)
     c.mask_last_draw = draw;
     const BERT4Rec<B, float> model(c);
