@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "recdistill/backend/cpu/vecmath.hpp"
@@ -73,5 +74,40 @@ TEST(VecMath, NegLogSigmoidGammaIsAccurateFiniteAndAlignmentIndependent) {
     vec::neg_log_sigmoid_gamma(ls.data() + off, ds.data() + off, xs.data() + off, n, float(gamma));
     EXPECT_TRUE(std::equal(l.begin(), l.end(), ls.begin() + off)) << "offset " << off;
     EXPECT_TRUE(std::equal(dl.begin(), dl.end(), ds.begin() + off)) << "offset " << off;
+  }
+}
+
+// No float result is subnormal, whatever the instruction set (this file is also built without
+// AVX-512: recdistill_vecmath_avx2_tests): exp of a masked entry (-inf, the mask's -10000) is
+// exactly 0, results that would be subnormal are 0, and normal results keep their accuracy.
+TEST(VecMath, ResultsAreZeroOrNormalNeverSubnormal) {
+  const float fmin = std::numeric_limits<float>::min();
+  auto normal_or_zero = [](float v) { return std::fpclassify(v) != FP_SUBNORMAL; };
+  std::vector<float> x = {-std::numeric_limits<float>::infinity(), -1e30f, -10000.0f, -200.0f};
+  for (int i = 0; i <= 12000; ++i) x.push_back(-120.0f + 0.01f * float(i));  // down to exp's subnormal range
+  const int n = int(x.size());
+  std::vector<float> e = x;
+  vec::exp_shifted(e.data(), n, 0.0f);
+  EXPECT_EQ(e[0], 0.0f);
+  EXPECT_EQ(e[1], 0.0f);
+  EXPECT_EQ(e[2], 0.0f);
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(normal_or_zero(e[size_t(i)])) << "exp(" << x[size_t(i)] << ") = " << e[size_t(i)];
+    const double want = std::exp(double(x[size_t(i)]));
+    if (want >= 2.0 * fmin) EXPECT_NEAR(e[size_t(i)], want, 1e-6 * want) << "x " << x[size_t(i)];
+    if (want < 0.5 * fmin) EXPECT_EQ(e[size_t(i)], 0.0f) << "x " << x[size_t(i)];
+  }
+  // GELU's derivative at large |x| (its pdf term underflows) and the pairwise term at large |x|.
+  std::vector<float> a, g;
+  for (int i = 0; i <= 8000; ++i) a.push_back(-40.0f + 0.01f * float(i)), g.push_back(1.0f);
+  std::vector<float> da(a.size());
+  vec::gelu_grad(da.data(), g.data(), a.data(), int64_t(a.size()));
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(normal_or_zero(da[i])) << "gelu'(" << a[i] << ") = " << da[i];
+  std::vector<float> s;
+  for (int i = 0; i <= 4000; ++i) s.push_back(-200.0f + 0.1f * float(i));
+  std::vector<float> l(s.size()), dl(s.size());
+  vec::neg_log_sigmoid_gamma(l.data(), dl.data(), s.data(), int64_t(s.size()), 1e-10f);
+  for (size_t i = 0; i < s.size(); ++i) {
+    ASSERT_TRUE(normal_or_zero(l[i]) && normal_or_zero(dl[i])) << "x " << s[i] << ": " << l[i] << ", " << dl[i];
   }
 }

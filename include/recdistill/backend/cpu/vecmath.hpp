@@ -12,6 +12,7 @@
 #include <unsupported/Eigen/SpecialFunctions>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 // GCC 12 flags its own AVX-512 intrinsics (_mm512_undefined_ps inside Eigen's packet exp and
@@ -42,6 +43,18 @@ void packet_map(float* y, const float* x, const float* g, int64_t n, F f) {
     for (int64_t k = i; k < n; ++k) y[k] = bx[k - i];
   }
 }
+
+// exp(x), with every result below FLT_MIN (a subnormal) made 0. Eigen 3.4's generic packet exp
+// (SSE, AVX2) returns about 2.9e-39, a subnormal, for every input below about -88.7, -inf and
+// the attention mask's -10000 included, where its AVX-512 exp returns 0. Subnormals cost a
+// microcode assist in every later product that reads them on Intel cores: an AVX2 build trained
+// BERT4Rec 6x slower than with them flushed (docs/BENCHMARKS.md, "Subnormals"). So masked
+// entries are exactly 0 and results agree on every instruction set.
+inline PF pexp_normal(const PF& x) {
+  using namespace Eigen::internal;
+  const PF y = pexp(x);
+  return pselect(pcmp_lt(y, pset1<PF>(std::numeric_limits<float>::min())), pzero(y), y);
+}
 }  // namespace detail
 
 // x = exp(x - shift)
@@ -51,7 +64,7 @@ void exp_shifted(T* x, int64_t n, T shift) {
     using namespace Eigen::internal;
     const auto s = pset1<detail::PF>(shift);
     detail::packet_map(x, x, nullptr, n,
-                        [&](const detail::PF& p, const detail::PF&) { return pexp(psub(p, s)); });
+                        [&](const detail::PF& p, const detail::PF&) { return detail::pexp_normal(psub(p, s)); });
   } else {
     for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i] - shift);
   }
@@ -104,7 +117,7 @@ void gelu_grad(T* dx, const T* g, const T* x, int64_t n) {
                c = pset1<detail::PF>(float(inv_sqrt_2pi));
     detail::packet_map(dx, x, g, n, [&](const detail::PF& a, const detail::PF& up) {
       const auto cdf = pmul(half, padd(one, perf(pmul(a, r2))));
-      const auto pdf = pmul(c, pexp(pmul(mhalf, pmul(a, a))));
+      const auto pdf = pmul(c, detail::pexp_normal(pmul(mhalf, pmul(a, a))));
       return pmul(up, padd(cdf, pmul(a, pdf)));
     });
   } else {
@@ -128,7 +141,7 @@ void neg_log_sigmoid_gamma(T* l, T* dl, const T* x, int64_t n, T gamma) {
     constexpr int kW = detail::kW;
     const PF one = pset1<PF>(1.0f), zero = pset1<PF>(0.0f), g = pset1<PF>(gamma);
     const auto f = [&](const PF& a, PF& lo, PF& dlo) {
-      const PF e = pexp(pnegate(pabs(a)));
+      const PF e = detail::pexp_normal(pnegate(pabs(a)));
       const PF r = pdiv(one, padd(one, e));
       const PF s = pselect(pcmp_le(zero, a), r, pmul(e, r));
       const PF gs = padd(g, s);
