@@ -5,7 +5,7 @@
 #   1. parity: every CUDA op against its host run, SASRec training against the CPU's;
 #   2. SASRec on ml-100k (the main job's config), a few epochs on cuda, on cuda with TF32, then
 #      on cpu, for seconds per epoch and the validation metric side by side. The cpu run is the
-#      portable build's (no -march=native: 2.5x slower per epoch than the native build here since
+#      portable build's (no -march=native: 2.5x slower per epoch than the native build on the development VM since
 #      the subnormal fix of 2026-12-06, about 8x before; docs/BENCHMARKS.md §2),
 #      a reference for the metric, not for CPU speed (BENCHMARKS §2 has the native numbers).
 # At most 240 + 140 + 80 + 90 s, inside one 600 s device call. The machine supplies the CUDA runtime

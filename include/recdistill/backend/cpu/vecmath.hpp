@@ -48,8 +48,8 @@ void packet_map(float* y, const float* x, const float* g, int64_t n, F f) {
 // (SSE, AVX2) returns about 2.9e-39, a subnormal, for every input below about -88.7, -inf and
 // the attention mask's -10000 included, where its AVX-512 exp returns 0. Subnormals cost a
 // microcode assist in every later product that reads them on Intel cores: an AVX2 build trained
-// BERT4Rec 6x slower than with them flushed (docs/BENCHMARKS.md, "Subnormals"). So masked
-// entries are exactly 0 and results agree on every instruction set.
+// BERT4Rec 6x slower than with them flushed (docs/BENCHMARKS.md, "Subnormals"). So a masked
+// entry is exactly 0, and exp underflows alike, on every instruction set.
 inline PF pexp_normal(const PF& x) {
   using namespace Eigen::internal;
   const PF y = pexp(x);
