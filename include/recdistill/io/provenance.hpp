@@ -1,5 +1,6 @@
 // recdistill/io/provenance.hpp: what built and ran a result, for the run folder's
-// provenance.json: the commit, build type and flags, compiler, CPU model, threads, and the
+// provenance.json: the commit, build type and flags, compiler, CPU model (name, family/model,
+// the SIMD instructions compiled in, the cache sizes Eigen blocks for), threads, and the
 // versions of the libraries linked. The app defines the build facts (apps/CMakeLists.txt,
 // cmake/BuildInfo.cmake); a program that does not says "unknown".
 #pragma once
@@ -55,6 +56,22 @@ inline std::string cpu_model() {
   return "unknown";
 }
 
+// The CPU's "cpu family" and "model" numbers (/proc/cpuinfo) as "6/167", or "unknown": a VM
+// often reports a generic model name, and these numbers still tell two hosts apart.
+inline std::string cpu_family_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line, family, model;
+  auto value = [&line] {
+    const auto c = line.find(':');
+    return c == std::string::npos || c + 2 > line.size() ? std::string() : line.substr(c + 2);
+  };
+  while (std::getline(f, line) && (family.empty() || model.empty())) {
+    if (line.rfind("cpu family", 0) == 0) family = value();
+    else if (line.rfind("model\t", 0) == 0 || line.rfind("model :", 0) == 0) model = value();
+  }
+  return family.empty() || model.empty() ? "unknown" : family + "/" + model;
+}
+
 inline std::string json_object(const JsonFields& f) { return "{" + (f.body().empty() ? "" : f.body().substr(2)) + "}"; }
 
 // One JSON object; `threads` is the run's runtime.threads, `model_code` where the model's
@@ -72,6 +89,13 @@ inline std::string provenance_json(int threads, const std::string& model_code = 
 #if defined(__GLIBC__)
   lib.add("glibc", std::string(gnu_get_libc_version()));
 #endif
+  // Float results depend on these beyond the code: Eigen sizes its GEMM blocks from the cache
+  // sizes it reads from the CPU (a block's depth sets each sum's order) and the instruction set
+  // sets the vector width (docs/checkpoints.md, "Not across machines").
+  std::ptrdiff_t l1 = 0, l2 = 0, l3 = 0;
+  Eigen::internal::manage_caching_sizes(Eigen::GetAction, &l1, &l2, &l3);
+  JsonFields caches;
+  caches.add("l1", long(l1)).add("l2", long(l2)).add("l3", long(l3));
   JsonFields f;
   f.add("recdistill", std::string(RECDISTILL_VERSION_STRING))
       .add("commit", std::string(RECDISTILL_GIT_COMMIT))
@@ -79,6 +103,9 @@ inline std::string provenance_json(int threads, const std::string& model_code = 
       .add("cxx_flags", std::string(RECDISTILL_CXX_FLAGS))
       .add("compiler", std::string(RECDISTILL_CXX_COMPILER))
       .add("cpu", cpu_model())
+      .add("cpu_family_model", cpu_family_model())
+      .add("simd", std::string(Eigen::SimdInstructionSetsInUse()))
+      .raw("eigen_cache_sizes", json_object(caches))
       .add("hardware_threads", int(std::thread::hardware_concurrency()))
       .add("threads", threads)
       .add("model_code", model_code)
