@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #if defined(__GLIBC__)
@@ -44,32 +45,30 @@ namespace recdistill::io {
 #define RECDISTILL_VERSION_STRING "unknown"
 #endif
 
-// The CPU's model name (/proc/cpuinfo), or "unknown".
-inline std::string cpu_model() {
+// The value of the first /proc/cpuinfo line whose key (the text before ':', padding removed) is
+// `key`, or "unknown".
+inline std::string cpuinfo_value(std::string_view key) {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto c = line.find(':');
-      if (c != std::string::npos) return line.substr(line.find_first_not_of(' ', c + 1));
-    }
+  while (std::getline(f, line)) {
+    const auto c = line.find(':');
+    if (c == std::string::npos || c == 0) continue;
+    const auto last = line.find_last_not_of(" \t", c - 1);
+    if (last == std::string::npos || std::string_view(line).substr(0, last + 1) != key) continue;
+    const auto v = line.find_first_not_of(" \t", c + 1);
+    return v == std::string::npos ? "unknown" : line.substr(v);
+  }
   return "unknown";
 }
 
-// The CPU's "cpu family" and "model" numbers (/proc/cpuinfo) as "6/167", or "unknown": a VM
-// often reports a generic model name, and these numbers still tell two hosts apart.
+// The CPU's model name, or "unknown".
+inline std::string cpu_model() { return cpuinfo_value("model name"); }
+
+// The CPU's family and model numbers as "6/167": a VM often reports a generic model name, and
+// these numbers still tell two hosts apart.
 inline std::string cpu_family_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line, family, model;
-  auto value = [&line] {
-    const auto c = line.find(':');
-    return c == std::string::npos || c + 2 > line.size() ? std::string() : line.substr(c + 2);
-  };
-  while (std::getline(f, line) && (family.empty() || model.empty())) {
-    if (line.rfind("cpu family", 0) == 0) family = value();
-    else if (line.rfind("model\t", 0) == 0 || line.rfind("model :", 0) == 0) model = value();
-  }
-  return family.empty() || model.empty() ? "unknown" : family + "/" + model;
+  const std::string family = cpuinfo_value("cpu family"), model = cpuinfo_value("model");
+  return family == "unknown" || model == "unknown" ? "unknown" : family + "/" + model;
 }
 
 inline std::string json_object(const JsonFields& f) { return "{" + (f.body().empty() ? "" : f.body().substr(2)) + "}"; }
