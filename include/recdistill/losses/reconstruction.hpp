@@ -11,6 +11,11 @@
 //
 // value() computes l and keeps what backward() needs; backward(scale) writes scale * dl/dp and
 // scale * dl/dy (the method passes alpha * beta, known only once l is).
+//
+// Each loss is a function of sums over the rows, so data-parallel ranks can reduce them
+// (docs/distributed.md): raw (sum ||r_u||^2, or sum c_u for cosine), the usable count and a
+// denominator `norm` (B' here; global() sets the reduced ones, and backward() then writes this
+// rank's rows' share of the global gradient). from_sums() is the one formula for l.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -25,6 +30,8 @@ namespace recdistill::losses {
 template <class B, class T>
 struct ReconstructionWork {
   int Bn = 0, D = 0, n_usable = 0;
+  double raw = 0;   // the loss's sum over the usable rows: sum ||r_u||^2, or sum c_u (cosine)
+  double norm = 0;  // the denominator of the mean: n_usable, or the reduced count (global())
   double loss = 0;
   Buffer<B, T> r, pn, yn, tmp;  // (Bn, D): residual, or the normalised p and y
   Buffer<B, T> p_norm, y_norm;  // (Bn)
@@ -44,6 +51,7 @@ struct ReconstructionWork {
     Bn = int(u.size());
     n_usable = 0;
     for (uint8_t x : u) n_usable += x != 0;
+    norm = n_usable;
     B::template to_device<uint8_t>(usable.data(), u.data(), u.size());
   }
 };
@@ -77,51 +85,54 @@ void residual_grads(Ptr<B, T> dp, Ptr<B, T> dy, double c, ReconstructionWork<B, 
 
 struct MSE {
   static constexpr std::string_view name = "MSE";
+  static double from_sums(double raw, double /*usable*/, double norm, int D) { return norm > 0 ? raw / (norm * D) : 0.0; }
   template <class B, class T>
   static double value(CPtr<B, T> p, CPtr<B, T> y, ReconstructionWork<B, T>& w) {
-    const double sq = detail::residual<B, T>(p, y, w);
-    w.loss = w.n_usable ? sq / (double(w.n_usable) * w.D) : 0.0;
-    return w.loss;
+    w.raw = detail::residual<B, T>(p, y, w);
+    return w.loss = from_sums(w.raw, w.n_usable, w.norm, w.D);
   }
   // dp, dy (Bn, D) written (dy may be null: a constant target).
   template <class B, class T>
   static void backward(Ptr<B, T> dp, Ptr<B, T> dy, double scale, ReconstructionWork<B, T>& w) {
-    detail::residual_grads<B, T>(dp, dy, w.n_usable ? scale * 2.0 / (double(w.n_usable) * w.D) : 0.0, w);
+    detail::residual_grads<B, T>(dp, dy, w.norm > 0 ? scale * 2.0 / (w.norm * w.D) : 0.0, w);
   }
 };
 
 struct RMSE {
   static constexpr std::string_view name = "RMSE";
+  static double from_sums(double raw, double usable, double norm, int D) { return std::sqrt(MSE::from_sums(raw, usable, norm, D)); }
   template <class B, class T>
   static double value(CPtr<B, T> p, CPtr<B, T> y, ReconstructionWork<B, T>& w) {
-    const double sq = detail::residual<B, T>(p, y, w);
-    w.loss = w.n_usable ? std::sqrt(sq / (double(w.n_usable) * w.D)) : 0.0;
-    return w.loss;
+    w.raw = detail::residual<B, T>(p, y, w);
+    return w.loss = from_sums(w.raw, w.n_usable, w.norm, w.D);
   }
   template <class B, class T>
   static void backward(Ptr<B, T> dp, Ptr<B, T> dy, double scale, ReconstructionWork<B, T>& w) {
-    const bool live = w.n_usable && w.loss >= 1e-12;
-    detail::residual_grads<B, T>(dp, dy, live ? scale / (double(w.n_usable) * w.D * w.loss) : 0.0, w);
+    const bool live = w.norm > 0 && w.loss >= 1e-12;
+    detail::residual_grads<B, T>(dp, dy, live ? scale / (w.norm * w.D * w.loss) : 0.0, w);
   }
 };
 
 struct Cosine {
   static constexpr std::string_view name = "cosine";
   static constexpr double eps = 1e-6;
+  // sum over the usable rows of (1 - c_u), over norm (usable / norm is exactly 1 when they agree).
+  static double from_sums(double raw, double usable, double norm, int /*D*/) {
+    return norm > 0 ? usable / norm - raw / norm : 0.0;
+  }
   template <class B, class T>
   static double value(CPtr<B, T> p, CPtr<B, T> y, ReconstructionWork<B, T>& w) {
     const int64_t n = int64_t(w.Bn) * w.D;
     ops::l2_normalise_forward<B>(w.pn.data(), w.p_norm.data(), p, w.Bn, w.D, eps);
     ops::l2_normalise_forward<B>(w.yn.data(), w.y_norm.data(), y, w.Bn, w.D, eps);
     ops::mask_rows<B>(w.pn.data(), CPtr<B, uint8_t>(w.usable.data()), w.Bn, w.D);  // unusable rows drop out
-    const double sum_c = ops::dot<B>(CPtr<B, T>(w.pn.data()), CPtr<B, T>(w.yn.data()), n);
-    w.loss = w.n_usable ? 1.0 - sum_c / w.n_usable : 0.0;
-    return w.loss;
+    w.raw = ops::dot<B>(CPtr<B, T>(w.pn.data()), CPtr<B, T>(w.yn.data()), n);
+    return w.loss = from_sums(w.raw, w.n_usable, w.norm, w.D);
   }
   template <class B, class T>
   static void backward(Ptr<B, T> dp, Ptr<B, T> dy, double scale, ReconstructionWork<B, T>& w) {
     const int64_t n = int64_t(w.Bn) * w.D;
-    const double c = w.n_usable ? -scale / w.n_usable : 0.0;
+    const double c = w.norm > 0 ? -scale / w.norm : 0.0;
     // dl/dp^ = c y^ on usable rows; then through p^ = p / ||p||.
     B::template copy<T>(w.tmp.data(), CPtr<B, T>(w.yn.data()), size_t(n));
     ops::mask_rows<B>(w.tmp.data(), CPtr<B, uint8_t>(w.usable.data()), w.Bn, w.D);
@@ -146,6 +157,11 @@ struct AnyReconstruction {
   double value(CPtr<B, T> p, CPtr<B, T> y, ReconstructionWork<B, T>& w) const {
     return kind == Kind::mse ? MSE::value(p, y, w) : kind == Kind::rmse ? RMSE::value(p, y, w) : Cosine::value(p, y, w);
   }
+  double from_sums(double raw, double usable, double norm, int D) const {
+    return kind == Kind::mse    ? MSE::from_sums(raw, usable, norm, D)
+           : kind == Kind::rmse ? RMSE::from_sums(raw, usable, norm, D)
+                                : Cosine::from_sums(raw, usable, norm, D);
+  }
   template <class B, class T>
   void backward(Ptr<B, T> dp, Ptr<B, T> dy, double scale, ReconstructionWork<B, T>& w) const {
     if (kind == Kind::mse)
@@ -156,6 +172,15 @@ struct AnyReconstruction {
       Cosine::backward(dp, dy, scale, w);
   }
 };
+
+// Data-parallel ranks: the step's reduced sums (raw, usable rows, denominator) replace this
+// rank's after value(); returns the global l, and backward() then writes this rank's share of
+// the global gradient.
+template <class Loss, class B, class T>
+double set_global(const Loss& loss, ReconstructionWork<B, T>& w, double raw, double usable, double norm) {
+  w.norm = norm;
+  return w.loss = loss.from_sums(raw, usable, norm, w.D);
+}
 
 // Whether a loss is RMSE (its upstream null-profile factor is a square root).
 template <class Loss>

@@ -170,6 +170,21 @@ class DistillationHead {
 
   int usable_count() const { return loss_.n_usable; }
 
+  // Data-parallel ranks (methods/profile_distillation.hpp): what this rank's slice adds to the
+  // step's L_distil (the loss's raw sum, its usable users and its rows, after forward()); once
+  // the ranks' sums are reduced, set_global() gives the global L_distil, and backward() then
+  // writes this rank's share of its gradient. Under upstream_copy the factor f = B'/Bn becomes
+  // the denominator Bn itself (f * Loss over B' is Loss over all rows; sqrt for RMSE likewise).
+  struct Sums {
+    double raw = 0, usable = 0, rows = 0;
+  };
+  Sums sums() const { return {loss_.raw, double(loss_.n_usable), double(loss_.Bn)}; }
+  double set_global(const Sums& g) {
+    factor_ = 1.0;
+    const double norm = c_.null_profile_mode == NullProfileMode::drop ? g.usable : g.rows;
+    return losses::set_global(loss_kind_, loss_, g.raw, g.usable, norm);
+  }
+
   // Adds scale * dL_distil into dh (the tap's gradient, (Bn, L, d)) and into the head's
   // gradients in `grads` (the model's gradient buffer, same layout as params).
   void backward(Ptr<B, T> grads, Ptr<B, T> dh, CPtr<B, T> params, double scale) {

@@ -256,25 +256,18 @@ class DistillObjective {
   }
 
   // Data-parallel ranks (train/trainer.hpp): this objective all-reduces its own global
-  // quantities (the target count and L_rec, the number of users with a profile and L_distil,
-  // so beta too) and returns this rank's share of the global gradient; the trainer sums them.
+  // quantities (the target count and L_rec; the reconstruction loss's sums, so L_distil and beta
+  // too) and returns this rank's share of the global gradient; the trainer sums them.
   static constexpr bool reduces_itself = true;
-  void set_comm(const M& m, dist::Comm* comm) {
+  void set_comm(const M&, dist::Comm* comm) {
     comm_ = comm;
     if (!dist::parallel(comm_)) return;
-    const auto& c = m.config();
     bool rec_exact = false;
     if constexpr (requires { Rec::data_parallel; }) rec_exact = Rec::data_parallel;
     // A loss with collectives or weights of its own (in-batch negatives) would need them
     // forwarded here and its weight honoured: only plain means over targets are taken.
     if constexpr (requires(Rec& r, const Bb& b, dist::Comm* c) { r.set_comm(b, c); }) rec_exact = false;
     if (!rec_exact) fail("data-parallel profile distillation: the recommendation loss is not supported (docs/distributed.md)");
-    if (losses::is_rmse(m.loss_policy()))
-      fail("data-parallel profile distillation: model.reconstruct_loss RMSE is not supported yet (its square root is of "
-           "the global mean, which the ranks would have to reduce before it); use MSE or CosSim, or run without mpirun");
-    if (c.head.null_profile_mode != methods::NullProfileMode::drop)
-      fail("data-parallel profile distillation: training.null_profile_mode upstream_copy is not supported (its factor is "
-           "a ratio over the whole batch); use drop, or run without mpirun");
   }
 
   // Phases switch distillation off (the fine-tuning phase) or on.
@@ -319,8 +312,8 @@ class DistillObjective {
     const double rec = v[1] > 0 ? v[0] / v[1] : 0.0;
     last_ = Terms{rec, 0, 1, rec, 0, false};
     if (!distill_ || !std::isfinite(rec)) return {rec, int64_t(v[1])};
-    double w[2] = {0, 0};
-    comm_->allreduce_sum(w, 2, profile_reduction(ctx));
+    double w[3] = {0, 0, 0};
+    comm_->allreduce_sum(w, 3, profile_reduction(ctx));
     return {global_total(m, rec, w).loss, int64_t(v[1])};
   }
 
@@ -329,10 +322,10 @@ class DistillObjective {
   static std::string profile_reduction(const StepContext& c) {
     return cat("epoch ", c.epoch, " step ", c.step + 1, "'s profile-loss all-reduce");
   }
-  // The step's total from the reduced {L_distil u, u} (and beta); sets last_.
-  LossValue global_total(const M& m, double rec, const double w[2]) {
+  // The step's total from the reduced sums {raw, U, rows} of the head (and beta); sets last_.
+  LossValue global_total(const M& m, double rec, const double w[3]) {
     const auto& c = m.config();
-    const double U = w[1], distil = U > 0 ? w[0] / U : 0.0;
+    const double U = w[1], distil = head_.set_global({w[0], w[1], w[2]});
     if (U == 0) {
       last_ = Terms{rec, 0, 1, (1 - c.alpha) * rec, 0, false};
       return {last_.total, 0};
@@ -342,9 +335,10 @@ class DistillObjective {
     return {last_.total, 0};
   }
 
-  // loss() on one rank of several: L_rec and L_distil are means over the global batch's targets
-  // (T) and users with a profile (U); this rank's gradient is its share, (t/T) dL_rec,t and
-  // alpha beta (u/U) dL_distil,u, beta from the global means.
+  // loss() on one rank of several: L_rec is a mean over the global batch's targets (T), L_distil
+  // the reconstruction loss of the global batch's sums (users with a profile U, or all rows under
+  // upstream_copy); this rank's gradient is its share, (t/T) dL_rec,t and alpha beta times the
+  // head's share of dL_distil, beta from the global values.
   LossValue loss_data_parallel(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                                const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out,
                                const LossValue& here) {
@@ -365,15 +359,15 @@ class DistillObjective {
       return {rec, int64_t(Tg)};
     }
     fill_rows(m, batch);
-    const double distil = head_.forward(params, m.tapped(a), slots_, rows_profiles_, rows_available_);
-    const double u = head_.usable_count();
-    double w[2] = {u > 0 ? distil * u : 0.0, u};
-    comm_->allreduce_sum(w, 2, profile_reduction(ctx));
+    head_.forward(params, m.tapped(a), slots_, rows_profiles_, rows_available_);
+    const auto here_sums = head_.sums();
+    double w[3] = {here_sums.raw, here_sums.usable, here_sums.rows};
+    comm_->allreduce_sum(w, 3, profile_reduction(ctx));
     share(1.0 - c.alpha);
     const LossValue total = global_total(m, rec, w);
-    if (last_.distilled && u > 0) {
+    if (last_.distilled && here_sums.usable > 0) {
       ops::fill<B>(a.dtap.data(), n_out, 0.0);
-      head_.backward(grads, a.dtap.data(), params, c.alpha * last_.beta * u / w[1]);
+      head_.backward(grads, a.dtap.data(), params, c.alpha * last_.beta);
       a.tap_active = true;
     }
     return {total.loss, int64_t(Tg)};
