@@ -2,13 +2,15 @@
 // throughput"), one thread, d = 64, random weights (the cost is the GEMM and the per-row
 // scan, not the values), 1,024 users with 50 history items each, excluded from the ranking.
 //   BM_Eval: eval::rank_full without a forward pass (fixed last hidden states): the score
-//     GEMMs, masking, rank counting and top-K selection.
-//   BM_GemmOnly: the same GEMM calls alone; GEMM share = its time / BM_Eval's.
+//     products, masking, rank counting and top-K selection.
+//   BM_ScoresOnly: the same score products alone (kernel 1, ops::score_rows), or Eigen's GEMM
+//     on the shapes evaluation used before 2026-12-07 (kernel 0); share = time / BM_Eval's.
 //   BM_SASRec: the real path (rank_and_topk_cases, top 10) with the SASRec forward pass
 //     (L 50, d 64, 2 layers, 2 heads, inner 256).
-// Reports users/s (and the GEMM's GFLOP/s).
+// Reports users/s (and the score products' GFLOP/s). One thread: run with OMP_NUM_THREADS=1.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -81,25 +83,38 @@ static void BM_Eval(benchmark::State& st) {
   st.counters["users/s"] = benchmark::Counter(double(users) * double(st.iterations()), benchmark::Counter::kIsRate);
 }
 
-// The same GEMM calls as BM_Eval (work 3) and nothing else: its time over BM_Eval's is the
-// share of evaluation spent in the GEMM. Catalogues up to kItemChunk ids: one (128, N) GEMM
-// per block; larger ones: ceil(N / kItemChunk) + 1 GEMMs of (128, kItemChunk) (the +1 gives
-// the targets' scores).
-static void BM_GemmOnly(benchmark::State& st) {
-  const int N = int(st.range(0)), users = 1024, R = eval::kEvalBlock, C = eval::kItemChunk;
+// The same score products as BM_Eval (work 3) and nothing else: its time over BM_Eval's is the
+// share of evaluation spent scoring. Catalogues up to kItemChunk ids: one (128, N) product per
+// block; larger ones: ceil(N / kItemChunk) products of (128, kItemChunk) (the last one
+// narrower) and the targets' (128, 128). `kernel` 1 is ops::score_rows (what evaluation runs);
+// 0 is what evaluation ran before 2026-12-07, kept as the comparison: Eigen's GEMM, every
+// product chunk-shaped (the targets' one and the last chunk padded to kItemChunk items).
+static void BM_ScoresOnly(benchmark::State& st) {
+  const int N = int(st.range(0)), kernel = int(st.range(1)), users = 1024, R = eval::kEvalBlock,
+            C = eval::kItemChunk;
   EvalSetup s(N, 1);
   const bool chunked = N > C;
-  const int width = chunked ? C : N, calls = chunked ? (N + C - 1) / C + 1 : 1;
+  const int width = chunked ? C : N, chunks = chunked ? (N + C - 1) / C : 1;
   std::vector<float> scores(size_t(R) * size_t(width)), items(size_t(width) * kD, 0.5f);
   double flops = 0;
+  auto product = [&](const float* E, int w) {
+    if (kernel == 1)
+      ops::score_rows<B>(scores.data(), width, s.acts.h.data(), R, E, w, kD);
+    else
+      B::gemm<float>(false, true, R, w, kD, 1.f, s.acts.h.data(), kD, E, kD, 0.f, scores.data(), width);
+    flops += 2.0 * R * w * kD;
+  };
   for (auto _ : st) {
-    for (int b = 0; b < users / R; ++b)
-      for (int c = 0; c < calls; ++c) {
-        const float* E = chunked ? (c + 1 < calls ? s.model.E.data() + size_t(c) * C * kD : items.data())
-                                 : s.model.E.data();
-        B::gemm<float>(false, true, R, width, kD, 1.f, s.acts.h.data(), kD, E, kD, 0.f, scores.data(), width);
-        flops += 2.0 * R * width * kD;
+    for (int b = 0; b < users / R; ++b) {
+      if (chunked) product(items.data(), kernel == 1 ? R : C);  // the targets
+      for (int c = 0; c < chunks; ++c) {
+        const int w = std::min(width, N - c * C);
+        if (kernel == 0 && w < width)  // Eigen's last chunk: a copy padded with zero rows
+          product(items.data(), width);
+        else
+          product(s.model.E.data() + size_t(c) * C * kD, w);
       }
+    }
     benchmark::DoNotOptimize(scores.data());
   }
   st.counters["users/s"] = benchmark::Counter(double(users) * double(st.iterations()), benchmark::Counter::kIsRate);
@@ -111,7 +126,9 @@ BENCHMARK(BM_Eval)->ArgNames({"N", "K", "work"})
     ->Args({50001, 10, 1})->Args({50001, 10, 2})->Args({50001, 10, 3})->Args({50001, 100, 3})
     ->Args({200001, 10, 1})->Args({200001, 10, 2})->Args({200001, 10, 3})
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GemmOnly)->ArgNames({"N"})->Arg(1683)->Arg(50001)->Arg(200001)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ScoresOnly)->ArgNames({"N", "kernel"})
+    ->Args({1683, 0})->Args({1683, 1})->Args({50001, 0})->Args({50001, 1})->Args({200001, 0})->Args({200001, 1})
+    ->Unit(benchmark::kMillisecond);
 
 // The real path: SASRec forward + scores + exclusions + rank + top-10 for 1,024 users.
 static void BM_SASRec(benchmark::State& st) {

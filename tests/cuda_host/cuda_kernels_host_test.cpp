@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -156,6 +157,18 @@ TYPED_TEST(CudaKernelsOnHost, ElementwiseAndMemoryOpsEqualTheCpuBitForBit) {
     ops::bias_grad<Cpu>(db1.data(), s1.data(), ld, R, n);
     KOps::bias_grad<T>(db2.data(), s1.data(), ld, R, n);
     EXPECT_LT(rel_err(db2, db1), tight<T>());
+  }
+  {  // evaluation scores: the same multiply-adds in the same order (fused in the kernel, and in
+     // the CPU's lanes only where the build has FMA: `tol`)
+    const int n = 13, w = 29, dim = 19, ld = 31;
+    const auto q = rnd<T>(size_t(n) * dim, 13), e = rnd<T>(size_t(w) * dim, 14);
+    std::vector<T> s1(size_t(n) * ld, T(0)), s2 = s1;
+    ops::score_rows<Cpu>(s1.data(), ld, q.data(), n, e.data(), w, dim);
+    KOps::score_rows<T>(s2.data(), ld, q.data(), n, e.data(), w, dim);
+    EXPECT_LT(rel_err(s2, s1), tol<T>());
+#if defined(__FMA__)
+    EXPECT_EQ(s2, s1) << "with FMA both sides fuse every multiply-add: equal bits";
+#endif
   }
 }
 
@@ -638,15 +651,18 @@ TYPED_TEST(CudaKernelsOnHost, RankingEqualsTheCpuExactly) {
         }
         const auto full_ranks = ranks[0];
         const auto full_items = items[0];
-        for (int side = 0; side < 2; ++side) {  // chunks of C items, the last one padded with 0 scores
+        // Chunks of C items; every score the ops must not read (off the targets' diagonal, past
+        // the last chunk's w items) is +inf, which would count as better and be selected.
+        const T never = std::numeric_limits<T>::infinity();
+        for (int side = 0; side < 2; ++side) {
           auto b = block(side);
-          std::vector<T> ts(size_t(n) * C, T(0));
+          std::vector<T> ts(size_t(n) * C, never);
           for (int i = 0; i < n; ++i) ts[size_t(i) * C + size_t(i)] = F[size_t(i) * N + size_t(cases[size_t(i)].target)];
           if (side == 0) ops::rank_targets<Cpu>(b, ts.data(), C, size_t(n));
           else K::rank_targets<T>(b, ts.data(), C, size_t(n));
           for (int c0 = 0; c0 < N; c0 += C) {
             const int w = std::min(C, N - c0);
-            std::vector<T> chunk(size_t(n) * C, T(0));
+            std::vector<T> chunk(size_t(n) * C, never);
             for (int i = 0; i < n; ++i)
               for (int t = 0; t < w; ++t) chunk[size_t(i) * C + size_t(t)] = F[size_t(i) * N + size_t(c0 + t)];
             if (side == 0) ops::rank_chunk<Cpu>(b, chunk.data(), C, size_t(n), c0, w, c0 + C >= N);

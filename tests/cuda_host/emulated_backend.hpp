@@ -83,6 +83,7 @@ RD_CUDAHOST_OP(l2_normalise_axis_backward)
 RD_CUDAHOST_OP(mixer_attention_forward)
 RD_CUDAHOST_OP(mixer_attention_backward)
 RD_CUDAHOST_OP(bce_multi_loss)
+RD_CUDAHOST_OP(score_rows)
 RD_CUDAHOST_OP(rank_rows)  // the block and its host result arrays pass through
 RD_CUDAHOST_OP(rank_targets)
 RD_CUDAHOST_OP(rank_chunk)

@@ -225,6 +225,7 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
     int batch;
     std::shared_ptr<const ProfileTargets> profiles;
     const char* null_mode = "drop";
+    bool beta = true;  // scale_guide_loss; without it upstream_copy's factor does not cancel
   };
   // A batch of all windows but one: each epoch's last step has one row, so rank 1's slice is
   // empty (idle_loss) while rank 0 distils. RMSE's square root and upstream_copy's denominator
@@ -233,8 +234,12 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
   for (const Case& c : {Case{"MSE", 13, profiles}, Case{"CosSim", 13, profiles}, Case{"RMSE", 13, profiles},
                         Case{"MSE", W - 1, profiles}, Case{"RMSE", W - 1, profiles}, Case{"MSE", 7, sparse},
                         Case{"RMSE", 7, sparse}, Case{"MSE", 13, sparse, "upstream_copy"},
-                        Case{"CosSim", 7, sparse, "upstream_copy"}, Case{"RMSE", 13, sparse, "upstream_copy"}}) {
-    SCOPED_TRACE(cat(c.loss, ", batch ", c.batch, c.profiles == sparse ? ", sparse profiles, " : ", ", c.null_mode));
+                        Case{"CosSim", 7, sparse, "upstream_copy"}, Case{"RMSE", 13, sparse, "upstream_copy"},
+                        Case{"MSE", 13, sparse, "upstream_copy", false}, Case{"CosSim", 7, sparse, "upstream_copy", false},
+                        Case{"RMSE", 7, sparse, "upstream_copy", false}, Case{"RMSE", 13, profiles, "drop", false}}) {
+    SCOPED_TRACE(cat(c.loss, ", batch ", c.batch, c.profiles == sparse ? ", sparse profiles, " : ", ", c.null_mode,
+                     c.beta ? ", beta" : ", no beta"));
+    cfg.distill.scale_guide_loss = c.beta;
     cfg.distill.reconstruct_loss = c.loss;
     cfg.distill.null_profile_mode = c.null_mode;
     cfg.training.batch_size = c.batch;
@@ -261,6 +266,7 @@ TEST(DataParallel, ProfileDistillationStepsEqualOneProcess) {
   cfg.training.batch_size = 13;
   cfg.distill.reconstruct_loss = "MSE";
   cfg.distill.null_profile_mode = "drop";
+  cfg.distill.scale_guide_loss = true;
   {
     auto none = std::make_shared<ProfileTargets>(*profiles);
     std::fill(none->available.begin(), none->available.end(), uint8_t(0));

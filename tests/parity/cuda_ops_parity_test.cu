@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -142,6 +143,9 @@ Outputs scenario() {
   T* dbias = s.put(rnd<T>(size_t(d - 4), 9));
   O::template bias_grad<T>(dbias, y, d, R, d - 4);
   out["bias_grad"] = s.get(dbias, size_t(d - 4));
+  T* scores = s.put(std::vector<T>(size_t(R) * (N + 3)));
+  O::template score_rows<T>(scores, N + 3, da, R, table, N, d);
+  out["score_rows"] = s.get(scores, size_t(R) * (N + 3));
 
   const T* gamma = s.put(rnd<T>(size_t(d), 10));
   const T* beta = s.put(rnd<T>(size_t(d), 11));
@@ -401,12 +405,13 @@ Outputs scenario() {
           if (!chunked) {
             O::template rank_rows<T>(b, s.put(F), NI, size_t(nc), NI);
           } else {
-            std::vector<T> ts(size_t(nc) * CH, T(0));
+            const T never = std::numeric_limits<T>::infinity();  // scores the ops must not read
+            std::vector<T> ts(size_t(nc) * CH, never);
             for (int i = 0; i < nc; ++i) ts[size_t(i) * CH + size_t(i)] = F[size_t(i) * NI + size_t(cases[size_t(i)].target)];
             O::template rank_targets<T>(b, s.put(ts), CH, size_t(nc));
             for (int c0 = 0; c0 < NI; c0 += CH) {
               const int w = std::min(CH, NI - c0);
-              std::vector<T> chunk(size_t(nc) * CH, T(0));
+              std::vector<T> chunk(size_t(nc) * CH, never);
               for (int i = 0; i < nc; ++i)
                 for (int t = 0; t < w; ++t) chunk[size_t(i) * CH + size_t(t)] = F[size_t(i) * NI + size_t(c0 + t)];
               O::template rank_chunk<T>(b, s.put(chunk), CH, size_t(nc), c0, w, c0 + CH >= NI);
@@ -466,7 +471,7 @@ TYPED_TEST(CudaOpsParity, EveryOpOnTheDeviceEqualsItsHostRun) {
 // losses counted their targets, so a GPU run compares real values, not a broken setup.
 TYPED_TEST(CudaOpsParity, HostScenarioIsWellFormed) {
   const Outputs host = scenario<TypeParam, HostSide>();
-  EXPECT_EQ(host.size(), 211u + 22u);
+  EXPECT_EQ(host.size(), 212u + 22u);
   for (const auto& [name, v] : host) {
     SCOPED_TRACE(name);
     ASSERT_FALSE(v.empty());

@@ -61,6 +61,11 @@
 //   sum_squares(x, n) -> double               sum x^2 (double accumulation)
 //   scale(x, n, c)                            x *= c
 //   adam_step(p, g, m, v, n, AdamStep)        one Adam/AdamW update of a tensor
+//   score_rows(scores, ld, q, n, items, w, dim)  scores (n, w; row stride ld) = q (n, dim) x
+//                                             items (w, dim)^T, every entry the same fixed-order
+//                                             dot product: its bits depend only on its two rows
+//                                             (not on its position, n, w or ld), so equal item
+//                                             rows tie exactly (evaluation's scores)
 //   rank_rows(block, scores, ld, n, N)        exclusions, ranks and top-K of n full score rows
 //   rank_targets(block, scores, ld, n)        starts a chunked block: the targets' scores
 //                                             (diagonal of scores), exclusion lists, top-K lists
@@ -254,6 +259,7 @@ RD_BACKEND_OP(bpr_loss)
 RD_BACKEND_OP(sum_squares)
 RD_BACKEND_OP(scale)
 RD_BACKEND_OP(adam_step)
+RD_BACKEND_OP(score_rows)
 RD_BACKEND_OP(rank_rows)
 RD_BACKEND_OP(rank_targets)
 RD_BACKEND_OP(rank_chunk)

@@ -27,7 +27,7 @@ enum class Sampling { uniform, popularity };
 
 constexpr int kEvalBlock = 128;
 
-// Items per score GEMM when the catalogue is larger: a (kEvalBlock, kItemChunk) float block
+// Items per score product when the catalogue is larger: a (kEvalBlock, kItemChunk) float block
 // is 1 MiB and stays in L2 while its rows are ranked and scanned.
 constexpr int kItemChunk = 2048;
 

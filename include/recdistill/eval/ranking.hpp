@@ -129,25 +129,25 @@ class NegativeSampler {
 namespace detail {
 
 // Buffers of one evaluation pass: the block's queries, its scores and, for chunked catalogues,
-// a padded item block and the targets' ids.
+// the targets' ids and item rows.
 template <class B, class T>
 struct EvalBuffers {
-  Buffer<B, T> queries, scores, padded;
+  Buffer<B, T> queries, scores, target_rows;
   Buffer<B, int32_t> targets;
   std::vector<int32_t> targets_host;
   std::vector<T> row_host;
   EvalBuffers(int dim, int width)
       : queries(size_t(kEvalBlock) * dim), scores(size_t(kEvalBlock) * width),
-        padded(size_t(width) * dim), targets(size_t(kEvalBlock)), targets_host(size_t(kEvalBlock), 0) {}
+        target_rows(size_t(kEvalBlock) * dim), targets(size_t(kEvalBlock)), targets_host(size_t(kEvalBlock), 0) {}
 };
 
-// scores (kEvalBlock, w) = queries (kEvalBlock, dim) x table[c0 .. c0 + w) ^T (+ bias)
+// scores (n, w) = queries (n, dim) x table[c0 .. c0 + w) ^T (+ bias). score_rows, not a GEMM:
+// each score's bits depend only on its query and item rows (backend/ops.hpp).
 template <class B, class T>
-void score_items(Ptr<B, T> scores, int ld, CPtr<B, T> queries, CPtr<B, T> params, const Scorer& s,
+void score_items(Ptr<B, T> scores, int ld, CPtr<B, T> queries, int n, CPtr<B, T> params, const Scorer& s,
                  CPtr<B, T> items, int c0, int w) {
-  B::template gemm<T>(false, true, kEvalBlock, w, s.dim, T(1), queries, s.dim, items, s.dim, T(0),
-                      scores, ld);
-  if (s.bias >= 0) ops::add_bias<B>(scores, ld, params + s.bias + c0, kEvalBlock, w);
+  ops::score_rows<B>(scores, ld, queries, n, items, w, s.dim);
+  if (s.bias >= 0) ops::add_bias<B>(scores, ld, params + s.bias + c0, n, w);
 }
 
 // The rows the scores read: the scorer's table itself, or, for a scorer with normalise_rows, an
@@ -171,7 +171,7 @@ CPtr<B, T> scoring_table(CPtr<B, T> params, const Scorer& s, Buffer<B, T>& copy,
 }  // namespace detail
 
 // Scores every case in fixed blocks of kEvalBlock: the model's query state for each history,
-// then one GEMM (kEvalBlock, dim) x (N, dim)^T per block against the model's scorer; then
+// then the block's scores (n, dim) x (N, dim)^T against the model's scorer (score_rows); then
 // on_row(case index, row (N,)) for each real case, with the row copied to host memory (scratch
 // the callback may overwrite). `acts` must have capacity kEvalBlock. (Sampled evaluation uses
 // this; full ranking uses rank_full, which also bounds the block's width.)
@@ -187,7 +187,7 @@ void score_cases(const Model& model, CPtr<B, T> params, typename Model::Activati
   for (size_t start = 0; start < cases.size(); start += kEvalBlock) {
     const size_t n = std::min(cases.size() - start, size_t(kEvalBlock));
     model.query(params, acts, cases.data() + start, n, kEvalBlock, buf.queries.data());
-    detail::score_items<B, T>(buf.scores.data(), N, buf.queries.data(), params, s, E, 0, N);
+    detail::score_items<B, T>(buf.scores.data(), N, buf.queries.data(), int(n), params, s, E, 0, N);
     for (size_t i = 0; i < n; ++i) {
       B::template to_host<T>(buf.row_host.data(), CPtr<B, T>(buf.scores.data() + i * N), size_t(N));
       on_row(start + i, buf.row_host.data());
@@ -199,14 +199,13 @@ void score_cases(const Model& model, CPtr<B, T> params, typename Model::Activati
 // and top-K lists (cases, K) into top_items / top_scores when K > 0. Cases must have been
 // checked (check_case).
 //
-// Blocks of kEvalBlock cases: the model's query states, then scores against its scorer. A
-// catalogue of at most kItemChunk ids is scored with one GEMM per block (kEvalBlock, N) and
-// ranked by the backend's rank_rows op. A larger one is scored in chunks of kItemChunk ids,
-// every chunk GEMM of the same shape (kEvalBlock, kItemChunk, dim) (the last chunk's item rows
-// padded with zeros), and each chunk is masked, counted and scanned by the rank_chunk op while it
-// is in cache, so the block of scores never leaves L2. The rank count needs the target's score
-// before its chunk comes: one more GEMM of the same shape whose item rows are the block's
-// targets gives it (rank_targets), and rank_chunk checks it against the target's chunk value
+// Blocks of kEvalBlock cases: the model's query states, then scores against its scorer
+// (score_rows: a score's bits depend only on its query and item rows). A catalogue of at most
+// kItemChunk ids is scored at once per block (n, N) and ranked by the backend's rank_rows op. A
+// larger one is scored in chunks of kItemChunk ids, and each chunk is masked, counted and
+// scanned by the rank_chunk op while it is in cache, so the block of scores never leaves L2.
+// The rank count needs the target's score before its chunk comes: scoring the block's targets
+// alone gives it (rank_targets), and rank_chunk checks it against the target's chunk value
 // (equal bits; a mismatch would be an internal error, never a silently different rank).
 template <class B, class Model, class T = typename Model::Scalar>
 void rank_full(const Model& model, CPtr<B, T> params, typename Model::Activations& acts,
@@ -233,13 +232,13 @@ void rank_full(const Model& model, CPtr<B, T> params, typename Model::Activation
       const size_t n = std::min(cases.size() - start, size_t(kEvalBlock));
       point_block(start);
       model.query(params, acts, cases.data() + start, n, kEvalBlock, buf.queries.data());
-      detail::score_items<B, T>(buf.scores.data(), N, buf.queries.data(), params, s, E, 0, N);
+      detail::score_items<B, T>(buf.scores.data(), N, buf.queries.data(), int(n), params, s, E, 0, N);
       ops::rank_rows<B>(blk, buf.scores.data(), N, n, N);
     }
     return;
   }
-  // The chunked path compares a target's score from two GEMMs of the same shape; an output bias
-  // would have to be added to both alike.
+  // The chunked path compares a target's score from two products; an output bias would have to
+  // be added to both alike.
   if (s.bias >= 0)
     fail("evaluation: a scorer with an output bias over more than ", kItemChunk,
          " items is not supported yet (", N - 1, " items)");
@@ -250,25 +249,18 @@ void rank_full(const Model& model, CPtr<B, T> params, typename Model::Activation
     point_block(start);
     model.query(params, acts, cases.data() + start, n, kEvalBlock, buf.queries.data());
     if (ranks) {
-      // The targets' scores: item row i of this GEMM is case i's target.
+      // The targets' scores: item row i of this (n, n) product is case i's target.
       for (size_t i = 0; i < n; ++i) buf.targets_host[i] = cases[start + i].target;
       B::template to_device<int32_t>(buf.targets.data(), buf.targets_host.data(), n);
-      ops::fill<B>(buf.padded.data(), int64_t(C) * dim, 0.0);
-      ops::gather_rows<B>(buf.padded.data(), E, CPtr<B, int32_t>(buf.targets.data()), int(n), dim, 1.0);
-      detail::score_items<B, T>(buf.scores.data(), C, buf.queries.data(), params, s, buf.padded.data(), 0, C);
+      ops::gather_rows<B>(buf.target_rows.data(), E, CPtr<B, int32_t>(buf.targets.data()), int(n), dim, 1.0);
+      detail::score_items<B, T>(buf.scores.data(), C, buf.queries.data(), int(n), params, s,
+                                CPtr<B, T>(buf.target_rows.data()), 0, int(n));
     }
     ops::rank_targets<B>(blk, CPtr<B, T>(buf.scores.data()), C, n);
     for (int c0 = 0; c0 < N; c0 += C) {
       const int w = std::min(C, N - c0);
-      if (w == C) {
-        detail::score_items<B, T>(buf.scores.data(), C, buf.queries.data(), params, s, E + size_t(c0) * dim,
-                                  c0, C);
-      } else {  // the last chunk: its item rows, then zero rows
-        ops::fill<B>(buf.padded.data(), int64_t(C) * dim, 0.0);
-        B::template copy<T>(buf.padded.data(), E + size_t(c0) * dim, size_t(w) * dim);
-        detail::score_items<B, T>(buf.scores.data(), C, buf.queries.data(), params, s, buf.padded.data(),
-                                  c0, C);
-      }
+      detail::score_items<B, T>(buf.scores.data(), C, buf.queries.data(), int(n), params, s, E + size_t(c0) * dim,
+                                c0, w);
       ops::rank_chunk<B>(blk, buf.scores.data(), C, n, c0, w, c0 + C >= N);
     }
   }

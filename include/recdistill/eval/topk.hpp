@@ -1,5 +1,5 @@
 // recdistill/eval/topk.hpp: top-K recommendation lists for evaluation cases, computed block
-// by block (scores as a GEMM, then a partial selection per row), never materialising an
+// by block (scores by ops::score_rows, then a partial selection per row), never materialising an
 // N_cases x N_items matrix.
 //
 // Order: higher score first; equal scores are ordered by the lower item id (so a list is

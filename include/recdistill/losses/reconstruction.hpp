@@ -14,8 +14,8 @@
 //
 // Each loss is a function of sums over the rows, so data-parallel ranks can reduce them
 // (docs/distributed.md): raw (sum ||r_u||^2, or sum c_u for cosine), the usable count and a
-// denominator `norm` (B' here; global() sets the reduced ones, and backward() then writes this
-// rank's rows' share of the global gradient). from_sums() is the one formula for l.
+// denominator `norm` (B' here; set_global() sets the reduced ones, and backward() then writes
+// this rank's rows' share of the global gradient). from_sums() is the one formula for l.
 #pragma once
 #include <cmath>
 #include <cstdint>

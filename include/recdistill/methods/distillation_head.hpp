@@ -174,7 +174,9 @@ class DistillationHead {
   // step's L_distil (the loss's raw sum, its usable users and its rows, after forward()); once
   // the ranks' sums are reduced, set_global() gives the global L_distil, and backward() then
   // writes this rank's share of its gradient. Under upstream_copy the factor f = B'/Bn becomes
-  // the denominator Bn itself (f * Loss over B' is Loss over all rows; sqrt for RMSE likewise).
+  // the denominator: f times a mean over the B' users is their sum over all Bn rows (sqrt of it
+  // for RMSE). (RMSE's cut-off, l < 1e-12 gives no gradient, then applies to f l, not to l: a
+  // difference only for l below 1e-12 / f.)
   struct Sums {
     double raw = 0, usable = 0, rows = 0;
   };

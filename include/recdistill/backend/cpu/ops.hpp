@@ -15,6 +15,7 @@
 
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/backend/cpu/ranking.hpp"
+#include "recdistill/backend/cpu/scores.hpp"
 #include "recdistill/backend/cpu/select.hpp"
 #include "recdistill/backend/ops.hpp"
 #include "recdistill/core/random.hpp"
@@ -777,6 +778,14 @@ struct adam_step_impl<CpuB> {
 
 // ---- ranking (eval/ranking.hpp) -------------------------------------------------------
 
+template <>
+struct score_rows_impl<CpuB> {
+  template <class T>
+  static void run(T* scores, int ld, const T* q, int n, const T* items, int w, int dim) {
+    cpu::score_rows(scores, ld, q, n, items, w, dim);
+  }
+};
+
 namespace cpu_detail {
 // The CPU's scratch for ranking one block (eval::RankBlock::backend_state): per case, its sorted
 // exclusions and a cursor into them, the running count of better items, whether it is a miss,
@@ -847,9 +856,9 @@ struct rank_targets_impl<CpuB> {
 template <>
 struct rank_chunk_impl<CpuB> {
   // scores (n, ld): row i, column t is case i's score of item c0 + t, t < w. The target score
-  // recorded by rank_targets must equal the chunk's own (equal bits: both GEMMs have the same
-  // shape); a mismatch is an internal error, never a silently different rank. `last` closes
-  // the block (writes ranks and top-K lists).
+  // recorded by rank_targets must equal the chunk's own (equal bits: score_rows's entries do not
+  // depend on their position); a mismatch is an internal error, never a silently different
+  // rank. `last` closes the block (writes ranks and top-K lists).
   template <class T>
   static void run(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int c0, int w, bool last) {
     auto& st = cpu_detail::state(b);
@@ -861,7 +870,7 @@ struct rank_chunk_impl<CpuB> {
       const T ts = st.target_score[i];
       if (b.want_ranks && tt >= 0 && tt < w && !(row[tt] == ts) && !std::isnan(ts))
         fail("internal error: the target score of evaluation case ", i,
-             " of a block differs between two GEMMs of the same shape (", row[tt], " vs ", ts, ")");
+             " of a block differs between its targets-only score and its chunk's (", row[tt], " vs ", ts, ")");
       if (c0 == 0) row[0] = nan;  // the pad is never ranked
       auto& x = st.excl[i];
       while (st.pos[i] < x.size() && x[st.pos[i]] < c0 + w) row[x[st.pos[i]++] - c0] = nan;

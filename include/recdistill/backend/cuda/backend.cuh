@@ -467,6 +467,7 @@ RD_CUDA_OP(mixer_attention_forward)
 RD_CUDA_OP(mixer_attention_backward)
 RD_CUDA_OP(bce_multi_loss)
 RD_CUDA_OP(weighted_pairwise_loss)
+RD_CUDA_OP(score_rows)
 RD_CUDA_OP(rank_rows)  // the block and its result arrays are host memory, the scores device
 RD_CUDA_OP(rank_targets)
 RD_CUDA_OP(rank_chunk)

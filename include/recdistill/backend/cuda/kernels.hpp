@@ -63,6 +63,8 @@ RD_HD inline double k_erf(double x) { return erf(x); }
 RD_HD inline float k_tanh(float x) { return tanhf(x); }
 RD_HD inline double k_tanh(double x) { return tanh(x); }
 RD_HD inline double k_pow(double x, double y) { return pow(x, y); }
+RD_HD inline float k_fma(float a, float b, float c) { return fmaf(a, b, c); }
+RD_HD inline double k_fma(double a, double b, double c) { return fma(a, b, c); }
 template <class T>
 RD_HD inline T k_inf() {
   return T(INFINITY);
@@ -125,6 +127,23 @@ struct PositionGrad {  // j over L * d: sequences added in order
     for (int b = 0; b < Bn; ++b) dpos[j] += g[int64_t(b) * Ld + j];
   }
 };
+
+// Evaluation scores (ops::score_rows): entry (r, j) = q_r . e_j as one thread's fused
+// multiply-adds over k in order, so its bits depend only on the two rows (equal item rows tie;
+// a target scored alone equals its score in a chunk). cuBLAS promises neither.
+template <class T>
+struct ScoreRows {  // i over n * w
+  T* s; int ld; const T* q; const T* e; int w, dim;
+  RD_HD void operator()(int64_t i) const {
+    const int64_t r = i / w, j = i % w;
+    const T* qr = q + r * dim;
+    const T* ej = e + j * dim;
+    T acc = T(0);
+    for (int k = 0; k < dim; ++k) acc = k_fma(qr[k], ej[k], acc);
+    s[r * ld + j] = acc;
+  }
+};
+
 template <class T>
 struct AddBias {  // i over R * n
   T* y; int ldy; const T* b; int n;
@@ -1193,6 +1212,10 @@ struct Ops {
   }
 
   template <class T>
+  static void score_rows(T* scores, int ld, const T* q, int n, const T* items, int w, int dim) {
+    X::for_each(int64_t(n) * w, ScoreRows<T>{scores, ld, q, items, w, dim});
+  }
+  template <class T>
   static void rank_rows(eval::RankBlock<T>& b, T* scores, int ld, size_t n, int N) {
     if (n == 0) return;
     const RankArrays<T> a = rank_setup(b, n);
@@ -1213,7 +1236,7 @@ struct Ops {
     X::template to_host<int32_t>(&err, a.error, 1);
     if (err != 0)
       fail("internal error: the target score of evaluation case ", err - 1,
-           " of a block differs between two GEMMs of the same shape (cuBLAS chose different kernels?)");
+           " of a block differs between its targets-only score and its chunk's (score_rows must not depend on position)");
     if (last) rank_results(b, a, n);
   }
 
