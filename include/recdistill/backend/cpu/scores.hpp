@@ -33,7 +33,7 @@ constexpr int kPackets = 3;  // packets of items per tile: 12 accumulators fit 1
 template <class T>
 constexpr int kCols = kPackets * kLanes<T>;
 
-// out (kRows, kCols) = q (kRows rows of stride dim) x panel (dim, kCols). One instance per T,
+// out (kRows, kCols; row stride ldo) = q (kRows rows of stride dim) x panel (dim, kCols). One instance per T,
 // never inlined or cloned (GCC's noipa), so that every entry of every call runs this one
 // machine code. (A binary must not mix translation units built with different -m flags: the
 // panel width follows the packet size.)
@@ -43,7 +43,7 @@ constexpr int kCols = kPackets * kLanes<T>;
 #define RD_SCORES_ONE_COPY [[gnu::noipa]]
 #endif
 template <class T>
-RD_SCORES_ONE_COPY void tile(T* out, const T* q, const T* panel, int dim) {
+RD_SCORES_ONE_COPY void tile(T* out, int ldo, const T* q, const T* panel, int dim) {
   using namespace Eigen::internal;
   using P = Packet<T>;
   constexpr int W = kLanes<T>, C = kCols<T>;
@@ -60,7 +60,7 @@ RD_SCORES_ONE_COPY void tile(T* out, const T* q, const T* panel, int dim) {
     }
   }
   for (int r = 0; r < kRows; ++r)
-    for (int j = 0; j < kPackets; ++j) pstoreu(out + r * C + j * W, acc[r][j]);
+    for (int j = 0; j < kPackets; ++j) pstoreu(out + size_t(r) * ldo + j * W, acc[r][j]);
 }
 
 #undef RD_SCORES_ONE_COPY
@@ -80,8 +80,11 @@ void score_rows(T* scores, int ld, const T* queries, int n, const T* items, int 
 #pragma omp for schedule(static)
     for (int p = 0; p < panels; ++p) {
       const int j0 = p * C, cw = std::min(C, w - j0);
-      for (int k = 0; k < dim; ++k)
-        for (int j = 0; j < C; ++j) panel[size_t(k) * C + j] = j < cw ? items[size_t(j0 + j) * dim + k] : T(0);
+      if (cw < C) std::fill(panel.begin(), panel.end(), T(0));
+      for (int j = 0; j < cw; ++j) {  // item rows are read in order, the panel is in L1
+        const T* src = items + size_t(j0 + j) * dim;
+        for (int k = 0; k < dim; ++k) panel[size_t(k) * C + j] = src[k];
+      }
       for (int i0 = 0; i0 < n; i0 += kRows) {
         const int rn = std::min(kRows, n - i0);
         const T* q = queries + size_t(i0) * dim;
@@ -90,7 +93,11 @@ void score_rows(T* scores, int ld, const T* queries, int n, const T* items, int 
           std::copy(q, q + size_t(rn) * dim, tail.begin());
           q = tail.data();
         }
-        tile(out.data(), q, panel.data(), dim);
+        if (rn == kRows && cw == C) {  // a whole tile: stored in place
+          tile(scores + size_t(i0) * ld + j0, ld, q, panel.data(), dim);
+          continue;
+        }
+        tile(out.data(), C, q, panel.data(), dim);
         for (int r = 0; r < rn; ++r)
           std::copy(out.begin() + r * C, out.begin() + r * C + cw, scores + size_t(i0 + r) * ld + j0);
       }
