@@ -31,7 +31,7 @@ template <class B, class T>
 struct ReconstructionWork {
   int Bn = 0, D = 0, n_usable = 0;
   double raw = 0;   // the loss's sum over the usable rows: sum ||r_u||^2, or sum c_u (cosine)
-  double norm = 0;  // the denominator of the mean: n_usable, or the reduced count (global())
+  double norm = 0;  // the denominator of the mean: n_usable, or the reduced count (set_global())
   double loss = 0;
   Buffer<B, T> r, pn, yn, tmp;  // (Bn, D): residual, or the normalised p and y
   Buffer<B, T> p_norm, y_norm;  // (Bn)
