@@ -13,17 +13,20 @@
 # target that silently stopped working (exits at the first input, lost its corpus) cannot pass.
 #
 # Time: the whole stage (build included) is held to FUZZ_STAGE_SECONDS (480, 8 minutes) whatever
-# the number of targets. After the build, each target gets an equal share of what is left, at
-# most FUZZ_TOTAL_SECONDS (420) in all, less 2 s per target for its start, regression inputs and
-# exit (measured 1.3 s), at least 5 s and at most 60 s. FUZZ_SECONDS sets a fixed time instead.
+# the number of targets. After the build, the targets run FUZZ_RUN_JOBS at a time (one core each;
+# the default is the number of cores), in waves of that many; each target gets an equal share of
+# what is left of the stage, at most FUZZ_TOTAL_SECONDS (420) of wall time in all, less 2 s for
+# its start, regression inputs and exit (measured 1.3 s), at least 5 s and at most 60 s.
+# FUZZ_SECONDS sets a fixed time instead.
 # Environment: FUZZ_SECONDS, FUZZ_TOTAL_SECONDS (420), FUZZ_STAGE_SECONDS (480), FUZZ_TARGETS (all:
 # tests/fuzz/*_fuzz.cpp), FUZZ_BUILD_DIR (build-fuzz), FUZZ_CXX (clang++-14), FUZZ_JOBS (build
-# jobs, 2), FUZZ_KEEP (1: keep the scratch folder).
+# jobs, 2), FUZZ_RUN_JOBS (targets fuzzed at once, nproc), FUZZ_KEEP (1: keep the scratch folder).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 cxx=${FUZZ_CXX:-clang++-14}
 jobs=${FUZZ_JOBS:-2}
+run_jobs=${FUZZ_RUN_JOBS:-$(nproc)}
 # Default: every tests/fuzz/<name>_fuzz.cpp.
 all=$(cd "$root/tests/fuzz" && ls *_fuzz.cpp | sed 's/_fuzz\.cpp$//' | tr '\n' ' ')
 read -r -a targets <<< "${FUZZ_TARGETS:-$all}"
@@ -47,7 +50,8 @@ if [ -n "${FUZZ_SECONDS:-}" ]; then
 else
   budget=$(( ${FUZZ_STAGE_SECONDS:-480} - (built - start) ))
   [ "$budget" -gt "${FUZZ_TOTAL_SECONDS:-420}" ] && budget=${FUZZ_TOTAL_SECONDS:-420}
-  secs=$(( budget / ${#targets[@]} - 2 ))
+  waves=$(( (${#targets[@]} + run_jobs - 1) / run_jobs ))
+  secs=$(( budget / waves - 2 ))
   [ "$secs" -gt 60 ] && secs=60
   if [ "$secs" -lt 5 ]; then
     echo "fuzz.sh: the build took $((built - start))s of the ${FUZZ_STAGE_SECONDS:-480}s stage; 5s per target" \
@@ -61,70 +65,92 @@ fi
 export ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 scratch=$(mktemp -d /tmp/recdistill-fuzz.XXXXXX)
 floors_file="$root/tests/fuzz/floors.txt"
-status=0
-summary=""
-# fail_target NAME MESSAGE: a failure that is not a libFuzzer finding (floor, corpus, stats).
-fail_target() {
-  status=1
-  echo "   FAILED $1: $2"
-}
-for t in "${targets[@]}"; do
-  dir="$scratch/$t"
-  bin="$build/tests/fuzz/${t}_fuzz"
+# fuzz_one NAME: one target's regression inputs and its fuzzing, in its own scratch folder
+# ($scratch/NAME): what it prints goes to out, its summary line to summary, and a file `failed`
+# marks a failure (a finding, a floor, a missing corpus or stat line).
+fuzz_one() {
+  local t=$1 dir="$scratch/$1" bin="$build/tests/fuzz/${1}_fuzz" floor rc min execs rate
   mkdir -p "$dir/corpus" "$dir/artifacts"
+  # (a background job: its own output file, and no set -e, so that it always writes its summary)
+  set +e
+  exec > "$dir/out" 2>&1
+  fail_target() {
+    touch "$dir/failed"
+    echo "   FAILED $t: $1"
+  }
   floor=$(awk -v t="$t" '$1 == t { print $2 }' "$floors_file" 2> /dev/null)
   if [ -z "$floor" ]; then
-    fail_target "$t" "no execution floor for '$t' in tests/fuzz/floors.txt"
-    summary+=$(printf '%-16s %12s executions  no floor' "$t" "-")$'\n'
-    continue
+    fail_target "no execution floor for '$t' in tests/fuzz/floors.txt"
+    printf '%-16s %12s executions  no floor\n' "$t" "-" > "$dir/summary"
+    return
   fi
   if [ ! -d "$root/tests/fuzz/corpus/$t" ] || [ -z "$(ls -A "$root/tests/fuzz/corpus/$t")" ]; then
-    fail_target "$t" "no seed corpus in tests/fuzz/corpus/$t/"
-    summary+=$(printf '%-16s %12s executions  no corpus' "$t" "-")$'\n'
-    continue
+    fail_target "no seed corpus in tests/fuzz/corpus/$t/"
+    printf '%-16s %12s executions  no corpus\n' "$t" "-" > "$dir/summary"
+    return
   fi
   cp -R "$root/tests/fuzz/corpus/$t/." "$dir/corpus/"
   # The kept reproducers: each runs once, then seeds the fuzzing.
-  regs=()
+  local regs=() f
   for f in "$root/tests/fuzz/regressions/${t}_"* "$root/tests/fuzz/regressions/$t/"*; do
     [ -f "$f" ] && regs+=("$f")
   done
   if [ "${#regs[@]}" -gt 0 ]; then
-    set +e
     "$bin" -timeout=10 -rss_limit_mb=2048 "${regs[@]}" > "$dir/regressions.log" 2>&1
     rc=$?
-    set -e
     echo "== $t: ${#regs[@]} regression input(s): exit $rc"
     if [ "$rc" -ne 0 ]; then
-      fail_target "$t" "a kept reproducer fails again (log: $dir/regressions.log)"
+      fail_target "a kept reproducer fails again (log: $dir/regressions.log)"
       grep -E "ERROR:|runtime error|SUMMARY|terminate called|what\(\)|Running:" "$dir/regressions.log" | tail -20 | sed 's/^/   /'
     fi
     for f in "${regs[@]}"; do cp "$f" "$dir/corpus/regression_$(basename "$f")"; done
   fi
   min=$(awk -v f="$floor" -v s="$secs" 'BEGIN { printf "%d", f * s }')
   echo "== $t: ${secs}s on $(ls "$dir/corpus" | wc -l) seed inputs (floor ${floor}/s: at least $min executions)"
-  set +e
   "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$dir/artifacts/" "$dir/corpus" > "$dir/log" 2>&1
   rc=$?
-  set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
   rate=$(awk -v e="${execs:-0}" -v s="$secs" 'BEGIN { printf "%d", e / s }')
   echo "   $t: exit $rc, stat::number_of_executed_units: ${execs:-?} (${rate}/s)"
-  summary+=$(printf '%-16s %12s executions  %8s/s  floor %6s/s  exit %s' "$t" "${execs:-?}" "$rate" "$floor" "$rc")$'\n'
+  printf '%-16s %12s executions  %8s/s  floor %6s/s  exit %s\n' "$t" "${execs:-?}" "$rate" "$floor" "$rc" > "$dir/summary"
   if [ "$rc" -ne 0 ] || ls "$dir/artifacts/"* > /dev/null 2>&1; then
-    status=1
+    touch "$dir/failed"
     echo "   FINDING in $t (log and reproducer kept in $dir):"
     grep -E "ERROR:|runtime error|SUMMARY|terminate called|what\(\)" "$dir/log" | head -20 | sed 's/^/   /'
     ls "$dir/artifacts/" | sed 's/^/   artifact: /'
   elif [ -z "$execs" ]; then
-    fail_target "$t" "its log has no stat::number_of_executed_units line (log: $dir/log)"
+    fail_target "its log has no stat::number_of_executed_units line (log: $dir/log)"
   elif [ "$execs" -lt "$min" ]; then
-    fail_target "$t" "executed $execs inputs in ${secs}s, below its floor of $min (${floor}/s in tests/fuzz/floors.txt)"
+    fail_target "executed $execs inputs in ${secs}s, below its floor of $min (${floor}/s in tests/fuzz/floors.txt)"
   fi
+}
+# FUZZ_RUN_JOBS targets at a time (each target is one process on one core), then their reports
+# in target order.
+running=0
+for t in "${targets[@]}"; do
+  if [ "$running" -ge "$run_jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait
+status=0
+summary=""
+for t in "${targets[@]}"; do
+  cat "$scratch/$t/out" 2> /dev/null
+  if [ -s "$scratch/$t/summary" ]; then
+    summary+=$(cat "$scratch/$t/summary")$'\n'
+  else
+    summary+="$t: no summary (the job ended early: $scratch/$t/out)"$'\n'
+    status=1
+  fi
+  if [ -e "$scratch/$t/failed" ]; then status=1; fi
 done
 end=$(date +%s)
-echo "== fuzz summary (${secs}s per target; build $((built - start))s, total $((end - start))s)"
+echo "== fuzz summary (${secs}s per target, $run_jobs at a time; build $((built - start))s, total $((end - start))s)"
 printf '%s' "$summary"
 if [ "$status" -eq 0 ] && [ "${FUZZ_KEEP:-0}" != 1 ]; then rm -rf "$scratch"; fi
 [ "$status" -eq 0 ] && echo "fuzz: no findings, every target above its floor" ||

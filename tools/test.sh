@@ -32,9 +32,10 @@ if [ "${RECDISTILL_SKIP_SANITIZE:-0}" != 1 ]; then
   bash tools/sanitize.sh
 fi
 # Bounded fuzzing of every parser under ASan + UBSan (docs/fuzzing.md): the stage, build included,
-# within 6 minutes (5 of fuzzing shared among the targets, at most 60 s each), execution counts
-# printed; any finding, or a target below its execution floor (tests/fuzz/floors.txt), fails the run.
+# within 4 minutes (at most 200 s of fuzzing, one target per core at a time, at most 60 s
+# each), execution counts printed; any finding, or a target below its execution floor
+# (tests/fuzz/floors.txt), fails the run.
 if [ "${RECDISTILL_SKIP_FUZZ:-0}" != 1 ]; then
   if [ -n "${RECDISTILL_FUZZ_SECONDS:-}" ]; then export FUZZ_SECONDS=$RECDISTILL_FUZZ_SECONDS; fi
-  FUZZ_STAGE_SECONDS=${FUZZ_STAGE_SECONDS:-360} FUZZ_TOTAL_SECONDS=${FUZZ_TOTAL_SECONDS:-300} bash tools/fuzz.sh
+  FUZZ_STAGE_SECONDS=${FUZZ_STAGE_SECONDS:-240} FUZZ_TOTAL_SECONDS=${FUZZ_TOTAL_SECONDS:-200} bash tools/fuzz.sh
 fi

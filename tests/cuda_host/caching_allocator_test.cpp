@@ -9,6 +9,8 @@
 #include "../common/test_util.hpp"
 #include "recdistill/backend/cuda/caching_allocator.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 namespace {
 
 using namespace recdistill;
@@ -119,3 +121,5 @@ TEST(CachingAllocator, OutOfMemoryReleasesTheCacheAndRetriesOnce) {
 }
 
 }  // namespace
+
+}  // namespace RD_TEST_FILE

@@ -40,6 +40,8 @@
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/train/trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using Cpu = cpu::Backend;
 using K = cudahost::K;
@@ -794,3 +796,5 @@ TEST(CudaKernelsOnHostModel, ProfileDistillationTrainsLikeTheCpuBackend) {
   const data::Split split = data::to_split(test::synthetic(60, 20, 12, 3));
   EXPECT_LT(rel_err(rdtest::distill_train<Emu>(split), rdtest::distill_train<Cpu>(split)), 1e-4);
 }
+
+}  // namespace RD_TEST_FILE

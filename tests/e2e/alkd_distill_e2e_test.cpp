@@ -10,6 +10,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -77,3 +79,5 @@ TEST(AlkdDistillLearns, TheTrainerPassesRowWeightsAndSessionsToTheLoss) {
   EXPECT_NE(first_loss(reweighted), l);
   EXPECT_NE(first_loss(regrouped), l);
 }
+
+}  // namespace RD_TEST_FILE

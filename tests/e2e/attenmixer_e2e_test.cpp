@@ -17,6 +17,8 @@
 #include "../common/sessions.hpp"
 #include "recdistill/train/trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using M = AttenMixer<B, float, attenmixer::Alkdrec>;
@@ -213,3 +215,5 @@ TEST(AttenMixerEvaluation, OfficialRanksDoNotDependOnBatching) {
   std::vector<eval::Case> one(cases.begin() + 5, cases.begin() + 6);
   EXPECT_EQ(eval::rank_cases<B>(t.model(), t.params().data(), acts, one)[0], all[5]);
 }
+
+}  // namespace RD_TEST_FILE

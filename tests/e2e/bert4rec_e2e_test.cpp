@@ -10,6 +10,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using Bert4RecTrainer = SequentialTrainer<B, float, BERT4RecFamily>;
@@ -205,3 +207,5 @@ TEST(ClozeBatching, MaskLastDrawnPerBatchMakesWholeStepsOneKind) {
   const auto per_row = kinds_of_steps(MaskLastDraw::row);
   EXPECT_GT(per_row[2], 190) << "per-row draws should mix kinds in nearly every step of 16 rows";
 }
+
+}  // namespace RD_TEST_FILE

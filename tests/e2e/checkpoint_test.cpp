@@ -21,6 +21,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 namespace fs = std::filesystem;
@@ -557,3 +559,5 @@ TEST(Checkpoint, DivergenceStopsWithoutDamagingCheckpoints) {
   EXPECT_EQ(r.epochs[3].skipped_steps, r.epochs[3].steps);
   EXPECT_EQ(skipped_steps_seen, r.epochs[3].steps);
 }
+
+}  // namespace RD_TEST_FILE

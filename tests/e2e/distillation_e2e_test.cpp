@@ -16,6 +16,8 @@
 #include "recdistill/methods/profile_distillation.hpp"
 #include "recdistill/train/trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -280,3 +282,5 @@ TEST_P(DistillLearns, AndFreezesTheHeadInTheFineTuningPhase) {
 
 INSTANTIATE_TEST_SUITE_P(ProfileDistillation, DistillLearns, ::testing::Values(false, true),
                          [](const auto& i) { return i.param ? "BetaDetachedTarget" : "Upstream"; });
+
+}  // namespace RD_TEST_FILE

@@ -15,6 +15,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -163,3 +165,5 @@ TEST(FpmcRecboleResume, BitForBit) {
   cfg.training.patience = 100;
   test::expect_resume_bit_for_bit([&] { return SequentialTrainer<B, float, FPMCFamily>(cfg, split); }, 3);
 }
+
+}  // namespace RD_TEST_FILE

@@ -27,6 +27,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -333,3 +335,5 @@ INSTANTIATE_TEST_SUITE_P(Invariance, EveryModel,
                            return cat(models()[std::get<0>(info.param)].name, "_", threads, "Thread",
                                       threads == 1 ? "" : "s");
                          });
+
+}  // namespace RD_TEST_FILE

@@ -9,6 +9,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -104,3 +106,5 @@ TEST(Evaluation, RanksDoNotDependOnBatching) {
     }
   });
 }
+
+}  // namespace RD_TEST_FILE

@@ -11,6 +11,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -206,3 +208,5 @@ TEST(SessionBatching, PrefixRowsAreOnePerTarget) {
   pre.layout(seq.data(), train[1], rows[4]);
   EXPECT_EQ(seq, (std::vector<int32_t>{1, 0, 0, 0}));
 }
+
+}  // namespace RD_TEST_FILE

@@ -20,6 +20,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -243,3 +245,5 @@ TEST(UpstreamQuirkKeys, RefusedForVariantsThatAreNotAlkdrecs) {
   a.train_mode_queries = true;
   EXPECT_NE(error_of([&] { a.validate(); }).find("model.train_mode_queries: upstream's"), std::string::npos);
 }
+
+}  // namespace RD_TEST_FILE

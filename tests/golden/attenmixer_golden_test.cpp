@@ -31,6 +31,8 @@
 #include "recdistill/losses/in_batch_bpr.hpp"
 #include "recdistill/train/optimizer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 namespace {
@@ -323,3 +325,5 @@ TEST(Golden, AttenMixerOfficial) {
     expect_close({params.begin() + long(info.offset), params.begin() + long(info.offset + info.size)},
                  fx.f64("step3." + info.name), 1e-9, "step3." + info.name);
 }
+
+}  // namespace RD_TEST_FILE

@@ -32,6 +32,8 @@
 #include "recdistill/losses/cloze.hpp"
 #include "recdistill/train/optimizer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 namespace {
@@ -197,3 +199,5 @@ void run_fixture(const std::string& name, BERT4RecVariant variant) {
 
 TEST(Golden, BERT4RecRecbole) { run_fixture<bert4rec::RecBole>("bert4rec_recbole", BERT4RecVariant::recbole); }
 TEST(Golden, BERT4RecHf) { run_fixture<bert4rec::Hf>("bert4rec_hf", BERT4RecVariant::hf); }
+
+}  // namespace RD_TEST_FILE

@@ -19,6 +19,8 @@
 #include "recdistill/methods/profile_distillation.hpp"
 #include "recdistill/train/optimizer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using rdtest::expect_close;
@@ -259,3 +261,5 @@ TEST(DistillGolden, BERT4RecRunTimePoliciesMatch) {
   run_bert4rec_fixture<Any, AnyReconstruction>("distill_bert4rec_layer1_exp_up_rmse", Any{Any::Kind::exp_weight, 0.3},
                                                methods::Projection::up, AnyReconstruction{AnyReconstruction::Kind::rmse});
 }
+
+}  // namespace RD_TEST_FILE

@@ -23,6 +23,8 @@
 #include "recdistill/losses/recbole_bpr.hpp"
 #include "recdistill/train/optimizer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 namespace {
@@ -191,3 +193,5 @@ TEST(Golden, FpmcRecboleStateDictIsRecBoles) {
   }
   EXPECT_EQ(from_state_dict(m, st, "fpmc.safetensors"), params);
 }
+
+}  // namespace RD_TEST_FILE

@@ -18,6 +18,8 @@
 #include "recdistill/io/npy.hpp"
 #include "recdistill/train/optimizer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 namespace {
@@ -122,3 +124,5 @@ TEST(Golden, NpyReaderRejectsGarbage) {
   EXPECT_THROW(io::parse_npy(hdr + dict + "1234567", "x.npy"), Error);  // short payload
   EXPECT_NO_THROW(io::parse_npy(hdr + dict + std::string(16, '\0'), "x.npy"));
 }
+
+}  // namespace RD_TEST_FILE

@@ -24,6 +24,8 @@
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/train/optimizer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 namespace {
@@ -154,3 +156,5 @@ TEST(Golden, FpmcSession) {
   const FPMCSession<cpu::Backend, double> m(c);
   run_fixture<FPMCSession<cpu::Backend, double>, InBatchBPR>(fx, m);
 }
+
+}  // namespace RD_TEST_FILE

@@ -23,6 +23,8 @@
 #include "../common/sessions.hpp"
 #include "sasrec_gradcheck.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using M = AttenMixer<B, double, attenmixer::Alkdrec>;
@@ -310,3 +312,5 @@ TEST(AttenMixerOfficial, RefusesOtherLosses) {
   EXPECT_THROW((NextItemCE<MO>(MO(cfg), 4)), Error);
   EXPECT_THROW((InBatchBPR<MO>(MO(cfg), 4)), Error);
 }
+
+}  // namespace RD_TEST_FILE

@@ -9,6 +9,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "bert4rec_gradcheck.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -20,3 +22,5 @@ TEST(BERT4RecGrad, RecboleTapBlock0) { rdtest::bert4rec_gradcheck<B, bert4rec::R
 TEST(BERT4RecGrad, HfTapBlock1Dropout) { rdtest::bert4rec_gradcheck<B, bert4rec::Hf>(0.3, 1); }
 TEST(BERT4RecGrad, RecboleTapFinalOutput) { rdtest::bert4rec_gradcheck<B, bert4rec::RecBole>(0.0, TapPoint::final_output); }
 TEST(BERT4RecGrad, HfTapEmbeddingOutput) { rdtest::bert4rec_gradcheck<B, bert4rec::Hf>(0.0, TapPoint::embedding); }
+
+}  // namespace RD_TEST_FILE

@@ -10,6 +10,8 @@
 #include "recdistill/losses/reconstruction.hpp"
 #include "recdistill/methods/distillation_head.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using rdtest::dot;
@@ -333,3 +335,5 @@ TEST(DistillConformance, BetaCancelsTheNullProfileFactor) {
   for (size_t i = 0; i < updates[0].size(); ++i)
     EXPECT_NEAR(updates[0][i], updates[1][i], 1e-7 * std::max(1.0, std::abs(updates[0][i]))) << i;
 }
+
+}  // namespace RD_TEST_FILE

@@ -13,6 +13,8 @@
 #include "recdistill/losses/recbole_bpr.hpp"
 #include "sasrec_gradcheck.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -76,3 +78,5 @@ TEST(FpmcRecboleGrad, RecBoleBPROnTheSessionVariant) {
   batch.upload();
   rdtest::model_gradcheck<FPMCSession<B, double>, FPMCObjective>(m, batch, 0.0, rdtest::kNoTap, 1e-6, "item_embedding");
 }
+
+}  // namespace RD_TEST_FILE

@@ -8,6 +8,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/layers/layers.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using rdtest::dot;
@@ -266,3 +268,5 @@ TEST(Ops, DotAndSum) {
   const std::vector<float> f = {1.5f, 2.5f};
   EXPECT_DOUBLE_EQ(ops::sum<B>(f.data(), 2), 4.0);
 }
+
+}  // namespace RD_TEST_FILE

@@ -9,6 +9,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "sasrec_gradcheck.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -58,3 +60,5 @@ TEST(SASRecGrad, AMissingTapIsCaught) {
   EXPECT_GT(diff, 1e-3);
   for (double v : g2) EXPECT_EQ(v, 0.0);  // no loss, no tap: no gradient
 }
+
+}  // namespace RD_TEST_FILE

@@ -15,6 +15,8 @@
 #include "../common/sessions.hpp"
 #include "sasrec_gradcheck.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -89,3 +91,5 @@ TEST(SessionGrad, PadRowOfTheInputTableGetsNoGradient) {
   for (int c = 0; c < kD; ++c) row1 += std::abs(grads[item.offset + size_t(kD + c)]);
   EXPECT_GT(row1, 0.0);
 }
+
+}  // namespace RD_TEST_FILE

@@ -14,6 +14,8 @@
 #include "recdistill/losses/weighted_pairwise.hpp"
 #include "sasrec_gradcheck.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -152,3 +154,5 @@ TEST(WeightedPairwiseGrad, FpmcSession) {
   using M = FPMCSession<B, double>;
   rdtest::model_gradcheck<M, Annotated>(M(cfg), annotated_batch(), 0.0, rdtest::kNoTap, 1e-6, "item_embedding");
 }
+
+}  // namespace RD_TEST_FILE

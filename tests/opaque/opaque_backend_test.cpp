@@ -15,6 +15,8 @@
 #include "recdistill/methods/profile_distillation.hpp"
 #include "recdistill/train/trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using Opaque = opaque::Backend;
 using Cpu = cpu::Backend;
@@ -159,3 +161,5 @@ TEST(OpaqueBackend, ProfileDistillationTrainsLikeTheCpuBackend) {
   const auto cpu = rdtest::distill_train<Cpu>(split);
   EXPECT_EQ(cpu, rdtest::distill_train<Opaque>(split));
 }
+
+}  // namespace RD_TEST_FILE

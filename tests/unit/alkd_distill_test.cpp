@@ -9,6 +9,8 @@
 
 #include "recdistill/methods/alkd_distill.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::alkd;
 
@@ -106,3 +108,5 @@ TEST(AlkdDistill, SplitHasOneSequencePerRowAndKeepsTheCases) {
   EXPECT_THROW(distill_split(base, {{1, {1}, 11, 1}}, true), Error);  // item outside 1..10
   EXPECT_THROW(distill_split(base, {{1, {1}, 5, 0}}, true), Error);   // weight must be > 0
 }
+
+}  // namespace RD_TEST_FILE

@@ -8,6 +8,8 @@
 #include "../common/test_util.hpp"
 #include "recdistill/methods/alkd_predictions.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::alkd;
 
@@ -95,3 +97,5 @@ TEST(AlkdPredictions, DifficultiesAndCandidates) {
   EXPECT_EQ(prompt_candidates({3, 4, 5}, 4), (std::vector<int32_t>{3, 4, 5}));
   EXPECT_EQ(prompt_candidates({3, 4, 5}, 9), (std::vector<int32_t>{3, 4, 9}));
 }
+
+}  // namespace RD_TEST_FILE

@@ -19,6 +19,8 @@
 #include "../common/test_util.hpp"
 #include "recdistill/methods/alkd_selection.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::alkd;
 
@@ -582,3 +584,5 @@ TEST(AlkdSelection, ReaderErrorsNameFileAndLine) {
   err("\xEF\xBB\xBF", {"sel.txt", "empty file"});
   expect_error([] { read_selection_file("/nonexistent/selection.txt"); }, {"/nonexistent/selection.txt", "cannot open"});
 }
+
+}  // namespace RD_TEST_FILE

@@ -8,6 +8,8 @@
 #include "recdistill/methods/alkd_config.hpp"
 #include "recdistill/train/sequential_trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 namespace {
@@ -458,3 +460,5 @@ TEST(Config, ACommaWhereADocumentStartsIsASyntaxError) {
   // A ',' inside a plain value is text.
   EXPECT_EQ(parse("experiment_name: a, b\n").experiment_name, "a, b");
 }
+
+}  // namespace RD_TEST_FILE

@@ -10,6 +10,8 @@
 #include "../common/test_util.hpp"
 #include "recdistill/io/container.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 namespace fs = std::filesystem;
 
@@ -153,3 +155,5 @@ TEST(ByteReader, NeverReadsPastTheEnd) {
   io::ByteReader r(h.bytes(), "f");
   EXPECT_THROW(r.get_vector<double>("v"), Error);
 }
+
+}  // namespace RD_TEST_FILE

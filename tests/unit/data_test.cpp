@@ -5,6 +5,8 @@
 #include "recdistill/backbones/window_batching.hpp"
 #include "recdistill/data/dataset.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::data;
 
@@ -141,3 +143,5 @@ TEST(Windows, LeftPaddingAndThePmixerFirstItemQuirk) {
   WindowBatching(4, 0, false, false).layout(seq.data(), tgt.data(), items, w);
   EXPECT_EQ(seq, (std::vector<int32_t>{5, 6, 0, 0}));
 }
+
+}  // namespace RD_TEST_FILE

@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 
+#include "recdistill/eval/per_case.hpp"
 #include "recdistill/eval/stats.hpp"
+
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
 
 using namespace recdistill;
 using namespace recdistill::eval;
@@ -90,11 +95,6 @@ TEST(Stats, PairByUser) {
 }
 
 // read_per_case_csv reads back what write_per_case wrote, and names file and line on bad input.
-#include <filesystem>
-#include <fstream>
-
-#include "recdistill/eval/per_case.hpp"
-
 namespace {
 std::string write_text(const std::string& name, const std::string& text) {
   const auto p = (std::filesystem::temp_directory_path() / ("rd_per_case_" + name)).string();
@@ -144,3 +144,5 @@ TEST(PerCaseDump, BadInputNamesFileAndLine) {
   EXPECT_NE(error_of([&] { read_per_case_csv(empty, "NDCG@10"); }).find("no cases"), std::string::npos);
   for (const auto& p : {missing, nan, dup, mixed, empty}) std::filesystem::remove(p);
 }
+
+}  // namespace RD_TEST_FILE

@@ -17,6 +17,8 @@
 #include "recdistill/eval/topk.hpp"
 #include "recdistill/io/config.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::eval;
 using B = cpu::Backend;
@@ -464,3 +466,5 @@ TEST(Evaluation, NormalisedRowsScorerEqualsAPreNormalisedTable) {
     EXPECT_EQ(topk_cases<B>(flagged, raw.data(), acts, cases, 10).items, topk_cases<B>(plain, pre.data(), acts, cases, 10).items);
   }
 }
+
+}  // namespace RD_TEST_FILE

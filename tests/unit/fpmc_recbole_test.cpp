@@ -18,6 +18,8 @@
 #include "recdistill/losses/fpmc_objective.hpp"
 #include "recdistill/losses/recbole_bpr.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using test::error_of;
@@ -359,3 +361,5 @@ TEST(FpmcRecbole, ConfigDefaults) {
   EXPECT_NE(error_of([] { FPMCConfig c; c.n_items = 10; FPMCRecBole<B> m(c); }).find("this model type is the 'recbole'"),
             std::string::npos);
 }
+
+}  // namespace RD_TEST_FILE

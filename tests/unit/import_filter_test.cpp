@@ -11,6 +11,8 @@
 #include "recdistill/data/load.hpp"
 #include "recdistill/io/config.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::data;
 
@@ -205,3 +207,5 @@ data:
                 .find("expected one of atomic, csv, amazon, sessions"),
             std::string::npos);
 }
+
+}  // namespace RD_TEST_FILE

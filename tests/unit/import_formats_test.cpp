@@ -12,6 +12,8 @@
 #include "recdistill/data/sessions.hpp"
 #include "recdistill/data/split.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::data;
 
@@ -231,3 +233,5 @@ TEST(ImportSessions, ExpectedCountsAreChecked) {
                {"sessions.tsv", "expected_counts", "training sequences: expected 3, found 2", "test cases: expected 2, found 1"});
   expect_error([&] { check({4, 2}); }, {"data.expected_counts", "found 2 numbers"});
 }
+
+}  // namespace RD_TEST_FILE

@@ -14,6 +14,8 @@
 #include "recdistill/data/interchange.hpp"
 #include "recdistill/data/split.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 namespace fs = std::filesystem;
 
@@ -148,3 +150,5 @@ TEST(Interchange, PicklesAndMissingKeysAreRefusedWithAHint) {
   p.counts = "";
   EXPECT_NE(error_of([&] { data::check_interchange_paths(p); }).find("data.counts: missing"), std::string::npos);
 }
+
+}  // namespace RD_TEST_FILE

@@ -16,6 +16,8 @@
 
 #include "recdistill/io/log.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 namespace fs = std::filesystem;
 
@@ -141,3 +143,5 @@ TEST(Log, UnwritableFileIsAClearError) {
         << e.what();
   }
 }
+
+}  // namespace RD_TEST_FILE

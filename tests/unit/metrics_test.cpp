@@ -6,6 +6,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/eval/ranking.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill::eval;
 
 TEST(Rank, TiesAreRankedAgainstTheModelByDefault) {
@@ -75,3 +77,5 @@ TEST(Metrics, SampledEvaluationRenamesEveryMetric) {
   o.sampling = Sampling::popularity;
   EXPECT_EQ(metric_suffix(o), " (sampled 100 popularity)");
 }
+
+}  // namespace RD_TEST_FILE

@@ -12,6 +12,8 @@
 
 #include "recdistill/train/checkpoint.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 namespace fs = std::filesystem;
 
@@ -197,3 +199,5 @@ TEST(Prepared, RefusesAWellFramedButBrokenBody) {
   const auto e2 = error_of([&] { data::read_prepared(cfg.data.prepared, &h); });
   EXPECT_NE(e2.find("interaction 0 has an id out of range"), std::string::npos) << e2;
 }
+
+}  // namespace RD_TEST_FILE

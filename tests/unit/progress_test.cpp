@@ -16,6 +16,8 @@
 #include "recdistill/io/progress.hpp"
 #include "recdistill/train/result.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 namespace {
@@ -269,3 +271,5 @@ TEST(Progress, TakesTheTrainersStepLog) {
   p.epoch_line("epoch   2  loss 3.2500");
   EXPECT_EQ(os.str().substr(os.str().size() - 23), "epoch   2  loss 3.2500\n");
 }
+
+}  // namespace RD_TEST_FILE

@@ -2,6 +2,8 @@
 
 #include "recdistill/core/random.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 // Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors).
@@ -32,3 +34,5 @@ TEST(Philox, UniformsAreInRangeAndStreamsDiffer) {
   EXPECT_NEAR(sum / 4000, 0.5, 0.02);
   EXPECT_NE(bits4(7, Stream::dropout, 0, 0, 0, 0), bits4(7, Stream::shuffling, 0, 0, 0, 0));
 }
+
+}  // namespace RD_TEST_FILE

@@ -10,6 +10,9 @@
 
 #include "recdistill/io/experiment_events.hpp"
 #include "recdistill/io/report.hpp"
+#include "recdistill/io/variant_tests.hpp"
+
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
 
 using namespace recdistill;
 namespace fs = std::filesystem;
@@ -177,8 +180,6 @@ TEST(Report, FailingGnuplotIsReportedNotFatal) {
 
 // ---- Paired tests against a control (io/variant_tests.hpp) ----
 
-#include "recdistill/io/variant_tests.hpp"
-
 namespace {
 
 // A run whose per_user_test.csv holds `ndcg` per case (users 1..n, target 100+user).
@@ -333,3 +334,5 @@ TEST(ExperimentEvents, RunEndReadsBackExactlyAndDamageNamesTheLine) {
   }
   EXPECT_THROW(io::parse_experiment_events("not json\n", "e.jsonl"), Error);
 }
+
+}  // namespace RD_TEST_FILE

@@ -13,6 +13,8 @@
 
 #include "recdistill/io/safetensors.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -283,3 +285,5 @@ TEST(SafetensorsRefuses, ADirectoryOrMissingFile) {
 }
 
 }  // namespace
+
+}  // namespace RD_TEST_FILE

@@ -19,6 +19,8 @@
 #include "recdistill/io/npy.hpp"
 #include "recdistill/io/safetensors.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -237,3 +239,5 @@ TEST(SASRecStateDict, PmixerFileFromPyTorchGivesItsLogits) {
 }
 
 }  // namespace
+
+}  // namespace RD_TEST_FILE

@@ -16,6 +16,8 @@
 #include "recdistill/backend/cpu/backend.hpp"
 #include "recdistill/backend/ops.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 
@@ -94,3 +96,5 @@ TEST(ScoreRows, EqualItemRowsTieExactly) {
   ops::score_rows<B>(s.data(), w, q.data(), n, e.data(), w, dim);
   for (int r = 0; r < n; ++r) EXPECT_TRUE(same_bits(s[size_t(r) * w + 7], s[size_t(r) * w + w - 1])) << "row " << r;
 }
+
+}  // namespace RD_TEST_FILE

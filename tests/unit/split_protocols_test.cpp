@@ -12,6 +12,8 @@
 #include "recdistill/data/sessions.hpp"
 #include "recdistill/data/split.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using namespace recdistill::data;
 
@@ -180,3 +182,5 @@ TEST(SplitDispatch, ConfigPicksTheProtocol) {
   c.split = "loo";
   EXPECT_EQ(split_dataset(d, c, 1), split_loo(d));
 }
+
+}  // namespace RD_TEST_FILE

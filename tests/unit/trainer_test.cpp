@@ -13,6 +13,8 @@
 #include "recdistill/losses/next_item.hpp"
 #include "recdistill/train/trainer.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 using B = cpu::Backend;
 using Model = SASRec<B>;
@@ -372,3 +374,5 @@ TEST(Trainer, WindowsPerUserKeepsEachUsersNewestWindows) {
   EXPECT_GT(two.rows(), one.rows());
   EXPECT_LE(two.rows(), 2 * users);
 }
+
+}  // namespace RD_TEST_FILE

@@ -8,6 +8,8 @@
 
 #include "recdistill/backend/cpu/vecmath.hpp"
 
+namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: unity builds)
+
 using namespace recdistill;
 
 TEST(VecMath, FloatMatchesDoubleAndIsAlignmentIndependent) {
@@ -111,3 +113,5 @@ TEST(VecMath, ResultsAreZeroOrNormalNeverSubnormal) {
     ASSERT_TRUE(normal_or_zero(l[i]) && normal_or_zero(dl[i])) << "x " << s[i] << ": " << l[i] << ", " << dl[i];
   }
 }
+
+}  // namespace RD_TEST_FILE
