@@ -27,6 +27,10 @@ build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 cxx=${FUZZ_CXX:-clang++-14}
 jobs=${FUZZ_JOBS:-2}
 run_jobs=${FUZZ_RUN_JOBS:-$(nproc)}
+if ! [ "$run_jobs" -ge 1 ] 2> /dev/null; then
+  echo "fuzz.sh: FUZZ_RUN_JOBS must be a whole number of at least 1, found '$run_jobs'" >&2
+  exit 1
+fi
 # Default: every tests/fuzz/<name>_fuzz.cpp.
 all=$(cd "$root/tests/fuzz" && ls *_fuzz.cpp | sed 's/_fuzz\.cpp$//' | tr '\n' ' ')
 read -r -a targets <<< "${FUZZ_TARGETS:-$all}"
