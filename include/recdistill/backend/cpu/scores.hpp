@@ -76,7 +76,9 @@ void score_rows(T* scores, int ld, const T* queries, int n, const T* items, int 
   const bool parallel = int64_t(n) * w * dim >= (int64_t(1) << 20);
 #pragma omp parallel if (parallel)
   {
-    std::vector<T> panel(size_t(dim) * C), tail(size_t(kRows) * dim), out(size_t(kRows) * C);
+    std::vector<T> panel(size_t(dim) * C), tail(size_t(kRows) * dim, T(0)), out(size_t(kRows) * C);
+    const int full = n - n % kRows;  // queries in whole groups; the rest, zero-padded, in tail
+    std::copy(queries + size_t(full) * dim, queries + size_t(n) * dim, tail.begin());
 #pragma omp for schedule(static)
     for (int p = 0; p < panels; ++p) {
       const int j0 = p * C, cw = std::min(C, w - j0);
@@ -87,12 +89,7 @@ void score_rows(T* scores, int ld, const T* queries, int n, const T* items, int 
       }
       for (int i0 = 0; i0 < n; i0 += kRows) {
         const int rn = std::min(kRows, n - i0);
-        const T* q = queries + size_t(i0) * dim;
-        if (rn < kRows) {
-          std::fill(tail.begin(), tail.end(), T(0));
-          std::copy(q, q + size_t(rn) * dim, tail.begin());
-          q = tail.data();
-        }
+        const T* q = i0 < full ? queries + size_t(i0) * dim : tail.data();
         if (rn == kRows && cw == C) {  // a whole tile: stored in place
           tile(scores + size_t(i0) * ld + j0, ld, q, panel.data(), dim);
           continue;
