@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "recdistill/data/profiles.hpp"
+#include "recdistill/data/split.hpp"
 #include "recdistill/eval/per_case.hpp"
 #include "recdistill/eval/ranking.hpp"
 #include "recdistill/io/config.hpp"
@@ -65,22 +66,52 @@ inline void print_table(const eval::Metrics& m, const std::vector<int>& ks, std:
 
 // Loads and validates the profile files of data.user_profile_embeddings_files against the
 // dataset's users (dimension, finite values, duplicates, unknown and missing users; errors
-// name the file and place) and prints what was found, and whether the model uses them (the
-// distilling models, SASRecLLM and BERT4RecLLM, load them again in their plugin).
-inline void check_profiles(const io::CommonConfig& cfg, const data::Dataset& d, std::ostream& out) {
+// name the file and place) and prints what was found: the share of the split's training users
+// with a profile, the kind of profile each file's sidecar records (spec §16), and whether the
+// model uses them (the distilling models, SASRecLLM and BERT4RecLLM, load them again in their
+// plugin).
+inline void check_profiles(const io::CommonConfig& cfg, const data::Dataset& d, const data::Split& split,
+                           std::ostream& out) {
   const auto& files = cfg.data.user_profile_embeddings_files;
   if (files.empty()) return;
-  data::ProfileOptions po = data::profile_options(cfg.data.profile_unknown_users, cfg.data.on_nonfinite);
+  data::ProfileOptions po = data::profile_options(cfg.data.profile_unknown_users, cfg.data.on_nonfinite,
+                                                  cfg.data.profile_key_normalize);
   po.log = &out;
+  po.training_users.assign(size_t(d.users.size()), 0);
+  for (size_t u = 1; u < split.train.size() && u < po.training_users.size(); ++u)
+    po.training_users[u] = !split.train[u].empty();
   const data::ProfileTable t = data::load_profiles(files, d.users, po);
   const auto& s = t.summary;
   out << "profiles: " << files.size() << " file(s), D = " << t.dim << ": " << s.users_with_profile << " of "
       << s.dataset_users << " users have a profile (" << s.users_without_profile << " without, "
-      << s.users_partial << " partial), " << s.unknown_keys << " ids not in the dataset; "
+      << s.users_partial << " partial), " << s.unknown_keys << " ids not in the dataset"
+      << (s.normalized_keys ? cat(", ", s.normalized_keys, " read as integers (data.profile_key_normalize)") : "")
+      << "; "
       << (cfg.model_name.ends_with("LLM") ? cat("distilled by ", cfg.model_name)
                                           : cat("checked only: ", cfg.model_name,
                                                 " does not use them (SASRecLLM and BERT4RecLLM distil profiles)"))
       << "\n";
+  const int32_t with = s.training_users - s.training_users_without_profile;
+  out << "profiles: " << with << " of " << s.training_users << " training users have one (" << std::fixed
+      << std::setprecision(1) << (s.training_users ? 100.0 * double(with) / s.training_users : 0.0) << "%)\n"
+      << std::defaultfloat << std::setprecision(6);
+  for (const auto& f : files) {
+    const std::string meta = data::profile_meta_path(f);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(meta, ec)) {
+      out << "profiles: " << f << ": no sidecar " << meta
+          << ", so the kind of profile (llm or metadata) is not recorded\n";
+      continue;
+    }
+    std::string why;
+    const std::string kind = data::profile_kind_from_json(data::detail::read_text_file(meta, "the sidecar"), why);
+    if (kind.empty())
+      out << "warning: " << meta << ": " << why << ", so the kind of profile is unknown\n";
+    else
+      out << "profiles: " << f << ": profile_kind " << data::detail::profile_token(kind)
+          << (kind == "metadata" ? " (text summaries of the training history, not LLM profiles; spec §16)" : "")
+          << " (" << meta << ")\n";
+  }
 }
 
 // --plugin-dir and --no-default-plugins, the same for every command that loads plugins.

@@ -227,17 +227,10 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
   // The oracle: the run's answer cache (llm.cache when set, else FOLDER/llm_cache.jsonl).
   llm::LlmConfig lc = cfg.llm;
   if (lc.cache == llm::LlmConfig{}.cache) lc.cache = (folder / "llm_cache.jsonl").string();
-  alkd::OracleOptions oo;
-  oo.n_items = n_items;
-  oo.prompt.seed = cfg.seed;
-  oo.restrict_to_candidates = ac.restrict_to_candidates;
-  oo.dataset_is_ml = ac.domain == "ml";
-  oo.prompt.domain_phrase = ac.domain == "ml" ? "watched movies" : "bought video games";
-  oo.prompt.hints = alkd::static_hints(ac.domain == "ml" ? alkd::HintSet::ml : alkd::HintSet::games);
-  oo.prompt.legacy_prompt_order = ac.legacy_prompt_order;
-  oo.prompt.legacy_assistant_role = ac.legacy_assistant_role;
-  oo.parse.legacy_id_regex = ac.legacy_id_regex;
-  oo.parse.legacy_fallback_ml_only = ac.legacy_fallback_ml_only;
+  alkd::OracleOptions oo = alkd::oracle_options(ac, cfg.seed, n_items);
+  if (oo.prompt.teacher_rank_order && lc.live())
+    std::cout << "note: alkd.candidate_order: teacher_rank lists the candidates in the teacher's order, so a target "
+                 "forced into them sits last (spec §4.2)\n";
   // Titles are part of every prompt and so of its cache key: read them with or without an
   // endpoint, so that a run without one renders the same prompts and finds their cached replies.
   std::vector<std::string> titles = read_titles(fs::path(cfg.data.path).parent_path() / "items.tsv");
@@ -286,6 +279,15 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
         const auto facts = alkd::check_ml_answer_facts(answers, train_ids, n_items);
         alkd::require_ml_answer_facts(facts, ac.answers);
         std::cout << facts.report() << (facts.report().empty() || facts.report().back() == '\n' ? "" : "\n");
+        // ... and of the released selection files: their first 500 ids (§1.1).
+        std::unordered_set<std::string> answered;
+        for (const auto& r : answers.records) answered.insert(r.session_id);
+        for (const char* name : {"alkdrec", "rad_bc", "random", "easiest", "hardest"}) {
+          const std::string file = (fs::path(ac.selections_dir) / (std::string(name) + ".txt")).string();
+          alkd::check_shipped_selection(alkd::read_selection_file(file), 500, file, train_ids, answered);
+        }
+        std::cout << "the released selection files in " << ac.selections_dir
+                  << ": the first 500 ids of each are distinct, training sessions and answered\n";
         f.add("shipped_facts", "checked");
       }
       size_t not_train = 0;
@@ -389,6 +391,9 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       std::vector<alkd::OracleAnswer> answers;
       for (const auto& id : sel.sessions) answers.push_back(oracle.lookup(id));
       const auto hits = alkd::llm_hit_rates(answers);
+      // §4.4's rules counted over this selection's answers (§8.4: per strategy).
+      alkd::ValidationCounts vc;
+      for (const auto& a : answers) vc += a.validated.counts;
       std::string text = "{\n\"name\": " + io::json_quote(s.name) + ",\n\"source\": " + io::json_quote(s.source) +
                          ",\n\"strategy\": " + io::json_quote(s.strategy) + ",\n\"sessions\": [";
       for (size_t i = 0; i < sel.sessions.size(); ++i) text += (i ? ", " : "") + io::json_quote(sel.sessions[i]);
@@ -407,12 +412,18 @@ void later_stages(const fs::path& folder, const io::CommonConfig& cfg, const alk
       text += "],\n\"released_overlap\": {" + overlap + "}";
       text += ",\n\"llm_hits\": {\"sessions\": " + std::to_string(hits.sessions) + ", \"at5\": " +
               io::json_number(hits.at5) + ", \"at10\": " + io::json_number(hits.at10) + ", \"at25\": " +
-              io::json_number(hits.at25) + "},\n\"report\": " + alkd::selection_report_json(sel.report) + "}\n";
+              io::json_number(hits.at25) + "},\n\"validation\": {\"unusable\": " + std::to_string(vc.unusable) +
+              ", \"out_of_range\": " + std::to_string(vc.out_of_range) + ", \"repeats\": " +
+              std::to_string(vc.repeats) + ", \"truncated\": " + std::to_string(vc.truncated) +
+              ", \"non_candidates\": " + std::to_string(vc.non_candidates) + "},\n\"report\": " +
+              alkd::selection_report_json(sel.report) + "}\n";
       io::write_file_atomic(out.string(), text);
       const auto& r = sel.report;
       std::cout << "\nselect " << s.name << ": " << sel.sessions.size() << " answered of " << r.drawn << " drawn ("
                 << r.unusable << " unusable, " << r.skipped << " skipped, shortfall " << r.shortfall
-                << "); the LLM's hit rates @5/@10/@25 " << hits.at5 << " / " << hits.at10 << " / " << hits.at25;
+                << "); the LLM's hit rates @5/@10/@25 " << hits.at5 << " / " << hits.at10 << " / " << hits.at25
+                << "; its answers hold " << vc.out_of_range << " out-of-range, " << vc.repeats << " repeated and "
+                << vc.truncated << " truncated ids";
       if (r.has_policy) std::cout << "; k* " << r.k_star << " of " << r.pool_size;
       std::cout << "\n";
     }
@@ -633,11 +644,30 @@ int alkd_main(const Args& args) {
   auto wants = [&](const char* s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); };
 
   const plugin::Registry registry = open_plugins(plugins);
-  const auto alkd_keys = io::describe<alkd::AlkdConfig>();
+  // The alkd section, and the keys the loaded plugins' strategies declare (plugins/alkd's are the
+  // alkd section's; another plugin's strategy may read keys of its own).
+  auto alkd_keys = io::describe<alkd::AlkdConfig>();
+  for (const auto& p : registry.plugins())
+    for (const auto& c : p.info.strategies) alkd_keys.insert(alkd_keys.end(), c.keys.begin(), c.keys.end());
   const RunConfig rc = load_configs(configs, sets, registry, true, true, alkd_keys);
   const auto ac = io::parse_config<alkd::AlkdConfig>(rc.layers, rc.model_keys, io::checked_by_the_app());
   ac.validate();
+  // Each strategy but teacher_only (no selection) comes from a plugin: plugins/alkd's, or
+  // another's found with --plugin-dir or RECDISTILL_PLUGIN_PATH.
+  for (const auto& s : ac.strategies)
+    if (s != "teacher_only" && !registry.strategy_keys(s)) {
+      std::string offered;
+      for (const auto& p : registry.plugins())
+        for (const auto& c : p.info.strategies)
+          if (c.name != "replay" && c.name != "teacher_only") offered += cat(", ", c.name);
+      fail("alkd.strategies: no loaded plugin offers the strategy '", s, "' (offered: teacher_only", offered,
+           "; folders searched:\n", registry.folders_text(),
+           "a plugin's folder is added with --plugin-dir DIR)");
+    }
   const io::CommonConfig& cfg = rc.common;
+  if (cfg.llm.live() && cfg.llm.model.empty())
+    fail("llm.model is not set: with llm.base_url ", cfg.llm.base_url, " the oracle asks a chat model, so name it "
+         "(the paper's: gpt-4-turbo-2024-04-09)");
   if (cfg.data.format != "sessions")
     fail("data.format: alkd works on session data (data.format: sessions, docs/data.md), found '", cfg.data.format, "'");
   if (cfg.data.split != "session")

@@ -112,7 +112,7 @@ int cmd_prepare(const std::vector<std::string>& args) {
             << write_s << " s; read back as training does (hash inputs, verify, deserialise) " << read_s
             << " s\n"
             << "train with data.prepared: " << output << " (or --set data.prepared=" << output << ")\n";
-  check_profiles(cfg, d, std::cout);
+  check_profiles(cfg, d, s, std::cout);
   if (!export_dir.empty())
     for (const auto& f : data::write_interchange(export_dir, d, s)) std::cout << "wrote " << f << "\n";
   return 0;

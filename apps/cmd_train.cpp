@@ -125,7 +125,7 @@ PreparedData prepare_data(const io::CommonConfig& cfg, std::ostream& out) {
       << p.split.protocol << ": " << train_users << " training sequences, " << p.split.valid.size()
       << " validation and " << p.split.test.size() << " test cases\n"
       << std::defaultfloat << std::setprecision(6);
-  check_profiles(cfg, p.data, out);
+  check_profiles(cfg, p.data, p.split, out);
   return p;
 }
 

@@ -117,7 +117,15 @@ class SequentialModel final : public plugin::Model {
                   " (patience ", cfg_.training.patience, "), threads ", cfg_.runtime.threads,
                   ", seed ", cfg_.seed));
     }
-    TrainResult res = run_fit<B>(trainer, opt, data, cfg_.runtime.dist_timeout_s);
+    // A distilling model logs its terms before each epoch's line (SequentialTrainer::distillation_line).
+    plugin::RunOptions ro = opt;
+    if constexpr (Family::distils)
+      ro.on_epoch = [&trainer, &opt](const EpochLog& e) {
+        if (opt.log)
+          if (const std::string line = trainer.distillation_line(e.epoch); !line.empty()) opt.log(line);
+        if (opt.on_epoch) opt.on_epoch(e);
+      };
+    TrainResult res = run_fit<B>(trainer, ro, data, cfg_.runtime.dist_timeout_s);
     // Keep the selected weights; the trainer's buffers and activations go with it.
     mc_ = trainer.model_config();
     serving_ = std::monostate{};
@@ -313,11 +321,13 @@ class SequentialModel final : public plugin::Model {
   // "SASRec variant=recbole d=64 ...", with the parameter count when known (n_params > 0).
   std::string describe_model(const ModelConfig& mc, size_t n_params) const {
     std::string s = cat(Family::name, " variant=", Family::variant_name(mc.variant), " d=", mc.hidden);
-    if constexpr (requires { mc.layers; })
-      s += cat(" layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner, " L=", mc.max_len,
+    if constexpr (requires { mc.layers; }) {
+      int L = mc.max_len;  // the slots the model sees (SASRec's seed window: maxlen - 1)
+      if constexpr (requires { mc.slots(); }) L = mc.slots();
+      s += cat(" layers=", mc.layers, " heads=", mc.heads, " inner=", mc.inner, " L=", L,
+               L != mc.max_len ? cat(" (maxlen ", mc.max_len, ", seed window)") : std::string(),
                " dropout=", mc.hidden_dropout, "/", mc.attn_dropout);
-    else
-    {
+    } else {
       s += cat(" L=", mc.max_len, " rows=", keys::name_of_enum(mc.rows));
       if constexpr (requires { mc.bce_negatives; })
         if (mc.bce_negatives > 0) return s + cat(" loss=bce_multi (", mc.bce_negatives, " negatives)", n_params > 0 ? cat(", ", n_params, " parameters") : "");
@@ -353,7 +363,8 @@ class SequentialModel final : public plugin::Model {
     if (files.size() > 1 && !cfg_.distill.multi_profile)
       fail("data.user_profile_embeddings_files lists ", files.size(),
            " files: set model.multi_profile: true to combine them, or give one file");
-    data::ProfileOptions po = data::profile_options(cfg_.data.profile_unknown_users, cfg_.data.on_nonfinite);
+    data::ProfileOptions po = data::profile_options(cfg_.data.profile_unknown_users, cfg_.data.on_nonfinite,
+                                                    cfg_.data.profile_key_normalize);
     po.log = nullptr;
     // (The app has printed what the files hold; docs/profiles.md.)
     return std::make_shared<const ProfileTargets>(ProfileTargets::from(data::load_profiles(files, d.users, po)));

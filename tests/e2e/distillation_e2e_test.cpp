@@ -91,6 +91,21 @@ SASRecConfig tiny_sasrec(int n_items) {
 
 }  // namespace
 
+// DistillationConfig has no fine_tune_epoch default (the config's is epochs // 2): left unset,
+// the method is refused instead of silently training without distillation.
+TEST(ProfileDistillation, UnsetFineTuneEpochIsRefused) {
+  const auto data = test::synthetic(6, 8, 9, 3);
+  using M = ProfileDistillation<SASRec<B, double>, aggregators::Mean, losses::MSE>;
+  try {
+    M m(SASRec<B, double>(tiny_sasrec(data.n_items)), DistillationConfig{}, aggregators::Mean{},
+        random_profiles(6, 5, 21));
+    ADD_FAILURE() << "an unset fine_tune_epoch was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("DistillationConfig::fine_tune_epoch is not set"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ProfileDistillation, WholeObjectiveGradientSASRec) {
   const auto data = test::synthetic(6, 8, 9, 3);
   const auto split = data::to_split(data);
@@ -155,6 +170,7 @@ TEST(ProfileDistillation, WholeObjectiveGradientBERT4Rec) {
   // Taps beyond the model are refused with the valid range.
   DistillationConfig dc;
   dc.reconstruction_layer = 3;
+  dc.fine_tune_epoch = 5;
   try {
     using Bb = BERT4Rec<B, double, bert4rec::Hf>;
     ProfileDistillation<Bb, aggregators::Mean, losses::MSE, ClozeCE> m(Bb(c), dc, {}, random_profiles(6, 5, 22));

@@ -19,8 +19,8 @@ namespace RD_TEST_FILE {  // each test file's own names (tests/CMakeLists.txt: u
 using namespace recdistill;
 using B = cpu::Backend;
 
-namespace {
-
+// (No anonymous namespace: RD_TEST_FILE is this file's own, and a type of an anonymous namespace
+// in a template's lambda warns under unity builds, -Wsubobject-linkage.)
 constexpr int kN = 9, kL = 5, kD = 6;
 
 // Rows 0 and 2 share item 6; rows 0 and 1 share a session (group 7), rows 2 and 4 another (8).
@@ -48,8 +48,6 @@ template <class M>
 struct Annotated : WeightedPairwise<M> {
   Annotated(const M& m, int capacity) : WeightedPairwise<M>(m, capacity) { this->set_row_annotations(kWeight, kGroup); }
 };
-
-}  // namespace
 
 TEST(WeightedPairwise, ValueIsTheSelfNormalisedWeightedMeanOverUnmaskedNegatives) {
   const int Bn = 5;

@@ -419,6 +419,32 @@ TEST(AlkdOracle, PromptHasEveryBlockAndIsDeterministic) {
   EXPECT_NE(session_key("s2604"), session_key("2604"));
 }
 
+// The oracle's options from the alkd.* keys: domain, hints file, candidate order, switches.
+TEST(AlkdOracle, OptionsFromTheRunsKeys) {
+  AlkdConfig ac;
+  OracleOptions oo = oracle_options(ac, 7, 8475);
+  EXPECT_EQ(oo.n_items, 8475);
+  EXPECT_EQ(oo.prompt.seed, 7u);
+  EXPECT_EQ(oo.prompt.hints, static_hints(HintSet::ml));
+  EXPECT_FALSE(oo.prompt.teacher_rank_order);
+  EXPECT_TRUE(oo.dataset_is_ml);
+  const std::string hints = testing::TempDir() + "/recdistill_hints.txt";
+  std::ofstream(hints) << "  first hint \r\n\nsecond hint\n";
+  ac.hints_file = hints;
+  ac.candidate_order = "teacher_rank";
+  ac.domain = "games";
+  ac.legacy_id_regex = true;
+  oo = oracle_options(ac, 7, 10);
+  EXPECT_EQ(oo.prompt.hints, (std::vector<std::string>{"first hint", "second hint"}));
+  EXPECT_TRUE(oo.prompt.teacher_rank_order);
+  EXPECT_EQ(oo.prompt.domain_phrase, "bought video games");
+  EXPECT_FALSE(oo.dataset_is_ml);
+  EXPECT_TRUE(oo.parse.legacy_id_regex);
+  // The file or the LLM's hints, not both.
+  ac.hints = "llm_summarised";
+  EXPECT_THROW(ac.validate(), Error);
+}
+
 // ---------------------------------------------------------------- the oracle
 
 llm::LlmConfig offline_config(const fs::path& dir) {

@@ -549,9 +549,30 @@ TEST(AlkdSelection, ReplaysTheReleasedAlkdrecList) {
   EXPECT_EQ(s.report.drawn, 500u);
   EXPECT_DOUBLE_EQ(s.report.coverage, 1.0);
   EXPECT_EQ(s.report.shortfall, 0u);
-  // Every shipped list: the first 500 distinct (§1.1).
-  for (const char* name : {"rad_bc", "random", "easiest", "hardest"})
-    check_distinct_prefix(read_selection_file(dir + "selections/" + name + ".txt"), 500, name);
+  // Every shipped list: the first 500 distinct, training sessions, answered (§1.1).
+  std::unordered_set<std::string> train;
+  for (int i = 0; i < 7393; ++i) train.insert(std::to_string(i));
+  for (const char* name : {"alkdrec", "rad_bc", "random", "easiest", "hardest"})
+    check_shipped_selection(read_selection_file(dir + "selections/" + name + ".txt"), 500, name, train, answered);
+  // Each fact fails with the file and line named.
+  auto error_of = [&](const std::vector<std::string>& ids) {
+    try {
+      check_shipped_selection(ids, 3, "s.txt", train, answered);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string a = list[0], b = list[1];
+  EXPECT_NE(error_of({a, b}).find("s.txt: expected at least 3 session ids"), std::string::npos);
+  EXPECT_NE(error_of({a, b, a}).find("s.txt:3: expected the first 3 session ids to be distinct"), std::string::npos);
+  EXPECT_NE(error_of({a, b, "9000"}).find("s.txt:3: session 9000 is not a training session"), std::string::npos);
+  std::string unanswered;
+  for (int i = 0; i < 7393 && unanswered.empty(); ++i)
+    if (!answered.count(std::to_string(i))) unanswered = std::to_string(i);
+  EXPECT_NE(error_of({a, unanswered, b}).find(cat("s.txt:2: session ", unanswered, " has no recorded answer")),
+            std::string::npos);
+  EXPECT_EQ(error_of({a, b, list[2]}), "");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,14 +82,25 @@ TEST(Config, DistillationKeys) {
   EXPECT_EQ(c.distill.reconstruct_loss, "CosSim");
   EXPECT_DOUBLE_EQ(c.distill.alpha, 0.4);
   EXPECT_EQ(c.distill.fine_tune_epoch, 12);  // epochs // 2
+  // A value given is kept, -1 too (<= 1: no distillation), never replaced by the derived default.
+  EXPECT_EQ(parse("training:\n  epochs: 25\n  fine_tune_epoch: -1\n").distill.fine_tune_epoch, -1);
+  EXPECT_EQ(parse("training:\n  epochs: 25\n  fine_tune_epoch: 0\n").distill.fine_tune_epoch, 0);
   EXPECT_EQ(c.sasrec.variant, SASRecVariant::pmixer);  // the seed's model, optimiser and clipping
+  EXPECT_TRUE(c.sasrec.seed_window);                    // ... and its window of maxlen - 1 slots
   EXPECT_EQ(c.training.optimizer, "adamw");
   EXPECT_DOUBLE_EQ(c.training.weight_decay, 0.01);
   EXPECT_DOUBLE_EQ(c.training.clip_grad_norm, 0.5);
   const auto base = parse("training:\n  epochs: 25\n");  // SASRec keeps the library's defaults
   EXPECT_EQ(base.sasrec.variant, SASRecVariant::recbole);
+  EXPECT_FALSE(base.sasrec.seed_window);
+  // SASRecLLM on the recbole variant (the leave-one-out experiments) keeps RecBole's window.
+  EXPECT_FALSE(parse("model:\n  model_name: SASRecLLM\n  variant: recbole\n").sasrec.seed_window);
+  EXPECT_FALSE(parse("model:\n  model_name: SASRecLLM\n  seed_window: false\n").sasrec.seed_window);
+  EXPECT_NE(error_of("model:\n  variant: recbole\n  seed_window: true\n").find("exp.yaml:3: model.seed_window: ECIR's window"),
+            std::string::npos);
   EXPECT_EQ(base.training.optimizer, "adam");
   const auto up = parse("compat: upstream\n");
+  EXPECT_TRUE(up.sasrec.seed_window);
   EXPECT_FALSE(up.distill.mask_padding);
   EXPECT_EQ(up.distill.null_profile_mode, "upstream_copy");
   EXPECT_EQ(up.distill.multi_profile_missing, "upstream_zero");
@@ -172,6 +183,17 @@ TEST(Config, AliasesPresetsAndModelDefaults) {
   const auto c = io::bind_config<io::ExperimentConfig>(r);
   EXPECT_EQ(c.sasrec.hidden, 48);
   EXPECT_NE(warn.str().find("p.yaml:2: 'model.embedding_dim' is a deprecated name; use 'model.hidden_units'"),
+            std::string::npos)
+      << warn.str();
+  // BERT4Rec accepts the same prose names (spec §11.1), besides RecBole's.
+  warn.str("");
+  io::ResolveOptions quiet_opt = io::warning_to(warn);
+  const auto b4 = io::parse_config<BERT4RecConfig>(
+      io::ConfigLayers{{{"b.yaml", "model:\n  embedding_dim: 48\n  num_layers: 3\n  num_heads: 4\n"}}, {}}, {},
+      quiet_opt);
+  EXPECT_EQ(b4.hidden, 48);
+  EXPECT_EQ(b4.layers, 3);
+  EXPECT_NE(warn.str().find("b.yaml:3: 'model.num_layers' is a deprecated name; use 'model.num_blocks'"),
             std::string::npos)
       << warn.str();
   // The specs' spellings are silent aliases: of a key (even in another section) or of a value.
@@ -325,8 +347,16 @@ TEST(Config, TrainerSettingsAndResumeCompatibility) {
     EXPECT_EQ(s.count(k), 0u) << k;
   // Weights: only what changes a parameter's meaning.
   const auto w = io::compat_settings(c, keys::kWeights);
-  EXPECT_EQ(w.size(), 7u);
+  EXPECT_EQ(w.size(), 8u);
   EXPECT_EQ(w.count("model.hidden_units"), 1u);
+  EXPECT_EQ(w.count("model.seed_window"), 1u);
+  // ALKDRec's validation after its first update: epoch 1's own steps, on the iterations schedule.
+  EXPECT_EQ(trainer_config(parse("training: {schedule: iterations, steps_per_epoch: 20, first_epoch_steps: 1}\n"))
+                .first_epoch_steps,
+            1);
+  EXPECT_NE(error_of("training:\n  first_epoch_steps: 1\n").find("training.first_epoch_steps needs training.schedule: "
+                                                                   "iterations"),
+            std::string::npos);
   EXPECT_EQ(w.count("model.dropout_rate"), 0u);
 }
 

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -229,10 +231,111 @@ TEST(ProfileTable, WarnsWhenMostUsersHaveNoProfile) {
   const auto t = data::load_profiles({kDir + "second.json"}, m, o);
   EXPECT_EQ(t.summary.users_without_profile, 10);
   EXPECT_NE(log.str().find("10 of 11 dataset users have no profile"), std::string::npos) << log.str();
+  EXPECT_EQ(t.summary.training_users, 11);
+  // Counted over the split's training users (spec §10.6) when they are given: u1 and one x user
+  // train, and u1 has a profile, so 1 of 2 lack one and nothing is warned about.
+  o.training_users.assign(12, 0);
+  o.training_users[1] = o.training_users[11] = 1;  // x0 and u1
+  log.str("");
+  const auto s = data::load_profiles({kDir + "second.json"}, m, o);
+  EXPECT_EQ(s.summary.training_users, 2);
+  EXPECT_EQ(s.summary.training_users_without_profile, 1);
+  EXPECT_EQ(log.str().find("have no profile"), std::string::npos) << log.str();
+  o.training_users[11] = 0;  // now only x0 trains: 1 of 1 without a profile
+  (void)data::load_profiles({kDir + "second.json"}, m, o);
+  EXPECT_NE(log.str().find("1 of 1 training users have no profile"), std::string::npos) << log.str();
+  o.training_users.resize(5);
+  expect_error([&] { data::load_profiles({kDir + "second.json"}, m, o); },
+               {"training_users", "one flag per user id (12)", "found 5"});
 }
 
 TEST(ProfileTable, EmptyListIsAnError) {
   expect_error([] { data::load_profiles({}, test_users(), quiet()); }, {"no profile files"});
+}
+
+// data.profile_key_normalize: integer (spec §10.8).
+TEST(ProfileKeys, IntegerCanonicalForm) {
+  std::string c;
+  for (auto [in, want] : std::vector<std::pair<std::string, std::string>>{
+           {"123", "123"}, {"123.0", "123"}, {"123.", "123"}, {"0123", "123"}, {"+123", "123"},
+           {"-5.00", "-5"}, {"-0", "0"}, {"000", "0"}, {"0.0", "0"}, {"-007", "-7"}}) {
+    EXPECT_TRUE(data::integer_key(in, c)) << in;
+    EXPECT_EQ(c, want) << in;
+  }
+  for (const char* in : {"", "+", "-", ".0", "12.5", "12.05", "1e3", "u7", " 7", "7 ", "0x1F", "7.0.0", "--7"})
+    EXPECT_FALSE(data::integer_key(in, c)) << in;
+}
+
+// A profile file written to the test's temporary folder.
+std::string temp_profile(const std::string& name, const std::string& json) {
+  const std::string path = testing::TempDir() + "/recdistill_profiles_" + name;
+  std::ofstream(path) << json;
+  return path;
+}
+
+data::IdMap integer_users() {
+  data::IdMap m;
+  for (const char* u : {"7", "123", "u9", "-4"}) m.intern(u);  // ids 1..4
+  return m;
+}
+
+TEST(ProfileKeys, IntegerNormalisationMatchesFloatWrittenIds) {
+  const std::string path =
+      temp_profile("floats.json", R"({"7.0": [1, 2], "0123": [3, 4], "u9": [5, 6], "-4.": [7, 8], "9.0": [0, 0]})");
+  // Exact matching (the default) finds only "u9".
+  const auto exact = data::load_profiles({path}, integer_users(), quiet());
+  EXPECT_EQ(exact.summary.users_with_profile, 1);
+  EXPECT_EQ(exact.summary.unknown_keys, 4);
+  EXPECT_EQ(exact.summary.normalized_keys, 0);
+  ProfileOptions o = quiet();
+  o.key_normalize = data::ProfileKeyNormalize::integer;
+  const auto t = data::load_profiles({path}, integer_users(), o);
+  EXPECT_EQ(t.summary.users_with_profile, 4);
+  EXPECT_EQ(t.summary.unknown_keys, 1);  // "9.0": no user 9
+  EXPECT_EQ(t.summary.files[0].first_unknown, "9.0");
+  EXPECT_EQ(t.summary.normalized_keys, 3);  // all but "u9", which matched as written
+  EXPECT_EQ(t.row(1, 0)[0], 1.0f);  // "7" <- "7.0"
+  EXPECT_EQ(t.row(2, 0)[1], 4.0f);  // "123" <- "0123"
+  EXPECT_EQ(t.row(3, 0)[0], 5.0f);  // "u9" exactly
+  EXPECT_EQ(t.row(4, 0)[1], 8.0f);  // "-4" <- "-4."
+  // A key that is not an integer is still matched exactly: "u9.0" is nobody.
+  const auto u = data::load_profiles({temp_profile("u90.json", R"({"u9.0": [1, 2]})")}, integer_users(), o);
+  EXPECT_EQ(u.summary.users_with_profile, 0);
+  EXPECT_EQ(u.summary.unknown_keys, 1);
+}
+
+TEST(ProfileKeys, IntegerNormalisationRefusesTwoKeysOfOneUserAndAmbiguousUsers) {
+  ProfileOptions o = quiet();
+  o.key_normalize = data::ProfileKeyNormalize::integer;
+  expect_error([&] { data::load_profiles({temp_profile("dup.json", R"({"7": [1], "7.0": [2]})")}, integer_users(), o); },
+               {"dup.json", "$[\"7.0\"] and $[\"7\"] are both user '7'", "profile_key_normalize: integer"});
+  // Without normalisation the two keys are two ids: "7.0" is unknown, no error.
+  EXPECT_EQ(data::load_profiles({temp_profile("dup.json", R"({"7": [1], "7.0": [2]})")}, integer_users(), quiet())
+                .summary.unknown_keys,
+            1);
+  // Users "7" and "007" are one integer: a key reaching them is an error naming both; other keys load.
+  data::IdMap m = integer_users();
+  m.intern("007");
+  expect_error([&] { data::load_profiles({temp_profile("amb.json", R"({"123": [1], "7.0": [2]})")}, m, o); },
+               {"amb.json", "$[\"7.0\"]", "users '7' and '007' read as the same integer", "use none"});
+  EXPECT_EQ(data::load_profiles({temp_profile("amb2.json", R"({"123.0": [1], "u9": [2]})")}, m, o)
+                .summary.users_with_profile,
+            2);
+}
+
+// The sidecar's profile_kind (spec §16), which the app prints for each profile file.
+TEST(ProfileKeys, ProfileKindFromTheSidecar) {
+  std::string why;
+  EXPECT_EQ(data::profile_kind_from_json(R"({"profile_kind": "metadata", "dim": 384})", why), "metadata");
+  EXPECT_EQ(data::profile_kind_from_json(R"({"dim": 3, "profile_kind": "llm"})", why), "llm");
+  for (auto [text, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"", "not a JSON object"}, {"[1]", "not a JSON object"}, {"{\"dim\": 3}", "no profile_kind"},
+           {"{\"profile_kind\": 1}", "profile_kind is not a string"}}) {
+    why.clear();
+    EXPECT_EQ(data::profile_kind_from_json(text, why), "") << text;
+    EXPECT_EQ(why, reason) << text;
+  }
+  EXPECT_EQ(data::profile_meta_path("p/x.json"), "p/x.json.meta.json");
 }
 
 TEST(ProfileConfig, OnePathOrAListAndThePolicies) {
@@ -258,6 +361,14 @@ TEST(ProfileConfig, OnePathOrAListAndThePolicies) {
   expect_error([&] { parse("data: {profile_unknown_users: ignore}"); },
                {"c.yaml", "profile_unknown_users", "warn, error", "ignore"});
   expect_error([&] { parse("data: {on_nonfinite: zero}"); }, {"c.yaml", "on_nonfinite", "zero"});
+  EXPECT_EQ(d.key_normalize, data::ProfileKeyNormalize::none);
+  const auto n = parse("data: {profile_key_normalize: integer}");
+  EXPECT_EQ(data::profile_options(n.data.profile_unknown_users, n.data.on_nonfinite, n.data.profile_key_normalize)
+                .key_normalize,
+            data::ProfileKeyNormalize::integer);
+  expect_error([&] { parse("data: {profile_key_normalize: float}"); },
+               {"c.yaml", "profile_key_normalize", "none, integer", "float"});
+  expect_error([] { data::profile_options("warn", "error", "int"); }, {"data.profile_key_normalize", "'int'"});
 }
 
 }  // namespace

@@ -143,6 +143,26 @@ TEST(Trainer, ValidatesAfterTheEpochsInWhichEveryNthStepFalls) {
   EXPECT_EQ(evaluated, (std::vector<bool>{false, true, true, false, true}));
 }
 
+// first_epoch_steps: ALKDRec validates after its first update, then every S updates (spec §2):
+// epoch 1 is one step, the others S, so validation comes after steps 1, 1 + S, 1 + 2S.
+TEST(Trainer, FirstEpochStepsPutsTheFirstValidationAfterThem) {
+  auto tc = trainer_config(4);
+  tc.schedule = TrainerConfig::Schedule::iterations;
+  tc.steps_per_epoch = 5;
+  tc.first_epoch_steps = 1;
+  Trainer<Model, NextItemCE> t(Model(model_config(split().n_items)), tc, eval_options(), split(), 3);
+  const TrainResult r = t.fit();
+  std::vector<int> steps;
+  for (const auto& e : r.epochs) {
+    steps.push_back(e.steps);
+    EXPECT_TRUE(e.evaluated) << e.epoch;
+  }
+  EXPECT_EQ(steps, (std::vector<int>{1, 5, 5, 5}));
+  tc.schedule = TrainerConfig::Schedule::epochs;  // an epoch is then a pass over the rows
+  EXPECT_THROW((Trainer<Model, NextItemCE>(Model(model_config(split().n_items)), tc, eval_options(), split(), 3)),
+               Error);
+}
+
 TEST(Trainer, LearningRateSchedules) {
   LRSchedule s;
   EXPECT_DOUBLE_EQ(s.at(0.1, 1), 0.1);

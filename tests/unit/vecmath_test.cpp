@@ -96,8 +96,12 @@ TEST(VecMath, ResultsAreZeroOrNormalNeverSubnormal) {
   for (int i = 0; i < n; ++i) {
     ASSERT_TRUE(normal_or_zero(e[size_t(i)])) << "exp(" << x[size_t(i)] << ") = " << e[size_t(i)];
     const double want = std::exp(double(x[size_t(i)]));
-    if (want >= 2.0 * fmin) EXPECT_NEAR(e[size_t(i)], want, 1e-6 * want) << "x " << x[size_t(i)];
-    if (want < 0.5 * fmin) EXPECT_EQ(e[size_t(i)], 0.0f) << "x " << x[size_t(i)];
+    if (want >= 2.0 * fmin) {
+      EXPECT_NEAR(e[size_t(i)], want, 1e-6 * want) << "x " << x[size_t(i)];
+    }
+    if (want < 0.5 * fmin) {
+      EXPECT_EQ(e[size_t(i)], 0.0f) << "x " << x[size_t(i)];
+    }
   }
   // GELU's derivative at large |x| (its pdf term underflows) and the pairwise term at large |x|.
   std::vector<float> a, g;

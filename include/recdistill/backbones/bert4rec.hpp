@@ -83,9 +83,9 @@ struct BERT4RecConfig : encoder::Dims {
     v(max_len, Key("model", "maxlen", "window length L and size of the position table (a history and the [mask])")
                    .range(2, 4096).weights());
     v(hidden, Key("model", "hidden_units", "hidden size d").range(1, 8192).weights()
-                  .deprecated_alias("model.hidden_size"));
+                  .deprecated_alias("model.hidden_size").deprecated_alias("model.embedding_dim"));
     v(layers, Key("model", "num_blocks", "number of transformer blocks").range(1, 64).weights()
-                  .deprecated_alias("model.n_layers"));
+                  .deprecated_alias("model.n_layers").deprecated_alias("model.num_layers"));
     v(heads, Key("model", "num_heads", "attention heads (must divide hidden_units)").range(1, 256).weights()
                  .deprecated_alias("model.n_heads"));
     v(inner, Key("model", "inner_size", "feed-forward width").range(1, 65536).weights()

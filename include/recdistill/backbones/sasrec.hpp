@@ -57,7 +57,7 @@ class SASRec {
   const ParamLayout& layout() const { return layout_; }
   size_t num_params() const { return layout_.size(); }
   int blocks() const { return cfg_.layers; }
-  int max_len() const { return cfg_.max_len; }
+  int max_len() const { return cfg_.slots(); }  // L, the slots the model sees
   int hidden_size() const { return cfg_.hidden; }
   int n_items() const { return cfg_.n_items; }
   static constexpr PaddingSide padding_side() { return V::padding; }
@@ -72,7 +72,7 @@ class SASRec {
   // (4 x 2 L d^2), scores and weighted values (2 x 2 H L^2 dh) and the feed-forward
   // (2 x 2 L d inner). The backward pass costs twice this (input and weight gradients).
   double forward_gemm_flops(int64_t rows) const {
-    const double L = cfg_.max_len, d = cfg_.hidden, I = cfg_.inner;
+    const double L = cfg_.slots(), d = cfg_.hidden, I = cfg_.inner;
     const double per_row = cfg_.layers * (8.0 * L * d * d + 4.0 * L * L * d + 4.0 * L * d * I);
     return per_row * double(rows);
   }
@@ -109,7 +109,7 @@ class SASRec {
   void forward(CPtr<B, T> params, Activations& a, CPtr<B, int32_t> seq, int batch, bool train,
                DropoutKey key = {}) const {
     RD_REQUIRE(batch <= a.capacity, "batch larger than the activation capacity");
-    const int L = cfg_.max_len, d = cfg_.hidden, H = cfg_.heads;
+    const int L = cfg_.slots(), d = cfg_.hidden, H = cfg_.heads;
     const int R = batch * L;
     a.batch = batch;
     a.train = train;
@@ -135,7 +135,7 @@ class SASRec {
   // (B, L, d) (may be null when only taps carry gradient), plus each tap's gradient at its point.
   void backward(CPtr<B, T> params, Ptr<B, T> grads, Activations& a, CPtr<B, T> d_out,
                 const Taps<B, T>& taps = {}) const {
-    const int L = cfg_.max_len, d = cfg_.hidden, H = cfg_.heads;
+    const int L = cfg_.slots(), d = cfg_.hidden, H = cfg_.heads;
     const int R = a.batch * L;
     const int64_t Rd = int64_t(R) * d;
     sasrec::Step<B, T> st{cfg_, R, {a.batch, L, H, d / H}, a.valid.data(),
@@ -165,7 +165,7 @@ class SASRec {
   // last real item into out (rows, d). `a` must have capacity >= rows.
   void query(CPtr<B, T> params, Activations& a, const eval::Case* cases, size_t n, int rows,
              Ptr<B, T> out) const {
-    const int L = cfg_.max_len, d = cfg_.hidden;
+    const int L = cfg_.slots(), d = cfg_.hidden;
     const bool left = V::padding == PaddingSide::left;
     RD_REQUIRE(rows <= a.capacity && n <= size_t(rows), "query: ", rows, " rows for activations of capacity ",
                a.capacity, " (", n, " cases)");
@@ -184,7 +184,7 @@ class SASRec {
   }
 
   WindowBatching batching(int window_stride = 0) const {
-    return WindowBatching(cfg_.max_len, window_stride, V::padding == PaddingSide::left,
+    return WindowBatching(cfg_.slots(), window_stride, V::padding == PaddingSide::left,
                           V::first_item_quirk);
   }
 
@@ -192,9 +192,10 @@ class SASRec {
 
   // Tensor names and order match tools/torch_sasrec.py (and thus the golden fixtures).
   void build_layout() {
-    const int N = cfg_.n_items, L = cfg_.max_len, d = cfg_.hidden;
+    // maxlen position rows; with seed_window the model reads the first maxlen - 1 of them.
+    const int N = cfg_.n_items, P = cfg_.max_len, d = cfg_.hidden;
     off_.item = layout_.add("item_embedding", {N, d});
-    off_.pos = layout_.add("position_embedding", {L, d});
+    off_.pos = layout_.add("position_embedding", {P, d});
     V::add_input_params(layout_, off_, cfg_);
     for (int l = 0; l < cfg_.layers; ++l)
       off_.layer.push_back(V::add_block_params(layout_, "layer" + std::to_string(l) + ".", cfg_));

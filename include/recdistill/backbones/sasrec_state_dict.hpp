@@ -128,7 +128,8 @@ std::pair<std::string, bool> torch_name(const SASRec<B, T, V>&, const std::strin
 template <class B, class T, class V>
 std::string state_dict_model_text(const SASRec<B, T, V>& net) {
   const auto& c = net.config();
-  return cat("SASRec (", V::name, " variant, N = ", c.n_items, ", L = ", c.max_len, ", d = ", c.hidden, ", ",
+  return cat("SASRec (", V::name, " variant, N = ", c.n_items, ", L = ", c.slots(),
+             c.seed_window ? cat(" of maxlen ", c.max_len) : std::string(), ", d = ", c.hidden, ", ",
              c.layers, " layers", V::id == SASRecVariant::recbole ? cat(", inner = ", c.inner) : std::string(), ")");
 }
 // A file of the other variant is the likely mistake: say so.

@@ -45,6 +45,12 @@ struct SASRecConfig : encoder::Dims {
   SASRecVariant variant = SASRecVariant::recbole;
   int n_items = 0;  // N: item ids including the pad id 0
   double init_range = 0.02;
+  // pmixer only: ECIR's sample, the last maxlen ids, so the model sees L = maxlen - 1 slots in
+  // training and evaluation and the last position row is never used (specs/backbones.md §2.3).
+  bool seed_window = false;
+
+  // The slots the model sees, L: maxlen, or maxlen - 1 with seed_window.
+  int slots() const { return seed_window ? max_len - 1 : max_len; }
 
   // The `model` keys (core/keys.hpp). Defaults written as "derived" are filled from other keys
   // by resolve_defaults below, unless the key was given.
@@ -54,6 +60,9 @@ struct SASRecConfig : encoder::Dims {
     v(variant, Key("model", "variant", "which reference SASRec to match (specs/backbones.md §2)")
                    .weights().preset("upstream", "pmixer").for_model("SASRecLLM", "pmixer"));
     v(max_len, Key("model", "maxlen", "window length L and size of the position table").range(1, 4096).weights());
+    v(seed_window, Key("model", "seed_window", "pmixer: ECIR's sample of the last maxlen ids, so the model sees maxlen - 1 "
+                                               "slots (the last position row unused); the recbole variant sees maxlen")
+                       .weights().preset("upstream", "true").for_model("SASRecLLM", "true"));
     v(hidden, Key("model", "hidden_units", "hidden size d").range(1, 8192).weights()
                   .deprecated_alias("model.embedding_dim"));
     v(layers, Key("model", "num_blocks", "number of transformer blocks").range(1, 64).weights()
@@ -80,6 +89,11 @@ struct SASRecConfig : encoder::Dims {
   void validate() const {
     if (n_items < 2) fail("model: need at least one item besides the pad id, got n_items=", n_items);
     if (max_len < 1) fail("model.maxlen: expected >= 1, found ", max_len);
+    if (seed_window && variant != SASRecVariant::pmixer)
+      fail("model.seed_window: ECIR's window is the pmixer variant's (model.variant: pmixer); the recbole variant "
+           "sees maxlen slots");
+    if (seed_window && max_len < 2)
+      fail("model.maxlen: expected >= 2 with model.seed_window (the model sees maxlen - 1 slots), found ", max_len);
     if (hidden < 1 || heads < 1 || hidden % heads != 0)
       fail("model.hidden_units (", hidden, ") must be a positive multiple of model.num_heads (",
            heads, ")");

@@ -25,7 +25,8 @@ class WindowBatching {
   struct Window {
     int32_t user;
     int32_t begin;         // index into the user's training sequence of the first input
-    int32_t pairs;         // number of (input, target) pairs in the window, <= L
+    int32_t pairs;         // number of (input, target) pairs in the window, <= L (0: the quirk's row
+                           // of a one-item user)
     int32_t first_target;  // pairs [first_target, pairs) are targets
   };
 
@@ -40,6 +41,9 @@ class WindowBatching {
   std::vector<Window> rows(const std::vector<std::vector<int32_t>>& train) const {
     std::vector<Window> w;
     for (size_t u = 1; u < train.size(); ++u) {
+      // With the quirk, a user of one training item is a row too: pads only, and that item the
+      // target of the last pad slot (ECIR keeps such users; the spec's n_u = 0 case).
+      if (left_ && quirk_ && train[u].size() == 1) w.push_back({int32_t(u), 0, 0, 0});
       int32_t end = int32_t(train[u].size()) - 1;  // pairs not yet assigned: [0, end)
       while (end > 0) {
         const int32_t begin = std::max<int32_t>(0, end - L_);

@@ -22,9 +22,12 @@
 //   - duplicate keys (duplicate ids in a sidecar) are errors;
 //   - keys that are not users of the dataset are counted and warned about
 //     (`data.profile_unknown_users: error` makes them an error);
-//   - dataset users without a profile are counted in the returned summary (warned about
-//     when more than half of the users have none).
-// Keys are matched exactly against the dataset's raw user tokens ("123.0" is not "123").
+//   - dataset users without a profile are counted in the returned summary, and so are the
+//     split's training users (ProfileOptions::training_users), warned about when more than
+//     half of them have none (spec §10.6).
+// Keys are matched exactly against the dataset's raw user tokens ("123.0" is not "123"), unless
+// `data.profile_key_normalize: integer` (spec §10.8): then a key and a user id that both read as
+// the same integer match ("123.0", "0123" and "+123" all name user "123"); other keys stay exact.
 #pragma once
 #include <simdjson.h>
 
@@ -41,6 +44,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
@@ -52,10 +56,15 @@ namespace recdistill::data {
 
 enum class UnknownProfileUsers { warn, error };
 enum class NonFiniteProfile { error, drop_user };
+enum class ProfileKeyNormalize { none, integer };
 
 struct ProfileOptions {
   UnknownProfileUsers unknown_users = UnknownProfileUsers::warn;
   NonFiniteProfile on_nonfinite = NonFiniteProfile::error;
+  ProfileKeyNormalize key_normalize = ProfileKeyNormalize::none;
+  // (U) 1 for the users the split trains on (spec §10.6 counts them: only they enter L_distil);
+  // empty: every dataset user is counted as one.
+  std::vector<uint8_t> training_users;
   std::ostream* log = &std::cerr;  // warnings; nullptr = silent
 };
 
@@ -75,6 +84,7 @@ struct ProfileFileSummary {
   int64_t matched = 0;            // rows that are users of the dataset
   int64_t unknown = 0;            // rows whose key is not a user of the dataset
   int64_t dropped_nonfinite = 0;  // rows dropped under on_nonfinite: drop_user
+  int64_t normalized = 0;         // matched rows whose key is not the user id as written (integer)
   std::string first_unknown;      // one unknown key, for messages
 };
 
@@ -85,7 +95,10 @@ struct ProfileSummary {
   int32_t users_with_profile = 0;         // in at least one file
   int32_t users_without_profile = 0;      // in none of the files
   int32_t users_partial = 0;              // in some but not all files (K > 1)
+  int32_t training_users = 0;             // ProfileOptions::training_users (or every dataset user)
+  int32_t training_users_without_profile = 0;
   int64_t unknown_keys = 0;               // summed over files
+  int64_t normalized_keys = 0;            // summed over files (data.profile_key_normalize: integer)
 };
 
 // E (U, K, D) and a (U, K); rows of users without a profile in file k are zero.
@@ -112,16 +125,47 @@ struct ProfileTable {
 };
 
 // Options from the config's strings (data.profile_unknown_users: warn|error,
-// data.on_nonfinite: error|drop_user; io::DataConfig keeps them as validated strings).
-inline ProfileOptions profile_options(const std::string& unknown_users, const std::string& on_nonfinite) {
+// data.on_nonfinite: error|drop_user, data.profile_key_normalize: none|integer; io::DataConfig
+// keeps them as validated strings).
+inline ProfileOptions profile_options(const std::string& unknown_users, const std::string& on_nonfinite,
+                                      const std::string& key_normalize = "none") {
   ProfileOptions o;
   if (unknown_users != "warn" && unknown_users != "error")
     fail("data.profile_unknown_users: expected warn or error, found '", unknown_users, "'");
   if (on_nonfinite != "error" && on_nonfinite != "drop_user")
     fail("data.on_nonfinite: expected error or drop_user, found '", on_nonfinite, "'");
+  if (key_normalize != "none" && key_normalize != "integer")
+    fail("data.profile_key_normalize: expected none or integer, found '", key_normalize, "'");
   o.unknown_users = unknown_users == "error" ? UnknownProfileUsers::error : UnknownProfileUsers::warn;
   o.on_nonfinite = on_nonfinite == "drop_user" ? NonFiniteProfile::drop_user : NonFiniteProfile::error;
+  o.key_normalize = key_normalize == "integer" ? ProfileKeyNormalize::integer : ProfileKeyNormalize::none;
   return o;
+}
+
+// The canonical form of a user id that reads as an integer in decimal: an optional sign, digits,
+// then optionally a point and only zeros ("123", "0123", "+123", "123.0", "123." -> "123";
+// "-0" -> "0"). Writes it to `out` and returns true; returns false (out unspecified) for
+// anything else ("12.5", "1e3", "", "u7"), which data.profile_key_normalize: integer matches
+// exactly. Python and pandas write integer ids that passed through a float column as "123.0".
+inline bool integer_key(std::string_view s, std::string& out) {
+  size_t i = 0;
+  const bool negative = !s.empty() && s[0] == '-';
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) ++i;
+  const size_t digits_begin = i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  const size_t digits_end = i;
+  if (digits_end == digits_begin) return false;
+  if (i < s.size() && s[i] == '.') {
+    for (++i; i < s.size() && s[i] == '0'; ++i) {
+    }
+  }
+  if (i != s.size()) return false;
+  size_t first = digits_begin;
+  while (first + 1 < digits_end && s[first] == '0') ++first;  // keep one digit of "000"
+  out.clear();
+  if (negative && !(digits_end - first == 1 && s[first] == '0')) out += '-';
+  out.append(s.substr(first, digits_end - first));
+  return true;
 }
 
 namespace detail {
@@ -481,6 +525,29 @@ inline std::vector<std::string> parse_profile_ids(const std::string& text, const
   return detail::parse_profile_ids(text, path);
 }
 
+// The kind of profile a sidecar's JSON text records (spec §16: "llm" from `recdistill profiles`,
+// "metadata" from tools/metadata_profiles.py): its top-level string `profile_kind`. "" when the
+// text is not such a JSON object, with the reason in `why`.
+inline std::string profile_kind_from_json(std::string_view text, std::string& why) {
+  simdjson::padded_string json(text.data(), text.size());
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  std::string_view kind;
+  if (parser.iterate(json).get(doc) || doc.get_object().get(obj)) {
+    why = "not a JSON object";
+    return "";
+  }
+  if (auto e = obj["profile_kind"].get_string().get(kind)) {
+    why = e == simdjson::NO_SUCH_FIELD ? "no profile_kind" : "profile_kind is not a string";
+    return "";
+  }
+  return std::string(kind);
+}
+
+// The sidecar of a profile file, written beside it by the tools that make profiles.
+inline std::string profile_meta_path(const std::string& profile_path) { return profile_path + ".meta.json"; }
+
 // Sidecar path of a .npy profile file.
 inline std::string profile_ids_path(const std::string& npy_path) { return npy_path + ".ids"; }
 
@@ -509,10 +576,21 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
   t.n_profiles = int32_t(paths.size());
   const size_t K = paths.size();
   t.available.assign(size_t(t.n_users) * K, 0);
-  std::string lookup;
+  std::string lookup, canonical;
+  // data.profile_key_normalize: integer: the users whose ids read as integers, by canonical form
+  // (the user, and a second user of the same integer, such as "7" and "007", or 0).
+  const bool by_integer = opt.key_normalize == ProfileKeyNormalize::integer;
+  std::unordered_map<std::string, std::pair<int32_t, int32_t>> integer_users;
+  if (by_integer)
+    for (int32_t id = 1; id < users.size(); ++id)
+      if (integer_key(users.token(id), canonical)) {
+        auto [it, fresh] = integer_users.try_emplace(canonical, id, 0);
+        if (!fresh && it->second.second == 0) it->second.second = id;
+      }
   for (size_t k = 0; k < K; ++k) {
     ProfileFileSummary fs;
     fs.path = paths[k];
+    std::unordered_map<int32_t, std::string> key_of_user;  // by_integer: this file's key of each user
     auto on_row = [&](std::string_view key, const float* row, int64_t D) {
       if (t.dim == 0) {  // the first row of the first file fixes D and sizes the table
         t.dim = D;
@@ -535,11 +613,32 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
              " numbers (the dimension of ", paths[0], "), found ", D,
              " (all profile files must share one dimension)");
       lookup.assign(key);
-      const int32_t id = users.find(lookup);
+      int32_t id = -1;
+      if (by_integer && integer_key(key, canonical)) {
+        if (const auto it = integer_users.find(canonical); it != integer_users.end()) {
+          const auto [first, second] = it->second;
+          if (second != 0)
+            fail(paths[k], ": ", detail::profile_json_path(key), ": the dataset's users ",
+                 detail::profile_token(users.token(first)), " and ", detail::profile_token(users.token(second)),
+                 " read as the same integer, so data.profile_key_normalize: integer cannot tell which this "
+                 "key names (use none to match keys exactly)");
+          id = first;
+        }
+      } else {
+        id = users.find(lookup);
+      }
       if (id <= 0) {  // id 0 is the pad token, never a user
         if (fs.unknown == 0) fs.first_unknown = lookup;
         ++fs.unknown;
         return;
+      }
+      if (by_integer) {  // (exact duplicates are refused by the parsers, "7" and "7.0" here)
+        auto [it, fresh] = key_of_user.try_emplace(id, lookup);
+        if (!fresh)
+          fail(paths[k], ": ", detail::profile_json_path(key), " and ", detail::profile_json_path(it->second),
+               " are both user ", detail::profile_token(users.token(id)),
+               " under data.profile_key_normalize: integer (a duplicate profile)");
+        fs.normalized += users.token(id) != lookup;
       }
       ++fs.matched;
       std::memcpy(t.values.data() + (size_t(id) * K + k) * size_t(D), row, sizeof(float) * size_t(D));
@@ -560,9 +659,14 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
       *opt.log << "warning: " << paths[k] << ": dropped " << fs.dropped_nonfinite
                << " profiles with non-finite values (data.on_nonfinite: drop_user)\n";
     t.summary.unknown_keys += fs.unknown;
+    t.summary.normalized_keys += fs.normalized;
     t.summary.files.push_back(std::move(fs));
   }
   if (t.dim == 0) fail(paths[0], ": no usable profiles (every profile was dropped as non-finite)");
+  const bool by_split = !opt.training_users.empty();
+  if (by_split && opt.training_users.size() != size_t(t.n_users))
+    fail("ProfileOptions::training_users: expected one flag per user id (", t.n_users, "), found ",
+         opt.training_users.size());
   auto& s = t.summary;
   s.dim = t.dim;
   s.dataset_users = t.n_users - 1;
@@ -572,11 +676,17 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
     if (n == 0) ++s.users_without_profile;
     else ++s.users_with_profile;
     if (n > 0 && size_t(n) < K) ++s.users_partial;
+    if (!by_split || opt.training_users[size_t(u)]) {
+      ++s.training_users;
+      s.training_users_without_profile += n == 0;
+    }
   }
-  if (opt.log && s.dataset_users > 0 && 2 * int64_t(s.users_without_profile) > s.dataset_users)
-    *opt.log << "warning: " << s.users_without_profile << " of " << s.dataset_users
-             << " dataset users have no profile in " << (K == 1 ? "the profile file" : "any profile file")
-             << " (" << paths[0] << (K > 1 ? ", ..." : "") << ")\n";
+  // The warning counts the users that enter L_distil: the training users when they are known.
+  if (opt.log && s.training_users > 0 && 2 * int64_t(s.training_users_without_profile) > s.training_users)
+    *opt.log << "warning: " << s.training_users_without_profile << " of " << s.training_users
+             << (by_split ? " training users" : " dataset users") << " have no profile in "
+             << (K == 1 ? "the profile file" : "any profile file") << " (" << paths[0] << (K > 1 ? ", ..." : "")
+             << ")\n";
   return t;
 }
 

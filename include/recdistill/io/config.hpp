@@ -34,6 +34,7 @@ struct TrainingConfig {
   int epochs = 200;
   std::string schedule = "epochs";  // epochs | iterations
   int64_t steps_per_epoch = 0;
+  int64_t first_epoch_steps = 0;  // iterations: epoch 1's steps (0 = steps_per_epoch)
   int64_t max_steps = 0;
   double learning_rate = 1e-3;
   std::string optimizer = "adam";  // adam | adamw
@@ -67,6 +68,10 @@ struct TrainingConfig {
                     .one_of({"epochs", "iterations"}).resume());
     v(steps_per_epoch, Key("training", "steps_per_epoch", "iterations: steps per logged epoch; 0 = rows / batch_size")
                            .range(0, 1e15).resume());
+    v(first_epoch_steps, Key("training", "first_epoch_steps", "iterations: the steps of epoch 1, so its validation "
+                                                              "comes after them (ALKDRec validates after its first update: "
+                                                              "1); 0 = steps_per_epoch")
+                             .range(0, 1e15).resume());
     v(max_steps, Key("training", "max_steps", "a cap on optimiser steps over the run; 0 = none").range(0, 1e15));
     v(learning_rate, Key("training", "learning_rate", "Adam learning rate").range(0, 10).resume());
     v(optimizer, seed(Key("training", "optimizer", "adam: L2 in the gradient; adamw: decoupled weight decay")
@@ -116,6 +121,7 @@ struct DataConfig {
   std::vector<std::string> user_profile_embeddings_files;
   std::string profile_unknown_users = "warn";  // warn | error
   std::string on_nonfinite = "error";          // error | drop_user
+  std::string profile_key_normalize = "none";  // none | integer
   // The seed's data files as JSON (data/interchange.hpp); set, they replace format/path/split.
   std::string profile_train_sequences, finetune_train_sequences, valid_sequences, test_sequences, mappings, counts;
 
@@ -153,6 +159,8 @@ struct DataConfig {
                                  .one_of({"warn", "error"}));
     v(on_nonfinite, Key("data", "on_nonfinite", "a NaN/Inf/float32-overflowing profile value: `error`, or `drop_user` (no profile from that file)")
                         .one_of({"error", "drop_user"}));
+    v(profile_key_normalize, Key("data", "profile_key_normalize", "`none`: profile keys match user ids exactly (\"123.0\" is not \"123\"); `integer`: keys and ids that read as the same integer match (\"123.0\", \"0123\", \"123\")")
+                                 .one_of({"none", "integer"}));
     const char* seed_json = " (the seed's data as JSON, docs/data.md \"The seed's data keys\"; with these keys "
                             "data.format, path and split are not used)";
     v(profile_train_sequences, Key("data", "profile_train_sequences",
@@ -180,7 +188,7 @@ struct DistillKeys {
   bool mask_padding = true;
   std::string reconstruct_loss = "MSE";  // MSE | RMSE | CosSim
   double alpha = 0.5;
-  int fine_tune_epoch = -1;  // -1: training.epochs // 2 (the seed's default)
+  int fine_tune_epoch = -1;  // not given: training.epochs // 2 (the seed's default); <= 1: none
   bool scale_guide_loss = false;
   std::string null_profile_mode = "drop";  // drop | upstream_copy
   bool detach_target = false;
@@ -225,7 +233,8 @@ struct DistillKeys {
 
   // Cross-key checks and the derived default, after binding.
   void finish(const ResolvedConfig& r, int epochs) {
-    if (fine_tune_epoch < 0) fine_tune_epoch = epochs / 2;
+    // (Any value given, -1 included, is the user's: <= 1 trains without distillation.)
+    if (!r.has("training.fine_tune_epoch")) fine_tune_epoch = epochs / 2;
     if (weighting_scheme == "exponential" && !r.has("model.weight_scale"))
       fail(r.where_last({"model.weighting_scheme"}), ": key 'model.weight_scale': required with model.weighting_scheme "
            "exponential (gamma of exp(-gamma * recency); the seed's configs use 0.1)");
@@ -330,8 +339,12 @@ inline void check_sequential(const ResolvedConfig& r, const TrainingConfig& trai
   check_valid_metric(r, training, eval);
 }
 
-// The validation metric is one the evaluation computes.
+// The validation metric is one the evaluation computes, and the validation schedule is one the
+// training schedule has.
 inline void check_valid_metric(const ResolvedConfig& r, const TrainingConfig& training, const eval::Options& eval) {
+  if (training.first_epoch_steps > 0 && training.schedule != "iterations")
+    fail(r.where_last({"training.first_epoch_steps", "training.schedule"}), ": training.first_epoch_steps needs "
+         "training.schedule: iterations (an epoch of the epochs schedule is a pass over the rows)");
   bool metric_ok = false;
   for (int k : eval.ks)
     for (const auto& n : eval::metric_families())
@@ -360,6 +373,14 @@ struct ExperimentConfig : CommonConfig {
     CommonConfig::finish(r);
     distill.finish(r, training.epochs);
     sasrec.resolve_defaults([&](const char* path) { return r.has(path); });
+    // model.seed_window's defaults (SASRecLLM's, compat: upstream's) describe pmixer's window: the
+    // recbole variant keeps its maxlen slots unless the config itself asks, which is refused.
+    if (sasrec.variant != SASRecVariant::pmixer) {
+      if (r.given("model.seed_window") && sasrec.seed_window)
+        fail(r.where_last({"model.seed_window", "model.variant"}), ": model.seed_window: ECIR's window is the pmixer "
+             "variant's (model.variant: pmixer); the recbole variant sees maxlen slots");
+      sasrec.seed_window = false;
+    }
     if (sasrec.variant == SASRecVariant::pmixer && sasrec.inner != sasrec.hidden)
       fail(r.where_last({"model.inner_size", "model.hidden_units", "model.variant"}), ": model.inner_size (", sasrec.inner,
            ") must equal model.hidden_units (", sasrec.hidden,

@@ -40,6 +40,8 @@ struct AlkdConfig {
   // Live queries only (§4.2, §4.4, §3): the domain's hints and wording, and the release's quirks.
   std::string domain = "ml";
   std::string hints = "static";  // static | llm_summarised (§4.1)
+  std::string hints_file;        // "" = the domain's static hints; else one hint per line (§4.1)
+  std::string candidate_order = "shuffled";  // shuffled | teacher_rank (§4.2)
   bool force_target_in_candidates = true;
   bool legacy_prompt_order = false, legacy_assistant_role = false;
   bool legacy_id_regex = false, legacy_fallback_ml_only = false;
@@ -90,6 +92,12 @@ struct AlkdConfig {
                                   "generalises 20 training instances into hints, written to hints.txt for review; "
                                   "without llm.base_url the reply must be cached)")
                  .one_of({"static", "llm_summarised"}));
+    v(hints_file, Key("alkd", "hints_file", "live prompts: the hints of this file, one per line, instead of the domain's "
+                                            "static ones (alkd.hints: static)"));
+    v(candidate_order, Key("alkd", "candidate_order", "live prompts: the candidates `shuffled` (seeded per session) or in "
+                                                      "`teacher_rank` order (offered but flagged, spec §4.2: a target "
+                                                      "forced into the candidates then sits last)")
+                           .one_of({"shuffled", "teacher_rank"}));
     v(force_target_in_candidates, Key("alkd", "force_target_in_candidates", "live prompts: the target replaces the 50th "
                                                                             "candidate when absent (every recorded answer "
                                                                             "had it; false = the paper's candidates)"));
@@ -104,7 +112,8 @@ struct AlkdConfig {
                                                                       "(upstream, Q17)")
                                    .preset("upstream_compat", "true"));
     v(strategies, Key("alkd", "strategies", "the selection strategies to distil with, each a fine-tuned student: "
-                                            "teacher_only (TR), random, easiest, hardest, rad_bc, alkdrec")
+                                            "teacher_only (TR), random, easiest, hardest, rad_bc, alkdrec, "
+                                            "or another plugin's strategy")
                       .items(1, 64));
     v(selection_sources, Key("alkd", "selection_sources", "regenerated: our strategies on our difficulties; replay: "
                                                           "the released selection files (selections_dir/<name>.txt)")
@@ -130,7 +139,8 @@ struct AlkdConfig {
                                                                     "trained with in-batch BPR (upstream, spec §6.1)")
                                   .preset("upstream_compat", "true"));
     v(distill_valid_metric, Key("alkd", "distill_valid_metric", "the fine-tuning's selection metric (upstream: HR@50 "
-                                                                "FPMC, HR@15 STAMP and Atten-Mixer); its K must be in eval.ks"));
+                                                                "FPMC, HR@15 STAMP and Atten-Mixer); its K is added to "
+                                                                "the fine-tunings' eval.ks"));
     v(distill_patience, Key("alkd", "distill_patience", "the fine-tuning's training.patience").range(1, 1 << 20));
     v(distill_learning_rate, Key("alkd", "distill_learning_rate", "the fine-tuning's Adam learning rate (upstream: 1e-4 "
                                                                   "for Atten-Mixer)").range(0, 10));
@@ -140,16 +150,17 @@ struct AlkdConfig {
   }
 
   void validate() const {
+    if (!hints_file.empty() && hints != "static")
+      fail("alkd.hints_file: the hints come from the file or from the LLM (alkd.hints: ", hints, "), not both");
     for (const auto& s : selection_sources)
       if (s != "regenerated" && s != "replay")
         fail("alkd.selection_sources: expected regenerated or replay, found '", s, "'");
-    static const char* known[] = {"teacher_only", "random", "easiest", "hardest", "rad_bc", "alkdrec"};
-    for (const auto& s : strategies) {
-      bool ok = false;
-      for (const char* k : known) ok = ok || s == k;
-      if (!ok)
-        fail("alkd.strategies: unknown strategy '", s,
-             "' (expected teacher_only, random, easiest, hardest, rad_bc or alkdrec)");
+    // The names themselves are checked by `recdistill alkd` against the loaded plugins' strategies.
+    for (size_t i = 0; i < strategies.size(); ++i) {
+      if (strategies[i] == "replay")
+        fail("alkd.strategies: 'replay' is a selection source (alkd.selection_sources: [replay]), not a strategy");
+      for (size_t j = 0; j < i; ++j)
+        if (strategies[j] == strategies[i]) fail("alkd.strategies: '", strategies[i], "' is listed twice");
     }
   }
 };

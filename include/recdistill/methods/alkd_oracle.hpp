@@ -43,6 +43,7 @@
 #include "recdistill/llm/protocol.hpp"
 #include "recdistill/methods/alkd_answer_state.hpp"
 #include "recdistill/methods/alkd_answers.hpp"
+#include "recdistill/methods/alkd_config.hpp"
 #include "recdistill/methods/alkd_predictions.hpp"
 
 namespace recdistill::alkd {
@@ -371,6 +372,25 @@ struct OracleOptions {
   // Only a session without a recorded answer needs a prompt, so recorded answers still serve.
   std::string no_prompts;
 };
+
+// The oracle's options from a run's alkd.* keys (the prompt's domain, hints, candidate order and
+// the release's switches), with the run's seed and the number of items.
+inline OracleOptions oracle_options(const AlkdConfig& ac, uint64_t seed, int64_t n_items) {
+  OracleOptions oo;
+  oo.n_items = n_items;
+  oo.prompt.seed = seed;
+  oo.restrict_to_candidates = ac.restrict_to_candidates;
+  oo.dataset_is_ml = ac.domain == "ml";
+  oo.prompt.domain_phrase = ac.domain == "ml" ? "watched movies" : "bought video games";
+  oo.prompt.hints = ac.hints_file.empty() ? static_hints(ac.domain == "ml" ? HintSet::ml : HintSet::games)
+                                          : load_hints_file(ac.hints_file);
+  oo.prompt.teacher_rank_order = ac.candidate_order == "teacher_rank";
+  oo.prompt.legacy_prompt_order = ac.legacy_prompt_order;
+  oo.prompt.legacy_assistant_role = ac.legacy_assistant_role;
+  oo.parse.legacy_id_regex = ac.legacy_id_regex;
+  oo.parse.legacy_fallback_ml_only = ac.legacy_fallback_ml_only;
+  return oo;
+}
 
 struct OracleQueryReport {
   size_t requested = 0;       // sessions asked for

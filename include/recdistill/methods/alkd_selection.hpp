@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "recdistill/core/error.hpp"
@@ -649,6 +650,23 @@ inline void check_distinct_prefix(const std::vector<std::string>& ids, size_t n,
     if (!fresh)
       fail(name, ":", i + 1, ": expected the first ", n, " session ids to be distinct, found ", ids[i],
            " again (first on line ", it->second + 1, ")");
+  }
+}
+
+// The §1.1 facts of a shipped selection file: its first n ids are distinct, training sessions,
+// and sessions with a recorded answer. Otherwise an error naming the file and the line.
+inline void check_shipped_selection(const std::vector<std::string>& ids, size_t n, const std::string& name,
+                                    const std::unordered_set<std::string>& train_sessions,
+                                    const std::unordered_set<std::string>& answered) {
+  if (ids.size() < n) fail(name, ": expected at least ", n, " session ids (spec §1.1), found ", ids.size());
+  check_distinct_prefix(ids, n, name);
+  for (size_t i = 0; i < n; ++i) {
+    if (!train_sessions.count(ids[i]))
+      fail(name, ":", i + 1, ": session ", ids[i], " is not a training session (spec §1.1: the first ", n,
+           " ids of a shipped selection file are)");
+    if (!answered.count(ids[i]))
+      fail(name, ":", i + 1, ": session ", ids[i], " has no recorded answer (spec §1.1: the first ", n,
+           " ids of a shipped selection file have one)");
   }
 }
 

@@ -16,13 +16,15 @@
 // SASRec, ClozeCE for BERT4Rec). The head's gradient reaches the backbone as a tap at the
 // configured block (model.reconstruction_layer, with each backbone's meaning of the number,
 // §2); layers above the tap and the output layer get only (1 - alpha) L_rec. A batch without a
-// usable user trains on L_rec alone (no beta). The fine-tuning phase (epochs from
+// usable user trains on (1 - alpha) L_rec (L_distil = 0, no beta), as the spec's §5 has it. The fine-tuning phase (epochs from
 // fine_tune_epoch on) drops L_distil and freezes the head's tensors, which then stay
 // bit-identical; best-epoch selection and early stopping count from that phase on.
 #pragma once
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "recdistill/aggregators/aggregators.hpp"
@@ -59,7 +61,10 @@ struct DistillationConfig {
   int reconstruction_layer = -1;  // -1: the final output; k: the backbone's tap k (§2)
   double alpha = 0.5;
   bool scale_guide_loss = false;  // beta
-  int fine_tune_epoch = 0;        // first recommendation-only epoch; <= 1: no distillation at all
+  // The first recommendation-only epoch; <= 1: no distillation at all. It has no default here (the
+  // config's is training.epochs // 2, which this struct cannot know): left unset, it is refused.
+  static constexpr int kUnset = std::numeric_limits<int>::min();
+  int fine_tune_epoch = kUnset;
   methods::DistillHeadConfig head;  // d, D, L and max_rows are set from the backbone and batch
 };
 
@@ -137,6 +142,9 @@ class ProfileDistillation {
                       Loss loss = {})
       : bb_(std::move(backbone)), cfg_(cfg), agg_(agg), loss_(loss), profiles_(std::move(profiles)) {
     RD_REQUIRE(profiles_, "profile distillation needs a profile table");
+    if (cfg_.fine_tune_epoch == DistillationConfig::kUnset)
+      fail("DistillationConfig::fine_tune_epoch is not set: give the first recommendation-only epoch (the seed's "
+           "default is training epochs // 2; <= 1 trains without distillation)");
     cfg_.head.d = bb_.hidden_size();
     cfg_.head.L = bb_.max_len();
     cfg_.head.D = profiles_->D;
@@ -275,8 +283,44 @@ class DistillObjective {
   bool distilling() const { return distill_; }
   const Terms& last() const { return last_; }
 
+  // Sums of the batches' terms since the last take_epoch_terms(), which the app logs per epoch
+  // (the spec's §4 and §6 ask for L_distil and beta; under beta the logged loss is L_rec alone).
+  struct EpochTerms {
+    int batches = 0, distilled = 0;           // batches; of them, with a usable user
+    double rec = 0;                           // over all batches
+    double distil = 0, beta = 0, usable = 0;  // over the distilled batches
+  };
+  EpochTerms take_epoch_terms() { return std::exchange(epoch_, EpochTerms{}); }
+
   LossValue loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
                  const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
+    const LossValue v = batch_loss(m, params, grads, a, batch, ctx, d_out);
+    add_to_epoch();
+    return v;
+  }
+
+  double gemm_flops(const M& m, LossValue v) { return rec_.gemm_flops(m.backbone(), v); }
+
+  // A data-parallel rank whose slice of the step's batch is empty joins the step's reductions.
+  LossValue idle_loss(const M& m, const StepContext& ctx) {
+    const LossValue v = idle_batch_loss(m, ctx);
+    add_to_epoch();
+    return v;
+  }
+
+ private:
+  void add_to_epoch() {
+    ++epoch_.batches;
+    epoch_.rec += last_.rec;
+    if (!last_.distilled) return;
+    ++epoch_.distilled;
+    epoch_.distil += last_.distil;
+    epoch_.beta += last_.beta;
+    epoch_.usable += last_.usable;
+  }
+
+  LossValue batch_loss(const M& m, CPtr<B, T> params, Ptr<B, T> grads, typename M::Activations& a,
+                       const typename M::Batch& batch, const StepContext& ctx, Ptr<B, T> d_out) {
     const LossValue rec = rec_.loss(m.backbone(), params, grads, a.inner, batch, ctx, d_out);
     if (dist::parallel(comm_)) return loss_data_parallel(m, params, grads, a, batch, ctx, d_out, rec);
     a.tap_active = false;
@@ -303,10 +347,7 @@ class DistillObjective {
     return {last_.total, rec.targets};
   }
 
-  double gemm_flops(const M& m, LossValue v) { return rec_.gemm_flops(m.backbone(), v); }
-
-  // A data-parallel rank whose slice of the step's batch is empty joins the step's reductions.
-  LossValue idle_loss(const M& m, const StepContext& ctx) {
+  LossValue idle_batch_loss(const M& m, const StepContext& ctx) {
     double v[2] = {0, 0};
     comm_->allreduce_sum(v, 2, loss_reduction(ctx));
     const double rec = v[1] > 0 ? v[0] / v[1] : 0.0;
@@ -317,7 +358,6 @@ class DistillObjective {
     return {global_total(m, rec, w).loss, int64_t(v[1])};
   }
 
- private:
   static std::string loss_reduction(const StepContext& c) { return cat("epoch ", c.epoch, " step ", c.step + 1, "'s loss all-reduce"); }
   static std::string profile_reduction(const StepContext& c) {
     return cat("epoch ", c.epoch, " step ", c.step + 1, "'s profile-loss all-reduce");
@@ -414,6 +454,7 @@ class DistillObjective {
   typename M::Head head_;
   bool distill_;
   Terms last_;
+  EpochTerms epoch_;
   dist::Comm* comm_ = nullptr;
   aggregators::Slots slots_;
   std::vector<T> rows_profiles_;

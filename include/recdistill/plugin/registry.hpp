@@ -154,6 +154,14 @@ class Registry {
     return nullptr;
   }
 
+  // The keys the strategy `name` reads (its ComponentInfo), or nullptr when no plugin offers it.
+  const std::vector<keys::KeyDoc>* strategy_keys(const std::string& name) const {
+    for (const auto& p : plugins_)
+      for (const auto& c : p.info.strategies)
+        if (c.name == name) return &c.keys;
+    return nullptr;
+  }
+
   // The library create_model(name) would use, or nullptr.
   const LoadedPlugin* model_provider(const std::string& name) const {
     for (const auto& p : plugins_)

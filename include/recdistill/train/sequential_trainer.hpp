@@ -11,8 +11,11 @@
 // prefix rows (causal attention makes slot t see s_1..s_t); docs/training.md says when the
 // two objectives differ.
 #pragma once
+#include <cmath>
 #include <functional>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -46,6 +49,7 @@ TrainerConfig trainer_config(const C& cfg) {
   tc.batch_size = t.batch_size;
   tc.epochs = t.epochs;
   tc.steps_per_epoch = t.steps_per_epoch;
+  tc.first_epoch_steps = t.first_epoch_steps;
   tc.max_steps = t.max_steps;
   tc.eval_every = t.eval_every;
   tc.eval_every_steps = t.eval_every_steps;
@@ -299,6 +303,35 @@ class SequentialTrainer {
   }
   eval::Metrics evaluate_valid() { return visit([](auto& t) { return t.evaluate_valid(); }); }
   eval::Metrics evaluate_test() { return visit([](auto& t) { return t.evaluate_test(); }); }
+
+  // Distilling families: the terms of the batches trained since the last call, as a log line
+  // (spec §4, §6: L_distil and beta, which the logged loss hides under beta; the users with a
+  // profile per batch; and the Frobenius norm of each learned projection, which heads for 0 in
+  // the collapse docs/distillation.md describes). "" when no batch distilled.
+  std::string distillation_line(int epoch) {
+    if constexpr (!Family::distils) {
+      return "";
+    } else {
+      return visit([&](auto& t) -> std::string {
+        if (!t.objective()) return "";
+        const auto s = t.objective()->take_epoch_terms();
+        if (s.distilled == 0) return "";
+        std::ostringstream line;
+        line << "distillation, epoch " << epoch << ": L_rec " << s.rec / s.batches << ", L_distil "
+             << s.distil / s.distilled << ", beta " << s.beta / s.distilled << ", users with a profile per batch "
+             << s.usable / s.distilled;
+        const std::vector<T> w = t.host_params();
+        for (const auto& info : t.model().layout().infos())
+          if (info.name == "profile_transform.weight" || info.name == "hidden_upscale.weight") {
+            double sq = 0;
+            for (size_t i = 0; i < info.size; ++i) sq += double(w[info.offset + i]) * double(w[info.offset + i]);
+            line << ", |" << info.name << "|_F " << std::sqrt(sq);
+          }
+        if (s.distilled < s.batches) line << " (" << s.batches - s.distilled << " of " << s.batches << " batches without a usable user)";
+        return line.str();
+      });
+    }
+  }
 
   TrainResult fit(const FitOptions& o) { return visit([&](auto& t) { return t.fit(o); }); }
   TrainResult fit(const std::function<void(const EpochLog&)>& on_epoch = {}) {

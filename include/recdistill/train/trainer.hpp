@@ -7,7 +7,8 @@
 // Schedules: `epochs` passes over the model's training rows in a shuffled order (Fisher-Yates
 // on counter-based draws keyed by (seed, epoch)), or `iterations`, where every step draws
 // batch_size distinct rows (keyed by (seed, epoch, step)) and an "epoch" is a fixed number of
-// steps for logs, validation and checkpoints. Validation every eval_every epochs, or after every
+// steps for logs, validation and checkpoints (epoch 1 may have its own, first_epoch_steps, so
+// that validation comes after steps 1, 1 + S, 1 + 2S, ... as ALKDRec's). Validation every eval_every epochs, or after every
 // epoch in which a multiple of eval_every_steps steps was reached; `max_steps` caps the total
 // steps of either schedule. Early stopping
 // and selection as before (docs/training.md). Parameter groups: a learning-rate multiplier, a
@@ -109,6 +110,8 @@ struct TrainerConfig {
   int batch_size = 256;
   int epochs = 200;               // epochs to run (iterations: logged epochs of steps_per_epoch)
   int64_t steps_per_epoch = 0;    // iterations: steps per epoch (0 = rows / batch_size, rounded up)
+  int64_t first_epoch_steps = 0;  // iterations: epoch 1's steps (0 = steps_per_epoch), so that its
+                                  // validation comes after them (ALKDRec's after its first update)
   int64_t max_steps = 0;          // a cap on optimiser steps over the whole run (0 = none)
   int eval_every = 1;             // validate every N epochs (and after the last)
   int64_t eval_every_steps = 0;   // > 0: instead, validate at the end of every epoch in which a
@@ -163,6 +166,8 @@ class Trainer {
     std::vector<T> host(model_.num_params());
     model_.init(host.data(), seed_);
     B::template to_device<T>(params_.data(), host.data(), host.size());
+    if (tc_.first_epoch_steps > 0 && tc_.schedule != TrainerConfig::Schedule::iterations)
+      fail("training.first_epoch_steps needs training.schedule: iterations");
     for (const size_t n : {split_.train_weight.size(), split_.train_group.size()})
       if (n != 0 && n != split_.train.size())
         fail("the split's training annotations have ", n, " entries for ", split_.train.size(), " sequences");
@@ -281,6 +286,7 @@ class Trainer {
     if (iterations) {
       n_steps = tc_.steps_per_epoch > 0 ? tc_.steps_per_epoch
                                         : int64_t((rows_.size() + size_t(Bsz) - 1) / size_t(Bsz));
+      if (epoch == 1 && tc_.first_epoch_steps > 0) n_steps = tc_.first_epoch_steps;
     } else {
       order = epoch_permutation(rows_.size(), seed_, uint32_t(epoch));
       n_steps = int64_t((order.size() + size_t(Bsz) - 1) / size_t(Bsz));
@@ -608,6 +614,7 @@ class Trainer {
     m["trainer.schedule"] = tc_.schedule == TrainerConfig::Schedule::epochs ? "epochs" : "iterations";
     m["trainer.batch_size"] = std::to_string(tc_.batch_size);
     m["trainer.steps_per_epoch"] = std::to_string(tc_.steps_per_epoch);
+    if (tc_.first_epoch_steps > 0) m["trainer.first_epoch_steps"] = std::to_string(tc_.first_epoch_steps);
     m["trainer.window_stride"] = std::to_string(tc_.window_stride);
     if (tc_.windows_per_user > 0) m["trainer.windows_per_user"] = std::to_string(tc_.windows_per_user);
     const AdamConfig& a = tc_.adam;
