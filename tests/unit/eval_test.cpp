@@ -467,4 +467,56 @@ TEST(Evaluation, NormalisedRowsScorerEqualsAPreNormalisedTable) {
   }
 }
 
+// A scorer with an output bias (BERT4Rec's) ranks above kItemChunk as its score rows say: the
+// chunked path gives each case's target score its own bias, with the bits of the chunk's scores.
+namespace {
+struct BiasedQueries {
+  using BackendType = B;
+  using Scalar = float;
+  struct Activations {};
+  int N = 0, d = 0;
+  const std::vector<float>* q = nullptr;  // (users, d)
+  Scorer scorer() const { return {3, int64_t(3 + size_t(N) * d), N, d}; }  // table, then bias
+  void query(CPtr<B, float>, Activations&, const Case* cases, size_t n, int rows, Ptr<B, float> out) const {
+    std::fill(out, out + size_t(rows) * d, 0.f);
+    for (size_t i = 0; i < n; ++i) std::copy_n(q->data() + size_t(cases[i].user) * d, d, out + i * size_t(d));
+  }
+};
+}  // namespace
+
+TEST(Evaluation, AnOutputBiasRanksAboveTheChunkSize) {
+  for (int N : {301, 2 * kItemChunk + 77}) {
+    const int d = 8, users = 200;
+    std::mt19937 g(5);
+    std::normal_distribution<float> nd;
+    std::vector<float> params(3 + size_t(N) * d + size_t(N)), q(size_t(users) * d);
+    for (auto& x : params) x = nd(g);
+    for (auto& x : q) x = nd(g);
+    for (int j = 0; j < N; ++j) params[3 + size_t(N) * d + size_t(j)] *= 3.f;  // a bias that moves ranks
+    std::vector<std::vector<int32_t>> hist(static_cast<size_t>(users));
+    std::vector<Case> cases;
+    std::uniform_int_distribution<int> item(1, N - 1);
+    for (int u = 0; u < users; ++u) {
+      hist[size_t(u)] = {item(g), item(g)};
+      cases.push_back({hist[size_t(u)].data(), 2, item(g), u});
+    }
+    const BiasedQueries m{N, d, &q};
+    BiasedQueries::Activations acts;
+    Options o;
+    o.exclude = Exclude::history;
+    std::vector<int64_t> want(cases.size());
+    score_cases<B>(m, params.data(), acts, cases, [&](size_t i, float* row) {
+      mask_excluded(row, cases[i], Exclude::history);
+      want[i] = rank_of_target(row, N, cases[i].target, o.ties);
+    });
+    EXPECT_EQ(rank_cases<B>(m, params.data(), acts, cases, o), want) << N;
+    const auto [ranks, top] = rank_and_topk_cases<B>(m, params.data(), acts, cases, o, 10);
+    EXPECT_EQ(ranks, want) << N;
+    // The bias counts: without it the ranks are others.
+    std::vector<float> no_bias = params;
+    std::fill(no_bias.begin() + long(3 + size_t(N) * d), no_bias.end(), 0.f);
+    EXPECT_NE(rank_cases<B>(m, no_bias.data(), acts, cases, o), want) << N;
+  }
+}
+
 }  // namespace RD_TEST_FILE

@@ -132,13 +132,14 @@ namespace detail {
 // the targets' ids and item rows.
 template <class B, class T>
 struct EvalBuffers {
-  Buffer<B, T> queries, scores, target_rows;
+  Buffer<B, T> queries, scores, target_rows, target_bias;
   Buffer<B, int32_t> targets;
   std::vector<int32_t> targets_host;
   std::vector<T> row_host;
   EvalBuffers(int dim, int width)
       : queries(size_t(kEvalBlock) * dim), scores(size_t(kEvalBlock) * width),
-        target_rows(size_t(kEvalBlock) * dim), targets(size_t(kEvalBlock)), targets_host(size_t(kEvalBlock), 0) {}
+        target_rows(size_t(kEvalBlock) * dim), target_bias(size_t(kEvalBlock)), targets(size_t(kEvalBlock)),
+        targets_host(size_t(kEvalBlock), 0) {}
 };
 
 // scores (n, w) = queries (n, dim) x table[c0 .. c0 + w) ^T (+ bias). score_rows, not a GEMM:
@@ -237,11 +238,8 @@ void rank_full(const Model& model, CPtr<B, T> params, typename Model::Activation
     }
     return;
   }
-  // The chunked path compares a target's score from two products; an output bias would have to
-  // be added to both alike.
-  if (s.bias >= 0)
-    fail("evaluation: a scorer with an output bias over more than ", kItemChunk,
-         " items is not supported yet (", N - 1, " items)");
+  // The chunked path compares a target's score from two products, so both get the same bits: the
+  // same score_rows product, plus the same add_bias of the target's own bias.
   const int C = kItemChunk;
   detail::EvalBuffers<B, T> buf(dim, C);
   for (size_t start = 0; start < cases.size(); start += kEvalBlock) {
@@ -253,8 +251,13 @@ void rank_full(const Model& model, CPtr<B, T> params, typename Model::Activation
       for (size_t i = 0; i < n; ++i) buf.targets_host[i] = cases[start + i].target;
       B::template to_device<int32_t>(buf.targets.data(), buf.targets_host.data(), n);
       ops::gather_rows<B>(buf.target_rows.data(), E, CPtr<B, int32_t>(buf.targets.data()), int(n), dim, 1.0);
-      detail::score_items<B, T>(buf.scores.data(), C, buf.queries.data(), int(n), params, s,
-                                CPtr<B, T>(buf.target_rows.data()), 0, int(n));
+      ops::score_rows<B>(buf.scores.data(), C, buf.queries.data(), int(n), CPtr<B, T>(buf.target_rows.data()),
+                         int(n), s.dim);
+      if (s.bias >= 0) {  // column i gets case i's target bias, so the diagonal is score + bias
+        ops::gather_rows<B>(buf.target_bias.data(), params + s.bias, CPtr<B, int32_t>(buf.targets.data()), int(n), 1,
+                            1.0);
+        ops::add_bias<B>(buf.scores.data(), C, CPtr<B, T>(buf.target_bias.data()), int(n), int(n));
+      }
     }
     ops::rank_targets<B>(blk, CPtr<B, T>(buf.scores.data()), C, n);
     for (int c0 = 0; c0 < N; c0 += C) {

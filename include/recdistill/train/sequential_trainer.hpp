@@ -306,8 +306,9 @@ class SequentialTrainer {
 
   // Distilling families: the terms of the batches trained since the last call, as a log line
   // (spec §4, §6: L_distil and beta, which the logged loss hides under beta; the users with a
-  // profile per batch; and the Frobenius norm of each learned projection, which heads for 0 in
-  // the collapse docs/distillation.md describes). "" when no batch distilled.
+  // profile per batch; the Frobenius norm of each learned projection, and the variance of the
+  // projected profiles y = W_T e + b_T, which head for 0 in the collapse docs/distillation.md
+  // describes). "" when no batch distilled.
   std::string distillation_line(int epoch) {
     if constexpr (!Family::distils) {
       return "";
@@ -321,12 +322,18 @@ class SequentialTrainer {
              << s.distil / s.distilled << ", beta " << s.beta / s.distilled << ", users with a profile per batch "
              << s.usable / s.distilled;
         const std::vector<T> w = t.host_params();
-        for (const auto& info : t.model().layout().infos())
+        const ParamInfo* wt = nullptr;
+        const ParamInfo* bt = nullptr;
+        for (const auto& info : t.model().layout().infos()) {
+          if (info.name == "profile_transform.weight") wt = &info;
+          if (info.name == "profile_transform.bias") bt = &info;
           if (info.name == "profile_transform.weight" || info.name == "hidden_upscale.weight") {
             double sq = 0;
             for (size_t i = 0; i < info.size; ++i) sq += double(w[info.offset + i]) * double(w[info.offset + i]);
             line << ", |" << info.name << "|_F " << std::sqrt(sq);
           }
+        }
+        if (wt && bt) line << ", var(y) " << projected_variance(t.model().profiles(), w, *wt, *bt);
         if (s.distilled < s.batches) line << " (" << s.batches - s.distilled << " of " << s.batches << " batches without a usable user)";
         return line.str();
       });
@@ -341,6 +348,31 @@ class SequentialTrainer {
   }
 
  private:
+  // The variance of y = W_T e + b_T (d) over the first kMaxRows available profiles, averaged
+  // over y's dimensions: the spread the reconstruction target keeps.
+  static double projected_variance(const ProfileTargets& p, const std::vector<T>& w, const ParamInfo& wt,
+                                   const ParamInfo& bt) {
+    constexpr size_t kMaxRows = 1024;  // enough for the diagnostic, cheap at any number of users
+    const size_t d = size_t(wt.shape[0]), D = size_t(wt.shape[1]);
+    std::vector<double> sum(d, 0.0), sq(d, 0.0);
+    size_t n = 0;
+    for (size_t row = 0; row < p.available.size() && n < kMaxRows; ++row) {
+      if (!p.available[row]) continue;
+      const float* e = p.values.data() + row * D;
+      for (size_t j = 0; j < d; ++j) {
+        double acc = double(w[bt.offset + j]);
+        for (size_t i = 0; i < D; ++i) acc += double(w[wt.offset + j * D + i]) * double(e[i]);
+        sum[j] += acc;
+        sq[j] += acc * acc;
+      }
+      ++n;
+    }
+    if (n < 2) return 0.0;
+    double var = 0;
+    for (size_t j = 0; j < d; ++j) var += (sq[j] - sum[j] * sum[j] / double(n)) / double(n - 1);
+    return var / double(d);
+  }
+
   template <class Tuple>
   struct Of;
   template <class... V>
