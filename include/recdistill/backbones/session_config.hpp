@@ -65,14 +65,16 @@ struct SessionDims {
   void keys(V& v) {
     using keys::Key;
     v(max_len, Key("model", "maxlen", "window length L: a row reads the last L items before its target")
-                   .range(1, 4096).weights().derived_default("50 (recbole), 10 (ALKDRec's variants)"));
-    v(hidden, Key("model", "hidden_units", "hidden size d (ALKDRec: teacher 100, student 10)").range(1, 8192).weights());
+                   .range(1, 4096).weights()
+                   .derived_default("50 (recbole, Atten-Mixer official), 10 (ALKDRec's variants)"));
+    v(hidden, Key("model", "hidden_units", "hidden size d (ALKDRec: teacher 100, student 10)").range(1, 8192).weights()
+                  .derived_default("64; 256 for Atten-Mixer official"));
     v(rows, Key("training", "session_rows", "`last`: one row per training sequence, its last item the target "
                                             "(ALKDRec's instances); `prefixes`: one row per target (RecBole's augmentation)")
-                .resume().derived_default("prefixes (recbole), last (ALKDRec's variants)"));
+                .resume().derived_default("prefixes (recbole, Atten-Mixer official), last (ALKDRec's variants)"));
     v(loss, Key("training", "loss", "`ce`: full softmax; `inbatch_bpr`: the batch's other targets are the negatives; "
                                     "`weighted_pairwise`: active distillation's rows (`recdistill alkd`)")
-                .resume().derived_default("ce (recbole STAMP), inbatch_bpr (ALKDRec's variants)"));
+                .resume().derived_default("ce (recbole STAMP, Atten-Mixer official), inbatch_bpr (ALKDRec's variants)"));
     bce_key(v);
     legacy_pad_zero_key(v);
   }
