@@ -16,9 +16,10 @@
 // SASRec, ClozeCE for BERT4Rec). The head's gradient reaches the backbone as a tap at the
 // configured block (model.reconstruction_layer, with each backbone's meaning of the number,
 // §2); layers above the tap and the output layer get only (1 - alpha) L_rec. A batch without a
-// usable user trains on (1 - alpha) L_rec (L_distil = 0, no beta), as the spec's §5 has it. The fine-tuning phase (epochs from
-// fine_tune_epoch on) drops L_distil and freezes the head's tensors, which then stay
-// bit-identical; best-epoch selection and early stopping count from that phase on.
+// usable user trains on (1 - alpha) L_rec (L_distil = 0, no beta), as the spec's §5 has it. The
+// fine-tuning phase (epochs from fine_tune_epoch on) drops L_distil and freezes the head's
+// tensors, which then stay bit-identical; best-epoch selection and early stopping count from
+// that phase on.
 #pragma once
 #include <cmath>
 #include <limits>

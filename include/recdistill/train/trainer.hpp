@@ -8,10 +8,10 @@
 // on counter-based draws keyed by (seed, epoch)), or `iterations`, where every step draws
 // batch_size distinct rows (keyed by (seed, epoch, step)) and an "epoch" is a fixed number of
 // steps for logs, validation and checkpoints (epoch 1 may have its own, first_epoch_steps, so
-// that validation comes after steps 1, 1 + S, 1 + 2S, ... as ALKDRec's). Validation every eval_every epochs, or after every
-// epoch in which a multiple of eval_every_steps steps was reached; `max_steps` caps the total
-// steps of either schedule. Early stopping
-// and selection as before (docs/training.md). Parameter groups: a learning-rate multiplier, a
+// that validation comes after steps 1, 1 + S, 1 + 2S, ... as ALKDRec's). Validation every
+// eval_every epochs, or after every epoch in which a multiple of eval_every_steps steps was
+// reached; `max_steps` caps the total steps of either schedule. Early stopping and selection as
+// before (docs/training.md). Parameter groups: a learning-rate multiplier, a
 // weight decay, or frozen (bit-identical while frozen; train/optimizer.hpp). Phases switch at an
 // epoch or a step: their callback may change the objective's terms, the groups or the training
 // rows, and a phase may restart best-epoch selection from its start. Learning-rate schedules:
