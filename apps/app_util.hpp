@@ -103,8 +103,12 @@ inline void check_profiles(const io::CommonConfig& cfg, const data::Dataset& d, 
           << ", so the kind of profile (llm or metadata) is not recorded\n";
       continue;
     }
-    std::string why;
-    const std::string kind = data::profile_kind_from_json(data::detail::read_text_file(meta, "the sidecar"), why);
+    std::string why, kind;
+    try {
+      kind = data::profile_kind_from_json(data::detail::read_text_file(meta, "the sidecar"), why);
+    } catch (const Error& e) {
+      why = e.what();
+    }
     if (kind.empty())
       out << "warning: " << meta << ": " << why << ", so the kind of profile is unknown\n";
     else

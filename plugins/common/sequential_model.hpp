@@ -242,8 +242,13 @@ class SequentialModel final : public plugin::Model {
            meta("tensors_fnv1a64"), " (FNV-1a 64 of the tensors' bytes)");
     // The weights must fit the configured model: the keys that change a parameter's meaning,
     // read back from the saved config by the same parser as any config.
-    const auto saved = io::parse_config<Config>(
-        io::ConfigLayers{{{path + " (metadata model_config)", meta("model_config")}}, {}}, {}, io::checked_by_the_app());
+    io::ConfigLayers saved_layers{{{path + " (metadata model_config)", meta("model_config")}}, {}};
+    // A file saved before model.seed_window existed trained SASRec on maxlen slots: say so, so
+    // that today's default (SASRecLLM's seed window) is refused instead of silently applied.
+    if constexpr (requires { cfg_.sasrec.seed_window; })
+      if (meta("model_config").find("seed_window") == std::string::npos)
+        saved_layers.sets.push_back("model.seed_window=false");
+    const auto saved = io::parse_config<Config>(saved_layers, {}, io::checked_by_the_app());
     const auto had = io::compat_settings(saved, keys::kWeights);
     std::string diffs;
     for (const auto& [k, v] : io::compat_settings(cfg_, keys::kWeights))

@@ -144,11 +144,11 @@ TEST(Windows, LeftPaddingAndThePmixerFirstItemQuirk) {
   EXPECT_EQ(seq, (std::vector<int32_t>{5, 6, 0, 0}));
 }
 
-// ECIR keeps a user of one training item: with the quirk that user is a row of pads whose last
-// slot predicts the item (spec §9, n_u = 0); without it (or right-padded) the user has no row.
+// ECIR keeps a user of one training item: with the quirk and the seed window that user is a row
+// of pads whose last slot predicts the item (spec §9, n_u = 0); otherwise the user has no row.
 TEST(Windows, OneItemUsersUnderThePmixerQuirk) {
   const std::vector<std::vector<int32_t>> train = {{}, {9}, {5, 6, 7}, {}};
-  const auto rows = WindowBatching(4, 0, true, true).rows(train);
+  const auto rows = WindowBatching(4, 0, true, true, true).rows(train);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].user, 1);
   EXPECT_EQ(rows[0].pairs, 0);
@@ -157,7 +157,8 @@ TEST(Windows, OneItemUsersUnderThePmixerQuirk) {
   EXPECT_EQ(seq, (std::vector<int32_t>{0, 0, 0, 0}));
   EXPECT_EQ(tgt, (std::vector<int32_t>{0, 0, 0, 9}));
   EXPECT_EQ(rows[1].user, 2);
-  EXPECT_EQ(WindowBatching(4, 0, true, false).rows(train).size(), 1u);
+  EXPECT_EQ(WindowBatching(4, 0, true, true).rows(train).size(), 1u);  // pmixer without the seed window
+  EXPECT_EQ(WindowBatching(4, 0, true, false, true).rows(train).size(), 1u);
   EXPECT_EQ(WindowBatching(4, 0, false, false).rows(train).size(), 1u);
 }
 

@@ -185,7 +185,7 @@ class SASRec {
 
   WindowBatching batching(int window_stride = 0) const {
     return WindowBatching(cfg_.slots(), window_stride, V::padding == PaddingSide::left,
-                          V::first_item_quirk);
+                          V::first_item_quirk, cfg_.seed_window);
   }
 
  private:

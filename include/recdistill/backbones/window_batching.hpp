@@ -30,9 +30,11 @@ class WindowBatching {
     int32_t first_target;  // pairs [first_target, pairs) are targets
   };
 
-  WindowBatching(int L, int stride, bool left_pad, bool first_item_quirk)
+  // `one_item_rows`: with the quirk, a user of one training item is a row too (ECIR's sample,
+  // SASRec's model.seed_window; pmixer's own sampler skips such users).
+  WindowBatching(int L, int stride, bool left_pad, bool first_item_quirk, bool one_item_rows = false)
       : L_(L), stride_(stride <= 0 || stride > L ? L : stride), left_(left_pad),
-        quirk_(first_item_quirk) {}
+        quirk_(first_item_quirk), one_item_rows_(one_item_rows) {}
 
   int length() const { return L_; }
   bool left_padded() const { return left_; }
@@ -41,9 +43,9 @@ class WindowBatching {
   std::vector<Window> rows(const std::vector<std::vector<int32_t>>& train) const {
     std::vector<Window> w;
     for (size_t u = 1; u < train.size(); ++u) {
-      // With the quirk, a user of one training item is a row too: pads only, and that item the
-      // target of the last pad slot (ECIR keeps such users; the spec's n_u = 0 case).
-      if (left_ && quirk_ && train[u].size() == 1) w.push_back({int32_t(u), 0, 0, 0});
+      // A user of one training item: pads only, and that item the target of the last pad slot
+      // (ECIR keeps such users; the spec's n_u = 0 case).
+      if (left_ && quirk_ && one_item_rows_ && train[u].size() == 1) w.push_back({int32_t(u), 0, 0, 0});
       int32_t end = int32_t(train[u].size()) - 1;  // pairs not yet assigned: [0, end)
       while (end > 0) {
         const int32_t begin = std::max<int32_t>(0, end - L_);
@@ -83,7 +85,7 @@ class WindowBatching {
 
  private:
   int L_, stride_;
-  bool left_, quirk_;
+  bool left_, quirk_, one_item_rows_;
 };
 
 }  // namespace recdistill

@@ -613,8 +613,8 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
              " numbers (the dimension of ", paths[0], "), found ", D,
              " (all profile files must share one dimension)");
       lookup.assign(key);
-      int32_t id = -1;
-      if (by_integer && integer_key(key, canonical)) {
+      int32_t id = users.find(lookup);  // an exact match wins; normalisation only for the others
+      if (id <= 0 && by_integer && integer_key(key, canonical)) {
         if (const auto it = integer_users.find(canonical); it != integer_users.end()) {
           const auto [first, second] = it->second;
           if (second != 0)
@@ -624,8 +624,6 @@ inline ProfileTable load_profiles(const std::vector<std::string>& paths, const I
                  "key names (use none to match keys exactly)");
           id = first;
         }
-      } else {
-        id = users.find(lookup);
       }
       if (id <= 0) {  // id 0 is the pad token, never a user
         if (fs.unknown == 0) fs.first_unknown = lookup;

@@ -385,7 +385,7 @@ struct ExperimentConfig : CommonConfig {
       fail(r.where_last({"model.inner_size", "model.hidden_units", "model.variant"}), ": model.inner_size (", sasrec.inner,
            ") must equal model.hidden_units (", sasrec.hidden,
            ") under model.variant pmixer, whose feed-forward is hidden_units x hidden_units");
-    check_sequential(r, training, eval, sasrec.max_len, sasrec.hidden, sasrec.heads);
+    check_sequential(r, training, eval, sasrec.slots(), sasrec.hidden, sasrec.heads);
   }
 
   // The validation metric as results name it (sampled evaluation adds a suffix to every name).

@@ -311,6 +311,7 @@ class DistillObjective {
 
  private:
   void add_to_epoch() {
+    if (!std::isfinite(last_.rec) || !std::isfinite(last_.distil)) return;  // a skipped step
     ++epoch_.batches;
     epoch_.rec += last_.rec;
     if (!last_.distilled) return;
